@@ -1,0 +1,109 @@
+"""``python -m ops db migrate`` and ``python -m ops verify`` on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_migrate_prints_what_it_applied_then_nothing(empty_dsn, capsys):
+    code, out, _ = run(capsys, "db", "migrate", "--dsn", empty_dsn)
+    assert code == EXIT_OK
+    assert "applied 001_roles_schemas_and_privileges" in out
+    assert "6 migration(s) applied" in out
+    code, out, _ = run(capsys, "db", "migrate", "--dsn", empty_dsn)
+    assert code == EXIT_OK
+    assert "nothing to apply: all 6 migrations already applied" in out
+
+
+def test_dsn_from_environment(empty_dsn, capsys, monkeypatch):
+    monkeypatch.setenv("SWIPESAVVY_DSN", empty_dsn)
+    code, out, _ = run(capsys, "db", "migrate")
+    assert code == EXIT_OK and "applied" in out
+
+
+def test_verify_passes_on_a_migrated_database(migrated_dsn, capsys):
+    code, out, err = run(capsys, "verify", "--dsn", migrated_dsn)
+    assert code == EXIT_OK, err
+    for name in ("tables", "key_tables", "indexes", "feature_flags", "orphaned_rollouts", "invalid_percentages",
+                 "audit_log", "future_timestamps"):
+        assert f"✓ {name}" in out
+    assert "16 tables in public" in out
+
+
+@pytest.mark.parametrize(
+    ("breakage", "failing_check"),
+    [
+        ("DELETE FROM feature_flags WHERE key = 'dark_mode'", "feature_flags"),
+        ("UPDATE feature_flags SET enabled = true WHERE key = 'community_feed'", "feature_flags"),
+        ("CREATE TABLE public.stray (id int)", "tables"),
+        ("DROP TABLE ab_test_results", "tables"),
+        ("ALTER TABLE feature_flags DISABLE TRIGGER feature_flags_audit;"
+         "INSERT INTO feature_flags (key, name, category) VALUES ('unaudited', 'x', 'UI')", "audit_log"),
+        ("ALTER TABLE feature_flags DROP CONSTRAINT feature_flags_rollout_percentage_check;"
+         "UPDATE feature_flags SET rollout_percentage = 150 WHERE key = 'dark_mode'", "invalid_percentages"),
+    ],
+    ids=["flag-missing", "flag-state", "extra-table", "missing-table", "unaudited-flag", "bad-percentage"],
+)
+def test_verify_fails_naming_the_broken_check(migrated_dsn, capsys, breakage, failing_check):
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        conn.execute(breakage)
+    code, out, err = run(capsys, "verify", "--dsn", migrated_dsn)
+    assert code == EXIT_FAILED
+    assert f"✗ {failing_check}" in out
+    assert err.strip().startswith("error: verify failed:") and failing_check in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_database_is_one_line(migrated_dsn, capsys):
+    code, _, err = run(capsys, "verify", "--dsn", make_conninfo(migrated_dsn, dbname="no_such_db"))
+    assert code == EXIT_UNAVAILABLE
+    assert err.strip().splitlines() == [err.strip()]
+    assert 'database "no_such_db" does not exist' in err
+
+
+def test_unknown_login_is_one_line(migrated_dsn, capsys):
+    code, _, err = run(capsys, "verify", "--dsn", make_conninfo(migrated_dsn, user="nobody_here"))
+    assert code == EXIT_UNAVAILABLE
+    assert 'role "nobody_here" does not exist' in err
+
+
+def test_unreachable_server_is_one_line_without_the_password(capsys):
+    dsn = "host=127.0.0.1 port=1 dbname=x user=y password=hunter2 connect_timeout=2"
+    code, _, err = run(capsys, "verify", "--dsn", dsn)
+    assert code == EXIT_UNAVAILABLE
+    assert "cannot connect to y@127.0.0.1:1/x" in err
+    assert "hunter2" not in err
+
+
+def test_missing_and_malformed_dsn_are_usage_errors(capsys, monkeypatch):
+    monkeypatch.delenv("SWIPESAVVY_DSN", raising=False)
+    code, _, err = run(capsys, "verify")
+    assert code == EXIT_USAGE and "--dsn is required" in err
+    code, _, err = run(capsys, "verify", "--dsn", "nonsense=1")
+    assert code == EXIT_USAGE and "invalid connection string" in err
+
+
+def test_module_entry_point_has_no_traceback(migrated_dsn):
+    result = subprocess.run(
+        [sys.executable, "-m", "ops", "verify", "--dsn", make_conninfo(migrated_dsn, dbname="no_such_db")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == EXIT_UNAVAILABLE
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
