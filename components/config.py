@@ -1,0 +1,396 @@
+"""The stack configuration, parsed once into frozen dataclasses and validated.
+
+Pure Python (no Pulumi import): ``__main__.py`` hands over the raw ``swipesavvy:*`` values
+and gets a ``StackConfig`` back, or a ``ConfigError`` whose message is one line naming
+the key, the bad value, what is allowed and the command that fixes it. Every setting has a
+secure default; a stack file only says where it differs.
+
+Layout of ``Pulumi.<stack>.yaml`` (keys in the ``swipesavvy`` namespace):
+
+    swipesavvy:environment: staging          # staging | production
+    swipesavvy:network:   {...}              # NetworkConfig
+    swipesavvy:database:  {...}              # DatabaseConfig
+    swipesavvy:seed:      {...}              # SeedConfig
+    swipesavvy:featureFlags: {key: {enabled, rolloutPercentage}}
+
+Secrets are never read here; they stay ``pulumi.Output`` secrets end to end.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from seed.generator import MAX_SCALE, MIN_SCALE
+
+NAMESPACE = "swipesavvy"
+ENVIRONMENTS = ("staging", "production")
+POSTGRES_MAJOR_VERSIONS = ("14", "15", "16", "17")
+MIN_STORAGE_GIB = 100
+MAX_STORAGE_GIB = 65536
+MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
+FLAG_KEY = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+_AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
+_RESOURCE_ID = {"vpc": re.compile(r"^vpc-[0-9a-f]{8,17}$"), "subnet": re.compile(r"^subnet-[0-9a-f]{8,17}$")}
+
+
+class ConfigError(ValueError):
+    """Invalid stack configuration; the message is a single line for the operator."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Where the database and backend live. Either a new VPC, or an existing one by id."""
+
+    vpc_cidr: str = "10.40.0.0/16"
+    availability_zones: tuple[str, ...] = ()  # empty: the region's first two
+    nat_gateway: bool = False
+    existing_vpc_id: str | None = None
+    private_subnet_ids: tuple[str, ...] = ()
+    public_subnet_ids: tuple[str, ...] = ()
+
+    @property
+    def uses_existing_vpc(self) -> bool:
+        return self.existing_vpc_id is not None
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """RDS PostgreSQL and what the program does inside it."""
+
+    name: str = "swipesavvy_staging"
+    engine_version: str = "16"
+    instance_class: str = "db.t4g.medium"
+    allocated_storage_gib: int = MIN_STORAGE_GIB
+    max_allocated_storage_gib: int = 200  # storage autoscaling ceiling; equal to allocated disables it
+    multi_az: bool = False
+    backup_retention_days: int = 7
+    deletion_protection: bool = True
+    performance_insights_retention_days: int = 7
+    monitoring_interval_seconds: int = 60
+    slow_query_ms: int = 500
+    backend_connection_limit: int = 50
+    analytics_connection_limit: int = 10
+    deploy_runner_cidrs: tuple[str, ...] = ()
+    connect_host: str | None = None  # e.g. 127.0.0.1 for an SSM port-forward tunnel
+    connect_port: int | None = None
+    snapshot_after_schema: bool = False
+    snapshot_after_seed: bool = False
+    allow_data_destruction: bool = False
+
+
+@dataclass(frozen=True)
+class SeedConfig:
+    """Mock data (runbook phase 2); off unless the stack turns it on."""
+
+    enabled: bool = False
+    scale: float = 1.0
+    rng_seed: int = 20251228
+    anchor_date: datetime.date = datetime.date(2025, 12, 28)
+    dataset_version: int = 1
+
+
+@dataclass(frozen=True)
+class FeatureFlagSetting:
+    enabled: bool
+    rollout_percentage: int
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    environment: str
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    seed: SeedConfig = field(default_factory=SeedConfig)
+    feature_flags: Mapping[str, FeatureFlagSetting] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"project": "swipesavvy", "environment": self.environment, "stack": self.stack,
+                "managed-by": "pulumi"}
+
+
+# --- parsing helpers -------------------------------------------------------------------------
+
+
+def _fail(key: str, value: Any, allowed: str, example: Any) -> ConfigError:
+    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
+    fix_key = key
+    if isinstance(example, (list, tuple)):  # lists are set one element at a time
+        fix_key, example = f"{key}[0]", example[0]
+    fix = f"pulumi config set --path '{NAMESPACE}:{fix_key}' {example}"
+    return ConfigError(f"{NAMESPACE}:{key} = {shown} is invalid: {allowed} (fix: {fix})")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class _Section:
+    """Reads one config object, tracking which keys were used so typos are reported."""
+
+    def __init__(self, key: str, raw: Any):
+        if raw is None:
+            raw = {}
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                raise _fail(key, raw, "must be an object", "'{...}'") from None
+        if not isinstance(raw, Mapping):
+            raise _fail(key, raw, "must be an object", "'{...}'")
+        self.key, self.raw, self.used = key, dict(raw), set()
+
+    def path(self, name: str) -> str:
+        return f"{self.key}.{name}"
+
+    def get(self, name: str, default: Any) -> Any:
+        self.used.add(name)
+        return self.raw.get(name, default)
+
+    def integer(self, name: str, default: int, low: int, high: int, unit: str = "") -> int:
+        value = self.get(name, default)
+        number = _as_int(value)
+        if number is None or not low <= number <= high:
+            raise _fail(self.path(name), value, f"must be an integer from {low} to {high}{unit}", default)
+        return number
+
+    def optional_integer(self, name: str, low: int, high: int, example: int) -> int | None:
+        if self.raw.get(name) is None:
+            self.used.add(name)
+            return None
+        return self.integer(name, example, low, high)
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.get(name, default)
+        try:
+            number = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not low <= number <= high:
+            raise _fail(self.path(name), value, f"must be a number from {low:g} to {high:g}", default)
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.get(name, default)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise _fail(self.path(name), value, "must be true or false", str(default).lower())
+
+    def text(self, name: str, default: str | None, pattern: re.Pattern | None = None,
+             allowed: str = "", example: str = "") -> str | None:
+        value = self.get(name, default)
+        if value is None:
+            return None
+        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+            raise _fail(self.path(name), value, allowed or "must be a string", example or default)
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.get(name, default)
+        value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        if value not in choices:
+            raise _fail(self.path(name), value, f"must be one of {', '.join(choices)}", default)
+        return value
+
+    def strings(self, name: str, check: Callable[[str], bool], allowed: str, example: list[str]) -> tuple[str, ...]:
+        value = self.get(name, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and check(v) for v in value):
+            raise _fail(self.path(name), value, allowed, example)
+        return tuple(value)
+
+    def finish(self) -> None:
+        """Refuse keys nobody read: a typo must not silently fall back to a default."""
+        unknown = sorted(set(self.raw) - self.used)
+        if unknown:
+            raise ConfigError(
+                f"{NAMESPACE}:{self.path(unknown[0])} is not a setting; {self.key} takes "
+                f"{', '.join(sorted(self.used))} (fix: pulumi config rm --path '{NAMESPACE}:{self.path(unknown[0])}')"
+            )
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    return None
+
+
+def _is_cidr(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return False
+    return "/" in value
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def parse_network(raw: Any) -> NetworkConfig:
+    s = _Section("network", raw)
+    d = NetworkConfig()
+    cidr_rule = "must be an IPv4 network in CIDR form with a /16 to /24 prefix"
+    vpc_cidr = s.text("vpcCidr", d.vpc_cidr, allowed=cidr_rule, example=d.vpc_cidr)
+    network = ipaddress.ip_network(vpc_cidr) if _is_cidr(vpc_cidr) else None
+    if network is None or network.version != 4 or not 16 <= network.prefixlen <= 24:
+        raise _fail(s.path("vpcCidr"), vpc_cidr, cidr_rule, d.vpc_cidr)
+    zones = s.strings("availabilityZones", lambda z: bool(_AZ.match(z)),
+                      "must be a list of at least two availability zone names", ["us-east-1a"])
+    if zones and len(set(zones)) < 2:
+        raise _fail(s.path("availabilityZones"), list(zones), "must name at least two distinct availability zones",
+                    ["us-east-1a"])
+    existing = s.text("existingVpcId", None, _RESOURCE_ID["vpc"], "must be a VPC id like vpc-0123abcd", "vpc-0123abcd")
+    subnet_check = lambda v: bool(_RESOURCE_ID["subnet"].match(v))  # noqa: E731
+    private = s.strings("privateSubnetIds", subnet_check, "must be a list of subnet ids like subnet-0123abcd",
+                        ["subnet-0123abcd"])
+    public = s.strings("publicSubnetIds", subnet_check, "must be a list of subnet ids like subnet-0123abcd",
+                       ["subnet-0123abcd"])
+    for key, subnets, tier in (("privateSubnetIds", private, "private"), ("publicSubnetIds", public, "public")):
+        if existing and len(subnets) < 2:
+            raise _fail(s.path(key), list(subnets),
+                        f"an existing VPC needs at least two {tier} subnets in different zones", ["subnet-0123abcd"])
+    if not existing and (private or public):
+        raise _fail(s.path("existingVpcId"), None, "subnet ids are only used together with an existing VPC id",
+                    "vpc-0123abcd")
+    nat = s.boolean("natGateway", d.nat_gateway)
+    s.finish()
+    return NetworkConfig(vpc_cidr, zones, nat, existing, private, public)
+
+
+def parse_database(raw: Any, environment: str) -> DatabaseConfig:
+    s = _Section("database", raw)
+    d = DatabaseConfig()
+    name = s.text("name", d.name, _IDENTIFIER, "must be a lowercase PostgreSQL identifier (a-z, 0-9, _)", d.name)
+    engine_version = s.choice("engineVersion", d.engine_version, POSTGRES_MAJOR_VERSIONS)
+    instance_class = s.text("instanceClass", d.instance_class, _INSTANCE_CLASS,
+                            "must be an RDS instance class like db.t4g.medium", d.instance_class)
+    allocated = s.integer("allocatedStorage", d.allocated_storage_gib, MIN_STORAGE_GIB, MAX_STORAGE_GIB, " GiB")
+    max_allocated = s.integer("maxAllocatedStorage", max(d.max_allocated_storage_gib, allocated), allocated,
+                              MAX_STORAGE_GIB, " GiB (at least allocatedStorage)")
+    retention = s.integer("backupRetentionDays", d.backup_retention_days, 7, 35, " days")
+    pi_retention = s.integer("performanceInsightsRetentionDays", d.performance_insights_retention_days, 7, 731,
+                             " days")
+    if pi_retention not in (7, 731) and pi_retention % 31:
+        raise _fail(s.path("performanceInsightsRetentionDays"), pi_retention, "must be 7, 731 or a multiple of 31",
+                    7)
+    interval = s.integer("monitoringIntervalSeconds", d.monitoring_interval_seconds, 1, 60, " seconds")
+    if interval not in MONITORING_INTERVALS:
+        raise _fail(s.path("monitoringIntervalSeconds"), interval,
+                    f"must be one of {', '.join(map(str, MONITORING_INTERVALS))} (enhanced monitoring stays on)", 60)
+    runner_cidrs = s.strings("deployRunnerCidrs", _is_cidr, "must be a list of CIDR blocks like 10.0.5.0/24",
+                             ["10.0.5.0/24"])
+    for cidr in runner_cidrs:
+        if ipaddress.ip_network(cidr).prefixlen == 0:
+            raise _fail(s.path("deployRunnerCidrs"), list(runner_cidrs),
+                        "must not open the database to the whole internet (0.0.0.0/0)", ["10.0.5.0/24"])
+    connect_host = s.text("connectHost", None, re.compile(r"^[A-Za-z0-9.\-]+$"),
+                          "must be a host name or IP address", "127.0.0.1")
+    connect_port = s.optional_integer("connectPort", 1, 65535, 5432)
+    config = DatabaseConfig(
+        name=name,
+        engine_version=engine_version,
+        instance_class=instance_class,
+        allocated_storage_gib=allocated,
+        max_allocated_storage_gib=max_allocated,
+        multi_az=s.boolean("multiAz", environment == "production"),
+        backup_retention_days=retention,
+        deletion_protection=s.boolean("deletionProtection", d.deletion_protection),
+        performance_insights_retention_days=pi_retention,
+        monitoring_interval_seconds=interval,
+        slow_query_ms=s.integer("slowQueryMs", d.slow_query_ms, 0, 3_600_000, " ms"),
+        backend_connection_limit=s.integer("backendConnectionLimit", d.backend_connection_limit, 1, 5000),
+        analytics_connection_limit=s.integer("analyticsConnectionLimit", d.analytics_connection_limit, 1, 5000),
+        deploy_runner_cidrs=runner_cidrs,
+        connect_host=connect_host,
+        connect_port=connect_port,
+        snapshot_after_schema=s.boolean("snapshotAfterSchema", d.snapshot_after_schema),
+        snapshot_after_seed=s.boolean("snapshotAfterSeed", d.snapshot_after_seed),
+        allow_data_destruction=s.boolean("allowDataDestruction", d.allow_data_destruction),
+    )
+    s.finish()
+    if config.allow_data_destruction and environment == "production":
+        raise _fail(s.path("allowDataDestruction"), True, "must stay false in production", "false")
+    return config
+
+
+def parse_seed(raw: Any, environment: str) -> SeedConfig:
+    s = _Section("seed", raw)
+    d = SeedConfig()
+    enabled = s.boolean("enabled", environment != "production")
+    if enabled and environment == "production":
+        raise _fail(s.path("enabled"), True, "mock data is never seeded into production", "false")
+    anchor = s.get("anchorDate", d.anchor_date.isoformat())
+    try:
+        anchor_date = datetime.date.fromisoformat(str(anchor))
+    except ValueError:
+        raise _fail(s.path("anchorDate"), anchor, "must be a date YYYY-MM-DD", d.anchor_date.isoformat()) from None
+    config = SeedConfig(
+        enabled=enabled,
+        scale=s.number("scale", d.scale, MIN_SCALE, MAX_SCALE),
+        rng_seed=s.integer("rngSeed", d.rng_seed, 0, 2**63 - 1),
+        anchor_date=anchor_date,
+        dataset_version=s.integer("datasetVersion", d.dataset_version, 1, 1_000_000),
+    )
+    s.finish()
+    return config
+
+
+def parse_feature_flags(raw: Any) -> dict[str, FeatureFlagSetting]:
+    s = _Section("featureFlags", raw)
+    flags = {}
+    for key in sorted(s.raw):
+        if not FLAG_KEY.match(key):
+            raise _fail(f"featureFlags.{key}", s.raw[key], "flag keys are lowercase snake_case", "...")
+        flag = _Section(f"featureFlags.{key}", s.raw[key])
+        enabled = flag.boolean("enabled", False)
+        flags[key] = FeatureFlagSetting(
+            enabled=enabled,
+            rollout_percentage=flag.integer("rolloutPercentage", 100 if enabled else 0, 0, 100, " (percent)"),
+        )
+        flag.finish()
+        s.used.add(key)
+    return flags
+
+
+SECTIONS = ("environment", "network", "database", "seed", "featureFlags")
+
+
+def parse_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
+    """Parse the ``swipesavvy:*`` settings (keys without the namespace; values raw strings or
+    already-decoded objects) into a validated StackConfig, or raise ConfigError."""
+    unknown = sorted(set(values) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{NAMESPACE}:{unknown[0]} is not a setting of this program; known settings: "
+                          f"{', '.join(SECTIONS)} (fix: pulumi config rm {NAMESPACE}:{unknown[0]})")
+    environment = values.get("environment")
+    if environment not in ENVIRONMENTS:
+        raise _fail("environment", environment, f"must be one of {', '.join(ENVIRONMENTS)}", "staging")
+    return StackConfig(
+        stack=stack,
+        environment=environment,
+        network=parse_network(values.get("network")),
+        database=parse_database(values.get("database"), environment),
+        seed=parse_seed(values.get("seed"), environment),
+        feature_flags=parse_feature_flags(values.get("featureFlags")),
+    )

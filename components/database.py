@@ -1,0 +1,335 @@
+"""``Database``: RDS PostgreSQL, its secrets and login roles, the schema and the mock data.
+
+Secure by default: encrypted gp3 storage, private subnets only, TLS forced by the
+parameter group, 5432 open only to the backend's security group (and to explicitly
+configured deploy-runner CIDRs), the master password generated and kept by RDS in
+Secrets Manager, one generated password per application login in its own secret,
+deletion protection and a final snapshot.
+
+Order inside the database: DatabaseSchema (migrations; creates the group roles) ->
+login roles (members of those groups) -> MockDataSeed / FeatureFlagSettings -> snapshots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_postgresql as postgresql
+import pulumi_random as random
+
+from components.config import DatabaseConfig, FeatureFlagSetting, SeedConfig
+from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
+from components.mock_data import MockDataSeed, MockDataSeedArgs
+from components.schema import DatabaseSchema, DatabaseSchemaArgs
+
+MASTER_USERNAME = "swipesavvy_admin"
+POSTGRES_PORT = 5432
+ENHANCED_MONITORING_POLICY = "policy/service-role/AmazonRDSEnhancedMonitoringRole"
+APP_PASSWORD_LENGTH = 40
+
+
+@dataclass(frozen=True)
+class LoginRole:
+    """An application login and the group role (created by the migrations) it joins."""
+
+    name: str
+    group: str
+    connection_limit_setting: str  # DatabaseConfig attribute holding its connection limit
+    statement_timeout_ms: int = 0
+
+
+LOGIN_ROLES = (
+    LoginRole("swipesavvy_backend", "swipesavvy_readwrite", "backend_connection_limit"),
+    # Ad-hoc analytics queries must not hold locks or connections forever.
+    LoginRole("swipesavvy_analytics", "swipesavvy_readonly", "analytics_connection_limit", statement_timeout_ms=300_000),
+)
+
+
+def parameter_group_settings(config: DatabaseConfig) -> dict[str, str]:
+    return {
+        "rds.force_ssl": "1",
+        "log_min_duration_statement": str(config.slow_query_ms),
+        "log_statement": "ddl",  # schema changes leave a trace in CloudWatch
+        "log_lock_waits": "1",
+        "log_connections": "1",
+        "log_disconnections": "1",
+    }
+
+
+@dataclass
+class DatabaseArgs:
+    config: DatabaseConfig
+    seed: SeedConfig
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[list]
+    backend_security_group_id: pulumi.Input[str]
+    stack: str
+    tags: Mapping[str, str]
+    feature_flags: Mapping[str, FeatureFlagSetting] = field(default_factory=dict)
+    apply_immediately: bool = True
+    """Apply modifications now rather than in the next maintenance window (off in production)."""
+
+
+class Database(pulumi.ComponentResource):
+    address: pulumi.Output[str]
+    port: pulumi.Output[int]
+    database_name: str
+    security_group_id: pulumi.Output[str]
+    master_secret_arn: pulumi.Output[str]
+    app_secret_arns: dict[str, pulumi.Output[str]]
+    applied_migrations: pulumi.Output[list]
+    instance_identifier: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swipesavvy:database:Database", name, None, opts)
+        config, tags = args.config, dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+        self.database_name = config.name
+
+        security_group = self._security_group(name, args, tags, child)
+        instance = self._instance(name, args, security_group, tags, child)
+        self.address, self.port = instance.address, instance.port
+        self.instance_identifier = instance.identifier
+        self.master_secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
+
+        master_password = pulumi.Output.secret(
+            aws.secretsmanager.get_secret_version_output(
+                secret_id=self.master_secret_arn, opts=pulumi.InvokeOutputOptions(parent=self)
+            ).secret_string.apply(lambda text: json.loads(text)["password"])
+        )
+        # The deploy runner may reach the database through a tunnel (SSM port forward).
+        host = pulumi.Output.from_input(config.connect_host) if config.connect_host else instance.address
+        port = pulumi.Output.from_input(config.connect_port) if config.connect_port else instance.port
+        connection = pulumi.Output.secret(pulumi.Output.all(host, port, master_password).apply(
+            lambda values: {"host": values[0], "port": int(values[1]), "dbname": config.name,
+                            "user": MASTER_USERNAME, "password": values[2], "sslmode": "require"}))
+        database_id = pulumi.Output.concat(instance.resource_id, "/", config.name)
+        in_database = pulumi.ResourceOptions(parent=self, depends_on=[instance])
+
+        schema = DatabaseSchema(
+            f"{name}-schema",
+            DatabaseSchemaArgs(connection=connection, database_id=database_id,
+                               allow_data_destruction=config.allow_data_destruction),
+            opts=in_database,
+        )
+        self.applied_migrations = schema.applied
+
+        sql_provider = postgresql.Provider(
+            f"{name}-postgresql",
+            host=host,
+            port=port,
+            database=config.name,
+            username=MASTER_USERNAME,
+            password=master_password,
+            sslmode="require",
+            superuser=False,  # the RDS master is not a real superuser
+            connect_timeout=15,
+            opts=in_database,
+        )
+        self.app_secret_arns = {
+            role.name: self._login_role(name, role, args, sql_provider, schema, instance, tags)
+            for role in LOGIN_ROLES
+        }
+
+        after_schema = pulumi.ResourceOptions(parent=self, depends_on=[schema])
+        data_steps: list[pulumi.Resource] = []
+        if args.seed.enabled:
+            data_steps.append(MockDataSeed(f"{name}-mock-data",
+                                           MockDataSeedArgs(connection=connection, database_id=database_id,
+                                                            seed=args.seed), opts=after_schema))
+        if args.feature_flags:
+            data_steps.append(FeatureFlagSettings(
+                f"{name}-feature-flags",
+                FeatureFlagSettingsArgs(
+                    connection=connection, database_id=database_id, actor=f"pulumi:{args.stack}",
+                    flags={key: {"enabled": s.enabled, "rollout_percentage": s.rollout_percentage}
+                           for key, s in args.feature_flags.items()}),
+                opts=after_schema))
+
+        if config.snapshot_after_schema:
+            self._snapshot(name, args.stack, "schema", instance, schema.migrations.apply(_digest), [schema], tags)
+        if config.snapshot_after_seed and args.seed.enabled:
+            self._snapshot(name, args.stack, "seed", instance, data_steps[0].checksum.apply(lambda c: c[:12]), data_steps, tags)
+
+        self.security_group_id = security_group.id
+        self.register_outputs({
+            "address": self.address,
+            "port": self.port,
+            "database_name": self.database_name,
+            "security_group_id": self.security_group_id,
+            "master_secret_arn": self.master_secret_arn,
+            "app_secret_arns": self.app_secret_arns,
+            "applied_migrations": self.applied_migrations,
+        })
+
+    # --- pieces ---------------------------------------------------------------------------
+
+    def _security_group(self, name: str, args: DatabaseArgs, tags: dict,
+                        child: pulumi.ResourceOptions) -> aws.ec2.SecurityGroup:
+        group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
+            description="SwipeSavvy PostgreSQL: 5432 from the backend and the deploy runner only",
+            tags={**tags, "Name": f"{name}-sg"},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-backend",
+            security_group_id=group.id,
+            referenced_security_group_id=args.backend_security_group_id,
+            ip_protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
+            description="PostgreSQL from the backend",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-backend-to-db",
+            security_group_id=args.backend_security_group_id,
+            referenced_security_group_id=group.id,
+            ip_protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
+            description="Backend to PostgreSQL",
+            opts=child,
+        )
+        for i, cidr in enumerate(args.config.deploy_runner_cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-from-deploy-runner-{i}",
+                security_group_id=group.id,
+                cidr_ipv4=cidr,
+                ip_protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
+                description="PostgreSQL from the Pulumi deploy runner",
+                opts=child,
+            )
+        return group
+
+    def _instance(self, name: str, args: DatabaseArgs, security_group: aws.ec2.SecurityGroup, tags: dict,
+                  child: pulumi.ResourceOptions) -> aws.rds.Instance:
+        config = args.config
+        subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=args.subnet_ids,
+                                           description="SwipeSavvy PostgreSQL (private subnets)", tags=tags, opts=child)
+        parameter_group = aws.rds.ParameterGroup(
+            f"{name}-params",
+            family=f"postgres{config.engine_version}",
+            description="SwipeSavvy PostgreSQL: TLS only, slow statement logging",
+            parameters=[aws.rds.ParameterGroupParameterArgs(name=k, value=v, apply_method="immediate")
+                        for k, v in sorted(parameter_group_settings(config).items())],
+            tags=tags,
+            opts=child,
+        )
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        monitoring_role = aws.iam.Role(
+            f"{name}-monitoring",
+            description="RDS enhanced monitoring for SwipeSavvy PostgreSQL",
+            assume_role_policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Principal": {"Service": "monitoring.rds.amazonaws.com"}}],
+            }),
+            tags=tags,
+            opts=child,
+        )
+        monitoring_attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-monitoring",
+            role=monitoring_role.name,
+            policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", ENHANCED_MONITORING_POLICY),
+            opts=child,
+        )
+        final_snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
+        return aws.rds.Instance(
+            f"{name}-postgres",
+            engine="postgres",
+            engine_version=config.engine_version,
+            instance_class=config.instance_class,
+            db_name=config.name,
+            username=MASTER_USERNAME,
+            manage_master_user_password=True,  # generated and rotated by RDS, never in code or state
+            port=POSTGRES_PORT,
+            storage_type="gp3",
+            allocated_storage=config.allocated_storage_gib,
+            max_allocated_storage=config.max_allocated_storage_gib,
+            storage_encrypted=True,
+            db_subnet_group_name=subnet_group.name,
+            vpc_security_group_ids=[security_group.id],
+            publicly_accessible=False,
+            multi_az=config.multi_az,
+            parameter_group_name=parameter_group.name,
+            backup_retention_period=config.backup_retention_days,
+            copy_tags_to_snapshot=True,
+            delete_automated_backups=False,
+            deletion_protection=config.deletion_protection,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=pulumi.Output.concat(f"swipesavvy-{args.stack}-final-", final_snapshot_suffix.hex),
+            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            performance_insights_enabled=True,
+            performance_insights_retention_period=config.performance_insights_retention_days,
+            monitoring_interval=config.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring_role.arn,
+            auto_minor_version_upgrade=True,
+            allow_major_version_upgrade=False,
+            apply_immediately=args.apply_immediately,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[monitoring_attachment]),
+        )
+
+    def _login_role(self, name: str, role: LoginRole, args: DatabaseArgs, sql_provider: postgresql.Provider,
+                    schema: DatabaseSchema, instance: aws.rds.Instance, tags: dict) -> pulumi.Output[str]:
+        """The login, its generated password and the Secrets Manager secret holding both."""
+        slug = role.name.removeprefix("swipesavvy_")
+        password = random.RandomPassword(f"{name}-{slug}-password", length=APP_PASSWORD_LENGTH, special=False,
+                                         opts=pulumi.ResourceOptions(parent=self))
+        login = postgresql.Role(
+            f"{name}-{slug}",
+            name=role.name,
+            login=True,
+            password=password.result,
+            roles=[role.group],
+            inherit=True,
+            superuser=False,
+            create_database=False,
+            create_role=False,
+            replication=False,
+            connection_limit=getattr(args.config, role.connection_limit_setting),
+            statement_timeout=role.statement_timeout_ms,
+            opts=pulumi.ResourceOptions(parent=self, provider=sql_provider, depends_on=[schema]),
+        )
+        secret = aws.secretsmanager.Secret(
+            f"{name}-{slug}",
+            name=f"swipesavvy/{args.stack}/db/{role.name}",
+            description=f"SwipeSavvy {args.stack}: PostgreSQL login {role.name}",
+            recovery_window_in_days=7,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-{slug}",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.json_dumps({
+                "engine": "postgres",
+                "host": instance.address,
+                "port": instance.port,
+                "dbname": args.config.name,
+                "username": login.name,
+                "password": password.result,
+            }),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return secret.arn
+
+    def _snapshot(self, name: str, stack: str, after: str, instance: aws.rds.Instance, version: pulumi.Output[str],
+                  depends_on: list[pulumi.Resource], tags: dict) -> aws.rds.Snapshot:
+        """A manual snapshot (runbook steps 1.5 and 2.4). Its identifier carries what it
+        captured, so a new schema or dataset takes a new snapshot; old ones are retained."""
+        return aws.rds.Snapshot(
+            f"{name}-after-{after}",
+            db_instance_identifier=instance.identifier,
+            db_snapshot_identifier=pulumi.Output.concat(f"swipesavvy-{stack}-after-{after}-", version),
+            tags={**tags, "captures": after},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, retain_on_delete=True),
+        )
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,0 +1,143 @@
+"""``Network``: the VPC the database and backend live in, or an existing one.
+
+New VPC: a public and a private subnet in each of two availability zones, an internet
+gateway for the public side (the load balancer), and private subnets with no route to the
+internet unless ``network.natGateway`` is true (then one NAT gateway, in the first zone).
+Existing VPC: the configured VPC and subnet ids are used as they are; nothing is created.
+
+It also owns the backend tier's security group, so the database can admit exactly that
+group before the backend itself is deployed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import NetworkConfig
+
+ZONE_COUNT = 2
+
+
+def subnet_cidrs(vpc_cidr: str) -> tuple[list[str], list[str]]:
+    """Private and public subnet CIDRs: the VPC split in 16, the first two private, the next
+    two public, the rest left free for later tiers."""
+    network = ipaddress.ip_network(vpc_cidr)
+    blocks = [str(block) for block in network.subnets(prefixlen_diff=4)]
+    return blocks[:ZONE_COUNT], blocks[ZONE_COUNT:2 * ZONE_COUNT]
+
+
+@dataclass
+class NetworkArgs:
+    config: NetworkConfig
+    tags: Mapping[str, str]
+
+
+class Network(pulumi.ComponentResource):
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: pulumi.Output[list]
+    public_subnet_ids: pulumi.Output[list]
+    backend_security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swipesavvy:network:Network", name, None, opts)
+        config, tags = args.config, dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+
+        if config.uses_existing_vpc:
+            self.vpc_id = pulumi.Output.from_input(config.existing_vpc_id)
+            self.private_subnet_ids = pulumi.Output.from_input(list(config.private_subnet_ids))
+            self.public_subnet_ids = pulumi.Output.from_input(list(config.public_subnet_ids))
+        else:
+            self._create_vpc(name, config, tags, child)
+
+        backend_sg = aws.ec2.SecurityGroup(
+            f"{name}-backend",
+            vpc_id=self.vpc_id,
+            description="SwipeSavvy backend instances (rules are added by the tiers that talk to them)",
+            tags={**tags, "Name": f"{name}-backend", "tier": "backend"},
+            opts=child,
+        )
+        self.backend_security_group_id = backend_sg.id
+        self.register_outputs({
+            "vpc_id": self.vpc_id,
+            "private_subnet_ids": self.private_subnet_ids,
+            "public_subnet_ids": self.public_subnet_ids,
+            "backend_security_group_id": self.backend_security_group_id,
+        })
+
+    def _create_vpc(self, name: str, config: NetworkConfig, tags: dict, child: pulumi.ResourceOptions) -> None:
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=config.vpc_cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,  # RDS endpoints resolve to private addresses inside the VPC
+            tags={**tags, "Name": f"{name}-vpc"},
+            opts=child,
+        )
+        if config.availability_zones:
+            zones = [pulumi.Output.from_input(zone) for zone in config.availability_zones[:ZONE_COUNT]]
+        else:
+            names = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self)).names
+            zones = [names.apply(lambda n, i=i: n[i]) for i in range(ZONE_COUNT)]
+
+        private_cidrs, public_cidrs = subnet_cidrs(config.vpc_cidr)
+        private = [self._subnet(f"{name}-private-{i}", vpc, cidr, zones[i], False, tags, child)
+                   for i, cidr in enumerate(private_cidrs)]
+        public = [self._subnet(f"{name}-public-{i}", vpc, cidr, zones[i], True, tags, child)
+                  for i, cidr in enumerate(public_cidrs)]
+
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-igw"},
+                                          opts=child)
+        public_routes = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
+            tags={**tags, "Name": f"{name}-public"},
+            opts=child,
+        )
+        # Without a NAT gateway the private subnets have no route out at all (only the VPC).
+        private_default_route = (
+            [aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=self._nat(name, public[0], tags, child).id)]
+            if config.nat_gateway else []
+        )
+        private_routes = aws.ec2.RouteTable(
+            f"{name}-private",
+            vpc_id=vpc.id,
+            routes=private_default_route,
+            tags={**tags, "Name": f"{name}-private"},
+            opts=child,
+        )
+        for i, subnet in enumerate(public):
+            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=subnet.id,
+                                          route_table_id=public_routes.id, opts=child)
+        for i, subnet in enumerate(private):
+            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id,
+                                          route_table_id=private_routes.id, opts=child)
+
+        self.vpc_id = vpc.id
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
+
+    @staticmethod
+    def _subnet(name: str, vpc: aws.ec2.Vpc, cidr: str, zone: pulumi.Output[str], public: bool, tags: dict,
+                child: pulumi.ResourceOptions) -> aws.ec2.Subnet:
+        return aws.ec2.Subnet(
+            name,
+            vpc_id=vpc.id,
+            cidr_block=cidr,
+            availability_zone=zone,
+            map_public_ip_on_launch=False,  # nothing gets a public IP by accident, even in public subnets
+            tags={**tags, "Name": name, "tier": "public" if public else "private"},
+            opts=child,
+        )
+
+    @staticmethod
+    def _nat(name: str, subnet: aws.ec2.Subnet, tags: dict, child: pulumi.ResourceOptions) -> aws.ec2.NatGateway:
+        address = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags={**tags, "Name": f"{name}-nat"}, opts=child)
+        return aws.ec2.NatGateway(f"{name}-nat", allocation_id=address.id, subnet_id=subnet.id,
+                                  tags={**tags, "Name": f"{name}-nat"}, opts=child)

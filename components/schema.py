@@ -1,0 +1,97 @@
+"""``DatabaseSchema``: the SQL migrations in sql/ as a Pulumi resource.
+
+Inputs are the connection (secret) and ``{migration name: checksum}``, so a preview shows
+new migrations as added map entries and an edited, already-applied file fails the preview.
+``create``/``update`` call ``ops.migrations.apply_migrations``: the same code as
+``python -m ops db migrate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, Resource, UpdateResult
+
+from components.dynamic import PostgresResourceProvider, is_unknown, open_connection
+from ops.migrations import (
+    MigrationError,
+    apply_migrations,
+    drop_schema_objects,
+    load_migrations,
+    migration_checksums,
+    pending_names,
+)
+
+
+class DatabaseSchemaProvider(PostgresResourceProvider):
+    work_inputs = ("migrations",)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = super().diff(id_, olds, news)
+        if not is_unknown(news.get("migrations")) and not result.replaces:
+            applied = {name: olds["migrations"][name] for name in olds.get("applied") or []
+                       if name in olds.get("migrations", {})}
+            # Raises for an edited or removed applied migration: the preview fails, naming it.
+            pending = pending_names(news["migrations"], applied)
+            if pending:
+                print(f"DatabaseSchema: {len(pending)} migration(s) pending: {', '.join(pending)}")
+        return result
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=props["database_id"], outs=self._apply(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._apply(news))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        if not props.get("allow_data_destruction"):
+            print("DatabaseSchema: left in place (database.allowDataDestruction is false); "
+                  "tables and data survive this delete")
+            return
+        with open_connection(props) as conn:
+            drop_schema_objects(conn)
+
+    @staticmethod
+    def _apply(props: dict[str, Any]) -> dict[str, Any]:
+        migrations = load_migrations()
+        on_disk = migration_checksums(migrations)
+        if on_disk != props["migrations"]:
+            raise MigrationError("sql/ changed between preview and update: run `pulumi up` again")
+        with open_connection(props) as conn:
+            report = apply_migrations(
+                conn, migrations, on_applied=lambda m: print(f"DatabaseSchema: applied {m.name} ({m.duration_ms:.0f} ms)")
+            )
+        return {**props, "applied": sorted(report.already_applied + [m.name for m in report.applied])}
+
+
+@dataclass
+class DatabaseSchemaArgs:
+    connection: pulumi.Input[dict]
+    """host, port, dbname, user, password, sslmode of a login that may create roles and
+    owns the database (on RDS: the master user). Marked secret here whatever it arrives as."""
+    database_id: pulumi.Input[str]
+    """Stable identity of the database (e.g. the RDS resource id and database name)."""
+    allow_data_destruction: bool = False
+    """When true, deleting this resource drops every object the migrations created."""
+
+
+class DatabaseSchema(Resource, module="db", name="DatabaseSchema"):
+    applied: pulumi.Output[list]
+    """Names of the migrations applied to the database, in order."""
+    migrations: pulumi.Output[dict]
+
+    def __init__(self, name: str, args: DatabaseSchemaArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(
+            DatabaseSchemaProvider(),
+            name,
+            {
+                "connection": pulumi.Output.secret(args.connection),
+                "database_id": args.database_id,
+                "migrations": migration_checksums(load_migrations()),
+                "allow_data_destruction": args.allow_data_destruction,
+                "applied": None,
+            },
+            opts,
+        )

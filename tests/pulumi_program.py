@@ -1,0 +1,140 @@
+"""Run ``__main__.py`` under Pulumi's unit-test mocks and record what it declares.
+
+``run_program`` gives back every resource registration (type, name, inputs with secrets
+still wrapped, so tests can tell secret from plain) and the stack outputs with their
+secret flag. The mocks fill in what AWS would compute (addresses, ARNs, ids) with
+recognisable fake values; passwords are distinctive strings tests search for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import ROOT as ROOT_RESOURCE
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"
+DB_ADDRESS = "swipesavvy-db-postgres.c0ffee.us-east-1.rds.amazonaws.com"
+MASTER_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rds!db-0123-AbCdEf"
+MASTER_PASSWORD = "MASTER-PASSWORD-from-rds-managed-secret"
+APP_PASSWORD_PREFIX = "APP-PASSWORD-generated-"
+
+
+def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    """What the cloud would fill in after create, per resource type."""
+    inputs = args.inputs
+    if args.typ == "aws:rds/instance:Instance":
+        return {"address": DB_ADDRESS, "endpoint": f"{DB_ADDRESS}:5432", "port": 5432, "resourceId": "db-ABCDEF0123",
+                "identifier": f"{args.name}-1a2b3c4", "arn": f"arn:aws:rds:us-east-1:{ACCOUNT}:db:{args.name}",
+                "masterUserSecrets": [{"secretArn": MASTER_SECRET_ARN, "kmsKeyId": "alias/aws/secretsmanager",
+                                       "secretStatus": "active"}]}
+    if args.typ == "random:index/randomPassword:RandomPassword":
+        return {"result": f"{APP_PASSWORD_PREFIX}{args.name}"}
+    if args.typ == "random:index/randomId:RandomId":
+        return {"hex": "1a2b3c4d"}
+    if args.typ == "aws:secretsmanager/secret:Secret":
+        return {"arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{inputs.get('name')}-AbCdEf"}
+    if args.typ == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{args.name}", "name": args.name}
+    if args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
+        return {"name": args.name}
+    if args.typ == "pulumi-python:dynamic/db:DatabaseSchema":
+        return {"applied": sorted(inputs["migrations"])}
+    if args.typ == "pulumi-python:dynamic/db:MockDataSeed":
+        return {"counts": {"campaign_analytics_daily": 4500}, "checksum": "c0ffee" * 10 + "beef"}
+    return {}
+
+
+def _invoke(args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        return {"id": "us-east-1", "names": ["us-east-1a", "us-east-1b", "us-east-1c"],
+                "zoneIds": ["use1-az1", "use1-az2", "use1-az4"]}
+    if args.token == "aws:index/getPartition:getPartition":
+        return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
+    if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+        return {"id": args.args["secretId"], "arn": args.args["secretId"], "versionId": "v1",
+                "secretString": json.dumps({"username": "swipesavvy_admin", "password": MASTER_PASSWORD})}
+    raise NotImplementedError(f"no mock for invoke {args.token}")
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(args)
+        return f"{args.name}-id", {**args.inputs, **_computed(args)}
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return _invoke(args)
+
+
+@dataclass
+class ProgramRun:
+    resources: list[pulumi.runtime.MockResourceArgs]
+    outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)  # name -> (value, is_secret)
+
+    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str) -> pulumi.runtime.MockResourceArgs:
+        found = self.of_type(typ)
+        assert len(found) == 1, f"expected one {typ}, found {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> pulumi.runtime.MockResourceArgs:
+        return next(r for r in self.resources if r.name == name)
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def run_program(config: dict[str, Any], stack: str = "staging", preview: bool = False,
+                mocks: RecordingMocks | None = None) -> ProgramRun:
+    """Run the whole program with ``config`` (full keys, e.g. ``swipesavvy:database``)."""
+    mocks = mocks or RecordingMocks()
+    ROOT_RESOURCE.set(None)  # a fresh root stack per run, so exports do not accumulate
+    pulumi.runtime.set_mocks(mocks, project="swipesavvy", stack=stack, preview=preview)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    run = ProgramRun(mocks.resources)
+
+    async def resolve_outputs() -> None:
+        for name, value in pulumi.runtime.get_root_resource().outputs.items():
+            output = pulumi.Output.from_input(value)
+            run.outputs[name] = (await output.future(), await output.is_secret())
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")
+        return asyncio.ensure_future(resolve_outputs())
+
+    program()
+    return run
+
+
+def plain_values(value: Any) -> list[str]:
+    """Every string in ``value`` that is not inside a secret."""
+    if rpc.is_rpc_secret(value):
+        return []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in plain_values(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in plain_values(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def is_secret(value: Any) -> bool:
+    return rpc.is_rpc_secret(value)
+
+
+def unwrap(value: Any) -> Any:
+    return rpc.unwrap_rpc_secret(value) if rpc.is_rpc_secret(value) else value

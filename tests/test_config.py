@@ -1,0 +1,121 @@
+"""The stack configuration layer: defaults, the committed stack file, one-line errors."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.config import ConfigError, parse_stack_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stack_file_settings(stack: str) -> dict:
+    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("swipesavvy:")}
+
+
+def test_committed_staging_stack_parses():
+    config = parse_stack_config("staging", stack_file_settings("staging"))
+    assert config.environment == "staging"
+    assert config.database.name == "swipesavvy_staging"
+    assert config.database.allocated_storage_gib >= 100
+    assert config.database.multi_az is False
+    assert config.seed.enabled is True and config.seed.scale == 1.0
+    assert config.seed.anchor_date == datetime.date(2025, 12, 28)
+    assert config.database.snapshot_after_schema and config.database.snapshot_after_seed
+
+
+def test_production_defaults_are_the_safe_ones():
+    config = parse_stack_config("production", {"environment": "production"})
+    assert config.database.multi_az is True
+    assert config.seed.enabled is False
+    assert config.database.deletion_protection is True
+    assert config.database.allow_data_destruction is False
+
+
+def test_values_set_from_the_cli_arrive_as_strings_and_still_parse():
+    config = parse_stack_config("staging", {
+        "environment": "staging",
+        "database": '{"allocatedStorage": "150", "multiAz": "true", "connectPort": "15432"}',
+    })
+    assert config.database.allocated_storage_gib == 150
+    assert config.database.multi_az is True
+    assert config.database.connect_port == 15432
+
+
+def test_existing_vpc_is_used_as_given():
+    config = parse_stack_config("staging", {"environment": "staging", "network": {
+        "existingVpcId": "vpc-0123abcd", "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+        "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"]}})
+    assert config.network.uses_existing_vpc
+    assert config.network.private_subnet_ids == ("subnet-0123abcd", "subnet-4567ef01")
+
+
+def test_feature_flag_settings_default_their_percentage():
+    config = parse_stack_config("staging", {"environment": "staging", "featureFlags": {
+        "community_feed": {"enabled": True}, "dark_mode": {"enabled": False}}})
+    assert config.feature_flags["community_feed"].rollout_percentage == 100
+    assert config.feature_flags["dark_mode"].rollout_percentage == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"environment": "qa"}, "swipesavvy:environment = 'qa' is invalid: must be one of staging, production"),
+        ({}, "swipesavvy:environment = null is invalid"),
+        ({"database": {"allocatedStorage": 50}},
+         "swipesavvy:database.allocatedStorage = 50 is invalid: must be an integer from 100 to 65536 GiB"),
+        ({"featureFlags": {"community_feed": {"enabled": True, "rolloutPercentage": 150}}},
+         "swipesavvy:featureFlags.community_feed.rolloutPercentage = 150 is invalid: must be an integer from 0 to 100"),
+        ({"network": {"vpcCidr": "10.40.0.0/33"}}, "swipesavvy:network.vpcCidr = '10.40.0.0/33' is invalid"),
+        ({"network": {"vpcCidr": "10.40.0.1/16"}}, "swipesavvy:network.vpcCidr = '10.40.0.1/16' is invalid"),
+        ({"network": {"vpcCidr": "10.40.0.0/8"}}, "with a /16 to /24 prefix"),
+        ({"database": {"deployRunnerCidrs": ["0.0.0.0/0"]}}, "must not open the database to the whole internet"),
+        ({"database": {"deployRunnerCidrs": ["10.0.0.300/24"]}}, "swipesavvy:database.deployRunnerCidrs = "),
+        ({"database": {"engineVersion": "9.6"}}, "must be one of 14, 15, 16, 17"),
+        ({"database": {"instanceClass": "t3.micro"}}, "must be an RDS instance class like db.t4g.medium"),
+        ({"database": {"backupRetentionDays": 1}}, "must be an integer from 7 to 35 days"),
+        ({"database": {"monitoringIntervalSeconds": 7}}, "must be one of 1, 5, 10, 15, 30, 60"),
+        ({"database": {"multiAz": "yes"}}, "swipesavvy:database.multiAz = 'yes' is invalid: must be true or false"),
+        ({"database": {"alocatedStorage": 200}}, "swipesavvy:database.alocatedStorage is not a setting"),
+        ({"databse": {}}, "swipesavvy:databse is not a setting of this program"),
+        ({"seed": {"scale": 0}}, "swipesavvy:seed.scale = 0 is invalid: must be a number from 0.01 to 100"),
+        ({"seed": {"scale": 1000}}, "swipesavvy:seed.scale = 1000 is invalid"),
+        ({"seed": {"anchorDate": "28/12/2025"}}, "swipesavvy:seed.anchorDate = '28/12/2025' is invalid"),
+        ({"network": {"existingVpcId": "vpc-0123abcd", "privateSubnetIds": ["subnet-0123abcd"]}},
+         "needs at least two private subnets"),
+        ({"network": {"privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"]}},
+         "only used together with an existing VPC id"),
+        ({"featureFlags": {"Dark-Mode": {"enabled": True}}}, "flag keys are lowercase snake_case"),
+    ],
+)
+def test_invalid_values_fail_with_one_line_naming_key_value_and_fix(settings, expected):
+    settings = {"environment": "staging", **settings} if "environment" not in settings and settings else settings
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config("staging", settings)
+    message = str(raised.value)
+    assert expected in message
+    assert "\n" not in message
+    assert "(fix: pulumi config" in message
+
+
+@pytest.mark.parametrize(
+    ("environment", "settings", "expected"),
+    [
+        ("production", {"seed": {"enabled": True}}, "mock data is never seeded into production"),
+        ("production", {"database": {"allowDataDestruction": True}}, "must stay false in production"),
+    ],
+)
+def test_production_guards(environment, settings, expected):
+    with pytest.raises(ConfigError, match=expected):
+        parse_stack_config("production", {"environment": environment, **settings})
+
+
+def test_list_settings_suggest_an_element_path():
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config("staging", {"environment": "staging", "database": {"deployRunnerCidrs": ["nope"]}})
+    assert "--path 'swipesavvy:database.deployRunnerCidrs[0]' 10.0.5.0/24" in str(raised.value)

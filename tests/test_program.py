@@ -1,0 +1,243 @@
+"""The whole Pulumi program (``__main__.py``) under Pulumi's mocks.
+
+The staging run uses the committed ``Pulumi.staging.yaml`` as it is; a production-like run
+and a run on an existing VPC use variations of it. Each run happens once per session.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+
+from pulumi_program import (
+    APP_PASSWORD_PREFIX,
+    DB_ADDRESS,
+    MASTER_PASSWORD,
+    RecordingMocks,
+    is_secret,
+    plain_values,
+    run_program,
+    stack_config,
+    unwrap,
+)
+
+RDS = "aws:rds/instance:Instance"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+PG_ROLE = "postgresql:index/role:Role"
+SCHEMA = "pulumi-python:dynamic/db:DatabaseSchema"
+SEED = "pulumi-python:dynamic/db:MockDataSeed"
+
+
+@pytest.fixture(scope="session")
+def staging():
+    return run_program(stack_config("staging"))
+
+
+def _production_config() -> dict:
+    config = stack_config("staging")
+    config["swipesavvy:environment"] = "production"
+    config["swipesavvy:database"] = {**config["swipesavvy:database"], "name": "swipesavvy",
+                                     "multiAz": True, "snapshotAfterSeed": False,
+                                     "deployRunnerCidrs": ["10.99.0.0/24"]}
+    config["swipesavvy:seed"] = {"enabled": False}
+    config["swipesavvy:network"] = {"existingVpcId": "vpc-0123abcd",
+                                    "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+                                    "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"]}
+    config["swipesavvy:featureFlags"] = {"advanced_analytics": {"enabled": True, "rolloutPercentage": 10}}
+    return config
+
+
+@pytest.fixture(scope="session")
+def production():
+    return run_program(_production_config(), stack="production")
+
+
+# --- the database instance -----------------------------------------------------------------
+
+
+def test_rds_instance_is_private_encrypted_and_kept(staging):
+    db = staging.one(RDS).inputs
+    assert db["engine"] == "postgres" and db["engineVersion"] == "16"
+    assert db["instanceClass"] == "db.t4g.medium"
+    assert db["storageType"] == "gp3" and db["allocatedStorage"] >= 100
+    assert db["storageEncrypted"] is True
+    assert db["publiclyAccessible"] is False
+    assert db["backupRetentionPeriod"] >= 7
+    assert db["deletionProtection"] is True
+    assert db["skipFinalSnapshot"] is False and db["finalSnapshotIdentifier"].startswith("swipesavvy-staging-final-")
+    assert db["copyTagsToSnapshot"] is True
+    assert db["deleteAutomatedBackups"] is False
+    assert "postgresql" in db["enabledCloudwatchLogsExports"]
+    assert db["performanceInsightsEnabled"] is True
+    assert db["monitoringInterval"] == 60 and db["monitoringRoleArn"].endswith("swipesavvy-db-monitoring")
+    assert db["autoMinorVersionUpgrade"] is True
+    assert db["multiAz"] is False
+    assert db["dbName"] == "swipesavvy_staging"
+    assert db["dbSubnetGroupName"] == "swipesavvy-db-subnets"
+    assert db["tags"]["environment"] == "staging"
+
+
+def test_master_password_is_managed_by_rds_never_typed(staging):
+    db = staging.one(RDS).inputs
+    assert db["manageMasterUserPassword"] is True
+    assert "password" not in db
+
+
+def test_parameter_group_forces_tls_and_logs_slow_statements(staging):
+    group = staging.one("aws:rds/parameterGroup:ParameterGroup").inputs
+    parameters = {p["name"]: p["value"] for p in group["parameters"]}
+    assert group["family"] == "postgres16"
+    assert parameters["rds.force_ssl"] == "1"
+    assert parameters["log_min_duration_statement"] == "500"
+
+
+def test_enhanced_monitoring_role_is_assumable_by_rds_monitoring(staging):
+    role = staging.one("aws:iam/role:Role").inputs
+    principal = json.loads(role["assumeRolePolicy"])["Statement"][0]["Principal"]["Service"]
+    assert principal == "monitoring.rds.amazonaws.com"
+    attachment = staging.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
+    assert attachment["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+
+
+def test_production_is_multi_az_and_never_seeded(production):
+    assert production.one(RDS).inputs["multiAz"] is True
+    assert production.of_type(SEED) == []
+    assert production.one(RDS).inputs["applyImmediately"] is False
+
+
+# --- network and access --------------------------------------------------------------------
+
+
+def test_new_vpc_has_private_and_public_subnets_in_two_zones_and_no_nat(staging):
+    subnets = staging.of_type("aws:ec2/subnet:Subnet")
+    zones = {s.inputs["availabilityZone"] for s in subnets}
+    assert len(subnets) == 4 and zones == {"us-east-1a", "us-east-1b"}
+    assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in subnets)
+    assert staging.of_type("aws:ec2/natGateway:NatGateway") == []
+    private_routes = staging.named("swipesavvy-private").inputs.get("routes") or []
+    assert private_routes == []
+    subnet_group = staging.one("aws:rds/subnetGroup:SubnetGroup").inputs
+    assert subnet_group["subnetIds"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
+
+
+def test_existing_vpc_creates_no_network(production):
+    assert production.of_type("aws:ec2/vpc:Vpc") == []
+    assert production.of_type("aws:ec2/subnet:Subnet") == []
+    assert production.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"] == ["subnet-0123abcd",
+                                                                                      "subnet-4567ef01"]
+
+
+def test_postgres_port_open_only_to_backend_and_configured_runner(staging, production):
+    (rule,) = staging.of_type(INGRESS)
+    assert rule.inputs["referencedSecurityGroupId"] == "swipesavvy-backend-id"
+    assert rule.inputs["fromPort"] == rule.inputs["toPort"] == 5432
+    assert "cidrIpv4" not in rule.inputs
+    cidrs = [r.inputs.get("cidrIpv4") for r in production.of_type(INGRESS)]
+    assert sorted(filter(None, cidrs)) == ["10.99.0.0/24"]
+    for run in (staging, production):
+        assert all(r.inputs.get("cidrIpv4") != "0.0.0.0/0" for r in run.of_type(INGRESS))
+        assert run.one(RDS).inputs["vpcSecurityGroupIds"] == ["swipesavvy-db-sg-id"]
+
+
+# --- inside the database -------------------------------------------------------------------
+
+
+def test_postgresql_provider_uses_address_tls_and_no_superuser(staging):
+    provider = staging.one("pulumi:providers:postgresql").inputs
+    assert provider["host"] == DB_ADDRESS  # the address, not host:port
+    assert provider["sslmode"] == "require"
+    assert provider["superuser"] == "false"  # provider config travels as strings
+    assert provider["username"] == "swipesavvy_admin"
+    assert is_secret(provider["password"]) and unwrap(provider["password"]) == MASTER_PASSWORD
+
+
+def test_login_roles_join_the_group_roles_with_no_privileges_of_their_own(staging):
+    roles = {unwrap(r.inputs["name"]): r.inputs for r in staging.of_type(PG_ROLE)}
+    assert set(roles) == {"swipesavvy_backend", "swipesavvy_analytics"}
+    assert roles["swipesavvy_backend"]["roles"] == ["swipesavvy_readwrite"]
+    assert roles["swipesavvy_analytics"]["roles"] == ["swipesavvy_readonly"]
+    for role in roles.values():
+        assert role["login"] is True
+        assert role["superuser"] is False and role["createDatabase"] is False and role["createRole"] is False
+        assert is_secret(role["password"])
+    assert roles["swipesavvy_analytics"]["connectionLimit"] == 10
+
+
+def test_one_secret_per_login_in_the_standard_rds_shape(staging):
+    versions = staging.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert len(versions) == 2
+    documents = {}
+    for version in versions:
+        assert is_secret(version.inputs["secretString"])
+        document = json.loads(unwrap(version.inputs["secretString"]))
+        documents[document["username"]] = document
+    assert set(documents) == {"swipesavvy_backend", "swipesavvy_analytics"}
+    for document in documents.values():
+        assert set(document) == {"engine", "host", "port", "dbname", "username", "password"}
+        assert document["host"] == DB_ADDRESS and document["port"] == 5432
+        assert document["dbname"] == "swipesavvy_staging" and document["engine"] == "postgres"
+        assert document["password"].startswith(APP_PASSWORD_PREFIX)
+    names = sorted(s.inputs["name"] for s in staging.of_type("aws:secretsmanager/secret:Secret"))
+    assert names == ["swipesavvy/staging/db/swipesavvy_analytics", "swipesavvy/staging/db/swipesavvy_backend"]
+
+
+def test_schema_and_seed_get_the_connection_as_a_secret(staging):
+    for typ in (SCHEMA, SEED):
+        resource = staging.one(typ).inputs
+        assert is_secret(resource["connection"]) and is_secret(resource["__provider"])
+        connection = unwrap(resource["connection"])
+        assert connection["host"] == DB_ADDRESS and connection["sslmode"] == "require"
+        assert connection["password"] == MASTER_PASSWORD
+    assert sorted(staging.one(SCHEMA).inputs["migrations"])[0] == "001_roles_schemas_and_privileges"
+    seed = staging.one(SEED).inputs
+    assert (seed["scale"], seed["rng_seed"], seed["anchor_date"]) == (1, 20251228, "2025-12-28")
+
+
+def test_snapshots_after_schema_and_seed_are_retained(staging, production):
+    snapshots = {s.name: s for s in staging.of_type("aws:rds/snapshot:Snapshot")}
+    assert set(snapshots) == {"swipesavvy-db-after-schema", "swipesavvy-db-after-seed"}
+    assert snapshots["swipesavvy-db-after-schema"].inputs["dbSnapshotIdentifier"].startswith(
+        "swipesavvy-staging-after-schema-")
+    assert [s.name for s in production.of_type("aws:rds/snapshot:Snapshot")] == ["swipesavvy-db-after-schema"]
+
+
+def test_feature_flag_settings_only_when_configured(staging, production):
+    assert staging.of_type("pulumi-python:dynamic/db:FeatureFlagSettings") == []
+    flags = production.one("pulumi-python:dynamic/db:FeatureFlagSettings").inputs
+    assert flags["flags"] == {"advanced_analytics": {"enabled": True, "rollout_percentage": 10}}
+    assert flags["actor"] == "pulumi:production"
+
+
+# --- secrets never in plain sight ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("run_name", ["staging", "production"])
+def test_no_password_in_any_plain_input_or_output(run_name, request):
+    run = request.getfixturevalue(run_name)
+    for resource in run.resources:
+        for value in plain_values(resource.inputs):
+            assert MASTER_PASSWORD not in value, f"{resource.typ} {resource.name} has the master password in plain"
+            assert APP_PASSWORD_PREFIX not in value, f"{resource.typ} {resource.name} has an app password in plain"
+    for name, (value, secret) in run.outputs.items():
+        text = json.dumps(value)
+        assert secret or (MASTER_PASSWORD not in text and APP_PASSWORD_PREFIX not in text), name
+        assert "password" not in text.lower(), name
+
+
+def test_outputs_name_the_database_and_its_secrets(staging):
+    outputs = {name: value for name, (value, _) in staging.outputs.items()}
+    assert outputs["db_address"] == DB_ADDRESS and outputs["db_port"] == 5432
+    assert outputs["db_name"] == "swipesavvy_staging"
+    assert outputs["db_master_secret_arn"].startswith("arn:aws:secretsmanager:")
+    assert set(outputs["db_app_secret_arns"]) == {"swipesavvy_backend", "swipesavvy_analytics"}
+
+
+def test_invalid_config_stops_the_program_before_any_resource():
+    config = stack_config("staging")
+    config["swipesavvy:database"] = {**config["swipesavvy:database"], "allocatedStorage": 20}
+    mocks = RecordingMocks()
+    with pytest.raises(pulumi.RunError, match=r"swipesavvy:database\.allocatedStorage = 20 is invalid"):
+        run_program(config, mocks=mocks)
+    assert mocks.resources == []
