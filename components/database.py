@@ -137,24 +137,25 @@ class Database(pulumi.ComponentResource):
         }
 
         after_schema = pulumi.ResourceOptions(parent=self, depends_on=[schema])
-        data_steps: list[pulumi.Resource] = []
-        if args.seed.enabled:
-            data_steps.append(MockDataSeed(f"{name}-mock-data",
-                                           MockDataSeedArgs(connection=connection, database_id=database_id,
-                                                            seed=args.seed), opts=after_schema))
+        mock_data = MockDataSeed(
+            f"{name}-mock-data",
+            MockDataSeedArgs(connection=connection, database_id=database_id, seed=args.seed),
+            opts=after_schema,
+        ) if args.seed.enabled else None
         if args.feature_flags:
-            data_steps.append(FeatureFlagSettings(
+            FeatureFlagSettings(
                 f"{name}-feature-flags",
                 FeatureFlagSettingsArgs(
                     connection=connection, database_id=database_id, actor=f"pulumi:{args.stack}",
                     flags={key: {"enabled": s.enabled, "rollout_percentage": s.rollout_percentage}
                            for key, s in args.feature_flags.items()}),
-                opts=after_schema))
+                opts=after_schema)
 
         if config.snapshot_after_schema:
             self._snapshot(name, args.stack, "schema", instance, schema.migrations.apply(_digest), [schema], tags)
-        if config.snapshot_after_seed and args.seed.enabled:
-            self._snapshot(name, args.stack, "seed", instance, data_steps[0].checksum.apply(lambda c: c[:12]), data_steps, tags)
+        if config.snapshot_after_seed and mock_data is not None:
+            self._snapshot(name, args.stack, "seed", instance, mock_data.checksum.apply(lambda c: c[:12]),
+                           [mock_data], tags)
 
         self.security_group_id = security_group.id
         self.register_outputs({

@@ -8,7 +8,6 @@ once per session.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,11 +18,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ops.migrations import apply_migrations  # noqa: E402
+from ops.migrations import apply_migrations
+from pulumi_program import run_program, stack_config
 
 TEST_DB_PREFIX = "swipesavvy_test_"
 
@@ -100,3 +96,32 @@ def as_role(admin_dsn: str):
         for role in created:
             # Test databases are dropped by then; DROP OWNED covers anything left here.
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+# --- the Pulumi program under mocks (each run once per session) -----------------------------
+
+
+@pytest.fixture(scope="session")
+def staging():
+    """``__main__.py`` with the committed Pulumi.staging.yaml."""
+    return run_program(stack_config("staging"))
+
+
+def _production_config() -> dict:
+    """Production-like: Multi-AZ, no seeding, an existing VPC, a deploy runner, a flag setting."""
+    config = stack_config("staging")
+    config["swipesavvy:environment"] = "production"
+    config["swipesavvy:database"] = {**config["swipesavvy:database"], "name": "swipesavvy",
+                                     "multiAz": True, "snapshotAfterSeed": False,
+                                     "deployRunnerCidrs": ["10.99.0.0/24"]}
+    config["swipesavvy:seed"] = {"enabled": False}
+    config["swipesavvy:network"] = {"existingVpcId": "vpc-0123abcd",
+                                    "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+                                    "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"]}
+    config["swipesavvy:featureFlags"] = {"advanced_analytics": {"enabled": True, "rolloutPercentage": 10}}
+    return config
+
+
+@pytest.fixture(scope="session")
+def production():
+    return run_program(_production_config(), stack="production")

@@ -1,7 +1,6 @@
 """The whole Pulumi program (``__main__.py``) under Pulumi's mocks.
 
-The staging run uses the committed ``Pulumi.staging.yaml`` as it is; a production-like run
-and a run on an existing VPC use variations of it. Each run happens once per session.
+The ``staging`` and ``production`` fixtures (tests/conftest.py) run it once per session.
 """
 
 from __future__ import annotations
@@ -28,30 +27,6 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 PG_ROLE = "postgresql:index/role:Role"
 SCHEMA = "pulumi-python:dynamic/db:DatabaseSchema"
 SEED = "pulumi-python:dynamic/db:MockDataSeed"
-
-
-@pytest.fixture(scope="session")
-def staging():
-    return run_program(stack_config("staging"))
-
-
-def _production_config() -> dict:
-    config = stack_config("staging")
-    config["swipesavvy:environment"] = "production"
-    config["swipesavvy:database"] = {**config["swipesavvy:database"], "name": "swipesavvy",
-                                     "multiAz": True, "snapshotAfterSeed": False,
-                                     "deployRunnerCidrs": ["10.99.0.0/24"]}
-    config["swipesavvy:seed"] = {"enabled": False}
-    config["swipesavvy:network"] = {"existingVpcId": "vpc-0123abcd",
-                                    "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
-                                    "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"]}
-    config["swipesavvy:featureFlags"] = {"advanced_analytics": {"enabled": True, "rolloutPercentage": 10}}
-    return config
-
-
-@pytest.fixture(scope="session")
-def production():
-    return run_program(_production_config(), stack="production")
 
 
 # --- the database instance -----------------------------------------------------------------
