@@ -1,15 +1,22 @@
 """The runbook's verification queries as code: each check is one query and one verdict.
 
-Phase 1.3 (tables, indexes, key tables), 1.4 (the ten flags) and 5.5 (data integrity).
+Phase 1.3 (tables, indexes, key tables), 1.4 (the ten flags) and 5.5 (data integrity) are
+SCHEMA_CHECKS; phase 2.3 (the mock data's volumes and shape) is SEED_CHECKS, which read the
+seeder's manifest and pass with "no mock data seeded" when there is none (unless built with
+``seed_checks(require_seed=True)``).
 ``run_checks`` never stops at the first failure: the operator sees the whole checklist.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import psycopg
+
+from seed.generator import AFFINITY_MERCHANTS_PER_USER, DAYS, SEGMENTS
+from seed.loader import MOCK_ROWS, count_mock_rows, read_manifest
 
 EXPECTED_TABLES = frozenset({
     "campaigns", "merchants",
@@ -155,3 +162,193 @@ def run_checks(conn: psycopg.Connection, checks: Iterable[Check] = SCHEMA_CHECKS
             name = check.__name__.removeprefix("check_")
             results.append(CheckResult(name, False, f"query failed: {str(error).strip().splitlines()[0]}"))
     return results
+
+
+# --- runbook phase 2.3: the mock data ---------------------------------------------------------
+# Each seed check reads the seeder's manifest; without one there is nothing to check and
+# the check passes saying so (``seed_checks(require_seed=True)`` fails the manifest check).
+
+# Runbook 2.3 volumes at scale 1 -> how a count at scale s is judged:
+# "exact" = max(1, round(n * s)); "~" = within 2% of n * s or one whole campaign / user
+# (the plan rounds campaigns and users to whole ones); "+" = at least round(n * s).
+RUNBOOK_SEED_VOLUMES: dict[str, tuple[int, str, int]] = {  # table -> (n, kind, granule)
+    "campaign_analytics_daily": (4_500, "~", DAYS),
+    "campaign_analytics_segments": (27_000, "~", DAYS * len(SEGMENTS)),
+    "ab_tests": (20, "exact", 0),
+    "ab_test_assignments": (20_000, "~", 0),
+    "user_merchant_affinity": (15_000, "~", AFFINITY_MERCHANTS_PER_USER),
+    "user_optimal_send_times": (500, "exact", 0),
+    "campaign_optimizations": (100, "+", 0),
+}
+VOLUME_TOLERANCE = 0.02
+VARIANT_BALANCE = 0.02  # largest minus smallest arm, relative to an even third
+
+
+def volume_problem(table: str, count: int, scale: float) -> str | None:
+    """Why ``count`` rows of ``table`` is not what runbook 2.3 expects at ``scale`` (None: it is)."""
+    nominal, kind, granule = RUNBOOK_SEED_VOLUMES[table]
+    target = nominal * scale
+    if kind == "exact":
+        expected = max(1, round(target))
+        return None if count == expected else f"{table} {count:,} (expected {expected:,})"
+    if kind == "+":
+        expected = max(1, round(target))
+        return None if count >= expected else f"{table} {count:,} (expected {expected:,}+)"
+    tolerance = max(VOLUME_TOLERANCE * target, granule)
+    return None if abs(count - target) <= tolerance else f"{table} {count:,} (expected ~{target:,.0f})"
+
+
+def _no_seed(name: str) -> CheckResult:
+    return CheckResult(name, True, "skipped: no mock data seeded")
+
+
+def _manifest_check(require_seed: bool) -> Check:
+    def check_seed_manifest(conn: psycopg.Connection) -> CheckResult:
+        manifest = read_manifest(conn)
+        if manifest is None:
+            return CheckResult("seed_manifest", not require_seed,
+                               "no mock data seeded" + (" (required by --require-seed)" if require_seed else ""))
+        total = sum(manifest.counts.values())
+        return CheckResult("seed_manifest", True,
+                           f"{total:,} mock rows: scale {manifest.scale:g}, rng seed {manifest.rng_seed}, "
+                           f"anchor {manifest.anchor_date.isoformat()}, dataset v{manifest.dataset_version}, "
+                           f"checksum {manifest.checksum[:12]}")
+    return check_seed_manifest
+
+
+def check_seed_counts(conn: psycopg.Connection) -> CheckResult:
+    """The mock rows each table holds are exactly those the manifest recorded."""
+    manifest = read_manifest(conn)
+    if manifest is None:
+        return _no_seed("seed_counts")
+    actual = count_mock_rows(conn)
+    wrong = [f"{table} has {actual.get(table, 0):,}, manifest says {n:,}"
+             for table, n in manifest.counts.items() if actual.get(table, 0) != n]
+    detail = f"{sum(actual.values()):,} mock rows in {len(actual)} tables match the manifest"
+    return CheckResult("seed_counts", not wrong, "; ".join(wrong) if wrong else detail)
+
+
+def check_seed_volumes(conn: psycopg.Connection) -> CheckResult:
+    """Runbook 2.3: the seeded volumes for the manifest's scale."""
+    manifest = read_manifest(conn)
+    if manifest is None:
+        return _no_seed("seed_volumes")
+    problems = [p for table in RUNBOOK_SEED_VOLUMES
+                if (p := volume_problem(table, manifest.counts.get(table, 0), manifest.scale))]
+    detail = ", ".join(f"{table} {manifest.counts.get(table, 0):,}" for table in RUNBOOK_SEED_VOLUMES)
+    return CheckResult("seed_volumes", not problems,
+                       f"scale {manifest.scale:g}: " + ("; ".join(problems) if problems else detail))
+
+
+def check_seed_analytics_window(conn: psycopg.Connection) -> CheckResult:
+    """Every mock campaign has one daily row per day and six segment rows per day, for the
+    DAYS days before the anchor date and none after it."""
+    manifest = read_manifest(conn)
+    if manifest is None:
+        return _no_seed("seed_analytics_window")
+    first, last = manifest.anchor_date - datetime.timedelta(days=DAYS), manifest.anchor_date - datetime.timedelta(days=1)
+    bad = _scalar(conn, """
+        SELECT count(*) FROM campaigns c
+        WHERE c.is_mock AND (
+            (SELECT count(*) FILTER (WHERE d.date BETWEEN %(first)s AND %(last)s) <> %(days)s OR count(*) <> %(days)s
+               FROM campaign_analytics_daily d WHERE d.campaign_id = c.id)
+            OR (SELECT count(*) FILTER (WHERE s.date BETWEEN %(first)s AND %(last)s) <> %(segs)s
+                       OR count(*) <> %(segs)s
+                  FROM campaign_analytics_segments s WHERE s.campaign_id = c.id))""",
+        {"first": first, "last": last, "days": DAYS, "segs": DAYS * len(SEGMENTS)})
+    return CheckResult("seed_analytics_window", bad == 0,
+                       f"{bad} mock campaigns without exactly {DAYS} days x (1 + {len(SEGMENTS)} segments) "
+                       f"from {first.isoformat()} to {last.isoformat()}")
+
+
+def check_seed_no_future_dates(conn: psycopg.Connection) -> CheckResult:
+    manifest = read_manifest(conn)
+    if manifest is None:
+        return _no_seed("seed_no_future_dates")
+    future = _scalar(conn, f"""
+        SELECT (SELECT count(*) FROM campaign_analytics_daily WHERE date > current_date
+                   AND {MOCK_ROWS['campaign_analytics_daily']})
+             + (SELECT count(*) FROM campaign_analytics_segments WHERE date > current_date
+                   AND {MOCK_ROWS['campaign_analytics_segments']})
+             + (SELECT count(*) FROM ab_tests WHERE (start_date > current_date OR end_date > current_date)
+                   AND {MOCK_ROWS['ab_tests']})
+             + (SELECT count(*) FROM ab_test_assignments WHERE assigned_at > now()
+                   AND {MOCK_ROWS['ab_test_assignments']})
+             + (SELECT count(*) FROM user_merchant_affinity
+                 WHERE (last_transaction_at > now() OR computed_at > now()) AND {MOCK_ROWS['user_merchant_affinity']})
+             + (SELECT count(*) FROM user_optimal_send_times WHERE updated_at > now() AND is_mock)""")
+    return CheckResult("seed_no_future_dates", future == 0,
+                       f"{future} mock rows dated in the future (anchor date {manifest.anchor_date.isoformat()})")
+
+
+def check_seed_variant_balance(conn: psycopg.Connection) -> CheckResult:
+    """Each mock A/B test's three arms hold the same number of users, within 2%."""
+    manifest = read_manifest(conn)
+    if manifest is None:
+        return _no_seed("seed_variant_balance")
+    rows = conn.execute(f"""
+        SELECT t.id, count(*) FILTER (WHERE a.variant = 'control'), count(*) FILTER (WHERE a.variant = 'variant_a'),
+               count(*) FILTER (WHERE a.variant = 'variant_b')
+        FROM ab_tests t LEFT JOIN ab_test_assignments a ON a.test_id = t.id
+        WHERE {MOCK_ROWS['ab_tests'].replace('campaign_id', 't.campaign_id')}
+        GROUP BY t.id ORDER BY t.id""").fetchall()
+    unbalanced, worst = [], 0.0
+    for test_id, *arms in rows:
+        third = sum(arms) / 3
+        spread = (max(arms) - min(arms)) / third if third else 1.0
+        worst = max(worst, spread)
+        if max(arms) - min(arms) > max(1, VARIANT_BALANCE * third):
+            unbalanced.append(f"test {test_id} {'/'.join(map(str, arms))}")
+    detail = f"{len(rows)} mock tests, largest spread {worst:.1%} of a third (limit {VARIANT_BALANCE:.0%})"
+    if unbalanced:
+        detail += "; unbalanced: " + ", ".join(unbalanced[:5])
+    return CheckResult("seed_variant_balance", not unbalanced, detail)
+
+
+def check_seed_ab_results(conn: psycopg.Connection) -> CheckResult:
+    """Every mock test has one result per variant whose counts match its assignments."""
+    manifest = read_manifest(conn)
+    if manifest is None:
+        return _no_seed("seed_ab_results")
+    mismatched = _scalar(conn, f"""
+        SELECT count(*) FROM ab_tests t CROSS JOIN (VALUES ('control'), ('variant_a'), ('variant_b')) AS v(variant)
+        LEFT JOIN ab_test_results r ON r.test_id = t.id AND r.variant = v.variant AND r.metric_name = 'conversion'
+        LEFT JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE converted) AS c FROM ab_test_assignments a
+                           WHERE a.test_id = t.id AND a.variant = v.variant) a ON true
+        WHERE {MOCK_ROWS['ab_tests'].replace('campaign_id', 't.campaign_id')}
+          AND (r.id IS NULL OR r.sample_size <> a.n OR r.conversions <> a.c)""")
+    return CheckResult("seed_ab_results", mismatched == 0,
+                       f"{mismatched} mock test variants whose results disagree with their assignments")
+
+
+def check_seed_send_times(conn: psycopg.Connection) -> CheckResult:
+    """One send-time row per mock user with merchant affinities, and no other mock send times."""
+    manifest = read_manifest(conn)
+    if manifest is None:
+        return _no_seed("seed_send_times")
+    users, rows, unmatched = conn.execute(f"""
+        WITH profiled AS (SELECT DISTINCT user_id FROM user_merchant_affinity
+                          WHERE {MOCK_ROWS['user_merchant_affinity']}),
+             timed AS (SELECT user_id FROM user_optimal_send_times WHERE is_mock)
+        SELECT (SELECT count(*) FROM profiled), (SELECT count(*) FROM timed),
+               (SELECT count(*) FROM profiled p FULL JOIN timed t USING (user_id)
+                 WHERE p.user_id IS NULL OR t.user_id IS NULL)""").fetchone()
+    return CheckResult("seed_send_times", unmatched == 0 and users == rows,
+                       f"{users:,} mock users with affinities, {rows:,} mock send-time rows, "
+                       f"{unmatched} without a counterpart")
+
+
+def seed_checks(require_seed: bool = False) -> tuple[Check, ...]:
+    return (
+        _manifest_check(require_seed),
+        check_seed_counts,
+        check_seed_volumes,
+        check_seed_analytics_window,
+        check_seed_no_future_dates,
+        check_seed_variant_balance,
+        check_seed_ab_results,
+        check_seed_send_times,
+    )
+
+
+SEED_CHECKS: tuple[Check, ...] = seed_checks()

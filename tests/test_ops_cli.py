@@ -11,6 +11,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
+from ops.migrations import load_migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,10 +26,10 @@ def test_migrate_prints_what_it_applied_then_nothing(empty_dsn, capsys):
     code, out, _ = run(capsys, "db", "migrate", "--dsn", empty_dsn)
     assert code == EXIT_OK
     assert "applied 001_roles_schemas_and_privileges" in out
-    assert "6 migration(s) applied" in out
+    assert f"{len(load_migrations())} migration(s) applied" in out
     code, out, _ = run(capsys, "db", "migrate", "--dsn", empty_dsn)
     assert code == EXIT_OK
-    assert "nothing to apply: all 6 migrations already applied" in out
+    assert f"nothing to apply: all {len(load_migrations())} migrations already applied" in out
 
 
 def test_dsn_from_environment(empty_dsn, capsys, monkeypatch):
