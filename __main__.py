@@ -43,6 +43,7 @@ database = Database(
 )
 
 pulumi.export("vpc_id", network.vpc_id)
+pulumi.export("db_instance_identifier", database.instance_identifier)
 pulumi.export("db_address", database.address)
 pulumi.export("db_port", database.port)
 pulumi.export("db_name", database.database_name)

@@ -12,6 +12,7 @@ login roles (members of those groups) -> MockDataSeed / FeatureFlagSettings -> s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -166,6 +167,7 @@ class Database(pulumi.ComponentResource):
             "master_secret_arn": self.master_secret_arn,
             "app_secret_arns": self.app_secret_arns,
             "applied_migrations": self.applied_migrations,
+            "instance_identifier": self.instance_identifier,
         })
 
     # --- pieces ---------------------------------------------------------------------------
@@ -179,31 +181,14 @@ class Database(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-sg"},
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-backend",
-            security_group_id=group.id,
-            referenced_security_group_id=args.backend_security_group_id,
-            ip_protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
-            description="PostgreSQL from the backend",
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-backend-to-db",
-            security_group_id=args.backend_security_group_id,
-            referenced_security_group_id=group.id,
-            ip_protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
-            description="Backend to PostgreSQL",
-            opts=child,
-        )
+        rule = functools.partial(_postgres_rule, opts=child)
+        rule(aws.vpc.SecurityGroupIngressRule, f"{name}-from-backend", group.id, "PostgreSQL from the backend",
+             referenced_security_group_id=args.backend_security_group_id)
+        rule(aws.vpc.SecurityGroupEgressRule, f"{name}-backend-to-db", args.backend_security_group_id,
+             "Backend to PostgreSQL", referenced_security_group_id=group.id)
         for i, cidr in enumerate(args.config.deploy_runner_cidrs):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-from-deploy-runner-{i}",
-                security_group_id=group.id,
-                cidr_ipv4=cidr,
-                ip_protocol="tcp", from_port=POSTGRES_PORT, to_port=POSTGRES_PORT,
-                description="PostgreSQL from the Pulumi deploy runner",
-                opts=child,
-            )
+            rule(aws.vpc.SecurityGroupIngressRule, f"{name}-from-deploy-runner-{i}", group.id,
+                 "PostgreSQL from the Pulumi deploy runner", cidr_ipv4=cidr)
         return group
 
     def _instance(self, name: str, args: DatabaseArgs, security_group: aws.ec2.SecurityGroup, tags: dict,
@@ -330,6 +315,13 @@ class Database(pulumi.ComponentResource):
             tags={**tags, "captures": after},
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, retain_on_delete=True),
         )
+
+
+def _postgres_rule(kind: type, name: str, security_group_id: pulumi.Input[str], description: str,
+                   opts: pulumi.ResourceOptions, **peer: pulumi.Input[str]) -> pulumi.CustomResource:
+    """One TCP 5432 rule; ``peer`` is referenced_security_group_id or cidr_ipv4."""
+    return kind(name, security_group_id=security_group_id, ip_protocol="tcp", from_port=POSTGRES_PORT,
+                to_port=POSTGRES_PORT, description=description, opts=opts, **peer)
 
 
 def _digest(value: object) -> str:

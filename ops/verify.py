@@ -10,13 +10,14 @@ seeder's manifest and pass with "no mock data seeded" when there is none (unless
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import psycopg
 
 from seed.generator import AFFINITY_MERCHANTS_PER_USER, DAYS, SEGMENTS
-from seed.loader import MOCK_ROWS, count_mock_rows, read_manifest
+from seed.loader import MOCK_ROWS, Manifest, count_mock_rows, read_manifest
 
 EXPECTED_TABLES = frozenset({
     "campaigns", "merchants",
@@ -198,8 +199,17 @@ def volume_problem(table: str, count: int, scale: float) -> str | None:
     return None if abs(count - target) <= tolerance else f"{table} {count:,} (expected ~{target:,.0f})"
 
 
-def _no_seed(name: str) -> CheckResult:
-    return CheckResult(name, True, "skipped: no mock data seeded")
+def _when_seeded(check: Callable[[psycopg.Connection, Manifest], CheckResult]) -> Check:
+    """Run ``check`` with the seeder's manifest; without one it passes as skipped."""
+    name = check.__name__.removeprefix("check_")
+
+    @functools.wraps(check)
+    def run(conn: psycopg.Connection) -> CheckResult:
+        manifest = read_manifest(conn)
+        if manifest is None:
+            return CheckResult(name, True, "skipped: no mock data seeded")
+        return check(conn, manifest)
+    return run
 
 
 def _manifest_check(require_seed: bool) -> Check:
@@ -216,11 +226,9 @@ def _manifest_check(require_seed: bool) -> Check:
     return check_seed_manifest
 
 
-def check_seed_counts(conn: psycopg.Connection) -> CheckResult:
+@_when_seeded
+def check_seed_counts(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """The mock rows each table holds are exactly those the manifest recorded."""
-    manifest = read_manifest(conn)
-    if manifest is None:
-        return _no_seed("seed_counts")
     actual = count_mock_rows(conn)
     wrong = [f"{table} has {actual.get(table, 0):,}, manifest says {n:,}"
              for table, n in manifest.counts.items() if actual.get(table, 0) != n]
@@ -228,11 +236,9 @@ def check_seed_counts(conn: psycopg.Connection) -> CheckResult:
     return CheckResult("seed_counts", not wrong, "; ".join(wrong) if wrong else detail)
 
 
-def check_seed_volumes(conn: psycopg.Connection) -> CheckResult:
+@_when_seeded
+def check_seed_volumes(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """Runbook 2.3: the seeded volumes for the manifest's scale."""
-    manifest = read_manifest(conn)
-    if manifest is None:
-        return _no_seed("seed_volumes")
     problems = [p for table in RUNBOOK_SEED_VOLUMES
                 if (p := volume_problem(table, manifest.counts.get(table, 0), manifest.scale))]
     detail = ", ".join(f"{table} {manifest.counts.get(table, 0):,}" for table in RUNBOOK_SEED_VOLUMES)
@@ -240,12 +246,10 @@ def check_seed_volumes(conn: psycopg.Connection) -> CheckResult:
                        f"scale {manifest.scale:g}: " + ("; ".join(problems) if problems else detail))
 
 
-def check_seed_analytics_window(conn: psycopg.Connection) -> CheckResult:
+@_when_seeded
+def check_seed_analytics_window(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """Every mock campaign has one daily row per day and six segment rows per day, for the
     DAYS days before the anchor date and none after it."""
-    manifest = read_manifest(conn)
-    if manifest is None:
-        return _no_seed("seed_analytics_window")
     first, last = manifest.anchor_date - datetime.timedelta(days=DAYS), manifest.anchor_date - datetime.timedelta(days=1)
     bad = _scalar(conn, """
         SELECT count(*) FROM campaigns c
@@ -261,10 +265,8 @@ def check_seed_analytics_window(conn: psycopg.Connection) -> CheckResult:
                        f"from {first.isoformat()} to {last.isoformat()}")
 
 
-def check_seed_no_future_dates(conn: psycopg.Connection) -> CheckResult:
-    manifest = read_manifest(conn)
-    if manifest is None:
-        return _no_seed("seed_no_future_dates")
+@_when_seeded
+def check_seed_no_future_dates(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     future = _scalar(conn, f"""
         SELECT (SELECT count(*) FROM campaign_analytics_daily WHERE date > current_date
                    AND {MOCK_ROWS['campaign_analytics_daily']})
@@ -281,11 +283,9 @@ def check_seed_no_future_dates(conn: psycopg.Connection) -> CheckResult:
                        f"{future} mock rows dated in the future (anchor date {manifest.anchor_date.isoformat()})")
 
 
-def check_seed_variant_balance(conn: psycopg.Connection) -> CheckResult:
+@_when_seeded
+def check_seed_variant_balance(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """Each mock A/B test's three arms hold the same number of users, within 2%."""
-    manifest = read_manifest(conn)
-    if manifest is None:
-        return _no_seed("seed_variant_balance")
     rows = conn.execute(f"""
         SELECT t.id, count(*) FILTER (WHERE a.variant = 'control'), count(*) FILTER (WHERE a.variant = 'variant_a'),
                count(*) FILTER (WHERE a.variant = 'variant_b')
@@ -305,11 +305,9 @@ def check_seed_variant_balance(conn: psycopg.Connection) -> CheckResult:
     return CheckResult("seed_variant_balance", not unbalanced, detail)
 
 
-def check_seed_ab_results(conn: psycopg.Connection) -> CheckResult:
+@_when_seeded
+def check_seed_ab_results(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """Every mock test has one result per variant whose counts match its assignments."""
-    manifest = read_manifest(conn)
-    if manifest is None:
-        return _no_seed("seed_ab_results")
     mismatched = _scalar(conn, f"""
         SELECT count(*) FROM ab_tests t CROSS JOIN (VALUES ('control'), ('variant_a'), ('variant_b')) AS v(variant)
         LEFT JOIN ab_test_results r ON r.test_id = t.id AND r.variant = v.variant AND r.metric_name = 'conversion'
@@ -321,11 +319,9 @@ def check_seed_ab_results(conn: psycopg.Connection) -> CheckResult:
                        f"{mismatched} mock test variants whose results disagree with their assignments")
 
 
-def check_seed_send_times(conn: psycopg.Connection) -> CheckResult:
+@_when_seeded
+def check_seed_send_times(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """One send-time row per mock user with merchant affinities, and no other mock send times."""
-    manifest = read_manifest(conn)
-    if manifest is None:
-        return _no_seed("seed_send_times")
     users, rows, unmatched = conn.execute(f"""
         WITH profiled AS (SELECT DISTINCT user_id FROM user_merchant_affinity
                           WHERE {MOCK_ROWS['user_merchant_affinity']}),
