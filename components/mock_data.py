@@ -19,11 +19,8 @@ from components.dynamic import PostgresResourceProvider, open_connection
 from seed.generator import SeedParameters
 from seed.loader import load_mock_data, unload_mock_data
 
-DATA_INPUTS = ("scale", "rng_seed", "anchor_date", "dataset_version")
-
-
 class MockDataSeedProvider(PostgresResourceProvider):
-    work_inputs = DATA_INPUTS
+    work_inputs = ("scale", "rng_seed", "anchor_date", "dataset_version")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=f"{props['database_id']}/mock-data", outs=self._load(props))

@@ -8,18 +8,14 @@ import base64
 import dill
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
 from components.feature_flags import FeatureFlagSettingsProvider
 from components.schema import DatabaseSchemaProvider
+from db_helpers import connection_of
 from ops.flags import UnknownFlag
 from ops.migrations import MigrationError, load_migrations, migration_checksums
-
-
-def connection_of(dsn: str) -> dict:
-    return {k: v for k, v in conninfo_to_dict(dsn).items() if k in ("host", "port", "dbname", "user", "password")}
 
 
 def schema_props(dsn: str, **overrides) -> dict:
