@@ -216,3 +216,19 @@ def test_invalid_config_stops_the_program_before_any_resource():
     with pytest.raises(pulumi.RunError, match=r"swipesavvy:database\.allocatedStorage = 20 is invalid"):
         run_program(config, mocks=mocks)
     assert mocks.resources == []
+
+
+def test_a_second_run_declares_exactly_the_same_inputs(staging):
+    """What makes the second `pulumi up` a no-op: nothing in the program is time- or
+    randomness-dependent, so every resource gets the same inputs again."""
+    again = run_program(stack_config("staging"))
+    first = {(r.typ, r.name): r.inputs for r in staging.resources}
+    second = {(r.typ, r.name): r.inputs for r in again.resources}
+    assert second.keys() == first.keys()
+    changed = [key for key in first if first[key] != second[key]]
+    assert changed == []
+
+
+def test_program_also_runs_as_a_preview():
+    run = run_program(stack_config("staging"), preview=True)
+    assert len(run.of_type(SCHEMA)) == 1 and len(run.of_type(SEED)) == 1
