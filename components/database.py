@@ -6,8 +6,9 @@ configured deploy-runner CIDRs), the master password generated and kept by RDS i
 Secrets Manager, one generated password per application login in its own secret,
 deletion protection and a final snapshot.
 
-Order inside the database: DatabaseSchema (migrations; creates the group roles) ->
-login roles (members of those groups) -> MockDataSeed / FeatureFlagSettings -> snapshots.
+Order inside the database, as in the runbook: DatabaseSchema (migrations; creates the
+group roles) -> the login roles (members of those groups) and the "after schema" snapshot
+-> MockDataSeed -> the "after seed" snapshot. FeatureFlagSettings follows the schema.
 """
 
 from __future__ import annotations
@@ -138,10 +139,14 @@ class Database(pulumi.ComponentResource):
         }
 
         after_schema = pulumi.ResourceOptions(parent=self, depends_on=[schema])
+        schema_snapshot = self._snapshot(
+            name, args.stack, "schema", instance, schema.migrations.apply(_digest), [schema], tags
+        ) if config.snapshot_after_schema else None
         mock_data = MockDataSeed(
             f"{name}-mock-data",
             MockDataSeedArgs(connection=connection, database_id=database_id, seed=args.seed),
-            opts=after_schema,
+            # The "after schema" snapshot must not contain mock data.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[schema, *filter(None, [schema_snapshot])]),
         ) if args.seed.enabled else None
         if args.feature_flags:
             FeatureFlagSettings(
@@ -152,8 +157,6 @@ class Database(pulumi.ComponentResource):
                            for key, s in args.feature_flags.items()}),
                 opts=after_schema)
 
-        if config.snapshot_after_schema:
-            self._snapshot(name, args.stack, "schema", instance, schema.migrations.apply(_digest), [schema], tags)
         if config.snapshot_after_seed and mock_data is not None:
             self._snapshot(name, args.stack, "seed", instance, mock_data.checksum.apply(lambda c: c[:12]),
                            [mock_data], tags)

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import ROOT as ROOT_RESOURCE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -77,9 +78,22 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return _invoke(args)
 
 
+class RecordingMonitor(MockMonitor):
+    """Also records each registration's declared dependencies (the mocks do not see them)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.dependencies: dict[tuple[str, str], list[str]] = {}
+
+    def RegisterResource(self, request):
+        self.dependencies[(request.type, request.name)] = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
+        return super().RegisterResource(request)
+
+
 @dataclass
 class ProgramRun:
     resources: list[pulumi.runtime.MockResourceArgs]
+    dependencies: dict[tuple[str, str], list[str]]  # (type, name) -> names of what it depends on
     outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)  # name -> (value, is_secret)
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
@@ -103,9 +117,10 @@ def run_program(config: dict[str, Any], stack: str = "staging", preview: bool = 
     """Run the whole program with ``config`` (full keys, e.g. ``swipesavvy:database``)."""
     mocks = mocks or RecordingMocks()
     ROOT_RESOURCE.set(None)  # a fresh root stack per run, so exports do not accumulate
-    pulumi.runtime.set_mocks(mocks, project="swipesavvy", stack=stack, preview=preview)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="swipesavvy", stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
-    run = ProgramRun(mocks.resources)
+    run = ProgramRun(mocks.resources, monitor.dependencies)
 
     async def resolve_outputs() -> None:
         for name, value in pulumi.runtime.get_root_resource().outputs.items():

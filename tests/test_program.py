@@ -232,3 +232,16 @@ def test_a_second_run_declares_exactly_the_same_inputs(staging):
 def test_program_also_runs_as_a_preview():
     run = run_program(stack_config("staging"), preview=True)
     assert len(run.of_type(SCHEMA)) == 1 and len(run.of_type(SEED)) == 1
+
+
+def test_runbook_order_inside_the_database(staging):
+    """Schema, then the logins and the step 1.5 snapshot (no mock data in it), then the
+    seed, then the step 2.4 snapshot; nothing connects before the instance exists."""
+    deps = staging.dependencies
+    snapshot = "aws:rds/snapshot:Snapshot"
+    assert "swipesavvy-db-postgres" in deps[(SCHEMA, "swipesavvy-db-schema")]
+    assert "swipesavvy-db-postgres" in deps[("pulumi:providers:postgresql", "swipesavvy-db-postgresql")]
+    assert "swipesavvy-db-schema" in deps[(PG_ROLE, "swipesavvy-db-backend")]
+    assert "swipesavvy-db-schema" in deps[(snapshot, "swipesavvy-db-after-schema")]
+    assert {"swipesavvy-db-schema", "swipesavvy-db-after-schema"} <= set(deps[(SEED, "swipesavvy-db-mock-data")])
+    assert "swipesavvy-db-mock-data" in deps[(snapshot, "swipesavvy-db-after-seed")]
