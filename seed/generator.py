@@ -676,19 +676,19 @@ def dataset_checksum(params: SeedParameters) -> str:
     digest = hashlib.sha256()
     for spec, lines in iter_tables(params):
         digest.update(checksum_header(spec))
-        for chunk in chunked(lines):
-            digest.update(chunk.encode())
+        for data, _ in chunked(lines):
+            digest.update(data)
     return digest.hexdigest()
 
 
-def chunked(lines: Iterable[str], size: int = 4096) -> Iterator[str]:
-    """Lines joined into strings of ``size`` lines: the unit the loader writes and hashes."""
+def chunked(lines: Iterable[str], size: int = 4096) -> Iterator[tuple[bytes, int]]:
+    """``(bytes of up to size lines, how many lines)``: the unit the loader writes and hashes."""
     buffer: list[str] = []
     append = buffer.append
     for line in lines:
         append(line)
         if len(buffer) >= size:
-            yield "".join(buffer)
+            yield "".join(buffer).encode(), len(buffer)
             buffer.clear()
     if buffer:
-        yield "".join(buffer)
+        yield "".join(buffer).encode(), len(buffer)

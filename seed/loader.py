@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -35,6 +35,7 @@ from seed.generator import (
     TABLE_ORDER,
     SeedParameters,
     checksum_header,
+    chunked,
     expected_counts,
     iter_tables,
 )
@@ -178,18 +179,6 @@ def _delete_mock_rows(conn: psycopg.Connection) -> dict[str, int]:
     return {table: removed[table] for table in TABLE_ORDER}
 
 
-def _chunks(lines: Iterable[str], size: int = CHUNK_LINES) -> Iterator[tuple[bytes, int]]:
-    buffer: list[str] = []
-    append = buffer.append
-    for line in lines:
-        append(line)
-        if len(buffer) >= size:
-            yield "".join(buffer).encode(), len(buffer)
-            buffer.clear()
-    if buffer:
-        yield "".join(buffer).encode(), len(buffer)
-
-
 def _copy_all(conn: psycopg.Connection, params: SeedParameters, progress: Progress | None
               ) -> tuple[dict[str, int], str]:
     digest = hashlib.sha256()
@@ -202,7 +191,7 @@ def _copy_all(conn: psycopg.Connection, params: SeedParameters, progress: Progre
             digest.update(checksum_header(spec))
             rows = 0
             with cur.copy(statement) as copy:
-                for data, n in _chunks(lines):
+                for data, n in chunked(lines, CHUNK_LINES):
                     digest.update(data)
                     copy.write(data)
                     rows += n
