@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -108,3 +110,40 @@ def test_module_entry_point_has_no_traceback(migrated_dsn):
     assert result.returncode == EXIT_UNAVAILABLE
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def password_login(admin_dsn, migrated_dsn):
+    """A login that must present a password (scram), on servers whose pg_hba.conf we can edit."""
+    role = "swipesavvy_pw_check"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        if not os.access(hba, os.W_OK):
+            pytest.skip("pg_hba.conf of SWIPESAVVY_TEST_DSN's server is not editable from here")
+        original = hba.read_text()
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'right-password' IN ROLE swipesavvy_readonly")
+        hba.write_text(f"local all {role} scram-sha-256\n" + original)
+        conn.execute("SELECT pg_reload_conf()")
+    dsn = make_conninfo(migrated_dsn, user=role)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the reload is asynchronous: wait until it bites
+            try:
+                psycopg.connect(dsn).close()
+            except psycopg.OperationalError:
+                break
+            time.sleep(0.05)
+        yield dsn
+    finally:
+        hba.write_text(original)
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_wrong_password_is_one_line_without_the_password(password_login, capsys):
+    code, _, err = run(capsys, "verify", "--dsn", make_conninfo(password_login, password="wrong-password"))
+    assert code == EXIT_UNAVAILABLE
+    assert 'password authentication failed for user "swipesavvy_pw_check"' in err
+    assert "wrong-password" not in err and len(err.strip().splitlines()) == 1
