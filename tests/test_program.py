@@ -245,3 +245,13 @@ def test_runbook_order_inside_the_database(staging):
     assert "swipesavvy-db-schema" in deps[(snapshot, "swipesavvy-db-after-schema")]
     assert {"swipesavvy-db-schema", "swipesavvy-db-after-schema"} <= set(deps[(SEED, "swipesavvy-db-mock-data")])
     assert "swipesavvy-db-mock-data" in deps[(snapshot, "swipesavvy-db-after-seed")]
+
+
+def test_nat_gateway_only_when_configured():
+    config = stack_config("staging")
+    config["swipesavvy:network"] = {**config["swipesavvy:network"], "natGateway": True}
+    run = run_program(config)
+    nat = run.one("aws:ec2/natGateway:NatGateway")
+    assert nat.inputs["subnetId"] == "swipesavvy-public-0-id"
+    (route,) = run.named("swipesavvy-private").inputs["routes"]
+    assert route["cidrBlock"] == "0.0.0.0/0" and route["natGatewayId"] == "swipesavvy-nat-id"
