@@ -17,7 +17,7 @@ def read_settings() -> dict:
 
     everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{NAMESPACE}:"
-    return {key[len(prefix):]: value for key, value in everything.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in everything.items() if key.startswith(prefix)}
 
 
 try:

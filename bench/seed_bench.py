@@ -21,6 +21,7 @@ Exit status 0 when every target holds, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -67,8 +68,18 @@ def child_seed(dsn: str, scale: float) -> None:
         report = load_mock_data(conn, params)
         wall = time.perf_counter() - started
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"scale": scale, "rows": report.total, "seconds": wall, "loaded": report.loaded,
-                      "rss_before_kb": rss_before, "rss_peak_kb": rss_peak}))
+    print(
+        json.dumps(
+            {
+                "scale": scale,
+                "rows": report.total,
+                "seconds": wall,
+                "loaded": report.loaded,
+                "rss_before_kb": rss_before,
+                "rss_peak_kb": rss_peak,
+            }
+        )
+    )
 
 
 # --- parent ----------------------------------------------------------------------------------
@@ -95,10 +106,9 @@ class Server:
         dsn = make_conninfo(self.admin_dsn, dbname=name)
         with psycopg.connect(dsn, autocommit=True) as conn:
             apply_migrations(conn)
-            try:  # start each measurement without a pending checkpoint (needs privileges)
+            # Start each measurement without a pending checkpoint (needs privileges).
+            with contextlib.suppress(psycopg.Error):
                 conn.execute("CHECKPOINT")
-            except psycopg.Error:
-                pass
         return name, dsn
 
     def drop(self, name: str) -> None:
@@ -117,8 +127,9 @@ class Server:
 def measure_seed(server: Server, scale: float) -> dict:
     name, dsn = server.fresh_database()
     try:
-        result = subprocess.run([sys.executable, __file__, "--child-seed", dsn, str(scale)],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, __file__, "--child-seed", dsn, str(scale)], capture_output=True, text=True, check=False
+        )
         if result.returncode != 0:
             raise SystemExit(f"child seed at scale {scale:g} failed: {result.stderr.strip()}")
         return json.loads(result.stdout.strip().splitlines()[-1])
@@ -133,8 +144,10 @@ def scale_one_rows() -> dict[str, list[tuple]]:
 def insert_statement(table: str) -> sql.Composed:
     columns = TABLES[table].columns
     return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.SQL(", ").join(sql.Placeholder() * len(columns)))
+        sql.Identifier(table),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+    )
 
 
 def measure_executemany(server: Server, rows: dict[str, list[tuple]]) -> float:
@@ -186,8 +199,10 @@ def main() -> int:
 
     server = Server()
     try:
-        print(f"seed benchmark: PostgreSQL {server.version()} ({'embedded' if server.embedded else 'SWIPESAVVY_TEST_DSN'}),"
-              f" Python {platform.python_version()}, {os.cpu_count()} CPUs; fresh migrated database per load")
+        print(
+            f"seed benchmark: PostgreSQL {server.version()} ({'embedded' if server.embedded else 'SWIPESAVVY_TEST_DSN'}),"
+            f" Python {platform.python_version()}, {os.cpu_count()} CPUs; fresh migrated database per load"
+        )
         seeds: dict[float, list[dict]] = {}
         for scale in SCALES:
             seeds[scale] = [measure_seed(server, scale) for _ in range(args.repeat)]
@@ -199,8 +214,10 @@ def main() -> int:
         server.close()
 
     print()
-    print(f"{'scale':>5}  {'rows':>9}  {'runs (s)':<20}  {'median s':>8}  {'rows/s':>9}  {'peak RSS':>9}  "
-          f"{'RSS growth in load':>18}")
+    print(
+        f"{'scale':>5}  {'rows':>9}  {'runs (s)':<20}  {'median s':>8}  {'rows/s':>9}  {'peak RSS':>9}  "
+        f"{'RSS growth in load':>18}"
+    )
     median = {}
     peak_mb = {}
     for scale, runs in seeds.items():
@@ -209,34 +226,55 @@ def main() -> int:
         peak_mb[scale] = max(r["rss_peak_kb"] for r in runs) / 1024
         growth = max(r["rss_peak_kb"] - r["rss_before_kb"] for r in runs) / 1024
         n = runs[0]["rows"]
-        print(f"{scale:>5g}  {n:>9,}  {' '.join(f'{t:.3f}' for t in times):<20}  {median[scale]:>8.3f}  "
-              f"{n / median[scale]:>9,.0f}  {peak_mb[scale]:>6.1f} MB  {growth:>+15.1f} MB")
+        print(
+            f"{scale:>5g}  {n:>9,}  {' '.join(f'{t:.3f}' for t in times):<20}  {median[scale]:>8.3f}  "
+            f"{n / median[scale]:>9,.0f}  {peak_mb[scale]:>6.1f} MB  {growth:>+15.1f} MB"
+        )
     seed_s = median[1.0]
     per_row = subset_s / subset_rows
     row_by_row_s = per_row * total_rows
     print()
     print(f"baselines on the same scale-1 rows ({total_rows:,}), pre-generated before timing:")
     print(f"  executemany, one transaction:        {executemany_s:8.3f} s  ({total_rows / executemany_s:,.0f} rows/s)")
-    print(f"  row-by-row INSERT + COMMIT per row:  {row_by_row_s:8.3f} s  extrapolated from {subset_rows:,} rows "
-          f"in {subset_s:.3f} s ({per_row * 1000:.3f} ms/row)")
+    print(
+        f"  row-by-row INSERT + COMMIT per row:  {row_by_row_s:8.3f} s  extrapolated from {subset_rows:,} rows "
+        f"in {subset_s:.3f} s ({per_row * 1000:.3f} ms/row)"
+    )
     vs_row_by_row = row_by_row_s / seed_s
     vs_executemany = executemany_s / seed_s
     scale_ratio = median[10.0] / seed_s
     rss_growth = peak_mb[10.0] - peak_mb[1.0]
     print()
-    print(f"ratios: row-by-row / seed = {vs_row_by_row:.1f}x, executemany / seed = {vs_executemany:.1f}x, "
-          f"scale 10 / scale 1 = {scale_ratio:.2f}x, peak RSS scale 10 - scale 1 = {rss_growth:+.1f} MB")
+    print(
+        f"ratios: row-by-row / seed = {vs_row_by_row:.1f}x, executemany / seed = {vs_executemany:.1f}x, "
+        f"scale 10 / scale 1 = {scale_ratio:.2f}x, peak RSS scale 10 - scale 1 = {rss_growth:+.1f} MB"
+    )
     targets = [
-        (seed_s <= TARGET_SCALE_1_SECONDS, f"scale 1 generated + loaded <= {TARGET_SCALE_1_SECONDS:g} s",
-         f"{seed_s:.3f} s"),
-        (vs_row_by_row >= TARGET_VS_ROW_BY_ROW, f">= {TARGET_VS_ROW_BY_ROW:g}x faster than row-by-row INSERT",
-         f"{vs_row_by_row:.1f}x"),
-        (vs_executemany >= TARGET_VS_EXECUTEMANY, f">= {TARGET_VS_EXECUTEMANY:g}x faster than executemany",
-         f"{vs_executemany:.1f}x"),
-        (scale_ratio <= TARGET_SCALE_10_RATIO, f"scale 10 <= {TARGET_SCALE_10_RATIO:g}x the time of scale 1",
-         f"{scale_ratio:.2f}x"),
-        (rss_growth <= TARGET_RSS_GROWTH_MB, f"peak RSS grows <= {TARGET_RSS_GROWTH_MB:g} MB from scale 1 to 10",
-         f"{rss_growth:+.1f} MB"),
+        (
+            seed_s <= TARGET_SCALE_1_SECONDS,
+            f"scale 1 generated + loaded <= {TARGET_SCALE_1_SECONDS:g} s",
+            f"{seed_s:.3f} s",
+        ),
+        (
+            vs_row_by_row >= TARGET_VS_ROW_BY_ROW,
+            f">= {TARGET_VS_ROW_BY_ROW:g}x faster than row-by-row INSERT",
+            f"{vs_row_by_row:.1f}x",
+        ),
+        (
+            vs_executemany >= TARGET_VS_EXECUTEMANY,
+            f">= {TARGET_VS_EXECUTEMANY:g}x faster than executemany",
+            f"{vs_executemany:.1f}x",
+        ),
+        (
+            scale_ratio <= TARGET_SCALE_10_RATIO,
+            f"scale 10 <= {TARGET_SCALE_10_RATIO:g}x the time of scale 1",
+            f"{scale_ratio:.2f}x",
+        ),
+        (
+            rss_growth <= TARGET_RSS_GROWTH_MB,
+            f"peak RSS grows <= {TARGET_RSS_GROWTH_MB:g} MB from scale 1 to 10",
+            f"{rss_growth:+.1f} MB",
+        ),
     ]
     print("targets:")
     for passed, what, value in targets:

@@ -118,8 +118,7 @@ class StackConfig:
 
     @property
     def tags(self) -> dict[str, str]:
-        return {"project": "swipesavvy", "environment": self.environment, "stack": self.stack,
-                "managed-by": "pulumi"}
+        return {"project": "swipesavvy", "environment": self.environment, "stack": self.stack, "managed-by": "pulumi"}
 
 
 # --- parsing helpers -------------------------------------------------------------------------
@@ -192,8 +191,9 @@ class _Section:
             return value.lower() == "true"
         raise _fail(self.path(name), value, "must be true or false", str(default).lower())
 
-    def text(self, name: str, default: str | None, pattern: re.Pattern | None = None,
-             allowed: str = "", example: str = "") -> str | None:
+    def text(
+        self, name: str, default: str | None, pattern: re.Pattern | None = None, allowed: str = "", example: str = ""
+    ) -> str | None:
         value = self.get(name, default)
         if value is None:
             return None
@@ -255,24 +255,39 @@ def parse_network(raw: Any) -> NetworkConfig:
     network = ipaddress.ip_network(vpc_cidr) if _is_cidr(vpc_cidr) else None
     if network is None or network.version != 4 or not 16 <= network.prefixlen <= 24:
         raise _fail(s.path("vpcCidr"), vpc_cidr, cidr_rule, d.vpc_cidr)
-    zones = s.strings("availabilityZones", lambda z: bool(_AZ.match(z)),
-                      "must be a list of at least two availability zone names", ["us-east-1a"])
+    zones = s.strings(
+        "availabilityZones",
+        lambda z: bool(_AZ.match(z)),
+        "must be a list of at least two availability zone names",
+        ["us-east-1a"],
+    )
     if zones and len(set(zones)) < 2:
-        raise _fail(s.path("availabilityZones"), list(zones), "must name at least two distinct availability zones",
-                    ["us-east-1a"])
+        raise _fail(
+            s.path("availabilityZones"),
+            list(zones),
+            "must name at least two distinct availability zones",
+            ["us-east-1a"],
+        )
     existing = s.text("existingVpcId", None, _RESOURCE_ID["vpc"], "must be a VPC id like vpc-0123abcd", "vpc-0123abcd")
     subnet_check = lambda v: bool(_RESOURCE_ID["subnet"].match(v))  # noqa: E731
-    private = s.strings("privateSubnetIds", subnet_check, "must be a list of subnet ids like subnet-0123abcd",
-                        ["subnet-0123abcd"])
-    public = s.strings("publicSubnetIds", subnet_check, "must be a list of subnet ids like subnet-0123abcd",
-                       ["subnet-0123abcd"])
+    private = s.strings(
+        "privateSubnetIds", subnet_check, "must be a list of subnet ids like subnet-0123abcd", ["subnet-0123abcd"]
+    )
+    public = s.strings(
+        "publicSubnetIds", subnet_check, "must be a list of subnet ids like subnet-0123abcd", ["subnet-0123abcd"]
+    )
     for key, subnets, tier in (("privateSubnetIds", private, "private"), ("publicSubnetIds", public, "public")):
         if existing and len(subnets) < 2:
-            raise _fail(s.path(key), list(subnets),
-                        f"an existing VPC needs at least two {tier} subnets in different zones", ["subnet-0123abcd"])
+            raise _fail(
+                s.path(key),
+                list(subnets),
+                f"an existing VPC needs at least two {tier} subnets in different zones",
+                ["subnet-0123abcd"],
+            )
     if not existing and (private or public):
-        raise _fail(s.path("existingVpcId"), None, "subnet ids are only used together with an existing VPC id",
-                    "vpc-0123abcd")
+        raise _fail(
+            s.path("existingVpcId"), None, "subnet ids are only used together with an existing VPC id", "vpc-0123abcd"
+        )
     nat = s.boolean("natGateway", d.nat_gateway)
     s.finish()
     return NetworkConfig(vpc_cidr, zones, nat, existing, private, public)
@@ -283,29 +298,47 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
     d = DatabaseConfig()
     name = s.text("name", d.name, _IDENTIFIER, "must be a lowercase PostgreSQL identifier (a-z, 0-9, _)", d.name)
     engine_version = s.choice("engineVersion", d.engine_version, POSTGRES_MAJOR_VERSIONS)
-    instance_class = s.text("instanceClass", d.instance_class, _INSTANCE_CLASS,
-                            "must be an RDS instance class like db.t4g.medium", d.instance_class)
+    instance_class = s.text(
+        "instanceClass",
+        d.instance_class,
+        _INSTANCE_CLASS,
+        "must be an RDS instance class like db.t4g.medium",
+        d.instance_class,
+    )
     allocated = s.integer("allocatedStorage", d.allocated_storage_gib, MIN_STORAGE_GIB, MAX_STORAGE_GIB, " GiB")
-    max_allocated = s.integer("maxAllocatedStorage", max(d.max_allocated_storage_gib, allocated), allocated,
-                              MAX_STORAGE_GIB, " GiB (at least allocatedStorage)")
+    max_allocated = s.integer(
+        "maxAllocatedStorage",
+        max(d.max_allocated_storage_gib, allocated),
+        allocated,
+        MAX_STORAGE_GIB,
+        " GiB (at least allocatedStorage)",
+    )
     retention = s.integer("backupRetentionDays", d.backup_retention_days, 7, 35, " days")
-    pi_retention = s.integer("performanceInsightsRetentionDays", d.performance_insights_retention_days, 7, 731,
-                             " days")
+    pi_retention = s.integer("performanceInsightsRetentionDays", d.performance_insights_retention_days, 7, 731, " days")
     if pi_retention not in (7, 731) and pi_retention % 31:
-        raise _fail(s.path("performanceInsightsRetentionDays"), pi_retention, "must be 7, 731 or a multiple of 31",
-                    7)
+        raise _fail(s.path("performanceInsightsRetentionDays"), pi_retention, "must be 7, 731 or a multiple of 31", 7)
     interval = s.integer("monitoringIntervalSeconds", d.monitoring_interval_seconds, 1, 60, " seconds")
     if interval not in MONITORING_INTERVALS:
-        raise _fail(s.path("monitoringIntervalSeconds"), interval,
-                    f"must be one of {', '.join(map(str, MONITORING_INTERVALS))} (enhanced monitoring stays on)", 60)
-    runner_cidrs = s.strings("deployRunnerCidrs", _is_cidr, "must be a list of CIDR blocks like 10.0.5.0/24",
-                             ["10.0.5.0/24"])
+        raise _fail(
+            s.path("monitoringIntervalSeconds"),
+            interval,
+            f"must be one of {', '.join(map(str, MONITORING_INTERVALS))} (enhanced monitoring stays on)",
+            60,
+        )
+    runner_cidrs = s.strings(
+        "deployRunnerCidrs", _is_cidr, "must be a list of CIDR blocks like 10.0.5.0/24", ["10.0.5.0/24"]
+    )
     for cidr in runner_cidrs:
         if ipaddress.ip_network(cidr).prefixlen == 0:
-            raise _fail(s.path("deployRunnerCidrs"), list(runner_cidrs),
-                        "must not open the database to the whole internet (0.0.0.0/0)", ["10.0.5.0/24"])
-    connect_host = s.text("connectHost", None, re.compile(r"^[A-Za-z0-9.\-]+$"),
-                          "must be a host name or IP address", "127.0.0.1")
+            raise _fail(
+                s.path("deployRunnerCidrs"),
+                list(runner_cidrs),
+                "must not open the database to the whole internet (0.0.0.0/0)",
+                ["10.0.5.0/24"],
+            )
+    connect_host = s.text(
+        "connectHost", None, re.compile(r"^[A-Za-z0-9.\-]+$"), "must be a host name or IP address", "127.0.0.1"
+    )
     connect_port = s.optional_integer("connectPort", 1, 65535, 5432)
     config = DatabaseConfig(
         name=name,
@@ -381,8 +414,10 @@ def parse_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
     already-decoded objects) into a validated StackConfig, or raise ConfigError."""
     unknown = sorted(set(values) - set(SECTIONS))
     if unknown:
-        raise ConfigError(f"{NAMESPACE}:{unknown[0]} is not a setting of this program; known settings: "
-                          f"{', '.join(SECTIONS)} (fix: pulumi config rm {NAMESPACE}:{unknown[0]})")
+        raise ConfigError(
+            f"{NAMESPACE}:{unknown[0]} is not a setting of this program; known settings: "
+            f"{', '.join(SECTIONS)} (fix: pulumi config rm {NAMESPACE}:{unknown[0]})"
+        )
     environment = values.get("environment")
     if environment not in ENVIRONMENTS:
         raise _fail("environment", environment, f"must be one of {', '.join(ENVIRONMENTS)}", "staging")

@@ -48,7 +48,9 @@ class LoginRole:
 LOGIN_ROLES = (
     LoginRole("swipesavvy_backend", "swipesavvy_readwrite", "backend_connection_limit"),
     # Ad-hoc analytics queries must not hold locks or connections forever.
-    LoginRole("swipesavvy_analytics", "swipesavvy_readonly", "analytics_connection_limit", statement_timeout_ms=300_000),
+    LoginRole(
+        "swipesavvy_analytics", "swipesavvy_readonly", "analytics_connection_limit", statement_timeout_ms=300_000
+    ),
 )
 
 
@@ -107,16 +109,26 @@ class Database(pulumi.ComponentResource):
         # The deploy runner may reach the database through a tunnel (SSM port forward).
         host = pulumi.Output.from_input(config.connect_host) if config.connect_host else instance.address
         port = pulumi.Output.from_input(config.connect_port) if config.connect_port else instance.port
-        connection = pulumi.Output.secret(pulumi.Output.all(host, port, master_password).apply(
-            lambda values: {"host": values[0], "port": int(values[1]), "dbname": config.name,
-                            "user": MASTER_USERNAME, "password": values[2], "sslmode": "require"}))
+        connection = pulumi.Output.secret(
+            pulumi.Output.all(host, port, master_password).apply(
+                lambda values: {
+                    "host": values[0],
+                    "port": int(values[1]),
+                    "dbname": config.name,
+                    "user": MASTER_USERNAME,
+                    "password": values[2],
+                    "sslmode": "require",
+                }
+            )
+        )
         database_id = pulumi.Output.concat(instance.resource_id, "/", config.name)
         in_database = pulumi.ResourceOptions(parent=self, depends_on=[instance])
 
         schema = DatabaseSchema(
             f"{name}-schema",
-            DatabaseSchemaArgs(connection=connection, database_id=database_id,
-                               allow_data_destruction=config.allow_data_destruction),
+            DatabaseSchemaArgs(
+                connection=connection, database_id=database_id, allow_data_destruction=config.allow_data_destruction
+            ),
             opts=in_database,
         )
         self.applied_migrations = schema.applied
@@ -134,49 +146,64 @@ class Database(pulumi.ComponentResource):
             opts=in_database,
         )
         self.app_secret_arns = {
-            role.name: self._login_role(name, role, args, sql_provider, schema, instance, tags)
-            for role in LOGIN_ROLES
+            role.name: self._login_role(name, role, args, sql_provider, schema, instance, tags) for role in LOGIN_ROLES
         }
 
         after_schema = pulumi.ResourceOptions(parent=self, depends_on=[schema])
-        schema_snapshot = self._snapshot(
-            name, args.stack, "schema", instance, schema.migrations.apply(_digest), [schema], tags
-        ) if config.snapshot_after_schema else None
-        mock_data = MockDataSeed(
-            f"{name}-mock-data",
-            MockDataSeedArgs(connection=connection, database_id=database_id, seed=args.seed),
-            # The "after schema" snapshot must not contain mock data.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[schema, *filter(None, [schema_snapshot])]),
-        ) if args.seed.enabled else None
+        schema_snapshot = (
+            self._snapshot(name, args.stack, "schema", instance, schema.migrations.apply(_digest), [schema], tags)
+            if config.snapshot_after_schema
+            else None
+        )
+        mock_data = (
+            MockDataSeed(
+                f"{name}-mock-data",
+                MockDataSeedArgs(connection=connection, database_id=database_id, seed=args.seed),
+                # The "after schema" snapshot must not contain mock data.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[schema, *filter(None, [schema_snapshot])]),
+            )
+            if args.seed.enabled
+            else None
+        )
         if args.feature_flags:
             FeatureFlagSettings(
                 f"{name}-feature-flags",
                 FeatureFlagSettingsArgs(
-                    connection=connection, database_id=database_id, actor=f"pulumi:{args.stack}",
-                    flags={key: {"enabled": s.enabled, "rollout_percentage": s.rollout_percentage}
-                           for key, s in args.feature_flags.items()}),
-                opts=after_schema)
+                    connection=connection,
+                    database_id=database_id,
+                    actor=f"pulumi:{args.stack}",
+                    flags={
+                        key: {"enabled": s.enabled, "rollout_percentage": s.rollout_percentage}
+                        for key, s in args.feature_flags.items()
+                    },
+                ),
+                opts=after_schema,
+            )
 
         if config.snapshot_after_seed and mock_data is not None:
-            self._snapshot(name, args.stack, "seed", instance, mock_data.checksum.apply(lambda c: c[:12]),
-                           [mock_data], tags)
+            self._snapshot(
+                name, args.stack, "seed", instance, mock_data.checksum.apply(lambda c: c[:12]), [mock_data], tags
+            )
 
         self.security_group_id = security_group.id
-        self.register_outputs({
-            "address": self.address,
-            "port": self.port,
-            "database_name": self.database_name,
-            "security_group_id": self.security_group_id,
-            "master_secret_arn": self.master_secret_arn,
-            "app_secret_arns": self.app_secret_arns,
-            "applied_migrations": self.applied_migrations,
-            "instance_identifier": self.instance_identifier,
-        })
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "database_name": self.database_name,
+                "security_group_id": self.security_group_id,
+                "master_secret_arn": self.master_secret_arn,
+                "app_secret_arns": self.app_secret_arns,
+                "applied_migrations": self.applied_migrations,
+                "instance_identifier": self.instance_identifier,
+            }
+        )
 
     # --- pieces ---------------------------------------------------------------------------
 
-    def _security_group(self, name: str, args: DatabaseArgs, tags: dict,
-                        child: pulumi.ResourceOptions) -> aws.ec2.SecurityGroup:
+    def _security_group(
+        self, name: str, args: DatabaseArgs, tags: dict, child: pulumi.ResourceOptions
+    ) -> aws.ec2.SecurityGroup:
         group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=args.vpc_id,
@@ -185,26 +212,54 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
         rule = functools.partial(_postgres_rule, opts=child)
-        rule(aws.vpc.SecurityGroupIngressRule, f"{name}-from-backend", group.id, "PostgreSQL from the backend",
-             referenced_security_group_id=args.backend_security_group_id)
-        rule(aws.vpc.SecurityGroupEgressRule, f"{name}-backend-to-db", args.backend_security_group_id,
-             "Backend to PostgreSQL", referenced_security_group_id=group.id)
+        rule(
+            aws.vpc.SecurityGroupIngressRule,
+            f"{name}-from-backend",
+            group.id,
+            "PostgreSQL from the backend",
+            referenced_security_group_id=args.backend_security_group_id,
+        )
+        rule(
+            aws.vpc.SecurityGroupEgressRule,
+            f"{name}-backend-to-db",
+            args.backend_security_group_id,
+            "Backend to PostgreSQL",
+            referenced_security_group_id=group.id,
+        )
         for i, cidr in enumerate(args.config.deploy_runner_cidrs):
-            rule(aws.vpc.SecurityGroupIngressRule, f"{name}-from-deploy-runner-{i}", group.id,
-                 "PostgreSQL from the Pulumi deploy runner", cidr_ipv4=cidr)
+            rule(
+                aws.vpc.SecurityGroupIngressRule,
+                f"{name}-from-deploy-runner-{i}",
+                group.id,
+                "PostgreSQL from the Pulumi deploy runner",
+                cidr_ipv4=cidr,
+            )
         return group
 
-    def _instance(self, name: str, args: DatabaseArgs, security_group: aws.ec2.SecurityGroup, tags: dict,
-                  child: pulumi.ResourceOptions) -> aws.rds.Instance:
+    def _instance(
+        self,
+        name: str,
+        args: DatabaseArgs,
+        security_group: aws.ec2.SecurityGroup,
+        tags: dict,
+        child: pulumi.ResourceOptions,
+    ) -> aws.rds.Instance:
         config = args.config
-        subnet_group = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=args.subnet_ids,
-                                           description="SwipeSavvy PostgreSQL (private subnets)", tags=tags, opts=child)
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            subnet_ids=args.subnet_ids,
+            description="SwipeSavvy PostgreSQL (private subnets)",
+            tags=tags,
+            opts=child,
+        )
         parameter_group = aws.rds.ParameterGroup(
             f"{name}-params",
             family=f"postgres{config.engine_version}",
             description="SwipeSavvy PostgreSQL: TLS only, slow statement logging",
-            parameters=[aws.rds.ParameterGroupParameterArgs(name=k, value=v, apply_method="immediate")
-                        for k, v in sorted(parameter_group_settings(config).items())],
+            parameters=[
+                aws.rds.ParameterGroupParameterArgs(name=k, value=v, apply_method="immediate")
+                for k, v in sorted(parameter_group_settings(config).items())
+            ],
             tags=tags,
             opts=child,
         )
@@ -212,11 +267,18 @@ class Database(pulumi.ComponentResource):
         monitoring_role = aws.iam.Role(
             f"{name}-monitoring",
             description="RDS enhanced monitoring for SwipeSavvy PostgreSQL",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Principal": {"Service": "monitoring.rds.amazonaws.com"}}],
-            }),
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                        }
+                    ],
+                }
+            ),
             tags=tags,
             opts=child,
         )
@@ -250,7 +312,9 @@ class Database(pulumi.ComponentResource):
             delete_automated_backups=False,
             deletion_protection=config.deletion_protection,
             skip_final_snapshot=False,
-            final_snapshot_identifier=pulumi.Output.concat(f"swipesavvy-{args.stack}-final-", final_snapshot_suffix.hex),
+            final_snapshot_identifier=pulumi.Output.concat(
+                f"swipesavvy-{args.stack}-final-", final_snapshot_suffix.hex
+            ),
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             performance_insights_enabled=True,
             performance_insights_retention_period=config.performance_insights_retention_days,
@@ -263,12 +327,24 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[monitoring_attachment]),
         )
 
-    def _login_role(self, name: str, role: LoginRole, args: DatabaseArgs, sql_provider: postgresql.Provider,
-                    schema: DatabaseSchema, instance: aws.rds.Instance, tags: dict) -> pulumi.Output[str]:
+    def _login_role(
+        self,
+        name: str,
+        role: LoginRole,
+        args: DatabaseArgs,
+        sql_provider: postgresql.Provider,
+        schema: DatabaseSchema,
+        instance: aws.rds.Instance,
+        tags: dict,
+    ) -> pulumi.Output[str]:
         """The login, its generated password and the Secrets Manager secret holding both."""
         slug = role.name.removeprefix("swipesavvy_")
-        password = random.RandomPassword(f"{name}-{slug}-password", length=APP_PASSWORD_LENGTH, special=False,
-                                         opts=pulumi.ResourceOptions(parent=self))
+        password = random.RandomPassword(
+            f"{name}-{slug}-password",
+            length=APP_PASSWORD_LENGTH,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         login = postgresql.Role(
             f"{name}-{slug}",
             name=role.name,
@@ -295,20 +371,30 @@ class Database(pulumi.ComponentResource):
         aws.secretsmanager.SecretVersion(
             f"{name}-{slug}",
             secret_id=secret.id,
-            secret_string=pulumi.Output.json_dumps({
-                "engine": "postgres",
-                "host": instance.address,
-                "port": instance.port,
-                "dbname": args.config.name,
-                "username": login.name,
-                "password": password.result,
-            }),
+            secret_string=pulumi.Output.json_dumps(
+                {
+                    "engine": "postgres",
+                    "host": instance.address,
+                    "port": instance.port,
+                    "dbname": args.config.name,
+                    "username": login.name,
+                    "password": password.result,
+                }
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return secret.arn
 
-    def _snapshot(self, name: str, stack: str, after: str, instance: aws.rds.Instance, version: pulumi.Output[str],
-                  depends_on: list[pulumi.Resource], tags: dict) -> aws.rds.Snapshot:
+    def _snapshot(
+        self,
+        name: str,
+        stack: str,
+        after: str,
+        instance: aws.rds.Instance,
+        version: pulumi.Output[str],
+        depends_on: list[pulumi.Resource],
+        tags: dict,
+    ) -> aws.rds.Snapshot:
         """A manual snapshot (runbook steps 1.5 and 2.4). Its identifier carries what it
         captured, so a new schema or dataset takes a new snapshot; old ones are retained."""
         return aws.rds.Snapshot(
@@ -320,11 +406,25 @@ class Database(pulumi.ComponentResource):
         )
 
 
-def _postgres_rule(kind: type, name: str, security_group_id: pulumi.Input[str], description: str,
-                   opts: pulumi.ResourceOptions, **peer: pulumi.Input[str]) -> pulumi.CustomResource:
+def _postgres_rule(
+    kind: type,
+    name: str,
+    security_group_id: pulumi.Input[str],
+    description: str,
+    opts: pulumi.ResourceOptions,
+    **peer: pulumi.Input[str],
+) -> pulumi.CustomResource:
     """One TCP 5432 rule; ``peer`` is referenced_security_group_id or cidr_ipv4."""
-    return kind(name, security_group_id=security_group_id, ip_protocol="tcp", from_port=POSTGRES_PORT,
-                to_port=POSTGRES_PORT, description=description, opts=opts, **peer)
+    return kind(
+        name,
+        security_group_id=security_group_id,
+        ip_protocol="tcp",
+        from_port=POSTGRES_PORT,
+        to_port=POSTGRES_PORT,
+        description=description,
+        opts=opts,
+        **peer,
+    )
 
 
 def _digest(value: object) -> str:

@@ -16,7 +16,7 @@ import psycopg
 from pulumi.dynamic import DiffResult, ResourceProvider
 from pulumi.runtime.rpc import UNKNOWN
 
-from ops.connection import conninfo_from_mapping, connect
+from ops.connection import connect, conninfo_from_mapping
 
 # The input that names which database a resource lives in: changing it means a new
 # resource (delete first: a schema or dataset has a fixed identity).

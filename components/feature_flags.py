@@ -32,8 +32,9 @@ class FeatureFlagSettingsProvider(PostgresResourceProvider):
     def _apply(props: dict[str, Any]) -> None:
         settings = {key: (flag["enabled"], int(flag["rollout_percentage"])) for key, flag in props["flags"].items()}
         with open_connection(props) as conn:
-            changed = apply_flag_settings(conn, settings, actor=props["actor"],
-                                          reason="stack config swipesavvy:featureFlags")
+            changed = apply_flag_settings(
+                conn, settings, actor=props["actor"], reason="stack config swipesavvy:featureFlags"
+            )
         print(f"FeatureFlagSettings: {len(changed)} flag(s) changed: {', '.join(changed) or 'none'}")
 
 

@@ -19,6 +19,7 @@ from components.dynamic import PostgresResourceProvider, open_connection
 from seed.generator import SeedParameters
 from seed.loader import load_mock_data, unload_mock_data
 
+
 class MockDataSeedProvider(PostgresResourceProvider):
     work_inputs = ("scale", "rng_seed", "anchor_date", "dataset_version")
 
@@ -44,7 +45,9 @@ class MockDataSeedProvider(PostgresResourceProvider):
             dataset_version=int(props["dataset_version"]),
         )
         with open_connection(props) as conn:
-            report = load_mock_data(conn, params, progress=lambda table, rows: print(f"MockDataSeed: {table}: {rows} rows"))
+            report = load_mock_data(
+                conn, params, progress=lambda table, rows: print(f"MockDataSeed: {table}: {rows} rows")
+            )
         print(f"MockDataSeed: {sum(report.counts.values())} rows in {report.elapsed_seconds:.2f} s")
         return {**props, "counts": report.counts, "checksum": report.checksum}
 

@@ -28,7 +28,7 @@ def subnet_cidrs(vpc_cidr: str) -> tuple[list[str], list[str]]:
     two public, the rest left free for later tiers."""
     network = ipaddress.ip_network(vpc_cidr)
     blocks = [str(block) for block in network.subnets(prefixlen_diff=4)]
-    return blocks[:ZONE_COUNT], blocks[ZONE_COUNT:2 * ZONE_COUNT]
+    return blocks[:ZONE_COUNT], blocks[ZONE_COUNT : 2 * ZONE_COUNT]
 
 
 @dataclass
@@ -63,12 +63,14 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         self.backend_security_group_id = backend_sg.id
-        self.register_outputs({
-            "vpc_id": self.vpc_id,
-            "private_subnet_ids": self.private_subnet_ids,
-            "public_subnet_ids": self.public_subnet_ids,
-            "backend_security_group_id": self.backend_security_group_id,
-        })
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "private_subnet_ids": self.private_subnet_ids,
+                "public_subnet_ids": self.public_subnet_ids,
+                "backend_security_group_id": self.backend_security_group_id,
+            }
+        )
 
     def _create_vpc(self, name: str, config: NetworkConfig, tags: dict, child: pulumi.ResourceOptions) -> None:
         vpc = aws.ec2.Vpc(
@@ -82,17 +84,24 @@ class Network(pulumi.ComponentResource):
         if config.availability_zones:
             zones = [pulumi.Output.from_input(zone) for zone in config.availability_zones[:ZONE_COUNT]]
         else:
-            names = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self)).names
+            names = aws.get_availability_zones_output(
+                state="available", opts=pulumi.InvokeOutputOptions(parent=self)
+            ).names
             zones = [names.apply(lambda n, i=i: n[i]) for i in range(ZONE_COUNT)]
 
         private_cidrs, public_cidrs = subnet_cidrs(config.vpc_cidr)
-        private = [self._subnet(f"{name}-private-{i}", vpc, cidr, zones[i], False, tags, child)
-                   for i, cidr in enumerate(private_cidrs)]
-        public = [self._subnet(f"{name}-public-{i}", vpc, cidr, zones[i], True, tags, child)
-                  for i, cidr in enumerate(public_cidrs)]
+        private = [
+            self._subnet(f"{name}-private-{i}", vpc, cidr, zones[i], False, tags, child)
+            for i, cidr in enumerate(private_cidrs)
+        ]
+        public = [
+            self._subnet(f"{name}-public-{i}", vpc, cidr, zones[i], True, tags, child)
+            for i, cidr in enumerate(public_cidrs)
+        ]
 
-        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-igw"},
-                                          opts=child)
+        gateway = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-igw"}, opts=child
+        )
         public_routes = aws.ec2.RouteTable(
             f"{name}-public",
             vpc_id=vpc.id,
@@ -102,8 +111,13 @@ class Network(pulumi.ComponentResource):
         )
         # Without a NAT gateway the private subnets have no route out at all (only the VPC).
         private_default_route = (
-            [aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=self._nat(name, public[0], tags, child).id)]
-            if config.nat_gateway else []
+            [
+                aws.ec2.RouteTableRouteArgs(
+                    cidr_block="0.0.0.0/0", nat_gateway_id=self._nat(name, public[0], tags, child).id
+                )
+            ]
+            if config.nat_gateway
+            else []
         )
         private_routes = aws.ec2.RouteTable(
             f"{name}-private",
@@ -113,19 +127,28 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         for i, subnet in enumerate(public):
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=subnet.id,
-                                          route_table_id=public_routes.id, opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child
+            )
         for i, subnet in enumerate(private):
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id,
-                                          route_table_id=private_routes.id, opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=private_routes.id, opts=child
+            )
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
 
     @staticmethod
-    def _subnet(name: str, vpc: aws.ec2.Vpc, cidr: str, zone: pulumi.Output[str], public: bool, tags: dict,
-                child: pulumi.ResourceOptions) -> aws.ec2.Subnet:
+    def _subnet(
+        name: str,
+        vpc: aws.ec2.Vpc,
+        cidr: str,
+        zone: pulumi.Output[str],
+        public: bool,
+        tags: dict,
+        child: pulumi.ResourceOptions,
+    ) -> aws.ec2.Subnet:
         return aws.ec2.Subnet(
             name,
             vpc_id=vpc.id,
@@ -139,5 +162,10 @@ class Network(pulumi.ComponentResource):
     @staticmethod
     def _nat(name: str, subnet: aws.ec2.Subnet, tags: dict, child: pulumi.ResourceOptions) -> aws.ec2.NatGateway:
         address = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags={**tags, "Name": f"{name}-nat"}, opts=child)
-        return aws.ec2.NatGateway(f"{name}-nat", allocation_id=address.id, subnet_id=subnet.id,
-                                  tags={**tags, "Name": f"{name}-nat"}, opts=child)
+        return aws.ec2.NatGateway(
+            f"{name}-nat",
+            allocation_id=address.id,
+            subnet_id=subnet.id,
+            tags={**tags, "Name": f"{name}-nat"},
+            opts=child,
+        )

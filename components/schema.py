@@ -31,8 +31,11 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = super().diff(id_, olds, news)
         if not is_unknown(news.get("migrations")) and not result.replaces:
-            applied = {name: olds["migrations"][name] for name in olds.get("applied") or []
-                       if name in olds.get("migrations", {})}
+            applied = {
+                name: olds["migrations"][name]
+                for name in olds.get("applied") or []
+                if name in olds.get("migrations", {})
+            }
             # Raises for an edited or removed applied migration: the preview fails, naming it.
             pending = pending_names(news["migrations"], applied)
             if pending:
@@ -47,8 +50,10 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if not props.get("allow_data_destruction"):
-            print("DatabaseSchema: left in place (database.allowDataDestruction is false); "
-                  "tables and data survive this delete")
+            print(
+                "DatabaseSchema: left in place (database.allowDataDestruction is false); "
+                "tables and data survive this delete"
+            )
             return
         with open_connection(props) as conn:
             drop_schema_objects(conn)
@@ -61,7 +66,9 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
             raise MigrationError("sql/ changed between preview and update: run `pulumi up` again")
         with open_connection(props) as conn:
             report = apply_migrations(
-                conn, migrations, on_applied=lambda m: print(f"DatabaseSchema: applied {m.name} ({m.duration_ms:.0f} ms)")
+                conn,
+                migrations,
+                on_applied=lambda m: print(f"DatabaseSchema: applied {m.name} ({m.duration_ms:.0f} ms)"),
             )
         return {**props, "applied": sorted(report.already_applied + [m.name for m in report.applied])}
 

@@ -45,7 +45,9 @@ class UsageError(CommandFailed):
 def resolve_dsn(args: argparse.Namespace) -> str:
     dsn = args.dsn or os.environ.get(DSN_ENV)
     if not dsn:
-        raise UsageError(f"--dsn is required (or set {DSN_ENV}), e.g. --dsn 'host=... dbname=swipesavvy_staging user=...'")
+        raise UsageError(
+            f"--dsn is required (or set {DSN_ENV}), e.g. --dsn 'host=... dbname=swipesavvy_staging user=...'"
+        )
     return dsn
 
 
@@ -56,8 +58,10 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
             conn, on_applied=lambda m: print(f"applied {m.name} ({m.duration_ms:.1f} ms)", flush=True)
         )
     if report.applied:
-        print(f"{len(report.applied)} migration(s) applied to {describe(dsn)}; "
-              f"{len(report.already_applied)} were already applied")
+        print(
+            f"{len(report.applied)} migration(s) applied to {describe(dsn)}; "
+            f"{len(report.already_applied)} were already applied"
+        )
     else:
         print(f"nothing to apply: all {len(report.already_applied)} migrations already applied to {describe(dsn)}")
     return EXIT_OK
@@ -65,6 +69,7 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 def seed_parameters(args: argparse.Namespace) -> SeedParameters:
     """``SeedParameters`` from the seed options; a bad value is a one-line UsageError."""
+
     def convert(option: str, value: str, parse: Callable[[str], object], what: str) -> object:
         try:
             return parse(value)
@@ -127,17 +132,23 @@ def cmd_db_seed(args: argparse.Namespace) -> int:
     finally:
         if progress:
             progress.clear()
-    what = (f"scale {params.scale:g}, rng seed {params.rng_seed}, anchor {params.anchor_date.isoformat()}, "
-            f"dataset v{params.dataset_version}")
+    what = (
+        f"scale {params.scale:g}, rng seed {params.rng_seed}, anchor {params.anchor_date.isoformat()}, "
+        f"dataset v{params.dataset_version}"
+    )
     _print_counts(report.counts)
     if report.loaded:
         replaced = sum(report.removed.values())
-        print(f"seeded {report.total:,} rows ({what}) into {describe(dsn)} in {report.elapsed_seconds:.2f} s"
-              + (f", replacing {replaced:,} earlier mock rows" if replaced else "")
-              + f"; checksum {report.checksum[:12]}")
+        print(
+            f"seeded {report.total:,} rows ({what}) into {describe(dsn)} in {report.elapsed_seconds:.2f} s"
+            + (f", replacing {replaced:,} earlier mock rows" if replaced else "")
+            + f"; checksum {report.checksum[:12]}"
+        )
     else:
-        print(f"already seeded ({what}) in {describe(dsn)}: nothing changed "
-              f"(checked in {report.elapsed_seconds:.2f} s; --force reloads); checksum {report.checksum[:12]}")
+        print(
+            f"already seeded ({what}) in {describe(dsn)}: nothing changed "
+            f"(checked in {report.elapsed_seconds:.2f} s; --force reloads); checksum {report.checksum[:12]}"
+        )
     return EXIT_OK
 
 
@@ -180,20 +191,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     defaults = SeedParameters()
     seed = db_commands.add_parser(
-        "seed", help="load the mock data (runbook phase 2) in one transaction, replacing earlier mock rows")
+        "seed", help="load the mock data (runbook phase 2) in one transaction, replacing earlier mock rows"
+    )
     _add_dsn(seed)
     # Strings, converted by seed_parameters(): a bad value is one line, not argparse's usage.
-    seed.add_argument("--scale", default=f"{defaults.scale:g}",
-                      help="multiplies the volumes, 0.01 to 100 (default: %(default)s, about 67,000 rows)")
-    seed.add_argument("--rng-seed", default=str(defaults.rng_seed),
-                      help="RNG seed: the same seed and scale give identical data (default: %(default)s)")
-    seed.add_argument("--anchor-date", default=defaults.anchor_date.isoformat(), metavar="YYYY-MM-DD",
-                      help="the data covers the 90 days before this date, which may not be after today"
-                           " (default: %(default)s)")
-    seed.add_argument("--dataset-version", default=str(defaults.dataset_version),
-                      help="label recorded in the manifest; changing it reloads (default: %(default)s)")
-    seed.add_argument("--force", action="store_true",
-                      help="reload even when the same data set is already loaded")
+    seed.add_argument(
+        "--scale",
+        default=f"{defaults.scale:g}",
+        help="multiplies the volumes, 0.01 to 100 (default: %(default)s, about 67,000 rows)",
+    )
+    seed.add_argument(
+        "--rng-seed",
+        default=str(defaults.rng_seed),
+        help="RNG seed: the same seed and scale give identical data (default: %(default)s)",
+    )
+    seed.add_argument(
+        "--anchor-date",
+        default=defaults.anchor_date.isoformat(),
+        metavar="YYYY-MM-DD",
+        help="the data covers the 90 days before this date, which may not be after today (default: %(default)s)",
+    )
+    seed.add_argument(
+        "--dataset-version",
+        default=str(defaults.dataset_version),
+        help="label recorded in the manifest; changing it reloads (default: %(default)s)",
+    )
+    seed.add_argument("--force", action="store_true", help="reload even when the same data set is already loaded")
     seed.set_defaults(handler=cmd_db_seed)
 
     unseed = db_commands.add_parser("unseed", help="remove the mock data (and nothing else)")
@@ -202,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="run the runbook's checks and print a checklist")
     _add_dsn(verify)
-    verify.add_argument("--require-seed", action="store_true",
-                        help="fail when no mock data is seeded (default: report it and pass)")
+    verify.add_argument(
+        "--require-seed", action="store_true", help="fail when no mock data is seeded (default: report it and pass)"
+    )
     verify.set_defaults(handler=cmd_verify)
     return parser
 

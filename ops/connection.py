@@ -29,8 +29,11 @@ def conninfo_from_mapping(connection: Mapping[str, Any]) -> str:
 
     Keys: host, port, dbname, user, password, sslmode (all but host/dbname/user optional).
     """
-    params = {k: connection[k] for k in ("host", "port", "dbname", "user", "password", "sslmode")
-              if connection.get(k) not in (None, "")}
+    params = {
+        k: connection[k]
+        for k in ("host", "port", "dbname", "user", "password", "sslmode")
+        if connection.get(k) not in (None, "")
+    }
     return make_conninfo(**params)
 
 

@@ -27,13 +27,16 @@ def apply_flag_settings(
     if not settings:
         return []
     with conn.transaction():
-        conn.execute("SELECT set_config('swipesavvy.actor', %s, true), set_config('swipesavvy.change_reason', %s, true)",
-                      (actor, reason))
+        conn.execute(
+            "SELECT set_config('swipesavvy.actor', %s, true), set_config('swipesavvy.change_reason', %s, true)",
+            (actor, reason),
+        )
         known = {row[0] for row in conn.execute("SELECT key FROM feature_flags WHERE key = ANY(%s)", (list(settings),))}
         missing = sorted(set(settings) - known)
         if missing:
-            raise UnknownFlag(f"feature flag {missing[0]!r} does not exist; known flags are listed by "
-                              "`SELECT key FROM feature_flags`")
+            raise UnknownFlag(
+                f"feature flag {missing[0]!r} does not exist; known flags are listed by `SELECT key FROM feature_flags`"
+            )
         changed = []
         for key, (enabled, percentage) in sorted(settings.items()):
             row = conn.execute(

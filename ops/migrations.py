@@ -125,15 +125,11 @@ def check_against_ledger(migrations: list[Migration], ledger: Mapping[str, str])
 
 def read_ledger(conn: psycopg.Connection) -> dict[str, str]:
     """Applied migrations ``{name: checksum}``; empty when the ledger does not exist yet."""
-    exists = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f"{LEDGER_SCHEMA}.{LEDGER_TABLE}",)
-    ).fetchone()[0]
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{LEDGER_SCHEMA}.{LEDGER_TABLE}",)).fetchone()[0]
     if not exists:
         return {}
     rows = conn.execute(
-        sql.SQL("SELECT name, checksum FROM {}.{}").format(
-            sql.Identifier(LEDGER_SCHEMA), sql.Identifier(LEDGER_TABLE)
-        )
+        sql.SQL("SELECT name, checksum FROM {}.{}").format(sql.Identifier(LEDGER_SCHEMA), sql.Identifier(LEDGER_TABLE))
     ).fetchall()
     return dict(rows)
 

@@ -19,15 +19,26 @@ import psycopg
 from seed.generator import AFFINITY_MERCHANTS_PER_USER, DAYS, SEGMENTS
 from seed.loader import MOCK_ROWS, Manifest, count_mock_rows, read_manifest
 
-EXPECTED_TABLES = frozenset({
-    "campaigns", "merchants",
-    "feature_flags", "feature_flag_rollouts", "feature_flag_usage", "feature_flag_analytics",
-    "feature_flag_audit_log",
-    "campaign_analytics_daily", "campaign_analytics_segments",
-    "ab_tests", "ab_test_assignments", "ab_test_results",
-    "ml_models",
-    "user_merchant_affinity", "user_optimal_send_times", "campaign_optimizations",
-})
+EXPECTED_TABLES = frozenset(
+    {
+        "campaigns",
+        "merchants",
+        "feature_flags",
+        "feature_flag_rollouts",
+        "feature_flag_usage",
+        "feature_flag_analytics",
+        "feature_flag_audit_log",
+        "campaign_analytics_daily",
+        "campaign_analytics_segments",
+        "ab_tests",
+        "ab_test_assignments",
+        "ab_test_results",
+        "ml_models",
+        "user_merchant_affinity",
+        "user_optimal_send_times",
+        "campaign_optimizations",
+    }
+)
 KEY_TABLES = ("feature_flags", "campaign_analytics_daily", "ab_tests")
 MIN_INDEXES = 20
 # key -> (category, enabled): the flags migration 003 seeds.
@@ -60,8 +71,9 @@ def _scalar(conn: psycopg.Connection, query: str, params: tuple = ()) -> int:
 
 
 def check_tables(conn: psycopg.Connection) -> CheckResult:
-    names = {row[0] for row in conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+    names = {
+        row[0] for row in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+    }
     missing, extra = sorted(EXPECTED_TABLES - names), sorted(names - EXPECTED_TABLES)
     detail = f"{len(names)} tables in public (expected {len(EXPECTED_TABLES)})"
     if missing:
@@ -72,9 +84,13 @@ def check_tables(conn: psycopg.Connection) -> CheckResult:
 
 
 def check_key_tables(conn: psycopg.Connection) -> CheckResult:
-    present = {row[0] for row in conn.execute(
-        "SELECT table_name FROM information_schema.tables"
-        " WHERE table_schema = 'public' AND table_name = ANY(%s)", (list(KEY_TABLES),))}
+    present = {
+        row[0]
+        for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name = ANY(%s)",
+            (list(KEY_TABLES),),
+        )
+    }
     missing = [t for t in KEY_TABLES if t not in present]
     detail = ", ".join(f"{t}: {'present' if t in present else 'MISSING'}" for t in KEY_TABLES)
     return CheckResult("key_tables", not missing, detail)
@@ -86,15 +102,19 @@ def check_indexes(conn: psycopg.Connection) -> CheckResult:
 
 
 def check_feature_flags(conn: psycopg.Connection) -> CheckResult:
-    flags = {key: (category, enabled) for key, category, enabled in conn.execute(
-        "SELECT key, category, enabled FROM feature_flags")}
+    flags = {
+        key: (category, enabled)
+        for key, category, enabled in conn.execute("SELECT key, category, enabled FROM feature_flags")
+    }
     problems = []
     for key, expected in EXPECTED_FLAGS.items():
         if key not in flags:
             problems.append(f"{key} missing")
         elif flags[key] != expected:
-            problems.append(f"{key} is {flags[key][0]}/{'on' if flags[key][1] else 'off'}, "
-                            f"expected {expected[0]}/{'on' if expected[1] else 'off'}")
+            problems.append(
+                f"{key} is {flags[key][0]}/{'on' if flags[key][1] else 'off'}, "
+                f"expected {expected[0]}/{'on' if expected[1] else 'off'}"
+            )
     detail = f"{len(flags)} flags (expected {len(EXPECTED_FLAGS)})"
     if len(flags) != len(EXPECTED_FLAGS):
         problems.append(f"{len(flags)} flags")
@@ -107,6 +127,7 @@ def _zero_check(name: str, query: str, what: str) -> Check:
     def check(conn: psycopg.Connection) -> CheckResult:
         count = _scalar(conn, query)
         return CheckResult(name, count == 0, f"{count} {what}")
+
     check.__name__ = f"check_{name}"
     return check
 
@@ -132,7 +153,8 @@ def check_audit_log(conn: psycopg.Connection) -> CheckResult:
     flags_without_entry = _scalar(
         conn,
         "SELECT count(*) FROM feature_flags f"
-        " WHERE NOT EXISTS (SELECT 1 FROM feature_flag_audit_log a WHERE a.flag_id = f.id)")
+        " WHERE NOT EXISTS (SELECT 1 FROM feature_flag_audit_log a WHERE a.flag_id = f.id)",
+    )
     entries = _scalar(conn, "SELECT count(*) FROM feature_flag_audit_log")
     detail = f"{entries} audit entries"
     if flags_without_entry:
@@ -209,6 +231,7 @@ def _when_seeded(check: Callable[[psycopg.Connection, Manifest], CheckResult]) -
         if manifest is None:
             return CheckResult(name, True, "skipped: no mock data seeded")
         return check(conn, manifest)
+
     return run
 
 
@@ -216,13 +239,20 @@ def _manifest_check(require_seed: bool) -> Check:
     def check_seed_manifest(conn: psycopg.Connection) -> CheckResult:
         manifest = read_manifest(conn)
         if manifest is None:
-            return CheckResult("seed_manifest", not require_seed,
-                               "no mock data seeded" + (" (required by --require-seed)" if require_seed else ""))
+            return CheckResult(
+                "seed_manifest",
+                not require_seed,
+                "no mock data seeded" + (" (required by --require-seed)" if require_seed else ""),
+            )
         total = sum(manifest.counts.values())
-        return CheckResult("seed_manifest", True,
-                           f"{total:,} mock rows: scale {manifest.scale:g}, rng seed {manifest.rng_seed}, "
-                           f"anchor {manifest.anchor_date.isoformat()}, dataset v{manifest.dataset_version}, "
-                           f"checksum {manifest.checksum[:12]}")
+        return CheckResult(
+            "seed_manifest",
+            True,
+            f"{total:,} mock rows: scale {manifest.scale:g}, rng seed {manifest.rng_seed}, "
+            f"anchor {manifest.anchor_date.isoformat()}, dataset v{manifest.dataset_version}, "
+            f"checksum {manifest.checksum[:12]}",
+        )
+
     return check_seed_manifest
 
 
@@ -230,8 +260,11 @@ def _manifest_check(require_seed: bool) -> Check:
 def check_seed_counts(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """The mock rows each table holds are exactly those the manifest recorded."""
     actual = count_mock_rows(conn)
-    wrong = [f"{table} has {actual.get(table, 0):,}, manifest says {n:,}"
-             for table, n in manifest.counts.items() if actual.get(table, 0) != n]
+    wrong = [
+        f"{table} has {actual.get(table, 0):,}, manifest says {n:,}"
+        for table, n in manifest.counts.items()
+        if actual.get(table, 0) != n
+    ]
     detail = f"{sum(actual.values()):,} mock rows in {len(actual)} tables match the manifest"
     return CheckResult("seed_counts", not wrong, "; ".join(wrong) if wrong else detail)
 
@@ -239,19 +272,28 @@ def check_seed_counts(conn: psycopg.Connection, manifest: Manifest) -> CheckResu
 @_when_seeded
 def check_seed_volumes(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """Runbook 2.3: the seeded volumes for the manifest's scale."""
-    problems = [p for table in RUNBOOK_SEED_VOLUMES
-                if (p := volume_problem(table, manifest.counts.get(table, 0), manifest.scale))]
+    problems = [
+        p
+        for table in RUNBOOK_SEED_VOLUMES
+        if (p := volume_problem(table, manifest.counts.get(table, 0), manifest.scale))
+    ]
     detail = ", ".join(f"{table} {manifest.counts.get(table, 0):,}" for table in RUNBOOK_SEED_VOLUMES)
-    return CheckResult("seed_volumes", not problems,
-                       f"scale {manifest.scale:g}: " + ("; ".join(problems) if problems else detail))
+    return CheckResult(
+        "seed_volumes", not problems, f"scale {manifest.scale:g}: " + ("; ".join(problems) if problems else detail)
+    )
 
 
 @_when_seeded
 def check_seed_analytics_window(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """Every mock campaign has one daily row per day and six segment rows per day, for the
     DAYS days before the anchor date and none after it."""
-    first, last = manifest.anchor_date - datetime.timedelta(days=DAYS), manifest.anchor_date - datetime.timedelta(days=1)
-    bad = _scalar(conn, """
+    first, last = (
+        manifest.anchor_date - datetime.timedelta(days=DAYS),
+        manifest.anchor_date - datetime.timedelta(days=1),
+    )
+    bad = _scalar(
+        conn,
+        """
         SELECT count(*) FROM campaigns c
         WHERE c.is_mock AND (
             (SELECT count(*) FILTER (WHERE d.date BETWEEN %(first)s AND %(last)s) <> %(days)s OR count(*) <> %(days)s
@@ -259,28 +301,38 @@ def check_seed_analytics_window(conn: psycopg.Connection, manifest: Manifest) ->
             OR (SELECT count(*) FILTER (WHERE s.date BETWEEN %(first)s AND %(last)s) <> %(segs)s
                        OR count(*) <> %(segs)s
                   FROM campaign_analytics_segments s WHERE s.campaign_id = c.id))""",
-        {"first": first, "last": last, "days": DAYS, "segs": DAYS * len(SEGMENTS)})
-    return CheckResult("seed_analytics_window", bad == 0,
-                       f"{bad} mock campaigns without exactly {DAYS} days x (1 + {len(SEGMENTS)} segments) "
-                       f"from {first.isoformat()} to {last.isoformat()}")
+        {"first": first, "last": last, "days": DAYS, "segs": DAYS * len(SEGMENTS)},
+    )
+    return CheckResult(
+        "seed_analytics_window",
+        bad == 0,
+        f"{bad} mock campaigns without exactly {DAYS} days x (1 + {len(SEGMENTS)} segments) "
+        f"from {first.isoformat()} to {last.isoformat()}",
+    )
 
 
 @_when_seeded
 def check_seed_no_future_dates(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
-    future = _scalar(conn, f"""
+    future = _scalar(
+        conn,
+        f"""
         SELECT (SELECT count(*) FROM campaign_analytics_daily WHERE date > current_date
-                   AND {MOCK_ROWS['campaign_analytics_daily']})
+                   AND {MOCK_ROWS["campaign_analytics_daily"]})
              + (SELECT count(*) FROM campaign_analytics_segments WHERE date > current_date
-                   AND {MOCK_ROWS['campaign_analytics_segments']})
+                   AND {MOCK_ROWS["campaign_analytics_segments"]})
              + (SELECT count(*) FROM ab_tests WHERE (start_date > current_date OR end_date > current_date)
-                   AND {MOCK_ROWS['ab_tests']})
+                   AND {MOCK_ROWS["ab_tests"]})
              + (SELECT count(*) FROM ab_test_assignments WHERE assigned_at > now()
-                   AND {MOCK_ROWS['ab_test_assignments']})
+                   AND {MOCK_ROWS["ab_test_assignments"]})
              + (SELECT count(*) FROM user_merchant_affinity
-                 WHERE (last_transaction_at > now() OR computed_at > now()) AND {MOCK_ROWS['user_merchant_affinity']})
-             + (SELECT count(*) FROM user_optimal_send_times WHERE updated_at > now() AND is_mock)""")
-    return CheckResult("seed_no_future_dates", future == 0,
-                       f"{future} mock rows dated in the future (anchor date {manifest.anchor_date.isoformat()})")
+                 WHERE (last_transaction_at > now() OR computed_at > now()) AND {MOCK_ROWS["user_merchant_affinity"]})
+             + (SELECT count(*) FROM user_optimal_send_times WHERE updated_at > now() AND is_mock)""",
+    )
+    return CheckResult(
+        "seed_no_future_dates",
+        future == 0,
+        f"{future} mock rows dated in the future (anchor date {manifest.anchor_date.isoformat()})",
+    )
 
 
 @_when_seeded
@@ -290,7 +342,7 @@ def check_seed_variant_balance(conn: psycopg.Connection, manifest: Manifest) -> 
         SELECT t.id, count(*) FILTER (WHERE a.variant = 'control'), count(*) FILTER (WHERE a.variant = 'variant_a'),
                count(*) FILTER (WHERE a.variant = 'variant_b')
         FROM ab_tests t LEFT JOIN ab_test_assignments a ON a.test_id = t.id
-        WHERE {MOCK_ROWS['ab_tests'].replace('campaign_id', 't.campaign_id')}
+        WHERE {MOCK_ROWS["ab_tests"].replace("campaign_id", "t.campaign_id")}
         GROUP BY t.id ORDER BY t.id""").fetchall()
     unbalanced, worst = [], 0.0
     for test_id, *arms in rows:
@@ -308,15 +360,21 @@ def check_seed_variant_balance(conn: psycopg.Connection, manifest: Manifest) -> 
 @_when_seeded
 def check_seed_ab_results(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
     """Every mock test has one result per variant whose counts match its assignments."""
-    mismatched = _scalar(conn, f"""
+    mismatched = _scalar(
+        conn,
+        f"""
         SELECT count(*) FROM ab_tests t CROSS JOIN (VALUES ('control'), ('variant_a'), ('variant_b')) AS v(variant)
         LEFT JOIN ab_test_results r ON r.test_id = t.id AND r.variant = v.variant AND r.metric_name = 'conversion'
         LEFT JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE converted) AS c FROM ab_test_assignments a
                            WHERE a.test_id = t.id AND a.variant = v.variant) a ON true
-        WHERE {MOCK_ROWS['ab_tests'].replace('campaign_id', 't.campaign_id')}
-          AND (r.id IS NULL OR r.sample_size <> a.n OR r.conversions <> a.c)""")
-    return CheckResult("seed_ab_results", mismatched == 0,
-                       f"{mismatched} mock test variants whose results disagree with their assignments")
+        WHERE {MOCK_ROWS["ab_tests"].replace("campaign_id", "t.campaign_id")}
+          AND (r.id IS NULL OR r.sample_size <> a.n OR r.conversions <> a.c)""",
+    )
+    return CheckResult(
+        "seed_ab_results",
+        mismatched == 0,
+        f"{mismatched} mock test variants whose results disagree with their assignments",
+    )
 
 
 @_when_seeded
@@ -324,14 +382,16 @@ def check_seed_send_times(conn: psycopg.Connection, manifest: Manifest) -> Check
     """One send-time row per mock user with merchant affinities, and no other mock send times."""
     users, rows, unmatched = conn.execute(f"""
         WITH profiled AS (SELECT DISTINCT user_id FROM user_merchant_affinity
-                          WHERE {MOCK_ROWS['user_merchant_affinity']}),
+                          WHERE {MOCK_ROWS["user_merchant_affinity"]}),
              timed AS (SELECT user_id FROM user_optimal_send_times WHERE is_mock)
         SELECT (SELECT count(*) FROM profiled), (SELECT count(*) FROM timed),
                (SELECT count(*) FROM profiled p FULL JOIN timed t USING (user_id)
                  WHERE p.user_id IS NULL OR t.user_id IS NULL)""").fetchone()
-    return CheckResult("seed_send_times", unmatched == 0 and users == rows,
-                       f"{users:,} mock users with affinities, {rows:,} mock send-time rows, "
-                       f"{unmatched} without a counterpart")
+    return CheckResult(
+        "seed_send_times",
+        unmatched == 0 and users == rows,
+        f"{users:,} mock users with affinities, {rows:,} mock send-time rows, {unmatched} without a counterpart",
+    )
 
 
 def seed_checks(require_seed: bool = False) -> tuple[Check, ...]:

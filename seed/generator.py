@@ -78,22 +78,34 @@ class SeedParameters:
 
     def __post_init__(self) -> None:
         scale = self.scale
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
-                or not MIN_SCALE <= scale <= MAX_SCALE:
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not math.isfinite(scale)
+            or not MIN_SCALE <= scale <= MAX_SCALE
+        ):
             raise ValueError(f"scale must be a number from {MIN_SCALE} to {MAX_SCALE}, got {scale!r}")
         object.__setattr__(self, "scale", float(scale))
-        if isinstance(self.rng_seed, bool) or not isinstance(self.rng_seed, int) \
-                or not 0 <= self.rng_seed <= MAX_RNG_SEED:
+        if (
+            isinstance(self.rng_seed, bool)
+            or not isinstance(self.rng_seed, int)
+            or not 0 <= self.rng_seed <= MAX_RNG_SEED
+        ):
             raise ValueError(f"rng_seed must be an integer from 0 to {MAX_RNG_SEED}, got {self.rng_seed!r}")
         if not isinstance(self.anchor_date, datetime.date) or isinstance(self.anchor_date, datetime.datetime):
             raise ValueError(f"anchor_date must be a date (YYYY-MM-DD), got {self.anchor_date!r}")
         if self.anchor_date < MIN_ANCHOR_DATE:
-            raise ValueError(f"anchor_date must be from {MIN_ANCHOR_DATE.isoformat()} on, "
-                             f"got {self.anchor_date.isoformat()}")
-        if isinstance(self.dataset_version, bool) or not isinstance(self.dataset_version, int) \
-                or not 1 <= self.dataset_version <= MAX_DATASET_VERSION:
-            raise ValueError(f"dataset_version must be an integer from 1 to {MAX_DATASET_VERSION}, "
-                             f"got {self.dataset_version!r}")
+            raise ValueError(
+                f"anchor_date must be from {MIN_ANCHOR_DATE.isoformat()} on, got {self.anchor_date.isoformat()}"
+            )
+        if (
+            isinstance(self.dataset_version, bool)
+            or not isinstance(self.dataset_version, int)
+            or not 1 <= self.dataset_version <= MAX_DATASET_VERSION
+        ):
+            raise ValueError(
+                f"dataset_version must be an integer from 1 to {MAX_DATASET_VERSION}, got {self.dataset_version!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -103,29 +115,105 @@ class TableSpec:
 
 
 # In load order (parents before children).
-TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
-    TableSpec("campaigns", ("id", "name", "channel", "status", "budget", "start_date", "end_date",
-                            "is_mock", "created_at", "updated_at")),
-    TableSpec("merchants", ("id", "name", "category", "is_mock", "created_at", "updated_at")),
-    TableSpec("ml_models", ("id", "name", "version", "model_type", "status", "metrics", "artifact_uri",
-                            "trained_at", "is_mock", "created_at", "updated_at")),
-    TableSpec("ab_tests", ("id", "name", "campaign_id", "status", "hypothesis", "control_config",
-                           "variant_a_config", "variant_b_config", "start_date", "end_date",
-                           "confidence_level", "created_at", "updated_at")),
-    TableSpec("campaign_analytics_daily", ("campaign_id", "date", "impressions", "clicks", "conversions",
-                                           "spend", "revenue", "engagement_rate")),
-    TableSpec("campaign_analytics_segments", ("campaign_id", "segment_name", "date", "users", "conversions",
-                                              "revenue", "retention_rate")),
-    TableSpec("ab_test_assignments", ("test_id", "user_id", "variant", "assigned_at", "converted")),
-    TableSpec("ab_test_results", ("test_id", "variant", "metric_name", "sample_size", "conversions",
-                                  "p_value", "is_significant", "computed_at")),
-    TableSpec("user_merchant_affinity", ("user_id", "merchant_id", "affinity_score", "transaction_count",
-                                         "last_transaction_at", "computed_at")),
-    TableSpec("user_optimal_send_times", ("user_id", "best_hour", "best_day_of_week", "timezone",
-                                          "confidence", "is_mock", "updated_at")),
-    TableSpec("campaign_optimizations", ("campaign_id", "model_id", "recommendation_type", "recommendation",
-                                         "expected_lift", "confidence", "status", "created_at", "updated_at")),
-)}
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec(
+            "campaigns",
+            (
+                "id",
+                "name",
+                "channel",
+                "status",
+                "budget",
+                "start_date",
+                "end_date",
+                "is_mock",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+        TableSpec("merchants", ("id", "name", "category", "is_mock", "created_at", "updated_at")),
+        TableSpec(
+            "ml_models",
+            (
+                "id",
+                "name",
+                "version",
+                "model_type",
+                "status",
+                "metrics",
+                "artifact_uri",
+                "trained_at",
+                "is_mock",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+        TableSpec(
+            "ab_tests",
+            (
+                "id",
+                "name",
+                "campaign_id",
+                "status",
+                "hypothesis",
+                "control_config",
+                "variant_a_config",
+                "variant_b_config",
+                "start_date",
+                "end_date",
+                "confidence_level",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+        TableSpec(
+            "campaign_analytics_daily",
+            ("campaign_id", "date", "impressions", "clicks", "conversions", "spend", "revenue", "engagement_rate"),
+        ),
+        TableSpec(
+            "campaign_analytics_segments",
+            ("campaign_id", "segment_name", "date", "users", "conversions", "revenue", "retention_rate"),
+        ),
+        TableSpec("ab_test_assignments", ("test_id", "user_id", "variant", "assigned_at", "converted")),
+        TableSpec(
+            "ab_test_results",
+            (
+                "test_id",
+                "variant",
+                "metric_name",
+                "sample_size",
+                "conversions",
+                "p_value",
+                "is_significant",
+                "computed_at",
+            ),
+        ),
+        TableSpec(
+            "user_merchant_affinity",
+            ("user_id", "merchant_id", "affinity_score", "transaction_count", "last_transaction_at", "computed_at"),
+        ),
+        TableSpec(
+            "user_optimal_send_times",
+            ("user_id", "best_hour", "best_day_of_week", "timezone", "confidence", "is_mock", "updated_at"),
+        ),
+        TableSpec(
+            "campaign_optimizations",
+            (
+                "campaign_id",
+                "model_id",
+                "recommendation_type",
+                "recommendation",
+                "expected_lift",
+                "confidence",
+                "status",
+                "created_at",
+                "updated_at",
+            ),
+        ),
+    )
+}
 TABLE_ORDER: tuple[str, ...] = tuple(TABLES)
 
 
@@ -140,7 +228,7 @@ class Plan:
     merchants: int
     ab_tests: int
     users_per_test: int
-    users: int           # mock user universe the A/B tests draw from
+    users: int  # mock user universe the A/B tests draw from
     profiled_users: int  # users with a send-time row and merchant affinities
     min_optimizations: int
     ml_models: int = 3
@@ -247,9 +335,27 @@ def _erfc(x: float) -> float:
     """Complementary error function, |error| < 1.2e-7 (Numerical Recipes' erfcc)."""
     z = abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
+    poly = (
+        -z * z
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))
+                    )
+                )
+            )
+        )
+    )
     result = t * _exp_neg(-poly) if poly <= 0 else t / _exp_neg(poly)
     return result if x >= 0 else 2.0 - result
 
@@ -276,9 +382,23 @@ _CHANNEL_SHAPE = {
     "sms": (1_000, 12_000, 0.040, 0.110, 700),
     "in_app": (8_000, 90_000, 0.010, 0.030, 60),
 }
-_THEMES = ("Holiday Cashback", "Weekend Boost", "Coffee Rewards", "Grocery Saver", "Travel Points",
-           "Dining Deals", "Fuel Bonus", "Back to School", "Streaming Perks", "Fitness Month",
-           "Local Heroes", "Tier Upgrade", "Refer a Friend", "Summer Splash", "Flash Friday")
+_THEMES = (
+    "Holiday Cashback",
+    "Weekend Boost",
+    "Coffee Rewards",
+    "Grocery Saver",
+    "Travel Points",
+    "Dining Deals",
+    "Fuel Bonus",
+    "Back to School",
+    "Streaming Perks",
+    "Fitness Month",
+    "Local Heroes",
+    "Tier Upgrade",
+    "Refer a Friend",
+    "Summer Splash",
+    "Flash Friday",
+)
 # Monday-anchored weekly pattern, indexed by PostgreSQL dow (0 = Sunday).
 _WEEKDAY_FACTOR = (0.78, 1.00, 1.04, 1.06, 1.05, 1.12, 0.86)
 _SEGMENT_SHAPE = {  # share of engaged users, conversion vs the day, order value vs the day, retention
@@ -314,19 +434,21 @@ def _campaigns(params: SeedParameters, plan: Plan) -> list[_Campaign]:
         low, high, ctr_low, ctr_high, cpm = _CHANNEL_SHAPE[channel]
         roll = rng()
         status = "active" if roll < 0.76 else "paused" if roll < 0.88 else "completed"
-        out.append(_Campaign(
-            index=i,
-            id=MOCK_ID_BASE + i,
-            channel=channel,
-            status=status,
-            history_days=DAYS + int(rng() * 180),
-            base_impressions=low + (high - low) * rng() * rng(),
-            ctr=ctr_low + (ctr_high - ctr_low) * rng(),
-            cvr=0.02 + 0.10 * rng(),
-            aov_cents=1_800 + 10_000 * rng() * rng(),
-            cpm_cents=cpm * (0.7 + 0.6 * rng()),
-            growth=-0.15 + 0.45 * rng(),
-        ))
+        out.append(
+            _Campaign(
+                index=i,
+                id=MOCK_ID_BASE + i,
+                channel=channel,
+                status=status,
+                history_days=DAYS + int(rng() * 180),
+                base_impressions=low + (high - low) * rng() * rng(),
+                ctr=ctr_low + (ctr_high - ctr_low) * rng(),
+                cvr=0.02 + 0.10 * rng(),
+                aov_cents=1_800 + 10_000 * rng() * rng(),
+                cpm_cents=cpm * (0.7 + 0.6 * rng()),
+                growth=-0.15 + 0.45 * rng(),
+            )
+        )
     return out
 
 
@@ -337,7 +459,7 @@ class _AbTest:
     campaign: _Campaign
     status: str
     start_k: int  # first day of the test, days before the anchor
-    end_k: int    # last day with assignments (>= 1)
+    end_k: int  # last day with assignments (>= 1)
     confidence: str
     base_rate: float
     lift_a: float
@@ -352,18 +474,20 @@ def _ab_tests(params: SeedParameters, plan: Plan, campaigns: list[_Campaign]) ->
         start_k = 21 + int(rng() * (DAYS - 21))
         completed = rng() < 0.4
         end_k = max(1, start_k - 14 - int(rng() * 21)) if completed else 1
-        out.append(_AbTest(
-            index=t,
-            id=MOCK_ID_BASE + t,
-            campaign=campaign,
-            status="completed" if completed else "running",
-            start_k=start_k,
-            end_k=end_k,
-            confidence=("90.00", "95.00", "95.00", "99.00")[int(rng() * 4)],
-            base_rate=0.04 + 0.10 * rng(),
-            lift_a=-0.10 + 0.40 * rng(),
-            lift_b=-0.10 + 0.40 * rng(),
-        ))
+        out.append(
+            _AbTest(
+                index=t,
+                id=MOCK_ID_BASE + t,
+                campaign=campaign,
+                status="completed" if completed else "running",
+                start_k=start_k,
+                end_k=end_k,
+                confidence=("90.00", "95.00", "95.00", "99.00")[int(rng() * 4)],
+                base_rate=0.04 + 0.10 * rng(),
+                lift_a=-0.10 + 0.40 * rng(),
+                lift_b=-0.10 + 0.40 * rng(),
+            )
+        )
     return out
 
 
@@ -379,17 +503,45 @@ def generate_campaigns(params: SeedParameters) -> Iterator[str]:
         budget = int(c.base_impressions * c.cpm_cents / 1000 * (c.history_days + 30) * (1.1 + 0.4 * rng()))
         end = f"{cal.day[1]}" if c.status == "completed" else "\\N"
         created_k = c.history_days + 3 + int(rng() * 14)
-        yield (f"{c.id}\tMock {c.channel} campaign {c.index:05d}: {theme}\t{c.channel}\t{c.status}\t"
-               f"{_money(budget)}\t{cal.day[c.history_days]}\t{end}\tt\t"
-               f"{cal.stamp(created_k, 540 + int(rng() * 480))}\t{cal.stamp(1, int(rng() * 1440))}\n")
+        yield (
+            f"{c.id}\tMock {c.channel} campaign {c.index:05d}: {theme}\t{c.channel}\t{c.status}\t"
+            f"{_money(budget)}\t{cal.day[c.history_days]}\t{end}\tt\t"
+            f"{cal.stamp(created_k, 540 + int(rng() * 480))}\t{cal.stamp(1, int(rng() * 1440))}\n"
+        )
 
 
-_MERCHANT_WORDS = ("Blue", "Corner", "Golden", "Urban", "Green", "Harbor", "Maple", "Summit", "River",
-                   "Copper", "Sunny", "Northside", "Velvet", "Oak", "Silver", "Bright")
-_MERCHANT_KINDS = (("Coffee", "food_and_drink"), ("Bistro", "food_and_drink"), ("Grocer", "grocery"),
-                   ("Market", "grocery"), ("Fuel", "fuel"), ("Outfitters", "retail"),
-                   ("Books", "retail"), ("Electronics", "electronics"), ("Fitness", "health"),
-                   ("Pharmacy", "health"), ("Travel", "travel"), ("Cinema", "entertainment"))
+_MERCHANT_WORDS = (
+    "Blue",
+    "Corner",
+    "Golden",
+    "Urban",
+    "Green",
+    "Harbor",
+    "Maple",
+    "Summit",
+    "River",
+    "Copper",
+    "Sunny",
+    "Northside",
+    "Velvet",
+    "Oak",
+    "Silver",
+    "Bright",
+)
+_MERCHANT_KINDS = (
+    ("Coffee", "food_and_drink"),
+    ("Bistro", "food_and_drink"),
+    ("Grocer", "grocery"),
+    ("Market", "grocery"),
+    ("Fuel", "fuel"),
+    ("Outfitters", "retail"),
+    ("Books", "retail"),
+    ("Electronics", "electronics"),
+    ("Fitness", "health"),
+    ("Pharmacy", "health"),
+    ("Travel", "travel"),
+    ("Cinema", "entertainment"),
+)
 
 
 def generate_merchants(params: SeedParameters) -> Iterator[str]:
@@ -400,8 +552,10 @@ def generate_merchants(params: SeedParameters) -> Iterator[str]:
         kind, category = _MERCHANT_KINDS[int(rng() * len(_MERCHANT_KINDS))]
         word = _MERCHANT_WORDS[int(rng() * len(_MERCHANT_WORDS))]
         created_k = 100 + int(rng() * 250)
-        yield (f"{MOCK_ID_BASE + i}\t{word} {kind} #{i}\t{category}\tt\t"
-               f"{cal.stamp(created_k, int(rng() * 1440))}\t{cal.stamp(1 + int(rng() * 30), int(rng() * 1440))}\n")
+        yield (
+            f"{MOCK_ID_BASE + i}\t{word} {kind} #{i}\t{category}\tt\t"
+            f"{cal.stamp(created_k, int(rng() * 1440))}\t{cal.stamp(1 + int(rng() * 30), int(rng() * 1440))}\n"
+        )
 
 
 ML_MODELS = (  # (name, model_type, metrics)
@@ -415,13 +569,23 @@ OPTIMIZER_MODEL_ID = MOCK_ID_BASE + 3
 def generate_ml_models(params: SeedParameters) -> Iterator[str]:
     cal = _Calendar(params.anchor_date)
     for i, (name, model_type, metrics) in enumerate(ML_MODELS, start=1):
-        yield (f"{MOCK_ID_BASE + i}\t{name}\tseed-{GENERATOR_VERSION}\t{model_type}\tdeployed\t{metrics}\t"
-               f"s3://swipesavvy-staging-models/mock/{name}/seed-{GENERATOR_VERSION}.tar.gz\t"
-               f"{cal.stamp(2 + i, 120 + 60 * i)}\tt\t{cal.stamp(3 + i, 60 * i)}\t{cal.stamp(2 + i, 150 + 60 * i)}\n")
+        yield (
+            f"{MOCK_ID_BASE + i}\t{name}\tseed-{GENERATOR_VERSION}\t{model_type}\tdeployed\t{metrics}\t"
+            f"s3://swipesavvy-staging-models/mock/{name}/seed-{GENERATOR_VERSION}.tar.gz\t"
+            f"{cal.stamp(2 + i, 120 + 60 * i)}\tt\t{cal.stamp(3 + i, 60 * i)}\t{cal.stamp(2 + i, 150 + 60 * i)}\n"
+        )
 
 
-_AB_SUBJECTS = ("subject line", "send time", "reward amount", "button colour", "hero image",
-                "offer framing", "reminder cadence", "landing page")
+_AB_SUBJECTS = (
+    "subject line",
+    "send time",
+    "reward amount",
+    "button colour",
+    "hero image",
+    "offer framing",
+    "reminder cadence",
+    "landing page",
+)
 
 
 def generate_ab_tests(params: SeedParameters) -> Iterator[str]:
@@ -432,11 +596,13 @@ def generate_ab_tests(params: SeedParameters) -> Iterator[str]:
         end = cal.day[t.end_k] if t.status == "completed" else "\\N"
         config = '{{"variant": "{}", "{}": "{}"}}'
         key = subject.replace(" ", "_")
-        yield (f"{t.id}\tmock-ab-{t.index:05d} {subject}\t{t.campaign.id}\t{t.status}\t"
-               f"Changing the {subject} lifts conversion over the control\t"
-               f"{config.format('control', key, 'current')}\t{config.format('variant_a', key, 'option A')}\t"
-               f"{config.format('variant_b', key, 'option B')}\t{cal.day[t.start_k]}\t{end}\t{t.confidence}\t"
-               f"{cal.stamp(t.start_k + 2, 600)}\t{cal.stamp(t.end_k, 1080)}\n")
+        yield (
+            f"{t.id}\tmock-ab-{t.index:05d} {subject}\t{t.campaign.id}\t{t.status}\t"
+            f"Changing the {subject} lifts conversion over the control\t"
+            f"{config.format('control', key, 'current')}\t{config.format('variant_a', key, 'option A')}\t"
+            f"{config.format('variant_b', key, 'option B')}\t{cal.day[t.start_k]}\t{end}\t{t.confidence}\t"
+            f"{cal.stamp(t.start_k + 2, 600)}\t{cal.stamp(t.end_k, 1080)}\n"
+        )
 
 
 def _daily_core(params: SeedParameters, campaigns: list[_Campaign]) -> Iterator[tuple]:
@@ -462,8 +628,10 @@ def generate_campaign_analytics_daily(params: SeedParameters) -> Iterator[str]:
     day = _Calendar(params.anchor_date).day
     campaigns = _campaigns(params, plan_for(params.scale))
     for c, k, impressions, clicks, conversions, spend, revenue, engagement in _daily_core(params, campaigns):
-        yield (f"{c.id}\t{day[k]}\t{impressions}\t{clicks}\t{conversions}\t"
-               f"{spend // 100}.{spend % 100:02d}\t{revenue // 100}.{revenue % 100:02d}\t{engagement:.6f}\n")
+        yield (
+            f"{c.id}\t{day[k]}\t{impressions}\t{clicks}\t{conversions}\t"
+            f"{spend // 100}.{spend % 100:02d}\t{revenue // 100}.{revenue % 100:02d}\t{engagement:.6f}\n"
+        )
 
 
 def generate_campaign_analytics_segments(params: SeedParameters) -> Iterator[str]:
@@ -488,15 +656,13 @@ def generate_campaign_analytics_segments(params: SeedParameters) -> Iterator[str
             seg_conv = min(users, int(users * day_cvr * cvr_factor * (0.8 + 0.4 * rng())))
             seg_rev = int(seg_conv * day_aov * aov_factor * (0.9 + 0.2 * rng()))
             rate = retention + 0.1 * (rng() - 0.5)
-            yield (f"{prefix}{name}\t{date}\t{users}\t{seg_conv}\t{seg_rev // 100}.{seg_rev % 100:02d}\t"
-                   f"{rate:.6f}\n")
+            yield (f"{prefix}{name}\t{date}\t{users}\t{seg_conv}\t{seg_rev // 100}.{seg_rev % 100:02d}\t{rate:.6f}\n")
 
 
 _PERMUTATIONS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
 
 
-def generate_ab_test_assignments(params: SeedParameters, tallies: dict[int, list[int]] | None = None
-                                 ) -> Iterator[str]:
+def generate_ab_test_assignments(params: SeedParameters, tallies: dict[int, list[int]] | None = None) -> Iterator[str]:
     """Users per test drawn without repeats from the mock user universe, assigned in blocks
     of three (each block a random permutation of the variants), so the three arms differ by
     at most one user. ``tallies`` (if given) receives {test id: [n, conversions] * 3}."""
@@ -523,14 +689,15 @@ def generate_ab_test_assignments(params: SeedParameters, tallies: dict[int, list
                 counts[2 * arm + 1] += 1
             k = t.start_k - (i * span) // per_test
             user = MOCK_USER_ID_BASE + 1 + (offset + i * stride) % n_users
-            yield (f"{prefix}{user}\t{VARIANTS[arm]}\t{day[k]} {hhmm[int(rng() * 1440)]}:00+00\t"
-                   f"{'t' if converted else 'f'}\n")
+            yield (
+                f"{prefix}{user}\t{VARIANTS[arm]}\t{day[k]} {hhmm[int(rng() * 1440)]}:00+00\t"
+                f"{'t' if converted else 'f'}\n"
+            )
         if tallies is not None:
             tallies[t.id] = counts
 
 
-def generate_ab_test_results(params: SeedParameters, tallies: dict[int, list[int]] | None = None
-                             ) -> Iterator[str]:
+def generate_ab_test_results(params: SeedParameters, tallies: dict[int, list[int]] | None = None) -> Iterator[str]:
     """One ``conversion`` row per test and variant, computed from the assignments; variants
     carry the two-sided p-value against the control. ``tallies`` from a finished
     ``generate_ab_test_assignments`` saves generating the assignments again."""
@@ -571,13 +738,11 @@ def generate_user_merchant_affinity(params: SeedParameters) -> Iterator[str]:
             score = loyalty * (1 - rank / AFFINITY_MERCHANTS_PER_USER) + 0.08 * rng()
             score = 0.0 if score < 0 else 1.0 if score > 1 else score
             transactions = int(score * score * 48 * rng())
-            last = (f"{day[2 + int(rng() * DAYS)]} {hhmm[int(rng() * 1440)]}:00+00"
-                    if transactions else "\\N")
+            last = f"{day[2 + int(rng() * DAYS)]} {hhmm[int(rng() * 1440)]}:00+00" if transactions else "\\N"
             yield f"{prefix}{merchant}\t{score:.4f}\t{transactions}\t{last}\t{computed}\n"
 
 
-_TIMEZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "UTC",
-              "Europe/London")
+_TIMEZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "UTC", "Europe/London")
 # Cumulative weights of the best hour: peaks at breakfast, lunch and the evening.
 _HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 4, 7, 9, 7, 5, 6, 9, 7, 5, 4, 5, 7, 10, 12, 11, 8, 4, 2)
 _HOUR_CDF = tuple(sum(_HOUR_WEIGHTS[: h + 1]) / sum(_HOUR_WEIGHTS) for h in range(24))
@@ -623,8 +788,10 @@ def generate_campaign_optimizations(params: SeedParameters) -> Iterator[str]:
             status = "pending" if roll < 0.6 else "applied" if roll < 0.85 else "dismissed"
             created = cal.stamp(2 + int(rng() * 30), int(rng() * 1440))
             updated = created if status == "pending" else cal.stamp(1, int(rng() * 1440))
-            yield (f"{c.id}\t{OPTIMIZER_MODEL_ID}\t{kind}\t{text}\t{lift:.4f}\t{confidence:.4f}\t{status}\t"
-                   f"{created}\t{updated}\n")
+            yield (
+                f"{c.id}\t{OPTIMIZER_MODEL_ID}\t{kind}\t{text}\t{lift:.4f}\t{confidence:.4f}\t{status}\t"
+                f"{created}\t{updated}\n"
+            )
 
 
 _GENERATORS = {

@@ -45,7 +45,7 @@ MANIFEST_TABLE = "mock_data_seed"
 MANIFEST = f"{MANIFEST_SCHEMA}.{MANIFEST_TABLE}"
 # Arbitrary but fixed: every seeder (and unseeder) on a database takes the same lock.
 SEED_LOCK_KEY = 0x5357_5053_5345_4544  # "SWPSSEED"
-CHUNK_LINES = 4096          # lines per COPY write (about 300 KB)
+CHUNK_LINES = 4096  # lines per COPY write (about 300 KB)
 PROGRESS_INTERVAL_S = 0.25  # the callback also gets every table's final count
 NOT_MIGRATED = "schema is not migrated: run `python -m ops db migrate` first"
 
@@ -78,10 +78,10 @@ class SeedError(Exception):
 
 @dataclass(frozen=True)
 class SeedReport:
-    counts: dict[str, int]   # rows per table, load order
-    checksum: str            # sha256 hex of the generated data
+    counts: dict[str, int]  # rows per table, load order
+    checksum: str  # sha256 hex of the generated data
     elapsed_seconds: float
-    loaded: bool = True      # False: this data set was already loaded, nothing was changed
+    loaded: bool = True  # False: this data set was already loaded, nothing was changed
     removed: dict[str, int] = field(default_factory=dict)  # earlier seeded rows replaced
 
     @property
@@ -126,8 +126,7 @@ def _require_autocommit(conn: psycopg.Connection) -> None:
 
 def _require_schema(conn: psycopg.Connection) -> None:
     names = [MANIFEST, *TABLE_ORDER]
-    row = conn.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) AS n",
-                       (names,)).fetchone()
+    row = conn.execute("SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) AS n", (names,)).fetchone()
     if not row[0]:
         raise SeedError(NOT_MIGRATED)
 
@@ -143,14 +142,16 @@ def _begin(conn: psycopg.Connection) -> None:
 def _manifest_row(conn: psycopg.Connection) -> Manifest | None:
     row = conn.execute(
         f"SELECT scale, rng_seed, anchor_date, dataset_version, generator_version, counts, checksum,"
-        f" duration_ms, loaded_at, loaded_by FROM {MANIFEST}").fetchone()
+        f" duration_ms, loaded_at, loaded_by FROM {MANIFEST}"
+    ).fetchone()
     if row is None:
         return None
     scale, rng_seed, anchor, version, generator, counts, checksum, duration, loaded_at, loaded_by = row
     ordered = {t: int(counts[t]) for t in TABLE_ORDER if t in counts}  # jsonb does not keep key order
     ordered.update({t: int(n) for t, n in counts.items() if t not in ordered})
-    return Manifest(scale, rng_seed, anchor, version, generator, ordered, checksum, float(duration),
-                    loaded_at, loaded_by)
+    return Manifest(
+        scale, rng_seed, anchor, version, generator, ordered, checksum, float(duration), loaded_at, loaded_by
+    )
 
 
 def read_manifest(conn: psycopg.Connection) -> Manifest | None:
@@ -162,32 +163,36 @@ def read_manifest(conn: psycopg.Connection) -> Manifest | None:
 
 def count_mock_rows(conn: psycopg.Connection) -> dict[str, int]:
     """Seeded rows per table as the database holds them now (one round trip)."""
-    query = sql.SQL("SELECT {}").format(sql.SQL(", ").join(
-        sql.SQL("(SELECT count(*) FROM {} WHERE {})").format(sql.Identifier(table), sql.SQL(condition))
-        for table, condition in MOCK_ROWS.items()))
+    query = sql.SQL("SELECT {}").format(
+        sql.SQL(", ").join(
+            sql.SQL("(SELECT count(*) FROM {} WHERE {})").format(sql.Identifier(table), sql.SQL(condition))
+            for table, condition in MOCK_ROWS.items()
+        )
+    )
     row = conn.execute(query).fetchone()
-    return dict(zip(MOCK_ROWS, (int(n) for n in row)))
+    return dict(zip(MOCK_ROWS, (int(n) for n in row), strict=False))
 
 
 def _delete_mock_rows(conn: psycopg.Connection) -> dict[str, int]:
     """Children before parents, so the cascades find nothing left to do."""
     removed = {}
     for table in reversed(TABLE_ORDER):
-        cur = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(
-            sql.Identifier(table), sql.SQL(MOCK_ROWS[table])))
+        cur = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table), sql.SQL(MOCK_ROWS[table])))
         removed[table] = cur.rowcount
     return {table: removed[table] for table in TABLE_ORDER}
 
 
-def _copy_all(conn: psycopg.Connection, params: SeedParameters, progress: Progress | None
-              ) -> tuple[dict[str, int], str]:
+def _copy_all(
+    conn: psycopg.Connection, params: SeedParameters, progress: Progress | None
+) -> tuple[dict[str, int], str]:
     digest = hashlib.sha256()
     counts: dict[str, int] = {}
     next_report = time.perf_counter() + PROGRESS_INTERVAL_S
     with conn.cursor() as cur:
         for spec, lines in iter_tables(params):
             statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(spec.name), sql.SQL(", ").join(map(sql.Identifier, spec.columns)))
+                sql.Identifier(spec.name), sql.SQL(", ").join(map(sql.Identifier, spec.columns))
+            )
             digest.update(checksum_header(spec))
             rows = 0
             with cur.copy(statement) as copy:
@@ -206,8 +211,9 @@ def _copy_all(conn: psycopg.Connection, params: SeedParameters, progress: Progre
     return counts, digest.hexdigest()
 
 
-def load_mock_data(conn: psycopg.Connection, params: SeedParameters, *,
-                   progress: Progress | None = None, force: bool = False) -> SeedReport:
+def load_mock_data(
+    conn: psycopg.Connection, params: SeedParameters, *, progress: Progress | None = None, force: bool = False
+) -> SeedReport:
     """Replace the seeded rows with the data set ``params`` describes, in one transaction.
 
     ``conn`` must be in autocommit mode. Unless ``force``, a data set that is already
@@ -224,31 +230,52 @@ def load_mock_data(conn: psycopg.Connection, params: SeedParameters, *,
             _begin(conn)
             today = conn.execute("SELECT current_date").fetchone()[0]
             if params.anchor_date > today:
-                raise SeedError(f"anchor date {params.anchor_date.isoformat()} is in the future (the database's "
-                                f"date is {today.isoformat()} UTC): mock data may not be dated after today")
+                raise SeedError(
+                    f"anchor date {params.anchor_date.isoformat()} is in the future (the database's "
+                    f"date is {today.isoformat()} UTC): mock data may not be dated after today"
+                )
             manifest = _manifest_row(conn)
-            if (not force and manifest is not None and manifest.matches(params)
-                    and count_mock_rows(conn) == manifest.counts):
-                return SeedReport(counts=dict(manifest.counts), checksum=manifest.checksum,
-                                  elapsed_seconds=time.perf_counter() - started, loaded=False)
+            if (
+                not force
+                and manifest is not None
+                and manifest.matches(params)
+                and count_mock_rows(conn) == manifest.counts
+            ):
+                return SeedReport(
+                    counts=dict(manifest.counts),
+                    checksum=manifest.checksum,
+                    elapsed_seconds=time.perf_counter() - started,
+                    loaded=False,
+                )
             removed = _delete_mock_rows(conn)
             conn.execute(f"DELETE FROM {MANIFEST}")
             counts, checksum = _copy_all(conn, params, progress)
             expected = expected_counts(params)
             if counts != expected:  # the generator and its plan disagree: never record that
-                wrong = ", ".join(f"{t} {counts.get(t)} (planned {n})" for t, n in expected.items()
-                                  if counts.get(t) != n)
+                wrong = ", ".join(
+                    f"{t} {counts.get(t)} (planned {n})" for t, n in expected.items() if counts.get(t) != n
+                )
                 raise SeedError(f"generated row counts differ from the plan: {wrong}")
             elapsed = time.perf_counter() - started
             conn.execute(
                 f"INSERT INTO {MANIFEST} (scale, rng_seed, anchor_date, dataset_version, generator_version,"
                 f" counts, checksum, duration_ms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (params.scale, params.rng_seed, params.anchor_date, params.dataset_version, GENERATOR_VERSION,
-                 Jsonb(counts), checksum, round(elapsed * 1000, 3)))
+                (
+                    params.scale,
+                    params.rng_seed,
+                    params.anchor_date,
+                    params.dataset_version,
+                    GENERATOR_VERSION,
+                    Jsonb(counts),
+                    checksum,
+                    round(elapsed * 1000, 3),
+                ),
+            )
     except psycopg.Error as error:
         raise SeedError(f"mock data load failed and was rolled back: {_one_line(error)}") from None
-    return SeedReport(counts=counts, checksum=checksum, elapsed_seconds=time.perf_counter() - started,
-                      loaded=True, removed=removed)
+    return SeedReport(
+        counts=counts, checksum=checksum, elapsed_seconds=time.perf_counter() - started, loaded=True, removed=removed
+    )
 
 
 def unload_mock_data(conn: psycopg.Connection) -> dict[str, int]:

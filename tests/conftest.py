@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from pulumi_program import run_program, stack_config
 
 from ops.migrations import apply_migrations
-from pulumi_program import run_program, stack_config
 
 TEST_DB_PREFIX = "swipesavvy_test_"
 
@@ -111,13 +111,19 @@ def _production_config() -> dict:
     """Production-like: Multi-AZ, no seeding, an existing VPC, a deploy runner, a flag setting."""
     config = stack_config("staging")
     config["swipesavvy:environment"] = "production"
-    config["swipesavvy:database"] = {**config["swipesavvy:database"], "name": "swipesavvy",
-                                     "multiAz": True, "snapshotAfterSeed": False,
-                                     "deployRunnerCidrs": ["10.99.0.0/24"]}
+    config["swipesavvy:database"] = {
+        **config["swipesavvy:database"],
+        "name": "swipesavvy",
+        "multiAz": True,
+        "snapshotAfterSeed": False,
+        "deployRunnerCidrs": ["10.99.0.0/24"],
+    }
     config["swipesavvy:seed"] = {"enabled": False}
-    config["swipesavvy:network"] = {"existingVpcId": "vpc-0123abcd",
-                                    "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
-                                    "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"]}
+    config["swipesavvy:network"] = {
+        "existingVpcId": "vpc-0123abcd",
+        "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+        "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"],
+    }
     config["swipesavvy:featureFlags"] = {"advanced_analytics": {"enabled": True, "rolloutPercentage": 10}}
     return config
 

@@ -33,10 +33,17 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     """What the cloud would fill in after create, per resource type."""
     inputs = args.inputs
     if args.typ == "aws:rds/instance:Instance":
-        return {"address": DB_ADDRESS, "endpoint": f"{DB_ADDRESS}:5432", "port": 5432, "resourceId": "db-ABCDEF0123",
-                "identifier": f"{args.name}-1a2b3c4", "arn": f"arn:aws:rds:us-east-1:{ACCOUNT}:db:{args.name}",
-                "masterUserSecrets": [{"secretArn": MASTER_SECRET_ARN, "kmsKeyId": "alias/aws/secretsmanager",
-                                       "secretStatus": "active"}]}
+        return {
+            "address": DB_ADDRESS,
+            "endpoint": f"{DB_ADDRESS}:5432",
+            "port": 5432,
+            "resourceId": "db-ABCDEF0123",
+            "identifier": f"{args.name}-1a2b3c4",
+            "arn": f"arn:aws:rds:us-east-1:{ACCOUNT}:db:{args.name}",
+            "masterUserSecrets": [
+                {"secretArn": MASTER_SECRET_ARN, "kmsKeyId": "alias/aws/secretsmanager", "secretStatus": "active"}
+            ],
+        }
     if args.typ == "random:index/randomPassword:RandomPassword":
         return {"result": f"{APP_PASSWORD_PREFIX}{args.name}"}
     if args.typ == "random:index/randomId:RandomId":
@@ -56,13 +63,20 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
 
 def _invoke(args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
     if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-        return {"id": "us-east-1", "names": ["us-east-1a", "us-east-1b", "us-east-1c"],
-                "zoneIds": ["use1-az1", "use1-az2", "use1-az4"]}
+        return {
+            "id": "us-east-1",
+            "names": ["us-east-1a", "us-east-1b", "us-east-1c"],
+            "zoneIds": ["use1-az1", "use1-az2", "use1-az4"],
+        }
     if args.token == "aws:index/getPartition:getPartition":
         return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
     if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
-        return {"id": args.args["secretId"], "arn": args.args["secretId"], "versionId": "v1",
-                "secretString": json.dumps({"username": "swipesavvy_admin", "password": MASTER_PASSWORD})}
+        return {
+            "id": args.args["secretId"],
+            "arn": args.args["secretId"],
+            "versionId": "v1",
+            "secretString": json.dumps({"username": "swipesavvy_admin", "password": MASTER_PASSWORD}),
+        }
     raise NotImplementedError(f"no mock for invoke {args.token}")
 
 
@@ -112,8 +126,9 @@ def stack_config(stack: str) -> dict[str, Any]:
     return yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
-def run_program(config: dict[str, Any], stack: str = "staging", preview: bool = False,
-                mocks: RecordingMocks | None = None) -> ProgramRun:
+def run_program(
+    config: dict[str, Any], stack: str = "staging", preview: bool = False, mocks: RecordingMocks | None = None
+) -> ProgramRun:
     """Run the whole program with ``config`` (full keys, e.g. ``swipesavvy:database``)."""
     mocks = mocks or RecordingMocks()
     ROOT_RESOURCE.set(None)  # a fresh root stack per run, so exports do not accumulate

@@ -38,26 +38,42 @@ def test_production_defaults_are_the_safe_ones():
 
 
 def test_values_set_from_the_cli_arrive_as_strings_and_still_parse():
-    config = parse_stack_config("staging", {
-        "environment": "staging",
-        "database": '{"allocatedStorage": "150", "multiAz": "true", "connectPort": "15432"}',
-    })
+    config = parse_stack_config(
+        "staging",
+        {
+            "environment": "staging",
+            "database": '{"allocatedStorage": "150", "multiAz": "true", "connectPort": "15432"}',
+        },
+    )
     assert config.database.allocated_storage_gib == 150
     assert config.database.multi_az is True
     assert config.database.connect_port == 15432
 
 
 def test_existing_vpc_is_used_as_given():
-    config = parse_stack_config("staging", {"environment": "staging", "network": {
-        "existingVpcId": "vpc-0123abcd", "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
-        "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"]}})
+    config = parse_stack_config(
+        "staging",
+        {
+            "environment": "staging",
+            "network": {
+                "existingVpcId": "vpc-0123abcd",
+                "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+                "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"],
+            },
+        },
+    )
     assert config.network.uses_existing_vpc
     assert config.network.private_subnet_ids == ("subnet-0123abcd", "subnet-4567ef01")
 
 
 def test_feature_flag_settings_default_their_percentage():
-    config = parse_stack_config("staging", {"environment": "staging", "featureFlags": {
-        "community_feed": {"enabled": True}, "dark_mode": {"enabled": False}}})
+    config = parse_stack_config(
+        "staging",
+        {
+            "environment": "staging",
+            "featureFlags": {"community_feed": {"enabled": True}, "dark_mode": {"enabled": False}},
+        },
+    )
     assert config.feature_flags["community_feed"].rollout_percentage == 100
     assert config.feature_flags["dark_mode"].rollout_percentage == 0
 
@@ -67,10 +83,14 @@ def test_feature_flag_settings_default_their_percentage():
     [
         ({"environment": "qa"}, "swipesavvy:environment = 'qa' is invalid: must be one of staging, production"),
         ({}, "swipesavvy:environment = null is invalid"),
-        ({"database": {"allocatedStorage": 50}},
-         "swipesavvy:database.allocatedStorage = 50 is invalid: must be an integer from 100 to 65536 GiB"),
-        ({"featureFlags": {"community_feed": {"enabled": True, "rolloutPercentage": 150}}},
-         "swipesavvy:featureFlags.community_feed.rolloutPercentage = 150 is invalid: must be an integer from 0 to 100"),
+        (
+            {"database": {"allocatedStorage": 50}},
+            "swipesavvy:database.allocatedStorage = 50 is invalid: must be an integer from 100 to 65536 GiB",
+        ),
+        (
+            {"featureFlags": {"community_feed": {"enabled": True, "rolloutPercentage": 150}}},
+            "swipesavvy:featureFlags.community_feed.rolloutPercentage = 150 is invalid: must be an integer from 0 to 100",
+        ),
         ({"network": {"vpcCidr": "10.40.0.0/33"}}, "swipesavvy:network.vpcCidr = '10.40.0.0/33' is invalid"),
         ({"network": {"vpcCidr": "10.40.0.1/16"}}, "swipesavvy:network.vpcCidr = '10.40.0.1/16' is invalid"),
         ({"network": {"vpcCidr": "10.40.0.0/8"}}, "with a /16 to /24 prefix"),
@@ -86,10 +106,14 @@ def test_feature_flag_settings_default_their_percentage():
         ({"seed": {"scale": 0}}, "swipesavvy:seed.scale = 0 is invalid: must be a number from 0.01 to 100"),
         ({"seed": {"scale": 1000}}, "swipesavvy:seed.scale = 1000 is invalid"),
         ({"seed": {"anchorDate": "28/12/2025"}}, "swipesavvy:seed.anchorDate = '28/12/2025' is invalid"),
-        ({"network": {"existingVpcId": "vpc-0123abcd", "privateSubnetIds": ["subnet-0123abcd"]}},
-         "needs at least two private subnets"),
-        ({"network": {"privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"]}},
-         "only used together with an existing VPC id"),
+        (
+            {"network": {"existingVpcId": "vpc-0123abcd", "privateSubnetIds": ["subnet-0123abcd"]}},
+            "needs at least two private subnets",
+        ),
+        (
+            {"network": {"privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"]}},
+            "only used together with an existing VPC id",
+        ),
         ({"featureFlags": {"Dark-Mode": {"enabled": True}}}, "flag keys are lowercase snake_case"),
     ],
 )

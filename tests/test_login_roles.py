@@ -10,7 +10,6 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 from psycopg.conninfo import make_conninfo
-
 from pulumi_program import unwrap
 
 
@@ -27,13 +26,21 @@ def create_like_the_component(admin_dsn: str, inputs: dict) -> str:
     ]
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE ROLE {} " + " ".join(flags) + " CONNECTION LIMIT {} PASSWORD {}").format(
-            sql.Identifier(name), sql.Literal(int(inputs["connectionLimit"])), sql.Literal(unwrap(inputs["password"]))))
+        conn.execute(
+            sql.SQL("CREATE ROLE {} " + " ".join(flags) + " CONNECTION LIMIT {} PASSWORD {}").format(
+                sql.Identifier(name),
+                sql.Literal(int(inputs["connectionLimit"])),
+                sql.Literal(unwrap(inputs["password"])),
+            )
+        )
         for group in inputs["roles"]:
             conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
         if inputs.get("statementTimeout"):
-            conn.execute(sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
-                sql.Identifier(name), sql.Literal(int(inputs["statementTimeout"]))))
+            conn.execute(
+                sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
+                    sql.Identifier(name), sql.Literal(int(inputs["statementTimeout"]))
+                )
+            )
     return name
 
 
@@ -52,9 +59,14 @@ def test_analytics_login_reads_and_cannot_write(logins):
     with psycopg.connect(logins["swipesavvy_analytics"], autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM feature_flags").fetchone()[0] == 10
         assert conn.execute("SHOW statement_timeout").fetchone()[0] == "5min"
-        for statement in ("INSERT INTO merchants (name, category) VALUES ('m', 'food')",
-                          "UPDATE feature_flags SET enabled = true", "DELETE FROM campaigns",
-                          "TRUNCATE merchants", "CREATE TABLE public.x (id int)", "CREATE TEMP TABLE x (id int)"):
+        for statement in (
+            "INSERT INTO merchants (name, category) VALUES ('m', 'food')",
+            "UPDATE feature_flags SET enabled = true",
+            "DELETE FROM campaigns",
+            "TRUNCATE merchants",
+            "CREATE TABLE public.x (id int)",
+            "CREATE TEMP TABLE x (id int)",
+        ):
             with pytest.raises(errors.InsufficientPrivilege):
                 conn.execute(statement)
 
@@ -74,6 +86,10 @@ def test_logins_have_no_privileges_of_their_own(logins, admin_dsn):
     with psycopg.connect(admin_dsn) as conn:
         rows = conn.execute(
             "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolconnlimit FROM pg_roles"
-            " WHERE rolname = ANY(%s) ORDER BY rolname", (list(logins),)).fetchall()
-    assert rows == [("swipesavvy_analytics", False, False, False, False, 10),
-                    ("swipesavvy_backend", False, False, False, False, 50)]
+            " WHERE rolname = ANY(%s) ORDER BY rolname",
+            (list(logins),),
+        ).fetchall()
+    assert rows == [
+        ("swipesavvy_analytics", False, False, False, False, 10),
+        ("swipesavvy_backend", False, False, False, False, 50),
+    ]

@@ -59,17 +59,21 @@ def test_changed_applied_migration_is_refused_by_name(migrated_dsn, tmp_path):
     directory = _copy_migrations(tmp_path)
     edited = directory / "003_reference_and_feature_flags.sql"
     edited.write_text(edited.read_text() + "\n-- an innocent-looking edit\n")
-    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
-        with pytest.raises(MigrationError, match=r"003_reference_and_feature_flags\.sql changed after it was applied"):
-            apply_migrations(conn, load_migrations(directory))
+    with (
+        psycopg.connect(migrated_dsn, autocommit=True) as conn,
+        pytest.raises(MigrationError, match=r"003_reference_and_feature_flags\.sql changed after it was applied"),
+    ):
+        apply_migrations(conn, load_migrations(directory))
 
 
 def test_removed_applied_migration_is_refused(migrated_dsn, tmp_path):
     directory = _copy_migrations(tmp_path)
     (directory / "005_ab_testing.sql").unlink()
-    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
-        with pytest.raises(MigrationError, match=r"005_ab_testing\.sql was applied but is missing"):
-            apply_migrations(conn, load_migrations(directory))
+    with (
+        psycopg.connect(migrated_dsn, autocommit=True) as conn,
+        pytest.raises(MigrationError, match=r"005_ab_testing\.sql was applied but is missing"),
+    ):
+        apply_migrations(conn, load_migrations(directory))
 
 
 def test_crlf_checkout_is_not_an_edit(migrated_dsn, tmp_path):
@@ -143,6 +147,5 @@ def test_concurrent_runners_apply_each_migration_once(empty_dsn):
 
 
 def test_autocommit_connection_required(empty_dsn):
-    with psycopg.connect(empty_dsn) as conn:
-        with pytest.raises(ValueError, match="autocommit"):
-            apply_migrations(conn)
+    with psycopg.connect(empty_dsn) as conn, pytest.raises(ValueError, match="autocommit"):
+        apply_migrations(conn)

@@ -7,18 +7,26 @@ import base64
 import dill
 import psycopg
 import pytest
+from db_helpers import connection_of
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
 from components.mock_data import MockDataSeedProvider
-from db_helpers import connection_of
 
 SMALL = 0.02  # keeps each load to a few thousand rows
 
 
 def seed_props(dsn: str, **overrides) -> dict:
-    props = {"connection": connection_of(dsn), "database_id": "db-TEST/swipesavvy", "scale": SMALL,
-             "rng_seed": 7, "anchor_date": "2025-12-28", "dataset_version": 1, "counts": None, "checksum": None}
+    props = {
+        "connection": connection_of(dsn),
+        "database_id": "db-TEST/swipesavvy",
+        "scale": SMALL,
+        "rng_seed": 7,
+        "anchor_date": "2025-12-28",
+        "dataset_version": 1,
+        "counts": None,
+        "checksum": None,
+    }
     return {**props, **overrides}
 
 
@@ -74,7 +82,9 @@ def test_connection_only_update_keeps_the_data(migrated_dsn):
 
 def test_delete_removes_only_the_seeded_rows(migrated_dsn):
     with psycopg.connect(migrated_dsn) as conn:
-        conn.execute("INSERT INTO campaigns (name, channel, start_date) VALUES ('Real campaign', 'email', '2025-01-01')")
+        conn.execute(
+            "INSERT INTO campaigns (name, channel, start_date) VALUES ('Real campaign', 'email', '2025-01-01')"
+        )
     provider = MockDataSeedProvider()
     outs = provider.create(seed_props(migrated_dsn)).outs
     provider.delete("id", outs)

@@ -43,8 +43,16 @@ def test_dsn_from_environment(empty_dsn, capsys, monkeypatch):
 def test_verify_passes_on_a_migrated_database(migrated_dsn, capsys):
     code, out, err = run(capsys, "verify", "--dsn", migrated_dsn)
     assert code == EXIT_OK, err
-    for name in ("tables", "key_tables", "indexes", "feature_flags", "orphaned_rollouts", "invalid_percentages",
-                 "audit_log", "future_timestamps"):
+    for name in (
+        "tables",
+        "key_tables",
+        "indexes",
+        "feature_flags",
+        "orphaned_rollouts",
+        "invalid_percentages",
+        "audit_log",
+        "future_timestamps",
+    ):
         assert f"✓ {name}" in out
     assert "16 tables in public" in out
 
@@ -56,10 +64,16 @@ def test_verify_passes_on_a_migrated_database(migrated_dsn, capsys):
         ("UPDATE feature_flags SET enabled = true WHERE key = 'community_feed'", "feature_flags"),
         ("CREATE TABLE public.stray (id int)", "tables"),
         ("DROP TABLE ab_test_results", "tables"),
-        ("ALTER TABLE feature_flags DISABLE TRIGGER feature_flags_audit;"
-         "INSERT INTO feature_flags (key, name, category) VALUES ('unaudited', 'x', 'UI')", "audit_log"),
-        ("ALTER TABLE feature_flags DROP CONSTRAINT feature_flags_rollout_percentage_check;"
-         "UPDATE feature_flags SET rollout_percentage = 150 WHERE key = 'dark_mode'", "invalid_percentages"),
+        (
+            "ALTER TABLE feature_flags DISABLE TRIGGER feature_flags_audit;"
+            "INSERT INTO feature_flags (key, name, category) VALUES ('unaudited', 'x', 'UI')",
+            "audit_log",
+        ),
+        (
+            "ALTER TABLE feature_flags DROP CONSTRAINT feature_flags_rollout_percentage_check;"
+            "UPDATE feature_flags SET rollout_percentage = 150 WHERE key = 'dark_mode'",
+            "invalid_percentages",
+        ),
     ],
     ids=["flag-missing", "flag-state", "extra-table", "missing-table", "unaudited-flag", "bad-percentage"],
 )
@@ -105,7 +119,10 @@ def test_missing_and_malformed_dsn_are_usage_errors(capsys, monkeypatch):
 def test_module_entry_point_has_no_traceback(migrated_dsn):
     result = subprocess.run(
         [sys.executable, "-m", "ops", "verify", "--dsn", make_conninfo(migrated_dsn, dbname="no_such_db")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == EXIT_UNAVAILABLE
     assert "Traceback" not in result.stderr

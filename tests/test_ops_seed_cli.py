@@ -15,8 +15,16 @@ from seed.generator import MOCK_ID_BASE, MOCK_USER_ID_BASE, TABLE_ORDER, SeedPar
 from seed.loader import MANIFEST, load_mock_data
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED_CHECK_NAMES = ("seed_manifest", "seed_counts", "seed_volumes", "seed_analytics_window", "seed_no_future_dates",
-                    "seed_variant_balance", "seed_ab_results", "seed_send_times")
+SEED_CHECK_NAMES = (
+    "seed_manifest",
+    "seed_counts",
+    "seed_volumes",
+    "seed_analytics_window",
+    "seed_no_future_dates",
+    "seed_variant_balance",
+    "seed_ab_results",
+    "seed_send_times",
+)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -32,7 +40,7 @@ def test_seed_prints_counts_and_time_then_changes_nothing(migrated_dsn, capsys):
     expected = expected_counts(SeedParameters(scale=0.05, rng_seed=3))
     lines = out.splitlines()
     assert lines[0].split() == ["table", "rows"]
-    for table, line in zip(TABLE_ORDER, lines[1:]):
+    for table, line in zip(TABLE_ORDER, lines[1:], strict=False):
         assert line.split() == [table, f"{expected[table]:,}"]
     assert lines[len(TABLE_ORDER) + 1].split() == ["total", f"{sum(expected.values()):,}"]
     assert "seeded" in lines[-1] and "scale 0.05, rng seed 3" in lines[-1]
@@ -75,11 +83,15 @@ def test_bad_arguments_are_one_line_usage_errors(capsys, option, value, message)
 
 def test_bad_scale_from_the_module_entry_point(empty_dsn):
     for scale in ("0", "1000"):
-        result = subprocess.run([sys.executable, "-m", "ops", "db", "seed", "--dsn", empty_dsn, "--scale", scale],
-                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "ops", "db", "seed", "--dsn", empty_dsn, "--scale", scale],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == EXIT_USAGE
-        assert result.stderr.strip().splitlines() == [
-            f"error: --scale must be a number from 0.01 to 100, got {scale}"]
+        assert result.stderr.strip().splitlines() == [f"error: --scale must be a number from 0.01 to 100, got {scale}"]
 
 
 def test_unmigrated_database_is_one_line(empty_dsn, capsys):
@@ -109,8 +121,10 @@ def test_verify_passes_on_seeded_data(migrated_dsn, capsys):
     assert code == EXIT_OK, out + err
     for name in ("tables", "feature_flags", *SEED_CHECK_NAMES):
         assert f"✓ {name} " in out
-    assert "campaign_analytics_daily 4,500, campaign_analytics_segments 27,000, ab_tests 20, " \
-           "ab_test_assignments 20,000, user_merchant_affinity 15,000, user_optimal_send_times 500" in out
+    assert (
+        "campaign_analytics_daily 4,500, campaign_analytics_segments 27,000, ab_tests 20, "
+        "ab_test_assignments 20,000, user_merchant_affinity 15,000, user_optimal_send_times 500" in out
+    )
 
 
 def test_verify_without_seed_passes_unless_required(migrated_dsn, capsys):
@@ -126,26 +140,41 @@ def test_verify_without_seed_passes_unless_required(migrated_dsn, capsys):
 @pytest.mark.parametrize(
     ("breakage", "failing_checks"),
     [
-        (f"DELETE FROM campaign_analytics_daily WHERE campaign_id = {MOCK_ID_BASE + 1}"
-         " AND date = (SELECT max(date) FROM campaign_analytics_daily)",
-         {"seed_counts", "seed_analytics_window"}),
-        (f"DELETE FROM user_optimal_send_times WHERE user_id = {MOCK_USER_ID_BASE + 3}",
-         {"seed_counts", "seed_send_times"}),
-        (f"UPDATE ab_test_assignments SET variant = 'control' WHERE test_id = {MOCK_ID_BASE + 1}"
-         " AND variant = 'variant_b' AND user_id % 5 = 0",
-         {"seed_variant_balance", "seed_ab_results"}),
-        (f"UPDATE campaign_analytics_segments SET date = date - 200 WHERE campaign_id = {MOCK_ID_BASE + 2}"
-         " AND segment_name = 'loyal' AND date = (SELECT min(date) FROM campaign_analytics_segments)",
-         {"seed_analytics_window"}),
-        (f"UPDATE {MANIFEST} SET counts = jsonb_set(counts, '{{ab_tests}}', '19')",
-         {"seed_counts", "seed_volumes"}),
-        (f"ALTER TABLE campaign_analytics_daily DROP CONSTRAINT campaign_analytics_daily_date_check;"
-         f" UPDATE campaign_analytics_daily SET date = current_date + 3 WHERE campaign_id = {MOCK_ID_BASE + 1}"
-         " AND date = (SELECT min(date) FROM campaign_analytics_daily)",
-         {"seed_no_future_dates", "seed_analytics_window"}),
+        (
+            f"DELETE FROM campaign_analytics_daily WHERE campaign_id = {MOCK_ID_BASE + 1}"
+            " AND date = (SELECT max(date) FROM campaign_analytics_daily)",
+            {"seed_counts", "seed_analytics_window"},
+        ),
+        (
+            f"DELETE FROM user_optimal_send_times WHERE user_id = {MOCK_USER_ID_BASE + 3}",
+            {"seed_counts", "seed_send_times"},
+        ),
+        (
+            f"UPDATE ab_test_assignments SET variant = 'control' WHERE test_id = {MOCK_ID_BASE + 1}"
+            " AND variant = 'variant_b' AND user_id % 5 = 0",
+            {"seed_variant_balance", "seed_ab_results"},
+        ),
+        (
+            f"UPDATE campaign_analytics_segments SET date = date - 200 WHERE campaign_id = {MOCK_ID_BASE + 2}"
+            " AND segment_name = 'loyal' AND date = (SELECT min(date) FROM campaign_analytics_segments)",
+            {"seed_analytics_window"},
+        ),
+        (f"UPDATE {MANIFEST} SET counts = jsonb_set(counts, '{{ab_tests}}', '19')", {"seed_counts", "seed_volumes"}),
+        (
+            f"ALTER TABLE campaign_analytics_daily DROP CONSTRAINT campaign_analytics_daily_date_check;"
+            f" UPDATE campaign_analytics_daily SET date = current_date + 3 WHERE campaign_id = {MOCK_ID_BASE + 1}"
+            " AND date = (SELECT min(date) FROM campaign_analytics_daily)",
+            {"seed_no_future_dates", "seed_analytics_window"},
+        ),
     ],
-    ids=["daily-row-deleted", "send-time-deleted", "variants-unbalanced", "segment-moved", "manifest-edited",
-         "future-date"],
+    ids=[
+        "daily-row-deleted",
+        "send-time-deleted",
+        "variants-unbalanced",
+        "segment-moved",
+        "manifest-edited",
+        "future-date",
+    ],
 )
 def test_verify_fails_naming_the_check(migrated_dsn, capsys, breakage, failing_checks):
     with psycopg.connect(migrated_dsn, autocommit=True) as conn:

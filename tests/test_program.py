@@ -9,7 +9,6 @@ import json
 
 import pulumi
 import pytest
-
 from pulumi_program import (
     APP_PASSWORD_PREFIX,
     DB_ADDRESS,
@@ -100,8 +99,10 @@ def test_new_vpc_has_private_and_public_subnets_in_two_zones_and_no_nat(staging)
 def test_existing_vpc_creates_no_network(production):
     assert production.of_type("aws:ec2/vpc:Vpc") == []
     assert production.of_type("aws:ec2/subnet:Subnet") == []
-    assert production.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"] == ["subnet-0123abcd",
-                                                                                      "subnet-4567ef01"]
+    assert production.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"] == [
+        "subnet-0123abcd",
+        "subnet-4567ef01",
+    ]
 
 
 def test_postgres_port_open_only_to_backend_and_configured_runner(staging, production):
@@ -173,8 +174,11 @@ def test_schema_and_seed_get_the_connection_as_a_secret(staging):
 def test_snapshots_after_schema_and_seed_are_retained(staging, production):
     snapshots = {s.name: s for s in staging.of_type("aws:rds/snapshot:Snapshot")}
     assert set(snapshots) == {"swipesavvy-db-after-schema", "swipesavvy-db-after-seed"}
-    assert snapshots["swipesavvy-db-after-schema"].inputs["dbSnapshotIdentifier"].startswith(
-        "swipesavvy-staging-after-schema-")
+    assert (
+        snapshots["swipesavvy-db-after-schema"]
+        .inputs["dbSnapshotIdentifier"]
+        .startswith("swipesavvy-staging-after-schema-")
+    )
     assert [s.name for s in production.of_type("aws:rds/snapshot:Snapshot")] == ["swipesavvy-db-after-schema"]
 
 

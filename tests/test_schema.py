@@ -15,30 +15,40 @@ def _rows(dsn: str, query: str, params: tuple = ()) -> list[tuple]:
 
 
 def test_exactly_the_sixteen_tables_in_public(migrated_dsn):
-    tables = {name for (name,) in _rows(
-        migrated_dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+    tables = {
+        name
+        for (name,) in _rows(
+            migrated_dsn, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+    }
     assert tables == EXPECTED_TABLES
     assert len(tables) == 16
 
 
 def test_twenty_or_more_indexes(migrated_dsn):
-    (count,), = _rows(migrated_dsn, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")
+    ((count,),) = _rows(migrated_dsn, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")
     assert count >= 20
 
 
 def test_ten_seeded_flags_with_categories_and_states(migrated_dsn):
-    flags = {key: (category, enabled) for key, category, enabled in _rows(
-        migrated_dsn, "SELECT key, category, enabled FROM feature_flags")}
+    flags = {
+        key: (category, enabled)
+        for key, category, enabled in _rows(migrated_dsn, "SELECT key, category, enabled FROM feature_flags")
+    }
     assert flags == EXPECTED_FLAGS
 
 
 def test_every_object_is_owned_by_the_nologin_owner(migrated_dsn):
-    owners = {owner for (owner,) in _rows(
-        migrated_dsn,
-        "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname IN ('public', 'reporting', 'swipesavvy_meta') AND c.relkind IN ('r', 'v', 'S', 'i')")}
+    owners = {
+        owner
+        for (owner,) in _rows(
+            migrated_dsn,
+            "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname IN ('public', 'reporting', 'swipesavvy_meta') AND c.relkind IN ('r', 'v', 'S', 'i')",
+        )
+    }
     assert owners == {"swipesavvy_owner"}
-    (can_login,), = _rows(migrated_dsn, "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'swipesavvy_owner'")
+    ((can_login,),) = _rows(migrated_dsn, "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'swipesavvy_owner'")
     assert can_login is False
 
 
@@ -64,13 +74,23 @@ def test_every_object_is_owned_by_the_nologin_owner(migrated_dsn):
         "INSERT INTO campaign_analytics_daily (campaign_id, date, impressions, clicks, conversions, spend, revenue,"
         " engagement_rate) VALUES (1, current_date + 1, 10, 1, 0, 0, 0, 0)",
     ],
-    ids=["pct-150", "pct-negative", "category", "duplicate-key", "future-created-at", "orphan-rollout",
-         "affinity-above-1", "hour-24", "clicks-above-impressions", "test-status", "future-analytics-date"],
+    ids=[
+        "pct-150",
+        "pct-negative",
+        "category",
+        "duplicate-key",
+        "future-created-at",
+        "orphan-rollout",
+        "affinity-above-1",
+        "hour-24",
+        "clicks-above-impressions",
+        "test-status",
+        "future-analytics-date",
+    ],
 )
 def test_constraint_violations_are_rejected(migrated_dsn, statement):
-    with psycopg.connect(migrated_dsn) as conn:
-        with pytest.raises(psycopg.errors.IntegrityError):
-            conn.execute(statement)
+    with psycopg.connect(migrated_dsn) as conn, pytest.raises(psycopg.errors.IntegrityError):
+        conn.execute(statement)
 
 
 def test_generated_rates_match_their_counts(migrated_dsn):
@@ -79,21 +99,27 @@ def test_generated_rates_match_their_counts(migrated_dsn):
         row = conn.execute(
             "INSERT INTO campaign_analytics_daily (campaign_id, date, impressions, clicks, conversions, spend, revenue,"
             " engagement_rate) VALUES (1, '2025-01-02', 1000, 50, 5, 100, 250, 0.1)"
-            " RETURNING click_through_rate, conversion_rate, avg_order_value, roi").fetchone()
+            " RETURNING click_through_rate, conversion_rate, avg_order_value, roi"
+        ).fetchone()
     assert [float(v) for v in row] == [0.05, 0.1, 50.0, 1.5]
 
 
 def test_audit_row_for_every_flag_change(migrated_dsn):
     with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+
         def audit(key):
             return conn.execute(
                 "SELECT action, old_value->>'enabled', new_value->>'enabled', changed_by, reason"
-                " FROM feature_flag_audit_log WHERE flag_key = %s ORDER BY id", (key,)).fetchall()
+                " FROM feature_flag_audit_log WHERE flag_key = %s ORDER BY id",
+                (key,),
+            ).fetchall()
 
         assert [a[0] for a in audit("community_feed")] == ["CREATE"]
         with conn.transaction():
-            conn.execute("SELECT set_config('swipesavvy.actor', 'alice@swipesavvy.com', true),"
-                         " set_config('swipesavvy.change_reason', 'UAT', true)")
+            conn.execute(
+                "SELECT set_config('swipesavvy.actor', 'alice@swipesavvy.com', true),"
+                " set_config('swipesavvy.change_reason', 'UAT', true)"
+            )
             conn.execute("UPDATE feature_flags SET enabled = true WHERE key = 'community_feed'")
         conn.execute("UPDATE feature_flags SET rollout_percentage = 25 WHERE key = 'community_feed'")
         conn.execute("UPDATE feature_flags SET updated_at = now() WHERE key = 'community_feed'")  # not a change
@@ -114,8 +140,11 @@ def test_updated_at_is_kept_current(migrated_dsn):
 
 def test_audit_log_is_append_only_even_for_its_owner(migrated_dsn):
     with psycopg.connect(migrated_dsn, autocommit=True) as conn:
-        for statement in ("UPDATE feature_flag_audit_log SET reason = 'x'", "DELETE FROM feature_flag_audit_log",
-                          "TRUNCATE feature_flag_audit_log"):
+        for statement in (
+            "UPDATE feature_flag_audit_log SET reason = 'x'",
+            "DELETE FROM feature_flag_audit_log",
+            "TRUNCATE feature_flag_audit_log",
+        ):
             with pytest.raises(errors.InsufficientPrivilege, match="append-only"):
                 conn.execute(statement)
 
@@ -158,8 +187,9 @@ def test_readwrite_member_writes_rows_but_cannot_change_the_schema(migrated_dsn,
         conn.execute("UPDATE feature_flags SET enabled = true WHERE key = 'notification_center'")
         conn.execute("DELETE FROM merchants WHERE name = 'Corner Cafe'")
         # The audit trigger writes on the member's behalf, though it holds no INSERT itself.
-        actor = conn.execute("SELECT changed_by FROM feature_flag_audit_log WHERE flag_key = 'notification_center'"
-                             " AND action = 'TOGGLE'").fetchone()
+        actor = conn.execute(
+            "SELECT changed_by FROM feature_flag_audit_log WHERE flag_key = 'notification_center' AND action = 'TOGGLE'"
+        ).fetchone()
         assert actor is not None
         for statement in forbidden:
             with pytest.raises(errors.InsufficientPrivilege):

@@ -8,12 +8,12 @@ import base64
 import dill
 import psycopg
 import pytest
+from db_helpers import connection_of
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
 from components.feature_flags import FeatureFlagSettingsProvider
 from components.schema import DatabaseSchemaProvider
-from db_helpers import connection_of
 from ops.flags import UnknownFlag
 from ops.migrations import MigrationError, load_migrations, migration_checksums
 
@@ -31,7 +31,9 @@ def schema_props(dsn: str, **overrides) -> dict:
 
 def table_count(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").fetchone()[
+            0
+        ]
 
 
 def test_create_applies_every_migration(empty_dsn):
@@ -114,8 +116,12 @@ def test_provider_serialization_round_trips(provider_class):
 
 
 def flag_props(dsn: str, flags: dict) -> dict:
-    return {"connection": connection_of(dsn), "database_id": "db-TEST/swipesavvy", "flags": flags,
-            "actor": "pulumi:staging"}
+    return {
+        "connection": connection_of(dsn),
+        "database_id": "db-TEST/swipesavvy",
+        "flags": flags,
+        "actor": "pulumi:staging",
+    }
 
 
 def test_feature_flag_settings_apply_and_audit(migrated_dsn):
@@ -123,11 +129,13 @@ def test_feature_flag_settings_apply_and_audit(migrated_dsn):
     flags = {"community_feed": {"enabled": True, "rollout_percentage": 25}}
     outs = provider.create(flag_props(migrated_dsn, flags)).outs
     with psycopg.connect(migrated_dsn) as conn:
-        assert conn.execute("SELECT enabled, rollout_percentage FROM feature_flags WHERE key = 'community_feed'"
-                            ).fetchone() == (True, 25)
-        assert conn.execute("SELECT changed_by, reason FROM feature_flag_audit_log WHERE flag_key = 'community_feed'"
-                            " AND action = 'UPDATE'").fetchone() == ("pulumi:staging",
-                                                                     "stack config swipesavvy:featureFlags")
+        assert conn.execute(
+            "SELECT enabled, rollout_percentage FROM feature_flags WHERE key = 'community_feed'"
+        ).fetchone() == (True, 25)
+        assert conn.execute(
+            "SELECT changed_by, reason FROM feature_flag_audit_log WHERE flag_key = 'community_feed'"
+            " AND action = 'UPDATE'"
+        ).fetchone() == ("pulumi:staging", "stack config swipesavvy:featureFlags")
     assert provider.diff("id", outs, flag_props(migrated_dsn, flags)).changes is False
     changed = {"community_feed": {"enabled": False, "rollout_percentage": 0}}
     assert provider.diff("id", outs, flag_props(migrated_dsn, changed)).changes is True
@@ -137,8 +145,10 @@ def test_feature_flag_settings_apply_and_audit(migrated_dsn):
 
 
 def test_feature_flag_settings_unknown_key_changes_nothing(migrated_dsn):
-    flags = {"dark_mode": {"enabled": False, "rollout_percentage": 0},
-             "no_such_flag": {"enabled": True, "rollout_percentage": 100}}
+    flags = {
+        "dark_mode": {"enabled": False, "rollout_percentage": 0},
+        "no_such_flag": {"enabled": True, "rollout_percentage": 100},
+    }
     with pytest.raises(UnknownFlag, match="no_such_flag"):
         FeatureFlagSettingsProvider().create(flag_props(migrated_dsn, flags))
     with psycopg.connect(migrated_dsn) as conn:

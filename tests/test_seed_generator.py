@@ -45,7 +45,7 @@ def materialize(params: SeedParameters) -> dict[str, list[tuple[str | None, ...]
 
 def as_dicts(tables, name):
     columns = TABLES[name].columns
-    return [dict(zip(columns, row)) for row in tables[name]]
+    return [dict(zip(columns, row, strict=False)) for row in tables[name]]
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,9 @@ def test_other_parameters_give_other_data(change):
     assert dataset_checksum(other) != dataset_checksum(SMALL)
     if "rng_seed" in change:  # same shape, different values
         assert expected_counts(other) == expected_counts(SMALL)
-        assert list(generate_table(other, "campaign_analytics_daily")) != \
-            list(generate_table(SMALL, "campaign_analytics_daily"))
+        assert list(generate_table(other, "campaign_analytics_daily")) != list(
+            generate_table(SMALL, "campaign_analytics_daily")
+        )
 
 
 def test_dataset_version_labels_but_does_not_change_the_data():
@@ -98,8 +99,10 @@ def test_scale_one_has_the_runbook_volumes(default_data):
     assert 66_000 <= sum(counts.values()) <= 68_000
 
 
-@pytest.mark.parametrize("scale", [0.01, 0.013, 0.02, 0.037, 0.05, 0.1, 0.33, 0.5, 0.77, 1, 1.5, 2.5, 3.3333,
-                                   7.1, 10, 33.3, 55.5, 99.99, 100])
+@pytest.mark.parametrize(
+    "scale",
+    [0.01, 0.013, 0.02, 0.037, 0.05, 0.1, 0.33, 0.5, 0.77, 1, 1.5, 2.5, 3.3333, 7.1, 10, 33.3, 55.5, 99.99, 100],
+)
 def test_planned_volumes_meet_the_runbook_at_every_scale(scale):
     counts = plan_for(scale).counts
     assert [p for t in RUNBOOK_SEED_VOLUMES if (p := volume_problem(t, counts[t], scale))] == []
@@ -119,7 +122,10 @@ def test_volumes_scale_linearly():
 
 def test_analytics_are_plausible(default_data):
     anchor = SeedParameters().anchor_date
-    first, last = (anchor - datetime.timedelta(days=DAYS)).isoformat(), (anchor - datetime.timedelta(days=1)).isoformat()
+    first, last = (
+        (anchor - datetime.timedelta(days=DAYS)).isoformat(),
+        (anchor - datetime.timedelta(days=1)).isoformat(),
+    )
     days_per_campaign = Counter()
     clicks_by_day = {}
     for row in as_dicts(default_data, "campaign_analytics_daily"):
@@ -155,7 +161,7 @@ def test_ab_tests_are_balanced_and_results_match(default_data):
         assert tests[row["test_id"]]["start_date"] <= row["assigned_at"][:10] < "2025-12-28"
         arms[row["test_id"]][row["variant"]] += 1
         conversions[row["test_id"]][row["variant"]] += row["converted"] == "t"
-    for test_id, counts in arms.items():
+    for _test_id, counts in arms.items():
         assert len(counts) == 3
         assert max(counts.values()) - min(counts.values()) <= 0.02 * sum(counts.values()) / 3
     results = as_dicts(default_data, "ab_test_results")
@@ -191,8 +197,12 @@ def test_every_reference_and_timestamp_is_valid(default_data):
     campaigns = {row[0] for row in default_data["campaigns"]}
     models = {row[0] for row in default_data["ml_models"]}
     assert all(int(c) > MOCK_ID_BASE for c in campaigns)
-    for name, column in (("ab_tests", "campaign_id"), ("campaign_analytics_daily", "campaign_id"),
-                         ("campaign_analytics_segments", "campaign_id"), ("campaign_optimizations", "campaign_id")):
+    for name, column in (
+        ("ab_tests", "campaign_id"),
+        ("campaign_analytics_daily", "campaign_id"),
+        ("campaign_analytics_segments", "campaign_id"),
+        ("campaign_optimizations", "campaign_id"),
+    ):
         assert {row[column] for row in as_dicts(default_data, name)} <= campaigns, name
     optimizations = as_dicts(default_data, "campaign_optimizations")
     assert {row["model_id"] for row in optimizations} <= models

@@ -48,10 +48,12 @@ def fingerprint(conn) -> dict[str, str]:
     prints = {}
     for t in TABLE_ORDER:  # identity ids the seeder leaves to the database are not data
         row = "x::text" if "id" in TABLES[t].columns else "(to_jsonb(x) - 'id')::text"
-        prints[t] = conn.execute(f"SELECT md5(coalesce(string_agg({row}, '|' ORDER BY {row}), '')) FROM {t} x"
-                                 ).fetchone()[0]
-    prints["manifest"] = conn.execute(f"SELECT md5(coalesce(string_agg(m::text, ''), '')) FROM {MANIFEST} m"
-                                      ).fetchone()[0]
+        prints[t] = conn.execute(
+            f"SELECT md5(coalesce(string_agg({row}, '|' ORDER BY {row}), '')) FROM {t} x"
+        ).fetchone()[0]
+    prints["manifest"] = conn.execute(
+        f"SELECT md5(coalesce(string_agg(m::text, ''), '')) FROM {MANIFEST} m"
+    ).fetchone()[0]
     return prints
 
 
@@ -78,16 +80,24 @@ def add_foreign_rows(conn) -> None:
 
 
 def flags_and_audit(conn):
-    return (conn.execute("SELECT * FROM feature_flags ORDER BY id").fetchall(),
-            conn.execute("SELECT * FROM feature_flag_audit_log ORDER BY id").fetchall())
+    return (
+        conn.execute("SELECT * FROM feature_flags ORDER BY id").fetchall(),
+        conn.execute("SELECT * FROM feature_flag_audit_log ORDER BY id").fetchall(),
+    )
 
 
 def test_scale_one_loads_the_runbook_volumes(conn):
     report = load_mock_data(conn, SeedParameters())
     assert report.loaded
     assert report.counts == expected_counts(SeedParameters()) == table_counts(conn)
-    runbook = {"campaign_analytics_daily": 4_500, "campaign_analytics_segments": 27_000, "ab_tests": 20,
-               "ab_test_assignments": 20_000, "user_merchant_affinity": 15_000, "user_optimal_send_times": 500}
+    runbook = {
+        "campaign_analytics_daily": 4_500,
+        "campaign_analytics_segments": 27_000,
+        "ab_tests": 20,
+        "ab_test_assignments": 20_000,
+        "user_merchant_affinity": 15_000,
+        "user_optimal_send_times": 500,
+    }
     assert {t: report.counts[t] for t in runbook} == runbook
     assert report.counts["campaign_optimizations"] >= 100
     assert report.checksum == dataset_checksum(SeedParameters())
@@ -119,8 +129,7 @@ def test_second_seed_changes_nothing(conn):
     assert not report.loaded and report.removed == {}
     assert report.counts == expected_counts(SMALL) and report.checksum == dataset_checksum(SMALL)
     assert fingerprint(conn) == before  # the manifest too: nothing was rewritten
-    assert conn.execute("SELECT array_agg(xmin::text ORDER BY id) FROM campaign_analytics_segments"
-                        ).fetchone() == xmins
+    assert conn.execute("SELECT array_agg(xmin::text ORDER BY id) FROM campaign_analytics_segments").fetchone() == xmins
 
 
 def test_new_parameters_replace_instead_of_adding(conn):
@@ -166,7 +175,7 @@ def test_progress_sees_every_table(conn):
         assert rows >= finals.get(table, 0)
         finals[table] = rows
     assert finals == expected_counts(SMALL)
-    assert [t for t in dict.fromkeys(t for t, _ in calls)] == list(TABLE_ORDER)
+    assert list(dict.fromkeys(t for t, _ in calls)) == list(TABLE_ORDER)
 
 
 class Boom(Exception):
@@ -198,11 +207,13 @@ def test_failure_inside_a_generator_half_way_keeps_previous_data(conn, monkeypat
     def failing_iter_tables(params):
         for spec, lines in real_iter_tables(params):
             if spec.name == "user_merchant_affinity":
+
                 def broken(lines=lines):
                     for i, line in enumerate(lines):
                         if i == 200:
                             raise Boom("generator failed")
                         yield line
+
                 lines = broken()
             yield spec, lines
 
@@ -216,8 +227,10 @@ def test_database_error_half_way_is_one_line_and_rolls_back(conn):
     load_mock_data(conn, SMALL)
     # A row the seeder does not own where the next data set wants a mock user: the COPY of
     # user_optimal_send_times (table 10 of 11) fails on the primary key.
-    conn.execute(f"INSERT INTO user_optimal_send_times (user_id, best_hour, best_day_of_week, confidence)"
-                 f" VALUES ({MOCK_USER_ID_BASE + 40}, 1, 1, 0.5)")
+    conn.execute(
+        f"INSERT INTO user_optimal_send_times (user_id, best_hour, best_day_of_week, confidence)"
+        f" VALUES ({MOCK_USER_ID_BASE + 40}, 1, 1, 0.5)"
+    )
     before = fingerprint(conn)
     with pytest.raises(SeedError) as raised:
         load_mock_data(conn, SeedParameters(scale=0.1))
@@ -230,7 +243,7 @@ def test_database_error_half_way_is_one_line_and_rolls_back(conn):
 def test_future_anchor_date_fails_cleanly(conn):
     load_mock_data(conn, SMALL)
     before = fingerprint(conn)
-    tomorrow = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=2)
+    tomorrow = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=2)
     with pytest.raises(SeedError, match=r"anchor date .* is in the future"):
         load_mock_data(conn, SeedParameters(scale=0.05, anchor_date=tomorrow))
     assert fingerprint(conn) == before
@@ -260,9 +273,8 @@ def test_unmigrated_schema_is_refused(empty_dsn):
 
 
 def test_needs_an_autocommit_connection(migrated_dsn):
-    with psycopg.connect(migrated_dsn) as conn:
-        with pytest.raises(SeedError, match="autocommit"):
-            load_mock_data(conn, SMALL)
+    with psycopg.connect(migrated_dsn) as conn, pytest.raises(SeedError, match="autocommit"):
+        load_mock_data(conn, SMALL)
 
 
 def test_application_role_can_seed_and_read_only_role_cannot(migrated_dsn, as_role):
@@ -305,6 +317,7 @@ def test_mock_ids_stay_in_their_range(conn):
     low = conn.execute("SELECT min(id) FROM campaigns WHERE is_mock").fetchone()[0]
     assert low == MOCK_ID_BASE + 1
     # The identity sequences were not advanced: the application's next id is still 1.
-    new_id = conn.execute("INSERT INTO campaigns (name, channel, start_date) VALUES ('n', 'sms', '2025-01-01')"
-                          " RETURNING id").fetchone()[0]
+    new_id = conn.execute(
+        "INSERT INTO campaigns (name, channel, start_date) VALUES ('n', 'sms', '2025-01-01') RETURNING id"
+    ).fetchone()[0]
     assert new_id == 1
