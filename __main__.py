@@ -6,18 +6,34 @@ stops `pulumi preview` with one line naming the setting and the fix.
 
 import pulumi
 
-from components.config import NAMESPACE, ConfigError, parse_stack_config
+from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
 from components.database import Database, DatabaseArgs
 from components.network import Network, NetworkArgs
 
 
 def read_settings() -> dict:
-    """Every ``swipesavvy:*`` value of this stack, raw (strings or decoded objects)."""
-    from pulumi.runtime import config as runtime_config
+    """The ``swipesavvy:*`` settings of this stack, raw, through Pulumi's public config API.
 
-    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    prefix = f"{NAMESPACE}:"
-    return {key[len(prefix) :]: value for key, value in everything.items() if key.startswith(prefix)}
+    The CLI hands a program its whole config bag (``get_config_env``), so a key this program
+    does not know is refused by the parser rather than silently ignored. None of these
+    settings is a secret: one stored as a secret is refused, since its value would be
+    copied into plain resource inputs.
+    """
+    config = pulumi.Config(NAMESPACE)
+    keys = {key.partition(":")[2] for key in pulumi.runtime.get_config_env() if key.startswith(f"{NAMESPACE}:")}
+    secret_keys = set(pulumi.runtime.get_config_secret_keys_env())
+    settings = {}
+    for key in sorted(keys | set(SECTIONS)):
+        full_key = config.full_key(key)
+        if pulumi.runtime.is_config_secret(full_key) or full_key in secret_keys:
+            raise ConfigError(
+                f"{full_key} is stored as a secret but holds no secret; the program would copy it into plain"
+                f" resource inputs (fix: pulumi config set --path '{full_key}' <value>, without --secret)"
+            )
+        value = config.get(key)
+        if value is not None:
+            settings[key] = value
+    return settings
 
 
 try:

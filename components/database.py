@@ -2,9 +2,13 @@
 
 Secure by default: encrypted gp3 storage, private subnets only, TLS forced by the
 parameter group, 5432 open only to the backend's security group (and to explicitly
-configured deploy-runner CIDRs), the master password generated and kept by RDS in
-Secrets Manager, one generated password per application login in its own secret,
-deletion protection and a final snapshot.
+configured deploy-runner CIDRs), IAM database authentication on, the master password
+generated and rotated by RDS in Secrets Manager, one generated password per application
+login in its own secret, deletion protection and a final snapshot.
+
+No password is copied into Pulumi state: the dynamic resources get the ARN of the secret
+holding the password and read it when they run, so RDS's rotation of the master password
+never leaves a stale copy for ``refresh`` or ``destroy``.
 
 Order inside the database, as in the runbook: DatabaseSchema (migrations; creates the
 group roles) -> the login roles (members of those groups) and the "after schema" snapshot
@@ -21,11 +25,11 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_postgresql as postgresql
 import pulumi_random as random
 
 from components.config import DatabaseConfig, FeatureFlagSetting, SeedConfig
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
+from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
 
@@ -36,7 +40,7 @@ APP_PASSWORD_LENGTH = 40
 
 
 @dataclass(frozen=True)
-class LoginRole:
+class AppLogin:
     """An application login and the group role (created by the migrations) it joins."""
 
     name: str
@@ -46,11 +50,9 @@ class LoginRole:
 
 
 LOGIN_ROLES = (
-    LoginRole("swipesavvy_backend", "swipesavvy_readwrite", "backend_connection_limit"),
+    AppLogin("swipesavvy_backend", "swipesavvy_readwrite", "backend_connection_limit"),
     # Ad-hoc analytics queries must not hold locks or connections forever.
-    LoginRole(
-        "swipesavvy_analytics", "swipesavvy_readonly", "analytics_connection_limit", statement_timeout_ms=300_000
-    ),
+    AppLogin("swipesavvy_analytics", "swipesavvy_readonly", "analytics_connection_limit", statement_timeout_ms=300_000),
 )
 
 
@@ -101,25 +103,18 @@ class Database(pulumi.ComponentResource):
         self.instance_identifier = instance.identifier
         self.master_secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
 
-        master_password = pulumi.Output.secret(
-            aws.secretsmanager.get_secret_version_output(
-                secret_id=self.master_secret_arn, opts=pulumi.InvokeOutputOptions(parent=self)
-            ).secret_string.apply(lambda text: json.loads(text)["password"])
-        )
         # The deploy runner may reach the database through a tunnel (SSM port forward).
         host = pulumi.Output.from_input(config.connect_host) if config.connect_host else instance.address
         port = pulumi.Output.from_input(config.connect_port) if config.connect_port else instance.port
-        connection = pulumi.Output.secret(
-            pulumi.Output.all(host, port, master_password).apply(
-                lambda values: {
-                    "host": values[0],
-                    "port": int(values[1]),
-                    "dbname": config.name,
-                    "user": MASTER_USERNAME,
-                    "password": values[2],
-                    "sslmode": "require",
-                }
-            )
+        connection = pulumi.Output.all(host, port, self.master_secret_arn).apply(
+            lambda values: {
+                "host": values[0],
+                "port": int(values[1]),
+                "dbname": config.name,
+                "user": MASTER_USERNAME,
+                "sslmode": "require",
+                "password_secret_arn": values[2],
+            }
         )
         database_id = pulumi.Output.concat(instance.resource_id, "/", config.name)
         in_database = pulumi.ResourceOptions(parent=self, depends_on=[instance])
@@ -132,26 +127,16 @@ class Database(pulumi.ComponentResource):
             opts=in_database,
         )
         self.applied_migrations = schema.applied
-
-        sql_provider = postgresql.Provider(
-            f"{name}-postgresql",
-            host=host,
-            port=port,
-            database=config.name,
-            username=MASTER_USERNAME,
-            password=master_password,
-            sslmode="require",
-            superuser=False,  # the RDS master is not a real superuser
-            connect_timeout=15,
-            opts=in_database,
-        )
         self.app_secret_arns = {
-            role.name: self._login_role(name, role, args, sql_provider, schema, instance, tags) for role in LOGIN_ROLES
+            role.name: self._login_role(name, role, args, connection, database_id, schema, instance, tags)
+            for role in LOGIN_ROLES
         }
 
         after_schema = pulumi.ResourceOptions(parent=self, depends_on=[schema])
+        # Taken once per instance, before any data: on later schema changes the database
+        # already holds mock data, so "after schema" would no longer mean "without data".
         schema_snapshot = (
-            self._snapshot(name, args.stack, "schema", instance, schema.migrations.apply(_digest), [schema], tags)
+            self._snapshot(name, args.stack, "schema", instance, {}, [schema], tags)
             if config.snapshot_after_schema
             else None
         )
@@ -181,9 +166,8 @@ class Database(pulumi.ComponentResource):
             )
 
         if config.snapshot_after_seed and mock_data is not None:
-            self._snapshot(
-                name, args.stack, "seed", instance, mock_data.checksum.apply(lambda c: c[:12]), [mock_data], tags
-            )
+            captured = {"schema": schema.migrations.apply(_digest), "data": mock_data.checksum.apply(lambda c: c[:12])}
+            self._snapshot(name, args.stack, "seed", instance, captured, [schema, mock_data], tags)
 
         self.security_group_id = security_group.id
         self.register_outputs(
@@ -311,6 +295,7 @@ class Database(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             delete_automated_backups=False,
             deletion_protection=config.deletion_protection,
+            iam_database_authentication_enabled=True,  # AWS FSBP RDS.10
             skip_final_snapshot=False,
             final_snapshot_identifier=pulumi.Output.concat(
                 f"swipesavvy-{args.stack}-final-", final_snapshot_suffix.hex
@@ -324,51 +309,41 @@ class Database(pulumi.ComponentResource):
             allow_major_version_upgrade=False,
             apply_immediately=args.apply_immediately,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[monitoring_attachment]),
+            # Protected while deletion protection is on, so `pulumi destroy` stops before it
+            # deletes anything (the seed, logins and secrets would go first otherwise).
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[monitoring_attachment], protect=config.deletion_protection
+            ),
         )
 
     def _login_role(
         self,
         name: str,
-        role: LoginRole,
+        login: AppLogin,
         args: DatabaseArgs,
-        sql_provider: postgresql.Provider,
+        connection: pulumi.Output[dict],
+        database_id: pulumi.Output[str],
         schema: DatabaseSchema,
         instance: aws.rds.Instance,
         tags: dict,
     ) -> pulumi.Output[str]:
         """The login, its generated password and the Secrets Manager secret holding both."""
-        slug = role.name.removeprefix("swipesavvy_")
+        slug = login.name.removeprefix("swipesavvy_")
+        child = pulumi.ResourceOptions(parent=self)
         password = random.RandomPassword(
-            f"{name}-{slug}-password",
-            length=APP_PASSWORD_LENGTH,
-            special=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        login = postgresql.Role(
-            f"{name}-{slug}",
-            name=role.name,
-            login=True,
-            password=password.result,
-            roles=[role.group],
-            inherit=True,
-            superuser=False,
-            create_database=False,
-            create_role=False,
-            replication=False,
-            connection_limit=getattr(args.config, role.connection_limit_setting),
-            statement_timeout=role.statement_timeout_ms,
-            opts=pulumi.ResourceOptions(parent=self, provider=sql_provider, depends_on=[schema]),
+            f"{name}-{slug}-password", length=APP_PASSWORD_LENGTH, special=False, opts=child
         )
         secret = aws.secretsmanager.Secret(
             f"{name}-{slug}",
-            name=f"swipesavvy/{args.stack}/db/{role.name}",
-            description=f"SwipeSavvy {args.stack}: PostgreSQL login {role.name}",
+            # A prefix, not a fixed name: a destroyed stack's secrets wait out their recovery
+            # window under the old name while a re-created stack gets new ones the same day.
+            name_prefix=f"swipesavvy/{args.stack}/db/{login.name}-",
+            description=f"SwipeSavvy {args.stack}: PostgreSQL login {login.name}",
             recovery_window_in_days=7,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
         )
-        aws.secretsmanager.SecretVersion(
+        version = aws.secretsmanager.SecretVersion(
             f"{name}-{slug}",
             secret_id=secret.id,
             secret_string=pulumi.Output.json_dumps(
@@ -381,7 +356,22 @@ class Database(pulumi.ComponentResource):
                     "password": password.result,
                 }
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
+        )
+        LoginRole(
+            f"{name}-{slug}",
+            LoginRoleArgs(
+                connection=connection,
+                database_id=database_id,
+                name=login.name,
+                group=login.group,
+                connection_limit=getattr(args.config, login.connection_limit_setting),
+                statement_timeout_ms=login.statement_timeout_ms,
+                password_secret_arn=secret.arn,
+                password_version=version.version_id,
+            ),
+            # The group roles it joins are created by the migrations.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[schema]),
         )
         return secret.arn
 
@@ -391,17 +381,27 @@ class Database(pulumi.ComponentResource):
         stack: str,
         after: str,
         instance: aws.rds.Instance,
-        version: pulumi.Output[str],
+        captured: Mapping[str, pulumi.Input[str]],
         depends_on: list[pulumi.Resource],
         tags: dict,
     ) -> aws.rds.Snapshot:
-        """A manual snapshot (runbook steps 1.5 and 2.4). Its identifier carries what it
-        captured, so a new schema or dataset takes a new snapshot; old ones are retained."""
+        """A manual snapshot (runbook steps 1.5 and 2.4), retained when replaced or destroyed.
+
+        Its identifier ends in a random suffix renewed with the instance and with what it
+        captured (``captured``, also its tags), so it never collides with a retained
+        snapshot: not after a destroy and re-create, an instance replacement, or a return
+        to earlier seed parameters (DBSnapshotAlreadyExists otherwise)."""
+        suffix = random.RandomId(
+            f"{name}-after-{after}",
+            byte_length=4,
+            keepers={"instance": instance.resource_id, **captured},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         return aws.rds.Snapshot(
             f"{name}-after-{after}",
             db_instance_identifier=instance.identifier,
-            db_snapshot_identifier=pulumi.Output.concat(f"swipesavvy-{stack}-after-{after}-", version),
-            tags={**tags, "captures": after},
+            db_snapshot_identifier=pulumi.Output.concat(f"swipesavvy-{stack}-after-{after}-", suffix.hex),
+            tags={**tags, "captures": after, **captured},
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, retain_on_delete=True),
         )
 

@@ -1,25 +1,32 @@
-"""What the SwipeSavvy dynamic providers share: the database connection input and diffs.
+"""What the SwipeSavvy dynamic providers share: the connection, the diff, update and refresh.
 
-Providers are pickled by reference and run in a separate process (see
-shared/reference/pulumi-notes.md), so they hold no state: each method opens its own
-connection from the ``connection`` input, which is a secret end to end. During preview
-any input may be the engine's "unknown" sentinel; ``diff`` never connects.
+The engine runs a provider in its own process (``python -m pulumi.dynamic``, in the
+project root) and talks to it over gRPC: numbers arrive as doubles, secrets unwrapped,
+and during preview any input may be the "unknown" sentinel. ``delete`` and ``read`` get
+the outputs stored in state, not what the program computes now. So providers hold no
+state, open their own connection from the ``connection`` input in every method, and read
+the password from Secrets Manager when they run (``ops.db_credentials``): state never
+holds a password that could go stale.
+
+The provider classes are pickled by reference: their module path and class name are in
+every stack's state. Never move or rename one without leaving an alias at the old path
+(tests/test_provider_paths.py pins them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from pulumi.dynamic import DiffResult, ResourceProvider
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 from pulumi.runtime.rpc import UNKNOWN
 
-from ops.connection import connect, conninfo_from_mapping
+from ops.connection import connect
+from ops.db_credentials import conninfo_for
 
-# The input that names which database a resource lives in: changing it means a new
-# resource (delete first: a schema or dataset has a fixed identity).
+# The input that names which database a resource lives in.
 IDENTITY_INPUT = "database_id"
 CONNECTION_INPUT = "connection"
 
@@ -40,25 +47,59 @@ def changed(olds: Mapping[str, Any], news: Mapping[str, Any], key: str) -> bool:
 
 
 @contextmanager
-def open_connection(props: Mapping[str, Any]) -> Iterable[psycopg.Connection]:
-    with connect(conninfo_from_mapping(props[CONNECTION_INPUT])) as conn:
+def open_connection(props: Mapping[str, Any]) -> Iterator[psycopg.Connection]:
+    with connect(conninfo_for(props[CONNECTION_INPUT])) as conn:
         yield conn
 
 
 class PostgresResourceProvider(ResourceProvider):
     """Base for providers whose resource lives in one PostgreSQL database.
 
-    Subclasses list ``work_inputs``: the inputs whose change means work in the database.
-    A change of the connection alone (rotated password, a tunnel) is an update that only
-    records the new connection, so ``delete`` can still reach the database.
+    Subclasses declare their inputs and implement ``apply`` (do the work, return the
+    outputs) and ``observe`` (what the database holds now, for ``pulumi refresh``):
+    - ``replace_inputs``: a change means a new resource (delete first: fixed identity);
+    - ``work_inputs``: a change means work in the database;
+    - ``recorded_inputs``: a change is an update that only records the new value in state
+      (the connection, the delete policy), so ``delete`` acts on the current one;
+    - ``output_keys``: computed by ``apply``; kept as they are when no work is needed.
     """
 
+    replace_inputs: tuple[str, ...] = (IDENTITY_INPUT,)
     work_inputs: tuple[str, ...] = ()
+    recorded_inputs: tuple[str, ...] = (CONNECTION_INPUT,)
+    output_keys: tuple[str, ...] = ()
+
+    def resource_id(self, props: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def observe(self, conn: psycopg.Connection, props: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The work inputs and outputs as the database holds them; None when it is gone."""
+        raise NotImplementedError
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [IDENTITY_INPUT] if changed(olds, news, IDENTITY_INPUT) else []
-        updates = [k for k in (*self.work_inputs, CONNECTION_INPUT) if changed(olds, news, k)]
+        replaces = [k for k in self.replace_inputs if changed(olds, news, k)]
+        updates = [k for k in (*self.work_inputs, *self.recorded_inputs) if changed(olds, news, k)]
         return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=True)
 
     def needs_work(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
         return any(olds.get(k) != news.get(k) for k in self.work_inputs)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=self.resource_id(props), outs=self.apply(props))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if not self.needs_work(olds, news):
+            return UpdateResult(outs={**news, **{k: olds.get(k) for k in self.output_keys}})
+        return UpdateResult(outs=self.apply(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with open_connection(props) as conn:
+            observed = self.observe(conn, props)
+        if observed is None:  # an empty id tells the engine the resource no longer exists
+            return ReadResult(id_="", outs={})
+        outs = {**props, **observed}
+        inputs = {k: v for k, v in outs.items() if k not in self.output_keys}
+        return ReadResult(id_=id_, outs=outs, inputs=inputs)

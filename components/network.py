@@ -113,7 +113,7 @@ class Network(pulumi.ComponentResource):
         private_default_route = (
             [
                 aws.ec2.RouteTableRouteArgs(
-                    cidr_block="0.0.0.0/0", nat_gateway_id=self._nat(name, public[0], tags, child).id
+                    cidr_block="0.0.0.0/0", nat_gateway_id=self._nat(name, public[0], gateway, tags, child).id
                 )
             ]
             if config.nat_gateway
@@ -160,12 +160,25 @@ class Network(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _nat(name: str, subnet: aws.ec2.Subnet, tags: dict, child: pulumi.ResourceOptions) -> aws.ec2.NatGateway:
-        address = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags={**tags, "Name": f"{name}-nat"}, opts=child)
+    def _nat(
+        name: str,
+        subnet: aws.ec2.Subnet,
+        gateway: aws.ec2.InternetGateway,
+        tags: dict,
+        child: pulumi.ResourceOptions,
+    ) -> aws.ec2.NatGateway:
+        """One NAT gateway; AWS needs the internet gateway attached before it can work."""
+        after_gateway = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[gateway]))
+        address = aws.ec2.Eip(
+            f"{name}-nat",
+            domain="vpc",
+            tags={**tags, "Name": f"{name}-nat"},
+            opts=after_gateway,
+        )
         return aws.ec2.NatGateway(
             f"{name}-nat",
             allocation_id=address.id,
             subnet_id=subnet.id,
             tags={**tags, "Name": f"{name}-nat"},
-            opts=child,
+            opts=after_gateway,
         )

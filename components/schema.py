@@ -1,20 +1,23 @@
 """``DatabaseSchema``: the SQL migrations in sql/ as a Pulumi resource.
 
-Inputs are the connection (secret) and ``{migration name: checksum}``, so a preview shows
-new migrations as added map entries and an edited, already-applied file fails the preview.
+Inputs are the connection and ``{migration name: checksum}``, so a preview shows new
+migrations as added map entries and an edited, already-applied file fails the preview.
 ``create``/``update`` call ``ops.migrations.apply_migrations``: the same code as
-``python -m ops db migrate``.
+``python -m ops db migrate``. ``pulumi refresh`` reads the ledger, so migrations applied
+or removed by hand show up as drift.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, UpdateResult
+from pulumi.dynamic import DiffResult, Resource
 
-from components.dynamic import PostgresResourceProvider, is_unknown, open_connection
+from components.dynamic import CONNECTION_INPUT, PostgresResourceProvider, is_unknown, open_connection
 from ops.migrations import (
     MigrationError,
     apply_migrations,
@@ -22,11 +25,14 @@ from ops.migrations import (
     load_migrations,
     migration_checksums,
     pending_names,
+    read_ledger,
 )
 
 
 class DatabaseSchemaProvider(PostgresResourceProvider):
     work_inputs = ("migrations",)
+    recorded_inputs = (CONNECTION_INPUT, "allow_data_destruction")
+    output_keys = ("applied",)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = super().diff(id_, olds, news)
@@ -34,7 +40,7 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
             applied = {
                 name: olds["migrations"][name]
                 for name in olds.get("applied") or []
-                if name in olds.get("migrations", {})
+                if name in (olds.get("migrations") or {})
             }
             # Raises for an edited or removed applied migration: the preview fails, naming it.
             pending = pending_names(news["migrations"], applied)
@@ -42,11 +48,8 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
                 print(f"DatabaseSchema: {len(pending)} migration(s) pending: {', '.join(pending)}")
         return result
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=props["database_id"], outs=self._apply(props))
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=self._apply(news))
+    def resource_id(self, props: Mapping[str, Any]) -> str:
+        return props["database_id"]
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if not props.get("allow_data_destruction"):
@@ -58,11 +61,9 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
         with open_connection(props) as conn:
             drop_schema_objects(conn)
 
-    @staticmethod
-    def _apply(props: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
         migrations = load_migrations()
-        on_disk = migration_checksums(migrations)
-        if on_disk != props["migrations"]:
+        if migration_checksums(migrations) != props["migrations"]:
             raise MigrationError("sql/ changed between preview and update: run `pulumi up` again")
         with open_connection(props) as conn:
             report = apply_migrations(
@@ -72,12 +73,16 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
             )
         return {**props, "applied": sorted(report.already_applied + [m.name for m in report.applied])}
 
+    def observe(self, conn: psycopg.Connection, props: Mapping[str, Any]) -> dict[str, Any]:
+        ledger = read_ledger(conn)
+        return {"migrations": ledger, "applied": sorted(ledger)}
+
 
 @dataclass
 class DatabaseSchemaArgs:
     connection: pulumi.Input[dict]
-    """host, port, dbname, user, password, sslmode of a login that may create roles and
-    owns the database (on RDS: the master user). Marked secret here whatever it arrives as."""
+    """host, port, dbname, user, sslmode and ``password_secret_arn`` of a login that may create
+    roles and owns the database (on RDS: the master user, whose password RDS rotates)."""
     database_id: pulumi.Input[str]
     """Stable identity of the database (e.g. the RDS resource id and database name)."""
     allow_data_destruction: bool = False
@@ -94,7 +99,7 @@ class DatabaseSchema(Resource, module="db", name="DatabaseSchema"):
             DatabaseSchemaProvider(),
             name,
             {
-                "connection": pulumi.Output.secret(args.connection),
+                "connection": args.connection,
                 "database_id": args.database_id,
                 "migrations": migration_checksums(load_migrations()),
                 "allow_data_destruction": args.allow_data_destruction,

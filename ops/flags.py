@@ -47,3 +47,12 @@ def apply_flag_settings(
             if row:
                 changed.append(key)
     return changed
+
+
+def read_flag_settings(conn: psycopg.Connection, keys: list[str]) -> dict[str, tuple[bool, int]]:
+    """``{key: (enabled, rollout_percentage)}`` as the database holds them now; keys that do
+    not exist are left out."""
+    rows = conn.execute(
+        "SELECT key, enabled, rollout_percentage FROM feature_flags WHERE key = ANY(%s) ORDER BY key", (keys,)
+    )
+    return {key: (enabled, percentage) for key, enabled, percentage in rows}

@@ -131,3 +131,57 @@ def _production_config() -> dict:
 @pytest.fixture(scope="session")
 def production():
     return run_program(_production_config(), stack="production")
+
+
+# --- an RDS-like database, reached as the engine's provider process reaches it --------------
+
+
+@pytest.fixture(scope="session")
+def rds_like_server():
+    """TLS-only PostgreSQL with a CREATEROLE/CREATEDB, non-superuser master login (tests/tls_postgres.py)."""
+    from tls_postgres import tls_server
+
+    with tls_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def secrets_manager():
+    """A moto server: Secrets Manager for this process and for provider processes alike."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # boto3 in this process (direct calls) talks to the same server
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+@pytest.fixture
+def rds_database(rds_like_server, secrets_manager):
+    """A fresh database owned by the master login, and the master secret in Secrets Manager."""
+    from rds_helpers import RdsDatabase
+
+    database = RdsDatabase.create(rds_like_server, secrets_manager)
+    try:
+        yield database
+    finally:
+        database.drop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,10 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     if args.typ == "random:index/randomId:RandomId":
         return {"hex": "1a2b3c4d"}
     if args.typ == "aws:secretsmanager/secret:Secret":
-        return {"arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{inputs.get('name')}-AbCdEf"}
+        name = inputs.get("name") or f"{inputs['namePrefix']}20261126"  # AWS appends to a prefix
+        return {"arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{name}-AbCdEf", "name": name}
+    if args.typ == "aws:secretsmanager/secretVersion:SecretVersion":
+        return {"versionId": f"{args.name}-version-1", "arn": inputs["secretId"]}
     if args.typ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{args.name}", "name": args.name}
     if args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
@@ -61,7 +65,7 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     return {}
 
 
-def _invoke(args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str, Any]:
     if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         return {
             "id": "us-east-1",
@@ -70,26 +74,27 @@ def _invoke(args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         }
     if args.token == "aws:index/getPartition:getPartition":
         return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
-    if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+    if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":  # a program must not need it
         return {
             "id": args.args["secretId"],
             "arn": args.args["secretId"],
             "versionId": "v1",
-            "secretString": json.dumps({"username": "swipesavvy_admin", "password": MASTER_PASSWORD}),
+            "secretString": json.dumps({"username": "swipesavvy_admin", "password": master_password}),
         }
     raise NotImplementedError(f"no mock for invoke {args.token}")
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    def __init__(self, master_password: str = MASTER_PASSWORD) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.master_password = master_password  # what the RDS-managed secret holds (it rotates)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
         return f"{args.name}-id", {**args.inputs, **_computed(args)}
 
     def call(self, args: pulumi.runtime.MockCallArgs):
-        return _invoke(args)
+        return _invoke(args, self.master_password)
 
 
 class RecordingMonitor(MockMonitor):
@@ -98,9 +103,12 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         self.dependencies: dict[tuple[str, str], list[str]] = {}
+        self.protected: set[tuple[str, str]] = set()
 
     def RegisterResource(self, request):
         self.dependencies[(request.type, request.name)] = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
+        if request.protect:
+            self.protected.add((request.type, request.name))
         return super().RegisterResource(request)
 
 
@@ -108,6 +116,7 @@ class RecordingMonitor(MockMonitor):
 class ProgramRun:
     resources: list[pulumi.runtime.MockResourceArgs]
     dependencies: dict[tuple[str, str], list[str]]  # (type, name) -> names of what it depends on
+    protected: set[tuple[str, str]]  # (type, name) of resources registered with protect=True
     outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)  # name -> (value, is_secret)
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
@@ -127,15 +136,24 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 
 def run_program(
-    config: dict[str, Any], stack: str = "staging", preview: bool = False, mocks: RecordingMocks | None = None
+    config: dict[str, Any],
+    stack: str = "staging",
+    preview: bool = False,
+    mocks: RecordingMocks | None = None,
+    secret_keys: tuple[str, ...] = (),
 ) -> ProgramRun:
-    """Run the whole program with ``config`` (full keys, e.g. ``swipesavvy:database``)."""
+    """Run the whole program with ``config`` (full keys, e.g. ``swipesavvy:database``),
+    handed over as the Pulumi CLI does: the whole bag in ``PULUMI_CONFIG`` and the secret
+    keys in ``PULUMI_CONFIG_SECRET_KEYS``, which the language host also loads into the runtime."""
     mocks = mocks or RecordingMocks()
     ROOT_RESOURCE.set(None)  # a fresh root stack per run, so exports do not accumulate
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="swipesavvy", stack=stack, preview=preview, monitor=monitor)
-    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
-    run = ProgramRun(mocks.resources, monitor.dependencies)
+    raw = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    pulumi.runtime.set_all_config(raw, list(secret_keys))
+    os.environ["PULUMI_CONFIG"] = json.dumps(raw)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(secret_keys))
+    run = ProgramRun(mocks.resources, monitor.dependencies, monitor.protected)
 
     async def resolve_outputs() -> None:
         for name, value in pulumi.runtime.get_root_resource().outputs.items():
@@ -147,7 +165,10 @@ def run_program(
         runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")
         return asyncio.ensure_future(resolve_outputs())
 
-    program()
+    try:
+        program()
+    finally:
+        del os.environ["PULUMI_CONFIG"], os.environ["PULUMI_CONFIG_SECRET_KEYS"]
     return run
 
 
@@ -168,3 +189,13 @@ def is_secret(value: Any) -> bool:
 
 def unwrap(value: Any) -> Any:
     return rpc.unwrap_rpc_secret(value) if rpc.is_rpc_secret(value) else value
+
+
+def unwrap_all(value: Any) -> Any:
+    """``value`` with every secret wrapper removed, at any depth."""
+    value = unwrap(value)
+    if isinstance(value, dict):
+        return {k: unwrap_all(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [unwrap_all(v) for v in value]
+    return value

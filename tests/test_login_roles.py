@@ -1,7 +1,8 @@
 """The login roles exactly as the Database component declares them, on a real PostgreSQL.
 
-The attributes come from the ``postgresql.Role`` inputs of the mocked staging run, so a
-change to the component is a change to what is tested here.
+The attributes come from the ``LoginRole`` inputs of the mocked staging run and are applied
+by ``ops.logins.ensure_login`` (what the provider runs), so a change to the component is a
+change to what is tested here.
 """
 
 from __future__ import annotations
@@ -10,49 +11,30 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 from psycopg.conninfo import make_conninfo
-from pulumi_program import unwrap
 
+from components.login_role import login_spec
+from ops.logins import ensure_login, password_verifier
 
-def create_like_the_component(admin_dsn: str, inputs: dict) -> str:
-    """CREATE ROLE with the attributes the pulumi_postgresql provider would set."""
-    name = unwrap(inputs["name"])
-    flags = [
-        "LOGIN" if inputs["login"] else "NOLOGIN",
-        "SUPERUSER" if inputs["superuser"] else "NOSUPERUSER",
-        "CREATEDB" if inputs["createDatabase"] else "NOCREATEDB",
-        "CREATEROLE" if inputs["createRole"] else "NOCREATEROLE",
-        "INHERIT" if inputs["inherit"] else "NOINHERIT",
-        "REPLICATION" if inputs["replication"] else "NOREPLICATION",
-    ]
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.execute(
-            sql.SQL("CREATE ROLE {} " + " ".join(flags) + " CONNECTION LIMIT {} PASSWORD {}").format(
-                sql.Identifier(name),
-                sql.Literal(int(inputs["connectionLimit"])),
-                sql.Literal(unwrap(inputs["password"])),
-            )
-        )
-        for group in inputs["roles"]:
-            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
-        if inputs.get("statementTimeout"):
-            conn.execute(
-                sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(
-                    sql.Identifier(name), sql.Literal(int(inputs["statementTimeout"]))
-                )
-            )
-    return name
+PASSWORD = "login-password-0123456789abcdefghijklmn"
 
 
 @pytest.fixture
 def logins(staging, admin_dsn, migrated_dsn):
     """``{role name: dsn}`` for the component's two logins, created in the migrated database."""
-    roles = staging.of_type("postgresql:index/role:Role")
-    names = [create_like_the_component(admin_dsn, role.inputs) for role in roles]
-    yield {name: make_conninfo(migrated_dsn, user=name) for name in names}
+    specs = [login_spec(r.inputs) for r in staging.of_type("pulumi-python:dynamic/db:LoginRole")]
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        for spec in specs:
+            ensure_login(conn, spec, PASSWORD)
+    yield {spec.name: make_conninfo(migrated_dsn, user=spec.name, password=PASSWORD) for spec in specs}
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        for name in names:
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+        for spec in specs:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(spec.name)))
+
+
+def test_the_password_reaches_the_server_only_as_a_scram_verifier(migrated_dsn):
+    with psycopg.connect(migrated_dsn) as conn:
+        verifier = password_verifier(conn, "swipesavvy_backend", PASSWORD)
+    assert verifier.startswith("SCRAM-SHA-256$4096:") and PASSWORD not in verifier
 
 
 def test_analytics_login_reads_and_cannot_write(logins):

@@ -13,6 +13,9 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from components.mock_data import MockDataSeedProvider
 
+# Passwords (SWIPESAVVY_TEST_DSN may have one) are read from Secrets Manager, as in RDS.
+pytestmark = pytest.mark.usefixtures("secrets_manager")
+
 SMALL = 0.02  # keeps each load to a few thousand rows
 
 

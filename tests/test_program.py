@@ -13,17 +13,21 @@ from pulumi_program import (
     APP_PASSWORD_PREFIX,
     DB_ADDRESS,
     MASTER_PASSWORD,
+    MASTER_SECRET_ARN,
     RecordingMocks,
     is_secret,
     plain_values,
     run_program,
     stack_config,
     unwrap,
+    unwrap_all,
 )
 
 RDS = "aws:rds/instance:Instance"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-PG_ROLE = "postgresql:index/role:Role"
+LOGIN = "pulumi-python:dynamic/db:LoginRole"
+SNAPSHOT = "aws:rds/snapshot:Snapshot"
+RANDOM_ID = "random:index/randomId:RandomId"
 SCHEMA = "pulumi-python:dynamic/db:DatabaseSchema"
 SEED = "pulumi-python:dynamic/db:MockDataSeed"
 
@@ -47,6 +51,7 @@ def test_rds_instance_is_private_encrypted_and_kept(staging):
     assert db["performanceInsightsEnabled"] is True
     assert db["monitoringInterval"] == 60 and db["monitoringRoleArn"].endswith("swipesavvy-db-monitoring")
     assert db["autoMinorVersionUpgrade"] is True
+    assert db["iamDatabaseAuthenticationEnabled"] is True  # AWS FSBP RDS.10
     assert db["multiAz"] is False
     assert db["dbName"] == "swipesavvy_staging"
     assert db["dbSubnetGroupName"] == "swipesavvy-db-subnets"
@@ -120,25 +125,43 @@ def test_postgres_port_open_only_to_backend_and_configured_runner(staging, produ
 # --- inside the database -------------------------------------------------------------------
 
 
-def test_postgresql_provider_uses_address_tls_and_no_superuser(staging):
-    provider = staging.one("pulumi:providers:postgresql").inputs
-    assert provider["host"] == DB_ADDRESS  # the address, not host:port
-    assert provider["sslmode"] == "require"
-    assert provider["superuser"] == "false"  # provider config travels as strings
-    assert provider["username"] == "swipesavvy_admin"
-    assert is_secret(provider["password"]) and unwrap(provider["password"]) == MASTER_PASSWORD
+def test_the_master_password_is_read_at_run_time_never_stored(staging):
+    """RDS rotates the master password: the dynamic resources carry the secret's ARN (read
+    when the provider runs), and no resource input holds the password, not even as a secret."""
+    assert staging.of_type("pulumi:providers:postgresql") == []
+    for typ in (SCHEMA, SEED, LOGIN):
+        for resource in staging.of_type(typ):
+            connection = resource.inputs["connection"]
+            assert connection == {
+                "host": DB_ADDRESS,  # the address, not host:port
+                "port": 5432,
+                "dbname": "swipesavvy_staging",
+                "user": "swipesavvy_admin",
+                "sslmode": "require",
+                "password_secret_arn": MASTER_SECRET_ARN,
+            }
+    for resource in staging.resources:
+        assert MASTER_PASSWORD not in json.dumps(unwrap_all(resource.inputs)), resource.name
 
 
-def test_login_roles_join_the_group_roles_with_no_privileges_of_their_own(staging):
-    roles = {unwrap(r.inputs["name"]): r.inputs for r in staging.of_type(PG_ROLE)}
+def test_a_rotated_master_password_leaves_every_declared_input_identical(staging):
+    rotated = run_program(stack_config("staging"), mocks=RecordingMocks(master_password="ROTATED-master-password"))
+    first = {(r.typ, r.name): r.inputs for r in staging.resources}
+    assert {(r.typ, r.name): r.inputs for r in rotated.resources} == first
+
+
+def test_login_roles_join_the_group_roles_and_read_their_password_from_their_secret(staging):
+    roles = {r.inputs["name"]: r.inputs for r in staging.of_type(LOGIN)}
     assert set(roles) == {"swipesavvy_backend", "swipesavvy_analytics"}
-    assert roles["swipesavvy_backend"]["roles"] == ["swipesavvy_readwrite"]
-    assert roles["swipesavvy_analytics"]["roles"] == ["swipesavvy_readonly"]
+    assert roles["swipesavvy_backend"]["group"] == "swipesavvy_readwrite"
+    assert roles["swipesavvy_analytics"]["group"] == "swipesavvy_readonly"
+    assert roles["swipesavvy_analytics"]["connection_limit"] == 10
+    assert roles["swipesavvy_analytics"]["statement_timeout_ms"] == 300_000
     for role in roles.values():
-        assert role["login"] is True
-        assert role["superuser"] is False and role["createDatabase"] is False and role["createRole"] is False
-        assert is_secret(role["password"])
-    assert roles["swipesavvy_analytics"]["connectionLimit"] == 10
+        assert role["password_secret_arn"].startswith(
+            f"arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/db/{role['name']}-"
+        )
+        assert "password" not in role
 
 
 def test_one_secret_per_login_in_the_standard_rds_shape(staging):
@@ -155,31 +178,51 @@ def test_one_secret_per_login_in_the_standard_rds_shape(staging):
         assert document["host"] == DB_ADDRESS and document["port"] == 5432
         assert document["dbname"] == "swipesavvy_staging" and document["engine"] == "postgres"
         assert document["password"].startswith(APP_PASSWORD_PREFIX)
-    names = sorted(s.inputs["name"] for s in staging.of_type("aws:secretsmanager/secret:Secret"))
-    assert names == ["swipesavvy/staging/db/swipesavvy_analytics", "swipesavvy/staging/db/swipesavvy_backend"]
+    # Name prefixes: a re-created stack gets new secrets while destroyed ones wait out their recovery window.
+    secrets = staging.of_type("aws:secretsmanager/secret:Secret")
+    assert all("name" not in s.inputs and s.inputs["recoveryWindowInDays"] == 7 for s in secrets)
+    assert sorted(s.inputs["namePrefix"] for s in secrets) == [
+        "swipesavvy/staging/db/swipesavvy_analytics-",
+        "swipesavvy/staging/db/swipesavvy_backend-",
+    ]
 
 
-def test_schema_and_seed_get_the_connection_as_a_secret(staging):
-    for typ in (SCHEMA, SEED):
-        resource = staging.one(typ).inputs
-        assert is_secret(resource["connection"]) and is_secret(resource["__provider"])
-        connection = unwrap(resource["connection"])
-        assert connection["host"] == DB_ADDRESS and connection["sslmode"] == "require"
-        assert connection["password"] == MASTER_PASSWORD
+def test_schema_and_seed_inputs(staging):
+    assert is_secret(staging.one(SCHEMA).inputs["__provider"])
     assert sorted(staging.one(SCHEMA).inputs["migrations"])[0] == "001_roles_schemas_and_privileges"
     seed = staging.one(SEED).inputs
     assert (seed["scale"], seed["rng_seed"], seed["anchor_date"]) == (1, 20251228, "2025-12-28")
 
 
-def test_snapshots_after_schema_and_seed_are_retained(staging, production):
-    snapshots = {s.name: s for s in staging.of_type("aws:rds/snapshot:Snapshot")}
+def test_snapshots_are_retained_and_named_so_they_never_collide(staging, production):
+    snapshots = {s.name: s.inputs for s in staging.of_type(SNAPSHOT)}
     assert set(snapshots) == {"swipesavvy-db-after-schema", "swipesavvy-db-after-seed"}
-    assert (
-        snapshots["swipesavvy-db-after-schema"]
-        .inputs["dbSnapshotIdentifier"]
-        .startswith("swipesavvy-staging-after-schema-")
-    )
-    assert [s.name for s in production.of_type("aws:rds/snapshot:Snapshot")] == ["swipesavvy-db-after-schema"]
+    suffixes = {r.name: r.inputs for r in staging.of_type(RANDOM_ID)}
+    for after in ("schema", "seed"):
+        name = f"swipesavvy-db-after-{after}"
+        assert snapshots[name]["dbSnapshotIdentifier"] == f"swipesavvy-staging-after-{after}-1a2b3c4d"
+        assert suffixes[name]["keepers"]["instance"] == "db-ABCDEF0123"  # renewed with the instance
+    # The seed snapshot is renewed with what it captured, and says so in its tags.
+    assert set(suffixes["swipesavvy-db-after-seed"]["keepers"]) == {"instance", "schema", "data"}
+    assert snapshots["swipesavvy-db-after-seed"]["tags"]["data"] == "c0ffeec0ffee"
+    assert [s.name for s in production.of_type(SNAPSHOT)] == ["swipesavvy-db-after-schema"]
+
+
+def test_after_schema_snapshot_is_not_retaken_when_migrations_change(staging, monkeypatch):
+    """Once the seed exists, a snapshot taken after a later migration would hold mock data;
+    the "after seed" snapshot is the one renewed with the schema."""
+    import components.schema
+
+    real = components.schema.migration_checksums
+    monkeypatch.setattr(components.schema, "migration_checksums", lambda m: {**real(m), "099_new": "f" * 64})
+    changed = run_program(stack_config("staging"))
+    assert changed.one(SCHEMA).inputs["migrations"]["099_new"] == "f" * 64
+
+    def suffix(run, name):
+        return next(r.inputs for r in run.of_type(RANDOM_ID) if r.name == name)
+
+    assert suffix(changed, "swipesavvy-db-after-schema") == suffix(staging, "swipesavvy-db-after-schema")
+    assert suffix(changed, "swipesavvy-db-after-seed") != suffix(staging, "swipesavvy-db-after-seed")
 
 
 def test_feature_flag_settings_only_when_configured(staging, production):
@@ -244,11 +287,11 @@ def test_runbook_order_inside_the_database(staging):
     deps = staging.dependencies
     snapshot = "aws:rds/snapshot:Snapshot"
     assert "swipesavvy-db-postgres" in deps[(SCHEMA, "swipesavvy-db-schema")]
-    assert "swipesavvy-db-postgres" in deps[("pulumi:providers:postgresql", "swipesavvy-db-postgresql")]
-    assert "swipesavvy-db-schema" in deps[(PG_ROLE, "swipesavvy-db-backend")]
+    assert "swipesavvy-db-schema" in deps[(LOGIN, "swipesavvy-db-backend")]
+    assert "swipesavvy-db-schema" in deps[(LOGIN, "swipesavvy-db-analytics")]
     assert "swipesavvy-db-schema" in deps[(snapshot, "swipesavvy-db-after-schema")]
     assert {"swipesavvy-db-schema", "swipesavvy-db-after-schema"} <= set(deps[(SEED, "swipesavvy-db-mock-data")])
-    assert "swipesavvy-db-mock-data" in deps[(snapshot, "swipesavvy-db-after-seed")]
+    assert {"swipesavvy-db-schema", "swipesavvy-db-mock-data"} <= set(deps[(snapshot, "swipesavvy-db-after-seed")])
 
 
 def test_nat_gateway_only_when_configured():
@@ -257,5 +300,34 @@ def test_nat_gateway_only_when_configured():
     run = run_program(config)
     nat = run.one("aws:ec2/natGateway:NatGateway")
     assert nat.inputs["subnetId"] == "swipesavvy-public-0-id"
+    # AWS needs the internet gateway attached first: a declared dependency, not luck.
+    assert "swipesavvy-igw" in run.dependencies[("aws:ec2/natGateway:NatGateway", "swipesavvy-nat")]
+    assert "swipesavvy-igw" in run.dependencies[("aws:ec2/eip:Eip", "swipesavvy-nat")]
     (route,) = run.named("swipesavvy-private").inputs["routes"]
     assert route["cidrBlock"] == "0.0.0.0/0" and route["natGatewayId"] == "swipesavvy-nat-id"
+
+
+def test_protected_instance_stops_destroy_before_anything_is_deleted(staging):
+    """With deletion protection on, the instance is also `protect`ed: `pulumi destroy` fails
+    while planning, before it deletes the seed, the logins or their secrets."""
+    assert staging.protected == {(RDS, "swipesavvy-db-postgres")}
+    config = stack_config("staging")
+    config["swipesavvy:database"] = {**config["swipesavvy:database"], "deletionProtection": False}
+    unprotected = run_program(config)
+    assert unprotected.protected == set()
+    assert unprotected.one(RDS).inputs["deletionProtection"] is False
+
+
+def test_unknown_setting_is_refused_from_the_clis_config_bag():
+    config = {**stack_config("staging"), "swipesavvy:databse": {"name": "x"}}
+    mocks = RecordingMocks()
+    with pytest.raises(pulumi.RunError, match=r"swipesavvy:databse is not a setting of this program"):
+        run_program(config, mocks=mocks)
+    assert mocks.resources == []
+
+
+def test_a_setting_stored_as_a_secret_is_refused_not_copied_into_plain_inputs():
+    mocks = RecordingMocks()
+    with pytest.raises(pulumi.RunError, match=r"swipesavvy:seed is stored as a secret but holds no secret"):
+        run_program(stack_config("staging"), mocks=mocks, secret_keys=("swipesavvy:seed",))
+    assert mocks.resources == []

@@ -17,6 +17,9 @@ from components.schema import DatabaseSchemaProvider
 from ops.flags import UnknownFlag
 from ops.migrations import MigrationError, load_migrations, migration_checksums
 
+# Passwords (SWIPESAVVY_TEST_DSN may have one) are read from Secrets Manager, as in RDS.
+pytestmark = pytest.mark.usefixtures("secrets_manager")
+
 
 def schema_props(dsn: str, **overrides) -> dict:
     props = {

@@ -1,0 +1,77 @@
+"""``LoginRole``: an application login (``swipesavvy_backend``, ``swipesavvy_analytics``).
+
+Replaces the pulumi_postgresql provider, whose configuration would have to hold the
+master password in state (RDS rotates it every 7 days, leaving that copy stale for
+``refresh`` and ``destroy``). Here the connection names the master secret and the login
+names its own secret; both passwords are read when the provider runs (ops.db_credentials).
+The secret's version id is an input, so a new password is an update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+import pulumi
+from pulumi.dynamic import Resource
+
+from components.dynamic import IDENTITY_INPUT, PostgresResourceProvider, open_connection
+from ops.db_credentials import read_password
+from ops.logins import LoginSpec, drop_login, ensure_login, read_login
+
+
+def login_spec(props: Mapping[str, Any]) -> LoginSpec:
+    """The login as declared (numbers arrive from the engine as doubles)."""
+    return LoginSpec(
+        name=props["name"],
+        group=props["group"],
+        connection_limit=int(props["connection_limit"]),
+        statement_timeout_ms=int(props["statement_timeout_ms"]),
+    )
+
+
+class LoginRoleProvider(PostgresResourceProvider):
+    replace_inputs = (IDENTITY_INPUT, "name")
+    work_inputs = ("group", "connection_limit", "statement_timeout_ms", "password_secret_arn", "password_version")
+
+    def resource_id(self, props: Mapping[str, Any]) -> str:
+        return f"{props['database_id']}/role/{props['name']}"
+
+    def apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        password = read_password(props["password_secret_arn"])
+        with open_connection(props) as conn:
+            ensure_login(conn, login_spec(props), password)
+        print(f"LoginRole: {props['name']} is as declared")
+        return props
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        with open_connection(props) as conn:
+            drop_login(conn, props["name"])
+
+    def observe(self, conn: psycopg.Connection, props: Mapping[str, Any]) -> dict[str, Any] | None:
+        actual = read_login(conn, props["name"])
+        if actual is None:
+            return None
+        return {k: v for k, v in asdict(actual).items() if k != "name"}
+
+
+@dataclass
+class LoginRoleArgs:
+    connection: pulumi.Input[dict]
+    """A login that may create roles (on RDS: the master user); names the secret with its password."""
+    database_id: pulumi.Input[str]
+    name: str
+    group: str
+    connection_limit: int
+    password_secret_arn: pulumi.Input[str]
+    """The login's own secret (RDS JSON shape) holding its password."""
+    password_version: pulumi.Input[str]
+    """The secret version holding the current password: a new one is an update."""
+    statement_timeout_ms: int = 0
+
+
+class LoginRole(Resource, module="db", name="LoginRole"):
+    def __init__(self, name: str, args: LoginRoleArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(LoginRoleProvider(), name, vars(args), opts)
