@@ -34,6 +34,9 @@ POSTGRES_MAJOR_VERSIONS = ("14", "15", "16", "17")
 MIN_STORAGE_GIB = 100
 MAX_STORAGE_GIB = 65536
 MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
+# Pulumi hands every number to dynamic providers as a protobuf double: integers beyond
+# 2**53 - 1 arrive changed, so no integer setting may exceed it.
+MAX_EXACT_INTEGER = 2**53 - 1
 FLAG_KEY = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
@@ -227,6 +230,9 @@ class _Section:
 
 
 def _as_int(value: Any) -> int | None:
+    """An int, or a string of digits (``pulumi config set`` stores strings); anything else,
+    floats included even when integral (5432.0), is no integer setting: YAML and the CLI
+    give ints for integers, so a float was written as one."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -381,7 +387,9 @@ def parse_seed(raw: Any, environment: str) -> SeedConfig:
     config = SeedConfig(
         enabled=enabled,
         scale=s.number("scale", d.scale, MIN_SCALE, MAX_SCALE),
-        rng_seed=s.integer("rngSeed", d.rng_seed, 0, 2**63 - 1),
+        rng_seed=s.integer(
+            "rngSeed", d.rng_seed, 0, MAX_EXACT_INTEGER, " (larger values do not survive Pulumi's number encoding)"
+        ),
         anchor_date=anchor_date,
         dataset_version=s.integer("datasetVersion", d.dataset_version, 1, 1_000_000),
     )

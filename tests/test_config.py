@@ -143,3 +143,47 @@ def test_list_settings_suggest_an_element_path():
     with pytest.raises(ConfigError) as raised:
         parse_stack_config("staging", {"environment": "staging", "database": {"deployRunnerCidrs": ["nope"]}})
     assert "--path 'swipesavvy:database.deployRunnerCidrs[0]' 10.0.5.0/24" in str(raised.value)
+
+
+def config_error(settings: dict, **kwargs) -> str:
+    """The one-line message parse_stack_config refuses ``settings`` with."""
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config(settings.get("environment", "staging"), {"environment": "staging", **settings}, **kwargs)
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
+
+
+def seed_from_yaml(text: str) -> dict:
+    return {"seed": yaml.safe_load(text)}
+
+
+@pytest.mark.parametrize("rng_seed", [0, 20251228, "20251228", 2**53 - 1])
+def test_rng_seed_accepts_integers_that_survive_a_double(rng_seed):
+    config = parse_stack_config("staging", {"environment": "staging", "seed": {"rngSeed": rng_seed}})
+    assert config.seed.rng_seed == int(rng_seed)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"seed": {"rngSeed": 2**53}},
+        {"seed": {"rngSeed": 2**63 - 1}},
+        {"seed": {"rngSeed": -1}},
+        seed_from_yaml("rngSeed: 1.5"),
+        seed_from_yaml("rngSeed: 1e3"),  # a string to PyYAML, a float to YAML 1.2 readers
+        seed_from_yaml("rngSeed: 1.0e3"),
+        {"seed": {"rngSeed": 5432.0}},  # integral, still written as a float
+        {"seed": '{"rngSeed": 20251228.0}'},
+    ],
+)
+def test_rng_seed_refuses_floats_and_integers_a_double_would_change(settings):
+    assert "swipesavvy:seed.rngSeed = " in config_error(settings)
+
+
+def test_rng_seed_message_says_why_the_limit():
+    assert config_error({"seed": {"rngSeed": 2**53}}) == (
+        "swipesavvy:seed.rngSeed = 9007199254740992 is invalid: must be an integer from 0 to 9007199254740991"
+        " (larger values do not survive Pulumi's number encoding)"
+        " (fix: pulumi config set --path 'swipesavvy:seed.rngSeed' 20251228)"
+    )
