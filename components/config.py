@@ -33,6 +33,7 @@ ENVIRONMENTS = ("staging", "production")
 POSTGRES_MAJOR_VERSIONS = ("14", "15", "16", "17")
 MIN_STORAGE_GIB = 100
 MAX_STORAGE_GIB = 65536
+AUTOSCALING_OFF = 0  # the max_allocated_storage that tells pulumi_aws: no storage autoscaling
 MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
 # Pulumi hands every number to dynamic providers as a protobuf double: integers beyond
 # 2**53 - 1 arrive changed, so no integer setting may exceed it.
@@ -72,7 +73,7 @@ class DatabaseConfig:
     engine_version: str = "16"
     instance_class: str = "db.t4g.medium"
     allocated_storage_gib: int = MIN_STORAGE_GIB
-    max_allocated_storage_gib: int = 200  # storage autoscaling ceiling; equal to allocated disables it
+    max_allocated_storage_gib: int = 200  # storage autoscaling ceiling; AUTOSCALING_OFF disables it
     multi_az: bool = False
     backup_retention_days: int = 7
     deletion_protection: bool = True
@@ -299,6 +300,32 @@ def parse_network(raw: Any) -> NetworkConfig:
     return NetworkConfig(vpc_cidr, zones, nat, existing, private, public)
 
 
+def _autoscaling_floor(allocated: int) -> int:
+    """The lowest storage autoscaling ceiling RDS accepts: at least 10% above the allocation."""
+    return -(-allocated * 11 // 10)
+
+
+def _max_allocated_storage(s: _Section, allocated: int) -> int:
+    """``maxAllocatedStorage`` in GiB, or AUTOSCALING_OFF for ``off`` or a value equal to
+    allocatedStorage: RDS refuses a ceiling equal to the allocation when creating an instance."""
+    floor = _autoscaling_floor(allocated)
+    default = max(DatabaseConfig.max_allocated_storage_gib, floor) if floor <= MAX_STORAGE_GIB else "off"
+    value = s.get("maxAllocatedStorage", default)
+    # PyYAML (YAML 1.1) reads an unquoted off as false; Pulumi's own YAML reader keeps "off".
+    number = _as_int(value)
+    if value == "off" or value is False or number == allocated:
+        return AUTOSCALING_OFF
+    if number is None or not floor <= number <= MAX_STORAGE_GIB:
+        raise _fail(
+            s.path("maxAllocatedStorage"),
+            value,
+            f"must be off (or {allocated}, the allocatedStorage) or an integer from {floor} to "
+            f"{MAX_STORAGE_GIB} GiB (RDS wants the autoscaling ceiling at least 10% above allocatedStorage)",
+            default,
+        )
+    return number
+
+
 def parse_database(raw: Any, environment: str) -> DatabaseConfig:
     s = _Section("database", raw)
     d = DatabaseConfig()
@@ -312,13 +339,7 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         d.instance_class,
     )
     allocated = s.integer("allocatedStorage", d.allocated_storage_gib, MIN_STORAGE_GIB, MAX_STORAGE_GIB, " GiB")
-    max_allocated = s.integer(
-        "maxAllocatedStorage",
-        max(d.max_allocated_storage_gib, allocated),
-        allocated,
-        MAX_STORAGE_GIB,
-        " GiB (at least allocatedStorage)",
-    )
+    max_allocated = _max_allocated_storage(s, allocated)
     retention = s.integer("backupRetentionDays", d.backup_retention_days, 7, 35, " days")
     pi_retention = s.integer("performanceInsightsRetentionDays", d.performance_insights_retention_days, 7, 731, " days")
     if pi_retention not in (7, 731) and pi_retention % 31:

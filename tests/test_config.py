@@ -187,3 +187,46 @@ def test_rng_seed_message_says_why_the_limit():
         " (larger values do not survive Pulumi's number encoding)"
         " (fix: pulumi config set --path 'swipesavvy:seed.rngSeed' 20251228)"
     )
+
+
+def database_config(**settings):
+    return parse_stack_config("staging", {"environment": "staging", "database": settings}).database
+
+
+@pytest.mark.parametrize(
+    ("allocated", "ceiling", "expected"),
+    [
+        (100, 110, 110),  # exactly 10% above: RDS says "at least"
+        (1000, 1100, 1100),
+        (100, 200, 200),
+        (100, "off", 0),
+        (100, False, 0),  # `maxAllocatedStorage: off` as PyYAML reads it
+        (100, 100, 0),  # equal to the allocation also means off (RDS refuses it as a ceiling)
+        (100, "100", 0),
+    ],
+)
+def test_max_allocated_storage_is_ten_percent_above_the_allocation_or_off(allocated, ceiling, expected):
+    config = database_config(allocatedStorage=allocated, maxAllocatedStorage=ceiling)
+    assert config.max_allocated_storage_gib == expected
+
+
+def test_max_allocated_storage_defaults_to_a_ceiling_rds_accepts():
+    assert database_config().max_allocated_storage_gib == 200
+    assert database_config(allocatedStorage=190).max_allocated_storage_gib == 209
+    assert database_config(allocatedStorage=65536).max_allocated_storage_gib == 0
+
+
+@pytest.mark.parametrize(
+    ("allocated", "ceiling"), [(100, 109), (100, 105), (101, 111), (1000, 1099), (100, 0), (100, 50), (100, "on")]
+)
+def test_max_allocated_storage_refuses_less_than_ten_percent_of_headroom(allocated, ceiling):
+    message = config_error({"database": {"allocatedStorage": allocated, "maxAllocatedStorage": ceiling}})
+    assert message.startswith("swipesavvy:database.maxAllocatedStorage = ")
+
+
+def test_max_allocated_storage_message():
+    assert config_error({"database": {"maxAllocatedStorage": 105}}) == (
+        "swipesavvy:database.maxAllocatedStorage = 105 is invalid: must be off (or 100, the allocatedStorage)"
+        " or an integer from 110 to 65536 GiB (RDS wants the autoscaling ceiling at least 10% above allocatedStorage)"
+        " (fix: pulumi config set --path 'swipesavvy:database.maxAllocatedStorage' 200)"
+    )
