@@ -230,3 +230,39 @@ def test_max_allocated_storage_message():
         " or an integer from 110 to 65536 GiB (RDS wants the autoscaling ceiling at least 10% above allocatedStorage)"
         " (fix: pulumi config set --path 'swipesavvy:database.maxAllocatedStorage' 200)"
     )
+
+
+def utc_today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+@pytest.mark.parametrize(
+    "anchor",
+    ["1971-01-01", "2025-12-28", datetime.date(2025, 12, 28), utc_today().isoformat()],
+)
+def test_anchor_date_from_the_generators_earliest_to_today(anchor):
+    config = parse_stack_config("staging", {"environment": "staging", "seed": {"anchorDate": anchor}})
+    assert config.seed.anchor_date.isoformat() == str(anchor)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"seed": {"anchorDate": (utc_today() + datetime.timedelta(days=1)).isoformat()}},
+        {"seed": {"anchorDate": "2999-01-01"}},
+        seed_from_yaml("anchorDate: 2999-01-01"),  # unquoted: a date object
+        {"seed": {"anchorDate": "0001-01-01"}},
+        {"seed": {"anchorDate": "1970-12-31"}},
+    ],
+)
+def test_anchor_date_in_the_future_or_before_the_generators_range_is_refused(settings):
+    assert config_error(settings).startswith("swipesavvy:seed.anchorDate = '")
+
+
+def test_anchor_date_message():
+    today = utc_today().isoformat()
+    assert config_error(seed_from_yaml("anchorDate: 2999-01-01")) == (
+        "swipesavvy:seed.anchorDate = '2999-01-01' is invalid: must be a date YYYY-MM-DD from 1971-01-01"
+        f" to today ({today} UTC); the mock data covers the 90 days before it"
+        " (fix: pulumi config set --path 'swipesavvy:seed.anchorDate' 2025-12-28)"
+    )
