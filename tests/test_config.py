@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 
-from components.config import ConfigError, parse_stack_config
+from components.config import SEEDED_FLAG_KEYS, ConfigError, parse_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,7 +115,7 @@ def test_feature_flag_settings_default_their_percentage():
             {"network": {"privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"]}},
             "only used together with an existing VPC id",
         ),
-        ({"featureFlags": {"Dark-Mode": {"enabled": True}}}, "flag keys are lowercase snake_case"),
+        ({"featureFlags": {"Dark-Mode": {"enabled": True}}}, "swipesavvy:featureFlags.Dark-Mode is not a flag"),
     ],
 )
 def test_invalid_values_fail_with_one_line_naming_key_value_and_fix(settings, expected):
@@ -265,4 +266,25 @@ def test_anchor_date_message():
         "swipesavvy:seed.anchorDate = '2999-01-01' is invalid: must be a date YYYY-MM-DD from 1971-01-01"
         f" to today ({today} UTC); the mock data covers the 90 days before it"
         " (fix: pulumi config set --path 'swipesavvy:seed.anchorDate' 2025-12-28)"
+    )
+
+
+def test_seeded_flag_keys_are_the_flags_the_migrations_seed(migrated_dsn):
+    with psycopg.connect(migrated_dsn) as conn:
+        keys = {row[0] for row in conn.execute("SELECT key FROM feature_flags")}
+    assert keys == SEEDED_FLAG_KEYS
+
+
+def test_every_seeded_flag_can_be_set():
+    settings = {key: {"enabled": True} for key in SEEDED_FLAG_KEYS}
+    config = parse_stack_config("staging", {"environment": "staging", "featureFlags": settings})
+    assert set(config.feature_flags) == SEEDED_FLAG_KEYS
+
+
+def test_a_flag_the_schema_does_not_define_is_refused_listing_the_known_ones():
+    assert config_error({"featureFlags": {"dark_mod": {"enabled": True}}}) == (
+        "swipesavvy:featureFlags.dark_mod is not a flag the migrations seed; featureFlags takes"
+        " advanced_analytics, ai_concierge_chat, amount_chip_selector, community_feed, dark_mode,"
+        " notification_center, platform_goal_meter, receipt_generation, social_sharing, tier_progress_bar"
+        " (fix: pulumi config rm --path 'swipesavvy:featureFlags.dark_mod')"
     )
