@@ -35,6 +35,12 @@ MIN_STORAGE_GIB = 100
 MAX_STORAGE_GIB = 65536
 AUTOSCALING_OFF = 0  # the max_allocated_storage that tells pulumi_aws: no storage autoscaling
 MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
+# Deploy runners may reach 5432 from these without an explicit opt-in: RFC 1918, and the
+# RFC 6598 shared space (100.64.0.0/10) that VPCs and VPNs also use; none is routed publicly.
+PRIVATE_RANGES = tuple(
+    ipaddress.ip_network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+MIN_PUBLIC_RUNNER_PREFIX = 16  # an opted-in public range stays one network, never "half the internet"
 # Pulumi hands every number to dynamic providers as a protobuf double: integers beyond
 # 2**53 - 1 arrive changed, so no integer setting may exceed it.
 MAX_EXACT_INTEGER = 2**53 - 1
@@ -348,6 +354,34 @@ def _max_allocated_storage(s: _Section, allocated: int) -> int:
     return number
 
 
+def _runner_cidr_problem(network: ipaddress.IPv4Network | ipaddress.IPv6Network, allow_public: bool) -> str | None:
+    """What is wrong with opening 5432 to ``network``, or None."""
+    if network.version != 4:
+        return "must be an IPv4 CIDR block (the database's ingress rules are IPv4)"
+    if any(network.subnet_of(private) for private in PRIVATE_RANGES):
+        return None
+    if not allow_public:
+        return (
+            f"must lie within a private range ({', '.join(map(str, PRIVATE_RANGES))}); a public one needs "
+            "database.allowPublicDeployRunnerCidrs true"
+        )
+    if network.prefixlen < MIN_PUBLIC_RUNNER_PREFIX:
+        return (
+            f"a public range must be /{MIN_PUBLIC_RUNNER_PREFIX} or narrower (the runner's addresses, not the internet)"
+        )
+    return None
+
+
+def _deploy_runner_cidrs(s: _Section) -> tuple[str, ...]:
+    cidrs = s.strings("deployRunnerCidrs", _is_cidr, "must be a list of CIDR blocks like 10.0.5.0/24", ["10.0.5.0/24"])
+    allow_public = s.boolean("allowPublicDeployRunnerCidrs", False)
+    for index, cidr in enumerate(cidrs):
+        problem = _runner_cidr_problem(ipaddress.ip_network(cidr), allow_public)
+        if problem:
+            raise _fail(s.path(f"deployRunnerCidrs[{index}]"), cidr, problem, "10.0.5.0/24")
+    return cidrs
+
+
 def parse_database(raw: Any, environment: str) -> DatabaseConfig:
     s = _Section("database", raw)
     d = DatabaseConfig()
@@ -374,17 +408,7 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
             f"must be one of {', '.join(map(str, MONITORING_INTERVALS))} (enhanced monitoring stays on)",
             60,
         )
-    runner_cidrs = s.strings(
-        "deployRunnerCidrs", _is_cidr, "must be a list of CIDR blocks like 10.0.5.0/24", ["10.0.5.0/24"]
-    )
-    for cidr in runner_cidrs:
-        if ipaddress.ip_network(cidr).prefixlen == 0:
-            raise _fail(
-                s.path("deployRunnerCidrs"),
-                list(runner_cidrs),
-                "must not open the database to the whole internet (0.0.0.0/0)",
-                ["10.0.5.0/24"],
-            )
+    runner_cidrs = _deploy_runner_cidrs(s)
     connect_host = s.text(
         "connectHost", None, re.compile(r"^[A-Za-z0-9.\-]+$"), "must be a host name or IP address", "127.0.0.1"
     )

@@ -95,7 +95,7 @@ def test_feature_flag_settings_default_their_percentage():
         ({"network": {"vpcCidr": "10.40.0.0/33"}}, "swipesavvy:network.vpcCidr = '10.40.0.0/33' is invalid"),
         ({"network": {"vpcCidr": "10.40.0.1/16"}}, "swipesavvy:network.vpcCidr = '10.40.0.1/16' is invalid"),
         ({"network": {"vpcCidr": "10.40.0.0/8"}}, "with a /16 to /24 prefix"),
-        ({"database": {"deployRunnerCidrs": ["0.0.0.0/0"]}}, "must not open the database to the whole internet"),
+        ({"database": {"deployRunnerCidrs": ["0.0.0.0/0"]}}, "deployRunnerCidrs[0] = '0.0.0.0/0' is invalid"),
         ({"database": {"deployRunnerCidrs": ["10.0.0.300/24"]}}, "swipesavvy:database.deployRunnerCidrs = "),
         ({"database": {"engineVersion": "9.6"}}, "must be one of 14, 15, 16, 17"),
         ({"database": {"instanceClass": "t3.micro"}}, "must be an RDS instance class like db.t4g.medium"),
@@ -287,4 +287,50 @@ def test_a_flag_the_schema_does_not_define_is_refused_listing_the_known_ones():
         " advanced_analytics, ai_concierge_chat, amount_chip_selector, community_feed, dark_mode,"
         " notification_center, platform_goal_meter, receipt_generation, social_sharing, tier_progress_bar"
         " (fix: pulumi config rm --path 'swipesavvy:featureFlags.dark_mod')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "allow_public"),
+    [
+        (["10.0.0.0/8", "172.16.5.0/24", "192.168.1.7/32", "100.64.0.0/10"], False),
+        (["203.0.113.0/24", "198.51.100.7/32", "10.40.0.0/20"], True),
+        (["8.8.0.0/16"], True),
+    ],
+)
+def test_deploy_runner_cidrs_private_or_an_opted_in_narrow_public_range(cidrs, allow_public):
+    config = database_config(deployRunnerCidrs=cidrs, allowPublicDeployRunnerCidrs=allow_public)
+    assert config.deploy_runner_cidrs == tuple(cidrs)
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "allow_public", "refused"),
+    [
+        (["0.0.0.0/0"], False, "[0] = '0.0.0.0/0'"),
+        (["0.0.0.0/0"], True, "[0] = '0.0.0.0/0'"),
+        (["10.0.5.0/24", "0.0.0.0/1", "128.0.0.0/1"], False, "[1] = '0.0.0.0/1'"),
+        (["0.0.0.0/1", "128.0.0.0/1"], True, "[0] = '0.0.0.0/1'"),
+        (["203.0.113.0/24"], False, "[0] = '203.0.113.0/24'"),
+        (["8.0.0.0/15"], True, "[0] = '8.0.0.0/15'"),
+        (["10.0.0.0/7"], False, "[0] = '10.0.0.0/7'"),  # reaches past 10/8
+        (["fd00::/64"], True, "[0] = 'fd00::/64'"),
+    ],
+)
+def test_deploy_runner_cidrs_refuse_public_wide_and_ipv6_ranges_naming_the_cidr(cidrs, allow_public, refused):
+    settings = {"database": {"deployRunnerCidrs": cidrs, "allowPublicDeployRunnerCidrs": allow_public}}
+    assert config_error(settings).startswith(f"swipesavvy:database.deployRunnerCidrs{refused} is invalid: ")
+
+
+def test_deploy_runner_cidr_messages():
+    assert config_error({"database": {"deployRunnerCidrs": ["10.0.5.0/24", "203.0.113.0/24"]}}) == (
+        "swipesavvy:database.deployRunnerCidrs[1] = '203.0.113.0/24' is invalid: must lie within a private range"
+        " (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10); a public one needs"
+        " database.allowPublicDeployRunnerCidrs true"
+        " (fix: pulumi config set --path 'swipesavvy:database.deployRunnerCidrs[1]' 10.0.5.0/24)"
+    )
+    settings = {"database": {"deployRunnerCidrs": ["128.0.0.0/1"], "allowPublicDeployRunnerCidrs": True}}
+    assert config_error(settings) == (
+        "swipesavvy:database.deployRunnerCidrs[0] = '128.0.0.0/1' is invalid: a public range must be /16 or narrower"
+        " (the runner's addresses, not the internet)"
+        " (fix: pulumi config set --path 'swipesavvy:database.deployRunnerCidrs[0]' 10.0.5.0/24)"
     )
