@@ -41,6 +41,11 @@ PRIVATE_RANGES = tuple(
     ipaddress.ip_network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 )
 MIN_PUBLIC_RUNNER_PREFIX = 16  # an opted-in public range stays one network, never "half the internet"
+# Databases every RDS PostgreSQL instance already has or reserves: never the program's own.
+RESERVED_DATABASE_NAMES = ("postgres", "rdsadmin", "template0", "template1")
+# DatabaseConfig fields production may not loosen (README: production is Multi-AZ, protected
+# from deletion, and never has its data destroyed); the production defaults are these.
+PRODUCTION_DATABASE = {"multi_az": True, "deletion_protection": True, "allow_data_destruction": False}
 # Pulumi hands every number to dynamic providers as a protobuf double: integers beyond
 # 2**53 - 1 arrive changed, so no integer setting may exceed it.
 MAX_EXACT_INTEGER = 2**53 - 1
@@ -282,7 +287,7 @@ def _is_cidr(value: str) -> bool:
 # --- sections --------------------------------------------------------------------------------
 
 
-def parse_network(raw: Any) -> NetworkConfig:
+def parse_network(raw: Any, region: str | None = None) -> NetworkConfig:
     s = _Section("network", raw)
     d = NetworkConfig()
     cidr_rule = "must be an IPv4 network in CIDR form with a /16 to /24 prefix"
@@ -296,6 +301,14 @@ def parse_network(raw: Any) -> NetworkConfig:
         "must be a list of at least two availability zone names",
         ["us-east-1a"],
     )
+    for index, zone in enumerate(zones):
+        if region and zone[:-1] != region:  # a zone is its region's name plus one letter
+            raise _fail(
+                s.path(f"availabilityZones[{index}]"),
+                zone,
+                f"must be a zone of aws:region {region}",
+                f"{region}{zone[-1]}",
+            )
     if zones and len(set(zones)) < 2:
         raise _fail(
             s.path("availabilityZones"),
@@ -382,10 +395,24 @@ def _deploy_runner_cidrs(s: _Section) -> tuple[str, ...]:
     return cidrs
 
 
+def _require_production_settings(s: _Section, config: DatabaseConfig) -> None:
+    for attribute, required in PRODUCTION_DATABASE.items():
+        if getattr(config, attribute) != required:
+            shown = str(required).lower()
+            raise _fail(s.path(_camel(attribute)), not required, f"must stay {shown} in production", shown)
+
+
 def parse_database(raw: Any, environment: str) -> DatabaseConfig:
     s = _Section("database", raw)
     d = DatabaseConfig()
     name = s.text("name", d.name, _IDENTIFIER, "must be a lowercase PostgreSQL identifier (a-z, 0-9, _)", d.name)
+    if name in RESERVED_DATABASE_NAMES:
+        raise _fail(
+            s.path("name"),
+            name,
+            f"must not be a database RDS PostgreSQL keeps for itself ({', '.join(RESERVED_DATABASE_NAMES)})",
+            d.name,
+        )
     engine_version = s.choice("engineVersion", d.engine_version, POSTGRES_MAJOR_VERSIONS)
     instance_class = s.text(
         "instanceClass",
@@ -435,8 +462,8 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         allow_data_destruction=s.boolean("allowDataDestruction", d.allow_data_destruction),
     )
     s.finish()
-    if config.allow_data_destruction and environment == "production":
-        raise _fail(s.path("allowDataDestruction"), True, "must stay false in production", "false")
+    if environment == "production":
+        _require_production_settings(s, config)
     return config
 
 
@@ -500,9 +527,10 @@ def parse_feature_flags(raw: Any) -> dict[str, FeatureFlagSetting]:
 SECTIONS = ("environment", "network", "database", "seed", "featureFlags")
 
 
-def parse_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
+def parse_stack_config(stack: str, values: Mapping[str, Any], region: str | None = None) -> StackConfig:
     """Parse the ``swipesavvy:*`` settings (keys without the namespace; values raw strings or
-    already-decoded objects) into a validated StackConfig, or raise ConfigError."""
+    already-decoded objects) into a validated StackConfig, or raise ConfigError. ``region``
+    is ``aws:region``: given, the availability zones must be in it."""
     unknown = sorted(set(values) - set(SECTIONS))
     if unknown:
         raise ConfigError(
@@ -515,7 +543,7 @@ def parse_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
     return StackConfig(
         stack=stack,
         environment=environment,
-        network=parse_network(values.get("network")),
+        network=parse_network(values.get("network"), region),
         database=parse_database(values.get("database"), environment),
         seed=parse_seed(values.get("seed"), environment),
         feature_flags=parse_feature_flags(values.get("featureFlags")),

@@ -133,6 +133,8 @@ def test_invalid_values_fail_with_one_line_naming_key_value_and_fix(settings, ex
     [
         ("production", {"seed": {"enabled": True}}, "mock data is never seeded into production"),
         ("production", {"database": {"allowDataDestruction": True}}, "must stay false in production"),
+        ("production", {"database": {"multiAz": False}}, "multiAz = false is invalid: must stay true in production"),
+        ("production", {"database": {"deletionProtection": "false"}}, "deletionProtection = false is invalid"),
     ],
 )
 def test_production_guards(environment, settings, expected):
@@ -334,3 +336,58 @@ def test_deploy_runner_cidr_messages():
         " (the runner's addresses, not the internet)"
         " (fix: pulumi config set --path 'swipesavvy:database.deployRunnerCidrs[0]' 10.0.5.0/24)"
     )
+
+
+def test_staging_may_run_single_az_and_unprotected():
+    config = database_config(multiAz=False, deletionProtection=False)
+    assert (config.multi_az, config.deletion_protection) == (False, False)
+
+
+def test_production_deletion_protection_message():
+    settings = {"environment": "production", "database": {"deletionProtection": False}}
+    assert config_error(settings) == (
+        "swipesavvy:database.deletionProtection = false is invalid: must stay true in production"
+        " (fix: pulumi config set --path 'swipesavvy:database.deletionProtection' true)"
+    )
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+@pytest.mark.parametrize("name", ["postgres", "template0", "template1", "rdsadmin"])
+def test_reserved_database_names_are_refused_everywhere(environment, name):
+    message = config_error({"environment": environment, "database": {"name": name}})
+    assert message.startswith(f"swipesavvy:database.name = '{name}' is invalid: ")
+
+
+def test_reserved_database_name_message():
+    assert config_error({"database": {"name": "postgres"}}) == (
+        "swipesavvy:database.name = 'postgres' is invalid: must not be a database RDS PostgreSQL keeps for itself"
+        " (postgres, rdsadmin, template0, template1)"
+        " (fix: pulumi config set --path 'swipesavvy:database.name' swipesavvy_staging)"
+    )
+
+
+def test_availability_zones_in_the_stacks_region_pass():
+    network = {"availabilityZones": ["eu-west-1a", "eu-west-1b"]}
+    config = parse_stack_config("staging", {"environment": "staging", "network": network}, region="eu-west-1")
+    assert config.network.availability_zones == ("eu-west-1a", "eu-west-1b")
+
+
+def test_availability_zones_of_another_region_are_refused():
+    network = {"availabilityZones": ["us-east-1a", "eu-west-1b"]}
+    assert config_error({"network": network}, region="us-east-1") == (
+        "swipesavvy:network.availabilityZones[1] = 'eu-west-1b' is invalid: must be a zone of aws:region us-east-1"
+        " (fix: pulumi config set --path 'swipesavvy:network.availabilityZones[1]' us-east-1b)"
+    )
+    assert "us-east-10a" in config_error(
+        {"network": {"availabilityZones": ["us-east-10a", "us-east-1b"]}}, region="us-east-1"
+    )
+
+
+def test_an_existing_vpc_is_unaffected_by_the_region():
+    network = {
+        "existingVpcId": "vpc-0123abcd",
+        "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+        "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"],
+    }
+    config = parse_stack_config("production", {"environment": "production", "network": network}, region="eu-west-1")
+    assert config.network.uses_existing_vpc
