@@ -22,19 +22,50 @@ import datetime
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seed.generator import MAX_SCALE, MIN_SCALE
+from seed.generator import MAX_SCALE, MIN_ANCHOR_DATE, MIN_SCALE
 
 NAMESPACE = "swipesavvy"
 ENVIRONMENTS = ("staging", "production")
 POSTGRES_MAJOR_VERSIONS = ("14", "15", "16", "17")
 MIN_STORAGE_GIB = 100
 MAX_STORAGE_GIB = 65536
+AUTOSCALING_OFF = 0  # the max_allocated_storage that tells pulumi_aws: no storage autoscaling
 MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
-FLAG_KEY = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+# Deploy runners may reach 5432 from these without an explicit opt-in: RFC 1918, and the
+# RFC 6598 shared space (100.64.0.0/10) that VPCs and VPNs also use; none is routed publicly.
+PRIVATE_RANGES = tuple(
+    ipaddress.ip_network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+MIN_PUBLIC_RUNNER_PREFIX = 16  # an opted-in public range stays one network, never "half the internet"
+# Databases every RDS PostgreSQL instance already has or reserves: never the program's own.
+RESERVED_DATABASE_NAMES = ("postgres", "rdsadmin", "template0", "template1")
+# DatabaseConfig fields production may not loosen (README: production is Multi-AZ, protected
+# from deletion, and never has its data destroyed); the production defaults are these.
+PRODUCTION_DATABASE = {"multi_az": True, "deletion_protection": True, "allow_data_destruction": False}
+# Pulumi hands every number to dynamic providers as a protobuf double: integers beyond
+# 2**53 - 1 arrive changed, so no integer setting may exceed it.
+MAX_EXACT_INTEGER = 2**53 - 1
+# The flags migration 003 seeds: the only keys swipesavvy:featureFlags may set (the provider
+# updates rows, it never creates them). tests/test_config.py compares this with a migrated
+# database, so a new flag migration fails the tests until it is added here.
+SEEDED_FLAG_KEYS = frozenset(
+    {
+        "tier_progress_bar",
+        "amount_chip_selector",
+        "platform_goal_meter",
+        "ai_concierge_chat",
+        "dark_mode",
+        "social_sharing",
+        "receipt_generation",
+        "community_feed",
+        "notification_center",
+        "advanced_analytics",
+    }
+)
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
@@ -69,7 +100,7 @@ class DatabaseConfig:
     engine_version: str = "16"
     instance_class: str = "db.t4g.medium"
     allocated_storage_gib: int = MIN_STORAGE_GIB
-    max_allocated_storage_gib: int = 200  # storage autoscaling ceiling; equal to allocated disables it
+    max_allocated_storage_gib: int = 200  # storage autoscaling ceiling; AUTOSCALING_OFF disables it
     multi_az: bool = False
     backup_retention_days: int = 7
     deletion_protection: bool = True
@@ -131,6 +162,15 @@ def _fail(key: str, value: Any, allowed: str, example: Any) -> ConfigError:
         fix_key, example = f"{key}[0]", example[0]
     fix = f"pulumi config set --path '{NAMESPACE}:{fix_key}' {example}"
     return ConfigError(f"{NAMESPACE}:{key} = {shown} is invalid: {allowed} (fix: {fix})")
+
+
+def _not_known(path: str, what: str, known: Iterable[str]) -> ConfigError:
+    """A key that is not there to set: the fix is to remove it (or correct its spelling)."""
+    section = path.rsplit(".", 1)[0]
+    return ConfigError(
+        f"{NAMESPACE}:{path} is not {what}; {section} takes {', '.join(sorted(known))} "
+        f"(fix: pulumi config rm --path '{NAMESPACE}:{path}')"
+    )
 
 
 def _camel(name: str) -> str:
@@ -220,13 +260,13 @@ class _Section:
         """Refuse keys nobody read: a typo must not silently fall back to a default."""
         unknown = sorted(set(self.raw) - self.used)
         if unknown:
-            raise ConfigError(
-                f"{NAMESPACE}:{self.path(unknown[0])} is not a setting; {self.key} takes "
-                f"{', '.join(sorted(self.used))} (fix: pulumi config rm --path '{NAMESPACE}:{self.path(unknown[0])}')"
-            )
+            raise _not_known(self.path(unknown[0]), "a setting", self.used)
 
 
 def _as_int(value: Any) -> int | None:
+    """An int, or a string of digits (``pulumi config set`` stores strings); anything else,
+    floats included even when integral (5432.0), is no integer setting: YAML and the CLI
+    give ints for integers, so a float was written as one."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -247,7 +287,7 @@ def _is_cidr(value: str) -> bool:
 # --- sections --------------------------------------------------------------------------------
 
 
-def parse_network(raw: Any) -> NetworkConfig:
+def parse_network(raw: Any, region: str | None = None) -> NetworkConfig:
     s = _Section("network", raw)
     d = NetworkConfig()
     cidr_rule = "must be an IPv4 network in CIDR form with a /16 to /24 prefix"
@@ -261,6 +301,14 @@ def parse_network(raw: Any) -> NetworkConfig:
         "must be a list of at least two availability zone names",
         ["us-east-1a"],
     )
+    for index, zone in enumerate(zones):
+        if region and zone[:-1] != region:  # a zone is its region's name plus one letter
+            raise _fail(
+                s.path(f"availabilityZones[{index}]"),
+                zone,
+                f"must be a zone of aws:region {region}",
+                f"{region}{zone[-1]}",
+            )
     if zones and len(set(zones)) < 2:
         raise _fail(
             s.path("availabilityZones"),
@@ -293,10 +341,78 @@ def parse_network(raw: Any) -> NetworkConfig:
     return NetworkConfig(vpc_cidr, zones, nat, existing, private, public)
 
 
+def _autoscaling_floor(allocated: int) -> int:
+    """The lowest storage autoscaling ceiling RDS accepts: at least 10% above the allocation."""
+    return -(-allocated * 11 // 10)
+
+
+def _max_allocated_storage(s: _Section, allocated: int) -> int:
+    """``maxAllocatedStorage`` in GiB, or AUTOSCALING_OFF for ``off`` or a value equal to
+    allocatedStorage: RDS refuses a ceiling equal to the allocation when creating an instance."""
+    floor = _autoscaling_floor(allocated)
+    default = max(DatabaseConfig.max_allocated_storage_gib, floor) if floor <= MAX_STORAGE_GIB else "off"
+    value = s.get("maxAllocatedStorage", default)
+    # PyYAML (YAML 1.1) reads an unquoted off as false; Pulumi's own YAML reader keeps "off".
+    number = _as_int(value)
+    if value == "off" or value is False or number == allocated:
+        return AUTOSCALING_OFF
+    if number is None or not floor <= number <= MAX_STORAGE_GIB:
+        raise _fail(
+            s.path("maxAllocatedStorage"),
+            value,
+            f"must be off (or {allocated}, the allocatedStorage) or an integer from {floor} to "
+            f"{MAX_STORAGE_GIB} GiB (RDS wants the autoscaling ceiling at least 10% above allocatedStorage)",
+            default,
+        )
+    return number
+
+
+def _runner_cidr_problem(network: ipaddress.IPv4Network | ipaddress.IPv6Network, allow_public: bool) -> str | None:
+    """What is wrong with opening 5432 to ``network``, or None."""
+    if network.version != 4:
+        return "must be an IPv4 CIDR block (the database's ingress rules are IPv4)"
+    if any(network.subnet_of(private) for private in PRIVATE_RANGES):
+        return None
+    if not allow_public:
+        return (
+            f"must lie within a private range ({', '.join(map(str, PRIVATE_RANGES))}); a public one needs "
+            "database.allowPublicDeployRunnerCidrs true"
+        )
+    if network.prefixlen < MIN_PUBLIC_RUNNER_PREFIX:
+        return (
+            f"a public range must be /{MIN_PUBLIC_RUNNER_PREFIX} or narrower (the runner's addresses, not the internet)"
+        )
+    return None
+
+
+def _deploy_runner_cidrs(s: _Section) -> tuple[str, ...]:
+    cidrs = s.strings("deployRunnerCidrs", _is_cidr, "must be a list of CIDR blocks like 10.0.5.0/24", ["10.0.5.0/24"])
+    allow_public = s.boolean("allowPublicDeployRunnerCidrs", False)
+    for index, cidr in enumerate(cidrs):
+        problem = _runner_cidr_problem(ipaddress.ip_network(cidr), allow_public)
+        if problem:
+            raise _fail(s.path(f"deployRunnerCidrs[{index}]"), cidr, problem, "10.0.5.0/24")
+    return cidrs
+
+
+def _require_production_settings(s: _Section, config: DatabaseConfig) -> None:
+    for attribute, required in PRODUCTION_DATABASE.items():
+        if getattr(config, attribute) != required:
+            shown = str(required).lower()
+            raise _fail(s.path(_camel(attribute)), not required, f"must stay {shown} in production", shown)
+
+
 def parse_database(raw: Any, environment: str) -> DatabaseConfig:
     s = _Section("database", raw)
     d = DatabaseConfig()
     name = s.text("name", d.name, _IDENTIFIER, "must be a lowercase PostgreSQL identifier (a-z, 0-9, _)", d.name)
+    if name in RESERVED_DATABASE_NAMES:
+        raise _fail(
+            s.path("name"),
+            name,
+            f"must not be a database RDS PostgreSQL keeps for itself ({', '.join(RESERVED_DATABASE_NAMES)})",
+            d.name,
+        )
     engine_version = s.choice("engineVersion", d.engine_version, POSTGRES_MAJOR_VERSIONS)
     instance_class = s.text(
         "instanceClass",
@@ -306,13 +422,7 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         d.instance_class,
     )
     allocated = s.integer("allocatedStorage", d.allocated_storage_gib, MIN_STORAGE_GIB, MAX_STORAGE_GIB, " GiB")
-    max_allocated = s.integer(
-        "maxAllocatedStorage",
-        max(d.max_allocated_storage_gib, allocated),
-        allocated,
-        MAX_STORAGE_GIB,
-        " GiB (at least allocatedStorage)",
-    )
+    max_allocated = _max_allocated_storage(s, allocated)
     retention = s.integer("backupRetentionDays", d.backup_retention_days, 7, 35, " days")
     pi_retention = s.integer("performanceInsightsRetentionDays", d.performance_insights_retention_days, 7, 731, " days")
     if pi_retention not in (7, 731) and pi_retention % 31:
@@ -325,17 +435,7 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
             f"must be one of {', '.join(map(str, MONITORING_INTERVALS))} (enhanced monitoring stays on)",
             60,
         )
-    runner_cidrs = s.strings(
-        "deployRunnerCidrs", _is_cidr, "must be a list of CIDR blocks like 10.0.5.0/24", ["10.0.5.0/24"]
-    )
-    for cidr in runner_cidrs:
-        if ipaddress.ip_network(cidr).prefixlen == 0:
-            raise _fail(
-                s.path("deployRunnerCidrs"),
-                list(runner_cidrs),
-                "must not open the database to the whole internet (0.0.0.0/0)",
-                ["10.0.5.0/24"],
-            )
+    runner_cidrs = _deploy_runner_cidrs(s)
     connect_host = s.text(
         "connectHost", None, re.compile(r"^[A-Za-z0-9.\-]+$"), "must be a host name or IP address", "127.0.0.1"
     )
@@ -362,9 +462,30 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         allow_data_destruction=s.boolean("allowDataDestruction", d.allow_data_destruction),
     )
     s.finish()
-    if config.allow_data_destruction and environment == "production":
-        raise _fail(s.path("allowDataDestruction"), True, "must stay false in production", "false")
+    if environment == "production":
+        _require_production_settings(s, config)
     return config
+
+
+def _anchor_date(s: _Section) -> datetime.date:
+    """``seed.anchorDate``: from the generator's earliest date up to today (UTC), the loader's
+    limit (no mock data dated after today), so preview refuses what ``pulumi up`` would."""
+    default = SeedConfig.anchor_date.isoformat()
+    raw = s.get("anchorDate", default)
+    today = datetime.datetime.now(datetime.UTC).date()
+    try:
+        anchor = datetime.date.fromisoformat(str(raw))
+    except ValueError:
+        anchor = None
+    if anchor is None or not MIN_ANCHOR_DATE <= anchor <= today:
+        raise _fail(
+            s.path("anchorDate"),
+            raw if anchor is None else anchor.isoformat(),  # YAML may hand over a date object
+            f"must be a date YYYY-MM-DD from {MIN_ANCHOR_DATE.isoformat()} to today ({today.isoformat()} UTC);"
+            " the mock data covers the 90 days before it",
+            default,
+        )
+    return anchor
 
 
 def parse_seed(raw: Any, environment: str) -> SeedConfig:
@@ -373,16 +494,13 @@ def parse_seed(raw: Any, environment: str) -> SeedConfig:
     enabled = s.boolean("enabled", environment != "production")
     if enabled and environment == "production":
         raise _fail(s.path("enabled"), True, "mock data is never seeded into production", "false")
-    anchor = s.get("anchorDate", d.anchor_date.isoformat())
-    try:
-        anchor_date = datetime.date.fromisoformat(str(anchor))
-    except ValueError:
-        raise _fail(s.path("anchorDate"), anchor, "must be a date YYYY-MM-DD", d.anchor_date.isoformat()) from None
     config = SeedConfig(
         enabled=enabled,
         scale=s.number("scale", d.scale, MIN_SCALE, MAX_SCALE),
-        rng_seed=s.integer("rngSeed", d.rng_seed, 0, 2**63 - 1),
-        anchor_date=anchor_date,
+        rng_seed=s.integer(
+            "rngSeed", d.rng_seed, 0, MAX_EXACT_INTEGER, " (larger values do not survive Pulumi's number encoding)"
+        ),
+        anchor_date=_anchor_date(s),
         dataset_version=s.integer("datasetVersion", d.dataset_version, 1, 1_000_000),
     )
     s.finish()
@@ -393,8 +511,8 @@ def parse_feature_flags(raw: Any) -> dict[str, FeatureFlagSetting]:
     s = _Section("featureFlags", raw)
     flags = {}
     for key in sorted(s.raw):
-        if not FLAG_KEY.match(key):
-            raise _fail(f"featureFlags.{key}", s.raw[key], "flag keys are lowercase snake_case", "...")
+        if key not in SEEDED_FLAG_KEYS:
+            raise _not_known(s.path(key), "a flag the migrations seed", SEEDED_FLAG_KEYS)
         flag = _Section(f"featureFlags.{key}", s.raw[key])
         enabled = flag.boolean("enabled", False)
         flags[key] = FeatureFlagSetting(
@@ -409,9 +527,10 @@ def parse_feature_flags(raw: Any) -> dict[str, FeatureFlagSetting]:
 SECTIONS = ("environment", "network", "database", "seed", "featureFlags")
 
 
-def parse_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
+def parse_stack_config(stack: str, values: Mapping[str, Any], region: str | None = None) -> StackConfig:
     """Parse the ``swipesavvy:*`` settings (keys without the namespace; values raw strings or
-    already-decoded objects) into a validated StackConfig, or raise ConfigError."""
+    already-decoded objects) into a validated StackConfig, or raise ConfigError. ``region``
+    is ``aws:region``: given, the availability zones must be in it."""
     unknown = sorted(set(values) - set(SECTIONS))
     if unknown:
         raise ConfigError(
@@ -424,7 +543,7 @@ def parse_stack_config(stack: str, values: Mapping[str, Any]) -> StackConfig:
     return StackConfig(
         stack=stack,
         environment=environment,
-        network=parse_network(values.get("network")),
+        network=parse_network(values.get("network"), region),
         database=parse_database(values.get("database"), environment),
         seed=parse_seed(values.get("seed"), environment),
         feature_flags=parse_feature_flags(values.get("featureFlags")),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 
-from components.config import ConfigError, parse_stack_config
+from components.config import SEEDED_FLAG_KEYS, ConfigError, parse_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +95,7 @@ def test_feature_flag_settings_default_their_percentage():
         ({"network": {"vpcCidr": "10.40.0.0/33"}}, "swipesavvy:network.vpcCidr = '10.40.0.0/33' is invalid"),
         ({"network": {"vpcCidr": "10.40.0.1/16"}}, "swipesavvy:network.vpcCidr = '10.40.0.1/16' is invalid"),
         ({"network": {"vpcCidr": "10.40.0.0/8"}}, "with a /16 to /24 prefix"),
-        ({"database": {"deployRunnerCidrs": ["0.0.0.0/0"]}}, "must not open the database to the whole internet"),
+        ({"database": {"deployRunnerCidrs": ["0.0.0.0/0"]}}, "deployRunnerCidrs[0] = '0.0.0.0/0' is invalid"),
         ({"database": {"deployRunnerCidrs": ["10.0.0.300/24"]}}, "swipesavvy:database.deployRunnerCidrs = "),
         ({"database": {"engineVersion": "9.6"}}, "must be one of 14, 15, 16, 17"),
         ({"database": {"instanceClass": "t3.micro"}}, "must be an RDS instance class like db.t4g.medium"),
@@ -114,7 +115,7 @@ def test_feature_flag_settings_default_their_percentage():
             {"network": {"privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"]}},
             "only used together with an existing VPC id",
         ),
-        ({"featureFlags": {"Dark-Mode": {"enabled": True}}}, "flag keys are lowercase snake_case"),
+        ({"featureFlags": {"Dark-Mode": {"enabled": True}}}, "swipesavvy:featureFlags.Dark-Mode is not a flag"),
     ],
 )
 def test_invalid_values_fail_with_one_line_naming_key_value_and_fix(settings, expected):
@@ -132,6 +133,8 @@ def test_invalid_values_fail_with_one_line_naming_key_value_and_fix(settings, ex
     [
         ("production", {"seed": {"enabled": True}}, "mock data is never seeded into production"),
         ("production", {"database": {"allowDataDestruction": True}}, "must stay false in production"),
+        ("production", {"database": {"multiAz": False}}, "multiAz = false is invalid: must stay true in production"),
+        ("production", {"database": {"deletionProtection": "false"}}, "deletionProtection = false is invalid"),
     ],
 )
 def test_production_guards(environment, settings, expected):
@@ -143,3 +146,248 @@ def test_list_settings_suggest_an_element_path():
     with pytest.raises(ConfigError) as raised:
         parse_stack_config("staging", {"environment": "staging", "database": {"deployRunnerCidrs": ["nope"]}})
     assert "--path 'swipesavvy:database.deployRunnerCidrs[0]' 10.0.5.0/24" in str(raised.value)
+
+
+def config_error(settings: dict, **kwargs) -> str:
+    """The one-line message parse_stack_config refuses ``settings`` with."""
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config(settings.get("environment", "staging"), {"environment": "staging", **settings}, **kwargs)
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
+
+
+def seed_from_yaml(text: str) -> dict:
+    return {"seed": yaml.safe_load(text)}
+
+
+@pytest.mark.parametrize("rng_seed", [0, 20251228, "20251228", 2**53 - 1])
+def test_rng_seed_accepts_integers_that_survive_a_double(rng_seed):
+    config = parse_stack_config("staging", {"environment": "staging", "seed": {"rngSeed": rng_seed}})
+    assert config.seed.rng_seed == int(rng_seed)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"seed": {"rngSeed": 2**53}},
+        {"seed": {"rngSeed": 2**63 - 1}},
+        {"seed": {"rngSeed": -1}},
+        seed_from_yaml("rngSeed: 1.5"),
+        seed_from_yaml("rngSeed: 1e3"),  # a string to PyYAML, a float to YAML 1.2 readers
+        seed_from_yaml("rngSeed: 1.0e3"),
+        {"seed": {"rngSeed": 5432.0}},  # integral, still written as a float
+        {"seed": '{"rngSeed": 20251228.0}'},
+    ],
+)
+def test_rng_seed_refuses_floats_and_integers_a_double_would_change(settings):
+    assert "swipesavvy:seed.rngSeed = " in config_error(settings)
+
+
+def test_rng_seed_message_says_why_the_limit():
+    assert config_error({"seed": {"rngSeed": 2**53}}) == (
+        "swipesavvy:seed.rngSeed = 9007199254740992 is invalid: must be an integer from 0 to 9007199254740991"
+        " (larger values do not survive Pulumi's number encoding)"
+        " (fix: pulumi config set --path 'swipesavvy:seed.rngSeed' 20251228)"
+    )
+
+
+def database_config(**settings):
+    return parse_stack_config("staging", {"environment": "staging", "database": settings}).database
+
+
+@pytest.mark.parametrize(
+    ("allocated", "ceiling", "expected"),
+    [
+        (100, 110, 110),  # exactly 10% above: RDS says "at least"
+        (1000, 1100, 1100),
+        (100, 200, 200),
+        (100, "off", 0),
+        (100, False, 0),  # `maxAllocatedStorage: off` as PyYAML reads it
+        (100, 100, 0),  # equal to the allocation also means off (RDS refuses it as a ceiling)
+        (100, "100", 0),
+    ],
+)
+def test_max_allocated_storage_is_ten_percent_above_the_allocation_or_off(allocated, ceiling, expected):
+    config = database_config(allocatedStorage=allocated, maxAllocatedStorage=ceiling)
+    assert config.max_allocated_storage_gib == expected
+
+
+def test_max_allocated_storage_defaults_to_a_ceiling_rds_accepts():
+    assert database_config().max_allocated_storage_gib == 200
+    assert database_config(allocatedStorage=190).max_allocated_storage_gib == 209
+    assert database_config(allocatedStorage=65536).max_allocated_storage_gib == 0
+
+
+@pytest.mark.parametrize(
+    ("allocated", "ceiling"), [(100, 109), (100, 105), (101, 111), (1000, 1099), (100, 0), (100, 50), (100, "on")]
+)
+def test_max_allocated_storage_refuses_less_than_ten_percent_of_headroom(allocated, ceiling):
+    message = config_error({"database": {"allocatedStorage": allocated, "maxAllocatedStorage": ceiling}})
+    assert message.startswith("swipesavvy:database.maxAllocatedStorage = ")
+
+
+def test_max_allocated_storage_message():
+    assert config_error({"database": {"maxAllocatedStorage": 105}}) == (
+        "swipesavvy:database.maxAllocatedStorage = 105 is invalid: must be off (or 100, the allocatedStorage)"
+        " or an integer from 110 to 65536 GiB (RDS wants the autoscaling ceiling at least 10% above allocatedStorage)"
+        " (fix: pulumi config set --path 'swipesavvy:database.maxAllocatedStorage' 200)"
+    )
+
+
+def utc_today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+@pytest.mark.parametrize(
+    "anchor",
+    ["1971-01-01", "2025-12-28", datetime.date(2025, 12, 28), utc_today().isoformat()],
+)
+def test_anchor_date_from_the_generators_earliest_to_today(anchor):
+    config = parse_stack_config("staging", {"environment": "staging", "seed": {"anchorDate": anchor}})
+    assert config.seed.anchor_date.isoformat() == str(anchor)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"seed": {"anchorDate": (utc_today() + datetime.timedelta(days=1)).isoformat()}},
+        {"seed": {"anchorDate": "2999-01-01"}},
+        seed_from_yaml("anchorDate: 2999-01-01"),  # unquoted: a date object
+        {"seed": {"anchorDate": "0001-01-01"}},
+        {"seed": {"anchorDate": "1970-12-31"}},
+    ],
+)
+def test_anchor_date_in_the_future_or_before_the_generators_range_is_refused(settings):
+    assert config_error(settings).startswith("swipesavvy:seed.anchorDate = '")
+
+
+def test_anchor_date_message():
+    today = utc_today().isoformat()
+    assert config_error(seed_from_yaml("anchorDate: 2999-01-01")) == (
+        "swipesavvy:seed.anchorDate = '2999-01-01' is invalid: must be a date YYYY-MM-DD from 1971-01-01"
+        f" to today ({today} UTC); the mock data covers the 90 days before it"
+        " (fix: pulumi config set --path 'swipesavvy:seed.anchorDate' 2025-12-28)"
+    )
+
+
+def test_seeded_flag_keys_are_the_flags_the_migrations_seed(migrated_dsn):
+    with psycopg.connect(migrated_dsn) as conn:
+        keys = {row[0] for row in conn.execute("SELECT key FROM feature_flags")}
+    assert keys == SEEDED_FLAG_KEYS
+
+
+def test_every_seeded_flag_can_be_set():
+    settings = {key: {"enabled": True} for key in SEEDED_FLAG_KEYS}
+    config = parse_stack_config("staging", {"environment": "staging", "featureFlags": settings})
+    assert set(config.feature_flags) == SEEDED_FLAG_KEYS
+
+
+def test_a_flag_the_schema_does_not_define_is_refused_listing_the_known_ones():
+    assert config_error({"featureFlags": {"dark_mod": {"enabled": True}}}) == (
+        "swipesavvy:featureFlags.dark_mod is not a flag the migrations seed; featureFlags takes"
+        " advanced_analytics, ai_concierge_chat, amount_chip_selector, community_feed, dark_mode,"
+        " notification_center, platform_goal_meter, receipt_generation, social_sharing, tier_progress_bar"
+        " (fix: pulumi config rm --path 'swipesavvy:featureFlags.dark_mod')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "allow_public"),
+    [
+        (["10.0.0.0/8", "172.16.5.0/24", "192.168.1.7/32", "100.64.0.0/10"], False),
+        (["203.0.113.0/24", "198.51.100.7/32", "10.40.0.0/20"], True),
+        (["8.8.0.0/16"], True),
+    ],
+)
+def test_deploy_runner_cidrs_private_or_an_opted_in_narrow_public_range(cidrs, allow_public):
+    config = database_config(deployRunnerCidrs=cidrs, allowPublicDeployRunnerCidrs=allow_public)
+    assert config.deploy_runner_cidrs == tuple(cidrs)
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "allow_public", "refused"),
+    [
+        (["0.0.0.0/0"], False, "[0] = '0.0.0.0/0'"),
+        (["0.0.0.0/0"], True, "[0] = '0.0.0.0/0'"),
+        (["10.0.5.0/24", "0.0.0.0/1", "128.0.0.0/1"], False, "[1] = '0.0.0.0/1'"),
+        (["0.0.0.0/1", "128.0.0.0/1"], True, "[0] = '0.0.0.0/1'"),
+        (["203.0.113.0/24"], False, "[0] = '203.0.113.0/24'"),
+        (["8.0.0.0/15"], True, "[0] = '8.0.0.0/15'"),
+        (["10.0.0.0/7"], False, "[0] = '10.0.0.0/7'"),  # reaches past 10/8
+        (["fd00::/64"], True, "[0] = 'fd00::/64'"),
+    ],
+)
+def test_deploy_runner_cidrs_refuse_public_wide_and_ipv6_ranges_naming_the_cidr(cidrs, allow_public, refused):
+    settings = {"database": {"deployRunnerCidrs": cidrs, "allowPublicDeployRunnerCidrs": allow_public}}
+    assert config_error(settings).startswith(f"swipesavvy:database.deployRunnerCidrs{refused} is invalid: ")
+
+
+def test_deploy_runner_cidr_messages():
+    assert config_error({"database": {"deployRunnerCidrs": ["10.0.5.0/24", "203.0.113.0/24"]}}) == (
+        "swipesavvy:database.deployRunnerCidrs[1] = '203.0.113.0/24' is invalid: must lie within a private range"
+        " (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10); a public one needs"
+        " database.allowPublicDeployRunnerCidrs true"
+        " (fix: pulumi config set --path 'swipesavvy:database.deployRunnerCidrs[1]' 10.0.5.0/24)"
+    )
+    settings = {"database": {"deployRunnerCidrs": ["128.0.0.0/1"], "allowPublicDeployRunnerCidrs": True}}
+    assert config_error(settings) == (
+        "swipesavvy:database.deployRunnerCidrs[0] = '128.0.0.0/1' is invalid: a public range must be /16 or narrower"
+        " (the runner's addresses, not the internet)"
+        " (fix: pulumi config set --path 'swipesavvy:database.deployRunnerCidrs[0]' 10.0.5.0/24)"
+    )
+
+
+def test_staging_may_run_single_az_and_unprotected():
+    config = database_config(multiAz=False, deletionProtection=False)
+    assert (config.multi_az, config.deletion_protection) == (False, False)
+
+
+def test_production_deletion_protection_message():
+    settings = {"environment": "production", "database": {"deletionProtection": False}}
+    assert config_error(settings) == (
+        "swipesavvy:database.deletionProtection = false is invalid: must stay true in production"
+        " (fix: pulumi config set --path 'swipesavvy:database.deletionProtection' true)"
+    )
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+@pytest.mark.parametrize("name", ["postgres", "template0", "template1", "rdsadmin"])
+def test_reserved_database_names_are_refused_everywhere(environment, name):
+    message = config_error({"environment": environment, "database": {"name": name}})
+    assert message.startswith(f"swipesavvy:database.name = '{name}' is invalid: ")
+
+
+def test_reserved_database_name_message():
+    assert config_error({"database": {"name": "postgres"}}) == (
+        "swipesavvy:database.name = 'postgres' is invalid: must not be a database RDS PostgreSQL keeps for itself"
+        " (postgres, rdsadmin, template0, template1)"
+        " (fix: pulumi config set --path 'swipesavvy:database.name' swipesavvy_staging)"
+    )
+
+
+def test_availability_zones_in_the_stacks_region_pass():
+    network = {"availabilityZones": ["eu-west-1a", "eu-west-1b"]}
+    config = parse_stack_config("staging", {"environment": "staging", "network": network}, region="eu-west-1")
+    assert config.network.availability_zones == ("eu-west-1a", "eu-west-1b")
+
+
+def test_availability_zones_of_another_region_are_refused():
+    network = {"availabilityZones": ["us-east-1a", "eu-west-1b"]}
+    assert config_error({"network": network}, region="us-east-1") == (
+        "swipesavvy:network.availabilityZones[1] = 'eu-west-1b' is invalid: must be a zone of aws:region us-east-1"
+        " (fix: pulumi config set --path 'swipesavvy:network.availabilityZones[1]' us-east-1b)"
+    )
+    assert "us-east-10a" in config_error(
+        {"network": {"availabilityZones": ["us-east-10a", "us-east-1b"]}}, region="us-east-1"
+    )
+
+
+def test_an_existing_vpc_is_unaffected_by_the_region():
+    network = {
+        "existingVpcId": "vpc-0123abcd",
+        "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+        "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"],
+    }
+    config = parse_stack_config("production", {"environment": "production", "network": network}, region="eu-west-1")
+    assert config.network.uses_existing_vpc
