@@ -139,8 +139,37 @@ def pending_migrations(conn: psycopg.Connection, migrations: list[Migration] | N
     return check_against_ledger(migrations, read_ledger(conn))
 
 
+# What the deploying login lacks, by the server's "permission denied ..." text, and the fix.
+_MISSING_PRIVILEGES = {
+    "to grant role": "ADMIN on {owner} (fix: as {owner}'s creator or a superuser, "
+    "GRANT {owner} TO {login} WITH ADMIN OPTION; on RDS deploy as the master user)",
+    "to create role": "CREATEROLE (fix: ALTER ROLE {login} CREATEROLE, or on RDS deploy as the master user)",
+    "for database": "CREATE on the database (fix: make {login} the database's owner, "
+    "or GRANT CREATE ON DATABASE to it)",
+}
+
+
+def _missing_privilege(conn: psycopg.Connection, error: psycopg.errors.InsufficientPrivilege) -> MigrationError:
+    denied = error.diag.message_primary or str(error).strip().splitlines()[0]
+    needs = next(
+        (need for key, need in _MISSING_PRIVILEGES.items() if key in denied),
+        "the privileges listed in README.md, Operator CLI",
+    )
+    login = conn.info.user
+    return MigrationError(
+        f"login {login} may not run the migrations ({denied}): it needs {needs.format(owner=OWNER_ROLE, login=login)}"
+    )
+
+
 def _bootstrap(conn: psycopg.Connection) -> None:
     """The owner role, the ledger schema and table; idempotent, run under the lock."""
+    try:
+        _create_owner_and_ledger(conn)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise _missing_privilege(conn, error) from None
+
+
+def _create_owner_and_ledger(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute(
             sql.SQL(
