@@ -128,11 +128,13 @@ def advisory_lock(
     """Hold the session advisory lock ``key`` (``conn`` in autocommit mode).
 
     When another session holds it, call ``on_wait`` once and wait at most ``timeout_s``
-    seconds (0: not at all), then raise LockTimeout. Session advisory locks are re-entrant,
+    seconds, then raise LockTimeout (at once for 0: lock_timeout 0 would mean forever). Session advisory locks are re-entrant,
     so the code inside may take the same key again, as the migration runner and the
     seeder do: this only bounds their wait.
     """
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+        if timeout_s <= 0:
+            raise LockTimeout
         on_wait()
         _wait_for_lock(conn, key, timeout_s)
     try:
@@ -142,8 +144,6 @@ def advisory_lock(
 
 
 def _wait_for_lock(conn: psycopg.Connection, key: int, timeout_s: float) -> None:
-    if timeout_s <= 0:  # lock_timeout 0 would mean "wait forever"
-        raise LockTimeout
     conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{max(1, round(timeout_s * 1000))}ms",))
     try:
         conn.execute("SELECT pg_advisory_lock(%s)", (key,))
