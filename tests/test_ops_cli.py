@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -255,3 +256,29 @@ def test_migrate_by_a_login_without_createrole_is_one_line(as_role, empty_dsn, c
     assert code == EXIT_FAILED
     assert err.startswith(f"error: login {conninfo_to_dict(login_dsn)['user']} may not run the migrations (")
     assert len(err.strip().splitlines()) == 1
+
+
+# --- python -m ops sandbox ----------------------------------------------------------------------
+
+
+def test_sandbox_migrates_seeds_verifies_and_stops_on_ctrl_c(capsys):
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "ops", "sandbox", "--scale", "0.02"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = iter(sandbox.stdout.readline, "")
+        ready = next(line for line in lines if line.startswith("sandbox ready: "))
+        dsn = ready.split("export SWIPESAVVY_DSN=", 1)[1].strip().strip("'")
+        assert run(capsys, "verify", "--dsn", dsn, "--require-seed")[0] == EXIT_OK
+        sandbox.send_signal(signal.SIGINT)
+        out, err = sandbox.communicate(timeout=60)
+    finally:
+        sandbox.kill()
+    assert sandbox.returncode == EXIT_OK, err
+    assert out.strip().splitlines()[-1] == "sandbox stopped, its data deleted"
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn, connect_timeout=2).close()
