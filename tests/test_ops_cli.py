@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ops import cli
 from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ops.migrations import load_migrations
 
@@ -282,3 +284,11 @@ def test_sandbox_migrates_seeds_verifies_and_stops_on_ctrl_c(capsys):
     assert out.strip().splitlines()[-1] == "sandbox stopped, its data deleted"
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(dsn, connect_timeout=2).close()
+
+
+def test_readme_documents_every_exit_code():
+    """The README's exit-code table lists exactly the EXIT_* constants of ops/cli.py."""
+    section = (ROOT / "README.md").read_text().split("## Operator CLI", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)}
+    constants = {value for name, value in vars(cli).items() if name.startswith("EXIT_")}
+    assert documented == constants
