@@ -292,3 +292,11 @@ def test_readme_documents_every_exit_code():
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)}
     constants = {value for name, value in vars(cli).items() if name.startswith("EXIT_")}
     assert documented == constants
+
+
+def test_unanticipated_database_error_is_one_line(empty_dsn, capsys):
+    """An error no command anticipates (here: a read-only session) is still one line, exit 1."""
+    read_only = make_conninfo(empty_dsn, options="-c default_transaction_read_only=on")
+    code, _, err = run(capsys, "db", "migrate", "--dsn", read_only)
+    assert code == EXIT_FAILED
+    assert err.startswith("error: database error: cannot execute ") and len(err.strip().splitlines()) == 1
