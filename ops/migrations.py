@@ -10,7 +10,9 @@ Guarantees:
 - each migration runs in its own transaction, as the NOLOGIN owner role
   ``swipesavvy_owner`` (so no login owns an object), unless its first line says
   ``-- swipesavvy: run-as session`` (cluster-level work such as CREATE ROLE);
-- an applied migration whose file changed, or disappeared, is refused by name.
+- an applied migration whose file changed, or disappeared, is refused by name;
+- a file with transaction control (BEGIN, COMMIT, SAVEPOINT...) is refused when loaded,
+  by name and line: it would end the runner's transaction early and leave half of it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,20 @@ LEDGER_TABLE = "schema_migrations"
 ADVISORY_LOCK_KEY = 0x5357_5053_4D49_47  # "SWPSMIG"
 RUN_AS_SESSION_MARKER = "-- swipesavvy: run-as session"
 _FILENAME = re.compile(r"^(?P<version>\d{3})_(?P<slug>[a-z0-9_]+)\.sql$")
+# What may hide a keyword from the statement scan: comments, string literals (E'' with
+# backslash escapes), quoted identifiers and dollar-quoted bodies such as plpgsql's.
+_NOT_CODE_START = re.compile(r"--|/\*|(?<![\w$])[Ee]'|'|\"|(?<![\w$])\$(?:[A-Za-z_]\w*)?\$")
+_QUOTED_END = {
+    "'": re.compile(r"'(?:[^']|'')*'?"),
+    "E": re.compile(r"[Ee]'(?:[^'\\]|\\.|'')*'?", re.S),
+    '"': re.compile(r'"(?:[^"]|"")*"?'),
+}
+_COMMENT_DELIMITER = re.compile(r"/\*|\*/")
+_WORD_OR_SEMICOLON = re.compile(r"[A-Za-z_][\w$]*|;")
+# Statements that end, nest or prepare the transaction the runner wraps each file in.
+_TRANSACTION_CONTROL = re.compile(
+    r"(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b", re.I
+)
 
 
 class MigrationError(Exception):
@@ -69,6 +85,72 @@ def checksum_of(text: str) -> str:
     return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8")).hexdigest()
 
 
+def _end_of_non_code(text: str, match: re.Match[str]) -> int:
+    """Where the comment, literal or dollar-quoted body starting at ``match`` ends."""
+    token = match[0]
+    if token == "--":
+        newline = text.find("\n", match.end())
+        return len(text) if newline < 0 else newline
+    if token == "/*":  # block comments nest in PostgreSQL
+        depth, position = 1, match.end()
+        while depth and (delimiter := _COMMENT_DELIMITER.search(text, position)):
+            depth += 1 if delimiter[0] == "/*" else -1
+            position = delimiter.end()
+        return position if depth == 0 else len(text)
+    if token.startswith("$"):
+        close = text.find(token, match.end())
+        return len(text) if close < 0 else close + len(token)
+    return _QUOTED_END[token[0].upper()].match(text, match.start()).end()
+
+
+def _code_only(text: str) -> str:
+    """``text`` with everything but code blanked out; newlines kept so line numbers hold."""
+    parts, position = [], 0
+    while match := _NOT_CODE_START.search(text, position):
+        end = _end_of_non_code(text, match)
+        parts += [text[position : match.start()], re.sub(r"[^\n]", " ", text[match.start() : end])]
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def _statement_starts(code: str) -> Iterator[int]:
+    """Offsets of the top-level statements in ``code`` (code only, see ``_code_only``).
+
+    A ``;`` inside ``CREATE FUNCTION ... BEGIN ATOMIC ... END`` does not end the statement:
+    within a CREATE, BEGIN and CASE open a block that END closes (psql does the same).
+    """
+    first_word, depth = None, 0
+    yield 0
+    for token in _WORD_OR_SEMICOLON.finditer(code):
+        word = token[0].upper()
+        if word == ";":
+            if depth == 0:
+                first_word = None
+                yield token.end()
+        elif first_word is None:
+            first_word = word
+        elif first_word == "CREATE" and word in ("BEGIN", "CASE"):
+            depth += 1
+        elif first_word == "CREATE" and word == "END" and depth:
+            depth -= 1
+
+
+def refuse_transaction_control(filename: str, text: str) -> None:
+    """Raise MigrationError naming the file and line of the first transaction-control statement."""
+    code = _code_only(text)
+    for start in _statement_starts(code):
+        statement = code[start:].lstrip()
+        if match := _TRANSACTION_CONTROL.match(statement):
+            line = code.count("\n", 0, len(code) - len(statement)) + 1
+            keyword = " ".join(match[1].upper().split())
+            raise MigrationError(
+                f"{filename}, line {line}: {keyword} is not allowed in a migration: the runner runs each file "
+                "in one transaction of its own, which this would end early (fix: remove it; split the work "
+                "into separate migration files instead)"
+            )
+
+
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Every ``NNN_name.sql`` in ``directory``, in version order."""
     migrations: dict[str, Migration] = {}
@@ -80,6 +162,7 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         if version in migrations:
             raise MigrationError(f"{path.name}: version {version} is already used by {migrations[version].filename}")
         text = path.read_text(encoding="utf-8")
+        refuse_transaction_control(path.name, text)
         migrations[version] = Migration(
             version=version,
             name=path.stem,
@@ -139,8 +222,37 @@ def pending_migrations(conn: psycopg.Connection, migrations: list[Migration] | N
     return check_against_ledger(migrations, read_ledger(conn))
 
 
+# What the deploying login lacks, by the server's "permission denied ..." text, and the fix.
+_MISSING_PRIVILEGES = {
+    "to grant role": "ADMIN on {owner} (fix: as {owner}'s creator or a superuser, "
+    "GRANT {owner} TO {login} WITH ADMIN OPTION; on RDS deploy as the master user)",
+    "to create role": "CREATEROLE (fix: ALTER ROLE {login} CREATEROLE, or on RDS deploy as the master user)",
+    "for database": "CREATE on the database (fix: make {login} the database's owner, "
+    "or GRANT CREATE ON DATABASE to it)",
+}
+
+
+def _missing_privilege(conn: psycopg.Connection, error: psycopg.errors.InsufficientPrivilege) -> MigrationError:
+    denied = error.diag.message_primary or str(error).strip().splitlines()[0]
+    needs = next(
+        (need for key, need in _MISSING_PRIVILEGES.items() if key in denied),
+        "the privileges listed in README.md, Operator CLI",
+    )
+    login = conn.info.user
+    return MigrationError(
+        f"login {login} may not run the migrations ({denied}): it needs {needs.format(owner=OWNER_ROLE, login=login)}"
+    )
+
+
 def _bootstrap(conn: psycopg.Connection) -> None:
     """The owner role, the ledger schema and table; idempotent, run under the lock."""
+    try:
+        _create_owner_and_ledger(conn)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise _missing_privilege(conn, error) from None
+
+
+def _create_owner_and_ledger(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute(
             sql.SQL(

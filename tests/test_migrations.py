@@ -17,10 +17,12 @@ from ops.migrations import (
     pending_migrations,
 )
 
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
 
 def _copy_migrations(tmp_path: Path) -> Path:
     target = tmp_path / "sql"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "sql", target)
+    shutil.copytree(SQL_DIR, target)
     return target
 
 
@@ -149,3 +151,86 @@ def test_concurrent_runners_apply_each_migration_once(empty_dsn):
 def test_autocommit_connection_required(empty_dsn):
     with psycopg.connect(empty_dsn) as conn, pytest.raises(ValueError, match="autocommit"):
         apply_migrations(conn)
+
+
+# --- transaction control is refused when the files are loaded ---------------------------------
+
+FORBIDDEN = [
+    ("BEGIN;", "BEGIN"),
+    ("begin transaction isolation level serializable;", "BEGIN"),
+    ("START\n  TRANSACTION;", "START TRANSACTION"),
+    ("COMMIT;", "COMMIT"),
+    ("commit work;", "COMMIT"),
+    ("END;", "END"),
+    ("ROLLBACK;", "ROLLBACK"),
+    ("ABORT;", "ABORT"),
+    ("SAVEPOINT before_insert;", "SAVEPOINT"),
+    ("RELEASE SAVEPOINT before_insert;", "RELEASE"),
+    ("PREPARE TRANSACTION 'deploy';", "PREPARE TRANSACTION"),
+    ("COMMIT PREPARED 'deploy';", "COMMIT"),
+    ("ROLLBACK PREPARED 'deploy';", "ROLLBACK"),
+]
+
+
+def test_every_existing_migration_loads():
+    assert [m.filename for m in load_migrations()] == sorted(p.name for p in SQL_DIR.glob("*.sql"))
+
+
+@pytest.mark.parametrize(("statement", "keyword"), FORBIDDEN)
+def test_transaction_control_is_refused_by_file_and_line(tmp_path, statement, keyword):
+    (tmp_path / "001_ok.sql").write_text("SELECT 1;\n")
+    (tmp_path / "002_escapes.sql").write_text(f"CREATE TABLE a (id int);\n\n  {statement}\nCREATE TABLE b (id int);\n")
+    with pytest.raises(MigrationError, match=rf"^002_escapes\.sql, line 3: {keyword} is not allowed in a migration"):
+        load_migrations(tmp_path)
+
+
+def test_commit_in_a_migration_leaves_the_database_untouched(migrated_dsn, tmp_path):
+    directory = _copy_migrations(tmp_path)
+    (directory / "099_escape.sql").write_text("CREATE TABLE escaped (id int);\nCOMMIT;\nSELECT 1 / 0;\n")
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        with pytest.raises(MigrationError, match=r"099_escape\.sql, line 2: COMMIT is not allowed"):
+            apply_migrations(conn, load_migrations(directory))
+        assert conn.execute("SELECT to_regclass('public.escaped')").fetchone()[0] is None
+    assert "099_escape" not in [name for _, name in _ledger(migrated_dsn)]
+
+
+LOOK_ALIKES = """\
+-- COMMIT; a comment
+/* BEGIN; /* nested */ ROLLBACK; */
+CREATE TABLE look_alikes (
+    id int,
+    "commit" text DEFAULT 'COMMIT;',
+    note text DEFAULT E'it\\'s; END;',
+    begin_at date,
+    end_at date
+);
+CREATE FUNCTION look_alikes_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.note := 'x'; -- END;
+    RETURN NEW;
+END;
+$$;
+CREATE FUNCTION look_alikes_tagged() RETURNS int LANGUAGE plpgsql AS $body$
+BEGIN
+    BEGIN
+        RETURN 1;
+    EXCEPTION WHEN OTHERS THEN
+        ROLLBACK;
+    END;
+END
+$body$;
+CREATE FUNCTION look_alikes_atomic() RETURNS int LANGUAGE sql
+BEGIN ATOMIC
+    SELECT CASE WHEN true THEN 1 ELSE 2 END;
+END;
+SELECT 'a''; COMMIT; ''b', $$ COMMIT $$, U&'COMMIT';
+"""
+
+
+def test_look_alikes_are_not_transaction_control(migrated_dsn, tmp_path):
+    """Keywords in comments, literals, identifiers, plpgsql and BEGIN ATOMIC bodies are fine."""
+    directory = _copy_migrations(tmp_path)
+    (directory / "099_look_alikes.sql").write_text(LOOK_ALIKES)
+    with psycopg.connect(migrated_dsn, autocommit=True) as conn:
+        report = apply_migrations(conn, load_migrations(directory))
+    assert [m.name for m in report.applied] == ["099_look_alikes"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -10,8 +12,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ops import cli
 from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ops.migrations import load_migrations
 
@@ -164,3 +167,136 @@ def test_wrong_password_is_one_line_without_the_password(password_login, capsys)
     assert code == EXIT_UNAVAILABLE
     assert 'password authentication failed for user "swipesavvy_pw_check"' in err
     assert "wrong-password" not in err and len(err.strip().splitlines()) == 1
+
+
+# --- no DSN or password in any message --------------------------------------------------------
+
+SECRET = "s3cret-Pw"
+MALFORMED_DSNS = [
+    f"postgresql://admin:{SECRET}@[::1/app",  # unclosed IPv6 bracket: libpq echoes the whole URI
+    f"postgresql://admin:{SECRET}%zz@db/app",  # bad percent-encoding: libpq echoes the token
+    f"postgresql://admin:{SECRET}@db/app?{SECRET}=1",
+    f"host=db user=admin password='{SECRET}",  # unterminated quote
+    f"host=db user=admin password={SECRET} {SECRET}",  # unquoted space: libpq echoes the 2nd half
+    f"host=127.0.0.1 user=admin password={SECRET} sslmode={SECRET}",
+    f"host=127.0.0.1 port={SECRET} password={SECRET}",
+]
+
+
+@pytest.mark.parametrize("dsn", MALFORMED_DSNS)
+@pytest.mark.parametrize("source", ["--dsn", "SWIPESAVVY_DSN"])
+def test_malformed_dsn_is_a_usage_error_without_the_password(capsys, monkeypatch, dsn, source):
+    if source == "--dsn":
+        code, out, err = run(capsys, "verify", "--dsn", dsn)
+    else:
+        monkeypatch.setenv("SWIPESAVVY_DSN", dsn)
+        code, out, err = run(capsys, "db", "migrate")
+    assert code == EXIT_USAGE
+    assert err.startswith("error: invalid connection string: ") and "--dsn or $SWIPESAVVY_DSN" in err
+    assert len(err.strip().splitlines()) == 1
+    assert SECRET not in out + err and "admin" not in err
+
+
+def test_misplaced_dsn_is_not_echoed_by_usage_errors(capsys):
+    code, _, err = run(capsys, "verify", f"postgresql://admin:{SECRET}@db/app")  # forgot --dsn
+    assert code == EXIT_USAGE
+    assert err.startswith("error: unrecognized arguments: ") and SECRET not in err
+
+
+# --- the CLI's own contract -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["verfy"], "argument COMMAND: invalid choice: 'verfy'"),
+        (["db"], "the following arguments are required: DB_COMMAND"),
+        (["db", "migrate", "--dsn"], "argument --dsn: expected one argument"),
+        (["db", "seed", "--lock-timeout", "soon"], "argument --lock-timeout: must be a number of seconds"),
+        (["db", "unseed", "--lock-timeout", "-1"], "argument --lock-timeout: must be a number of seconds"),
+    ],
+)
+def test_usage_errors_are_one_line(argv, message):
+    result = subprocess.run([sys.executable, "-m", "ops", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"error: {message}") and "--help)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "dsn_change", [{"port": "abc"}, {"port": "99999"}, {"sslmode": "bogus"}, {"target_session_attrs": "any-old"}]
+)
+def test_bad_dsn_parameter_is_a_usage_error_not_unreachable(migrated_dsn, capsys, dsn_change):
+    code, _, err = run(capsys, "verify", "--dsn", make_conninfo(migrated_dsn, **dsn_change))
+    assert code == EXIT_USAGE, err
+    assert err.startswith("error: invalid connection string: ") and len(err.strip().splitlines()) == 1
+
+
+# --- privileges of the deploying login --------------------------------------------------------
+
+
+def test_migrate_by_a_login_without_admin_on_the_owner_role_is_one_line(as_role, admin_dsn, migrated_dsn, capsys):
+    """A second deploy login (CREATEROLE, owns nothing) on a cluster where the owner role exists."""
+    second = as_role(migrated_dsn)
+    login, database = conninfo_to_dict(second)["user"], conninfo_to_dict(second)["dbname"]
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE {login} CREATEROLE")
+        conn.execute(f"GRANT CONNECT, CREATE ON DATABASE {database} TO {login}")
+    code, out, err = run(capsys, "db", "migrate", "--dsn", second)
+    assert code == EXIT_FAILED
+    assert err.strip().splitlines() == [
+        f'error: login {login} may not run the migrations (permission denied to grant role "swipesavvy_owner"): '
+        "it needs ADMIN on swipesavvy_owner (fix: as swipesavvy_owner's creator or a superuser, "
+        f"GRANT swipesavvy_owner TO {login} WITH ADMIN OPTION; on RDS deploy as the master user)"
+    ]
+
+
+def test_migrate_by_a_login_without_createrole_is_one_line(as_role, empty_dsn, capsys):
+    login_dsn = as_role(empty_dsn)
+    code, _, err = run(capsys, "db", "migrate", "--dsn", login_dsn)
+    assert code == EXIT_FAILED
+    assert err.startswith(f"error: login {conninfo_to_dict(login_dsn)['user']} may not run the migrations (")
+    assert len(err.strip().splitlines()) == 1
+
+
+# --- python -m ops sandbox ----------------------------------------------------------------------
+
+
+def test_sandbox_migrates_seeds_verifies_and_stops_on_ctrl_c(capsys):
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "ops", "sandbox", "--scale", "0.02"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = iter(sandbox.stdout.readline, "")
+        ready = next(line for line in lines if line.startswith("sandbox ready: "))
+        dsn = ready.split("export SWIPESAVVY_DSN=", 1)[1].strip().strip("'")
+        assert run(capsys, "verify", "--dsn", dsn, "--require-seed")[0] == EXIT_OK
+        sandbox.send_signal(signal.SIGINT)
+        out, err = sandbox.communicate(timeout=60)
+    finally:
+        sandbox.kill()
+    assert sandbox.returncode == EXIT_OK, err
+    assert out.strip().splitlines()[-1] == "sandbox stopped, its data deleted"
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(dsn, connect_timeout=2).close()
+
+
+def test_readme_documents_every_exit_code():
+    """The README's exit-code table lists exactly the EXIT_* constants of ops/cli.py."""
+    section = (ROOT / "README.md").read_text().split("## Operator CLI", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)}
+    constants = {value for name, value in vars(cli).items() if name.startswith("EXIT_")}
+    assert documented == constants
+
+
+def test_unanticipated_database_error_is_one_line(empty_dsn, capsys):
+    """An error no command anticipates (here: a read-only session) is still one line, exit 1."""
+    read_only = make_conninfo(empty_dsn, options="-c default_transaction_read_only=on")
+    code, _, err = run(capsys, "db", "migrate", "--dsn", read_only)
+    assert code == EXIT_FAILED
+    assert err.startswith("error: database error: cannot execute ") and len(err.strip().splitlines()) == 1

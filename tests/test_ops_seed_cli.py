@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from ops.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, main
+from ops.connection import APPLICATION_NAME, describe
+from ops.migrations import ADVISORY_LOCK_KEY
 from seed.generator import MOCK_ID_BASE, MOCK_USER_ID_BASE, TABLE_ORDER, SeedParameters, expected_counts
-from seed.loader import MANIFEST, load_mock_data
+from seed.loader import MANIFEST, SEED_LOCK_KEY, load_mock_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_CHECK_NAMES = (
@@ -186,3 +191,88 @@ def test_verify_fails_naming_the_check(migrated_dsn, capsys, breakage, failing_c
     assert failed == failing_checks
     assert err.strip().startswith("error: verify failed:") and len(err.strip().splitlines()) == 1
     assert all(name in err for name in failing_checks)
+
+
+# --- waiting for another run's lock, Ctrl-C ----------------------------------------------------
+
+
+def _seed_state(dsn: str) -> tuple[int, int]:
+    """(mock campaigns, manifest rows)."""
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            f"SELECT (SELECT count(*) FROM campaigns WHERE is_mock), (SELECT count(*) FROM {MANIFEST})"
+        ).fetchone()
+
+
+@pytest.mark.parametrize("command", [["db", "seed", "--scale", "0.02"], ["db", "unseed"]])
+def test_seeder_says_it_waits_for_the_seed_lock_then_gives_up(migrated_dsn, capsys, command):
+    with psycopg.connect(migrated_dsn, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (SEED_LOCK_KEY,))
+        started = time.monotonic()
+        code, out, err = run(capsys, *command, "--dsn", migrated_dsn, "--lock-timeout", "0.5")
+        waited = time.monotonic() - started
+    assert code == EXIT_LOCKED and out == ""
+    waiting, error = err.strip().splitlines()
+    assert waiting.startswith("waiting up to 0.5 s for another seeder holding the seed lock on ")
+    assert error.startswith("error: gave up after 0.5 s: another seeder still holds the seed lock on ")
+    assert "--lock-timeout" in error
+    assert 0.5 <= waited < 5
+    assert _seed_state(migrated_dsn) == (0, 0)
+
+
+def test_seeder_proceeds_when_the_other_releases_the_lock(migrated_dsn, capsys):
+    with psycopg.connect(migrated_dsn, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (SEED_LOCK_KEY,))
+        release = threading.Timer(0.5, other.execute, ("SELECT pg_advisory_unlock(%s)", (SEED_LOCK_KEY,)))
+        release.start()
+        code, out, err = run(capsys, "db", "seed", "--dsn", migrated_dsn, "--scale", "0.02")
+        release.join()
+    assert code == EXIT_OK, err
+    assert err.startswith("waiting up to 60 s for another seeder") and len(err.strip().splitlines()) == 1
+    assert _seed_state(migrated_dsn)[1] == 1
+
+
+def test_lock_timeout_zero_gives_up_at_once_on_the_migration_lock(migrated_dsn, capsys):
+    with psycopg.connect(migrated_dsn, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        code, _, err = run(capsys, "db", "migrate", "--dsn", migrated_dsn, "--lock-timeout", "0")
+    assert code == EXIT_LOCKED
+    assert err.strip().splitlines() == [
+        f"error: gave up after 0 s: another migrate run still holds the migration lock on {describe(migrated_dsn)}; "
+        "nothing was changed (fix: retry when it has finished, or raise --lock-timeout)"
+    ]
+
+
+def test_ctrl_c_during_a_seed_rolls_it_back(migrated_dsn):
+    seeder = subprocess.Popen(
+        [sys.executable, "-m", "ops", "db", "seed", "--dsn", migrated_dsn, "--scale", "10"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_until_copying(migrated_dsn)
+        seeder.send_signal(signal.SIGINT)
+        out, err = seeder.communicate(timeout=60)
+    finally:
+        seeder.kill()
+    assert seeder.returncode == EXIT_INTERRUPTED, err
+    assert err.strip().splitlines() == ["error: interrupted: the transaction in progress was rolled back"]
+    assert out == ""
+    assert _seed_state(migrated_dsn) == (0, 0)
+
+
+def _wait_until_copying(dsn: str) -> None:
+    deadline = time.monotonic() + 30
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            copying = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = %s AND query LIKE 'COPY%%' AND state = 'active'",
+                (APPLICATION_NAME,),
+            ).fetchone()[0]
+            if copying:
+                return
+            time.sleep(0.02)
+    pytest.fail("the seeder never started copying")
