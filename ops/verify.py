@@ -18,7 +18,7 @@ import psycopg
 
 from ops.flags import SETTINGS_TABLE
 from seed.generator import AFFINITY_MERCHANTS_PER_USER, DAYS, SEGMENTS
-from seed.loader import MOCK_ROWS, Manifest, count_mock_rows, read_manifest
+from seed.loader import MOCK_ROWS, Manifest, content_digests, count_mock_rows, read_manifest
 
 EXPECTED_TABLES = frozenset(
     {
@@ -271,6 +271,14 @@ def _manifest_check(require_seed: bool) -> Check:
     def check_seed_manifest(conn: psycopg.Connection) -> CheckResult:
         manifest = read_manifest(conn)
         if manifest is None:
+            orphans = sum(count_mock_rows(conn).values())
+            if orphans:
+                return CheckResult(
+                    "seed_manifest",
+                    False,
+                    f"no manifest, yet {orphans:,} mock rows are loaded: `python -m ops db seed` reloads them, "
+                    "`python -m ops db unseed` removes them",
+                )
             return CheckResult(
                 "seed_manifest",
                 not require_seed,
@@ -299,6 +307,33 @@ def check_seed_counts(conn: psycopg.Connection, manifest: Manifest) -> CheckResu
     ]
     detail = f"{sum(actual.values()):,} mock rows in {len(actual)} tables match the manifest"
     return CheckResult("seed_counts", not wrong, "; ".join(wrong) if wrong else detail)
+
+
+def reseed_command(manifest: Manifest) -> str:
+    """The plain re-seed that restores what the manifest describes."""
+    params = manifest.params
+    return (
+        f"`python -m ops db seed --scale {params.scale:g} --rng-seed {params.rng_seed} "
+        f"--anchor-date {params.anchor_date.isoformat()} --dataset-version {params.dataset_version}`"
+    )
+
+
+@_when_seeded
+def check_seed_content(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
+    """Every seeded row is exactly as loaded: the content digests match the manifest's."""
+    if manifest.content_digests is None:
+        return CheckResult(
+            "seed_content",
+            False,
+            f"the manifest predates content digests (migration 009): {reseed_command(manifest)} records them",
+        )
+    actual = content_digests(conn)
+    changed = [table for table, digest in actual.items() if manifest.content_digests.get(table) != digest]
+    if changed:
+        detail = f"mock rows differ from the manifest in {', '.join(changed)}: {reseed_command(manifest)} reloads them"
+    else:
+        detail = f"the mock rows of {len(actual)} tables match the manifest's sha256 digests"
+    return CheckResult("seed_content", not changed, detail)
 
 
 @_when_seeded
@@ -430,6 +465,7 @@ def seed_checks(require_seed: bool = False) -> tuple[Check, ...]:
     return (
         _manifest_check(require_seed),
         check_seed_counts,
+        check_seed_content,
         check_seed_volumes,
         check_seed_analytics_window,
         check_seed_no_future_dates,
