@@ -288,10 +288,9 @@ def test_needs_an_autocommit_connection(migrated_dsn):
         load_mock_data(conn, SMALL)
 
 
-def test_application_role_can_seed_and_read_only_role_cannot(migrated_dsn, as_role):
-    with psycopg.connect(as_role(migrated_dsn, "swipesavvy_readwrite"), autocommit=True) as conn:
-        assert load_mock_data(conn, SMALL).loaded
-        assert count_mock_rows(conn) == expected_counts(SMALL)
+def test_read_only_role_reads_the_manifest_and_cannot_seed(conn, migrated_dsn, as_role):
+    # The application role cannot seed either: tests/test_application_limits.py.
+    assert load_mock_data(conn, SMALL).loaded
     with psycopg.connect(as_role(migrated_dsn, "swipesavvy_readonly"), autocommit=True) as conn:
         assert read_manifest(conn).params == SMALL
         with pytest.raises(SeedError, match="permission denied"):
