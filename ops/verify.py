@@ -1,8 +1,9 @@
 """The runbook's verification queries as code: each check is one query and one verdict.
 
-Phase 1.3 (tables, indexes, key tables), 1.4 (the ten flags) and 5.5 (data integrity) are
-SCHEMA_CHECKS; phase 2.3 (the mock data's volumes and shape) is SEED_CHECKS, which read the
-seeder's manifest and pass with "no mock data seeded" when there is none (unless built with
+Phase 1.3 (tables, indexes, key tables), 1.4 (the ten flags, as seeded or as the stack set
+them) and 5.5 (data integrity) are SCHEMA_CHECKS; phase 2.3 (the mock data's content,
+volumes and shape) is SEED_CHECKS, which read the seeder's manifest and pass with "no mock
+data seeded" when there is neither a manifest nor mock rows (unless built with
 ``seed_checks(require_seed=True)``).
 ``run_checks`` never stops at the first failure: the operator sees the whole checklist.
 """
