@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
 import os
 import sys
 import tempfile
@@ -351,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    # psycopg logs cleanup failures (e.g. after Ctrl-C) as warnings; the one line below says it.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     try:
         args = build_parser().parse_args(argv)
         return args.handler(args)
@@ -361,7 +364,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandFailed, DatabaseUnavailable, MigrationError, SeedError) as error:
         return report(str(error), _exit_code(error), argv)
     except psycopg.Error as error:  # anything the commands did not anticipate: still one line
+        if _interrupted(error):  # Ctrl-C mid-COPY: cleanup failed on the busy connection, which
+            # the exit closes, so the server rolls the transaction back all the same
+            return report("interrupted: the transaction in progress was rolled back", EXIT_INTERRUPTED, argv)
         return report(f"database error: {_primary(error)}", EXIT_FAILED, argv)
+
+
+def _interrupted(error: BaseException) -> bool:
+    """True when ``error`` was raised while handling a Ctrl-C."""
+    seen = error.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False
 
 
 def report(message: str, exit_code: int, argv: Sequence[str]) -> int:

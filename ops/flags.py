@@ -1,7 +1,10 @@
 """Per-stack feature-flag states (``swipesavvy:featureFlags``) applied to ``feature_flags``.
 
 Changes go through the table's audit trigger with the actor and reason set, so every
-change a ``pulumi up`` makes is in ``feature_flag_audit_log`` like any other.
+change a ``pulumi up`` makes is in ``feature_flag_audit_log`` like any other. Each applied
+setting is also recorded in ``swipesavvy_meta.feature_flag_settings`` (which the
+applications cannot write), so ``verify`` knows what the stack set and can report any
+flag changed outside it.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import psycopg
+
+SETTINGS_TABLE = "swipesavvy_meta.feature_flag_settings"
 
 
 class UnknownFlag(ValueError):
@@ -22,8 +27,8 @@ def apply_flag_settings(
     actor: str,
     reason: str,
 ) -> list[str]:
-    """Set ``{key: (enabled, rollout_percentage)}`` in one transaction; return the keys that
-    changed. Nothing is written when any key is unknown."""
+    """Set ``{key: (enabled, rollout_percentage)}`` in one transaction and record them;
+    return the keys that changed. Nothing is written when any key is unknown."""
     if not settings:
         return []
     with conn.transaction():
@@ -46,7 +51,21 @@ def apply_flag_settings(
             ).fetchone()
             if row:
                 changed.append(key)
+            _record_setting(conn, key, enabled, percentage, actor)
     return changed
+
+
+def _record_setting(conn: psycopg.Connection, key: str, enabled: bool, percentage: int, actor: str) -> None:
+    """Upsert what the stack set; an unchanged setting keeps its first applied_at."""
+    conn.execute(
+        f"INSERT INTO {SETTINGS_TABLE} AS s (key, enabled, rollout_percentage, actor) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (key) DO UPDATE SET enabled = excluded.enabled,"
+        " rollout_percentage = excluded.rollout_percentage, actor = excluded.actor,"
+        " applied_by = session_user, applied_at = now()"
+        " WHERE (s.enabled, s.rollout_percentage, s.actor)"
+        " IS DISTINCT FROM (excluded.enabled, excluded.rollout_percentage, excluded.actor)",
+        (key, enabled, percentage, actor),
+    )
 
 
 def read_flag_settings(conn: psycopg.Connection, keys: list[str]) -> dict[str, tuple[bool, int]]:

@@ -1,8 +1,9 @@
 """The runbook's verification queries as code: each check is one query and one verdict.
 
-Phase 1.3 (tables, indexes, key tables), 1.4 (the ten flags) and 5.5 (data integrity) are
-SCHEMA_CHECKS; phase 2.3 (the mock data's volumes and shape) is SEED_CHECKS, which read the
-seeder's manifest and pass with "no mock data seeded" when there is none (unless built with
+Phase 1.3 (tables, indexes, key tables), 1.4 (the ten flags, as seeded or as the stack set
+them) and 5.5 (data integrity) are SCHEMA_CHECKS; phase 2.3 (the mock data's content,
+volumes and shape) is SEED_CHECKS, which read the seeder's manifest and pass with "no mock
+data seeded" when there is neither a manifest nor mock rows (unless built with
 ``seed_checks(require_seed=True)``).
 ``run_checks`` never stops at the first failure: the operator sees the whole checklist.
 """
@@ -16,8 +17,9 @@ from dataclasses import dataclass
 
 import psycopg
 
+from ops.flags import SETTINGS_TABLE
 from seed.generator import AFFINITY_MERCHANTS_PER_USER, DAYS, SEGMENTS
-from seed.loader import MOCK_ROWS, Manifest, count_mock_rows, read_manifest
+from seed.loader import MOCK_ROWS, Manifest, content_digests, count_mock_rows, read_manifest
 
 EXPECTED_TABLES = frozenset(
     {
@@ -41,18 +43,19 @@ EXPECTED_TABLES = frozenset(
 )
 KEY_TABLES = ("feature_flags", "campaign_analytics_daily", "ab_tests")
 MIN_INDEXES = 20
-# key -> (category, enabled): the flags migration 003 seeds.
-EXPECTED_FLAGS = {
-    "tier_progress_bar": ("UI", True),
-    "amount_chip_selector": ("UI", True),
-    "platform_goal_meter": ("UI", True),
-    "ai_concierge_chat": ("UI", True),
-    "dark_mode": ("UI", True),
-    "social_sharing": ("Advanced", True),
-    "receipt_generation": ("Advanced", True),
-    "community_feed": ("Experimental", False),
-    "notification_center": ("Experimental", False),
-    "advanced_analytics": ("Experimental", False),
+# key -> (category, enabled, rollout_percentage): the flags migration 003 seeds. What a
+# stack applied (swipesavvy_meta.feature_flag_settings) overrides the last two.
+EXPECTED_FLAGS: dict[str, tuple[str, bool, int]] = {
+    "tier_progress_bar": ("UI", True, 100),
+    "amount_chip_selector": ("UI", True, 100),
+    "platform_goal_meter": ("UI", True, 100),
+    "ai_concierge_chat": ("UI", True, 100),
+    "dark_mode": ("UI", True, 100),
+    "social_sharing": ("Advanced", True, 100),
+    "receipt_generation": ("Advanced", True, 100),
+    "community_feed": ("Experimental", False, 0),
+    "notification_center": ("Experimental", False, 0),
+    "advanced_analytics": ("Experimental", False, 0),
 }
 
 
@@ -101,23 +104,53 @@ def check_indexes(conn: psycopg.Connection) -> CheckResult:
     return CheckResult("indexes", count >= MIN_INDEXES, f"{count} indexes in public (expected {MIN_INDEXES}+)")
 
 
-def check_feature_flags(conn: psycopg.Connection) -> CheckResult:
-    flags = {
-        key: (category, enabled)
-        for key, category, enabled in conn.execute("SELECT key, category, enabled FROM feature_flags")
+def applied_flag_settings(conn: psycopg.Connection) -> dict[str, tuple[bool, int, str]]:
+    """``{key: (enabled, rollout_percentage, actor)}`` as the stack last applied them."""
+    if not _scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (SETTINGS_TABLE,)):
+        return {}  # migration 008 not applied yet: nothing recorded
+    query = f"SELECT key, enabled, rollout_percentage, actor FROM {SETTINGS_TABLE}"
+    return {key: (enabled, percentage, actor) for key, enabled, percentage, actor in conn.execute(query)}
+
+
+def expected_flag_states(conn: psycopg.Connection) -> dict[str, tuple[bool, int, str]]:
+    """``{key: (enabled, rollout_percentage, where that expectation comes from)}``: the
+    migration's defaults overlaid with what the stack applied."""
+    expected = {
+        key: (enabled, percentage, "migration default") for key, (_, enabled, percentage) in EXPECTED_FLAGS.items()
     }
+    for key, (enabled, percentage, actor) in applied_flag_settings(conn).items():
+        expected[key] = (enabled, percentage, f"applied by {actor}")
+    return expected
+
+
+def _flag_state(enabled: bool, percentage: int) -> str:
+    return f"{'on' if enabled else 'off'} at {percentage}%"
+
+
+def check_feature_flags(conn: psycopg.Connection) -> CheckResult:
+    """Runbook 1.4: the ten flags in their categories, each flag's state as migration 003
+    seeded it or as the stack last set it; anything else was changed outside the stack."""
+    flags = {
+        key: (category, enabled, percentage)
+        for key, category, enabled, percentage in conn.execute(
+            "SELECT key, category, enabled, rollout_percentage FROM feature_flags"
+        )
+    }
+    expected = expected_flag_states(conn)
     problems = []
-    for key, expected in EXPECTED_FLAGS.items():
+    for key, (enabled, percentage, source) in expected.items():
         if key not in flags:
             problems.append(f"{key} missing")
-        elif flags[key] != expected:
-            problems.append(
-                f"{key} is {flags[key][0]}/{'on' if flags[key][1] else 'off'}, "
-                f"expected {expected[0]}/{'on' if expected[1] else 'off'}"
-            )
+            continue
+        category, *state = flags[key]
+        if key in EXPECTED_FLAGS and category != EXPECTED_FLAGS[key][0]:
+            problems.append(f"{key} is in {category}, expected {EXPECTED_FLAGS[key][0]}")
+        if state != [enabled, percentage]:
+            problems.append(f"{key} is {_flag_state(*state)}, expected {_flag_state(enabled, percentage)} ({source})")
+    unexpected = sorted(set(flags) - set(expected))
+    if unexpected:
+        problems.append(f"unexpected: {', '.join(unexpected)}")
     detail = f"{len(flags)} flags (expected {len(EXPECTED_FLAGS)})"
-    if len(flags) != len(EXPECTED_FLAGS):
-        problems.append(f"{len(flags)} flags")
     if problems:
         detail += "; " + "; ".join(problems)
     return CheckResult("feature_flags", not problems, detail)
@@ -239,6 +272,14 @@ def _manifest_check(require_seed: bool) -> Check:
     def check_seed_manifest(conn: psycopg.Connection) -> CheckResult:
         manifest = read_manifest(conn)
         if manifest is None:
+            orphans = sum(count_mock_rows(conn).values())
+            if orphans:
+                return CheckResult(
+                    "seed_manifest",
+                    False,
+                    f"no manifest, yet {orphans:,} mock rows are loaded: `python -m ops db seed` reloads them, "
+                    "`python -m ops db unseed` removes them",
+                )
             return CheckResult(
                 "seed_manifest",
                 not require_seed,
@@ -267,6 +308,33 @@ def check_seed_counts(conn: psycopg.Connection, manifest: Manifest) -> CheckResu
     ]
     detail = f"{sum(actual.values()):,} mock rows in {len(actual)} tables match the manifest"
     return CheckResult("seed_counts", not wrong, "; ".join(wrong) if wrong else detail)
+
+
+def reseed_command(manifest: Manifest) -> str:
+    """The plain re-seed that restores what the manifest describes."""
+    params = manifest.params
+    return (
+        f"`python -m ops db seed --scale {params.scale:g} --rng-seed {params.rng_seed} "
+        f"--anchor-date {params.anchor_date.isoformat()} --dataset-version {params.dataset_version}`"
+    )
+
+
+@_when_seeded
+def check_seed_content(conn: psycopg.Connection, manifest: Manifest) -> CheckResult:
+    """Every seeded row is exactly as loaded: the content digests match the manifest's."""
+    if manifest.content_digests is None:
+        return CheckResult(
+            "seed_content",
+            False,
+            f"the manifest predates content digests (migration 009): {reseed_command(manifest)} records them",
+        )
+    actual = content_digests(conn)
+    changed = [table for table, digest in actual.items() if manifest.content_digests.get(table) != digest]
+    if changed:
+        detail = f"mock rows differ from the manifest in {', '.join(changed)}: {reseed_command(manifest)} reloads them"
+    else:
+        detail = f"the mock rows of {len(actual)} tables match the manifest's sha256 digests"
+    return CheckResult("seed_content", not changed, detail)
 
 
 @_when_seeded
@@ -398,6 +466,7 @@ def seed_checks(require_seed: bool = False) -> tuple[Check, ...]:
     return (
         _manifest_check(require_seed),
         check_seed_counts,
+        check_seed_content,
         check_seed_volumes,
         check_seed_analytics_window,
         check_seed_no_future_dates,

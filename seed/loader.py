@@ -5,11 +5,12 @@ resource call. In one transaction, under an advisory lock so two seeders queue u
 
 1. refuse an unmigrated schema and an anchor date after the database's (UTC) date;
 2. if the manifest (``swipesavvy_meta.mock_data_seed``) says the same parameters and the
-   same generator version are loaded, and the seeded rows are all still there, change
-   nothing (``SeedReport.loaded`` is False);
+   same generator version are loaded, and the seeded rows are exactly as loaded (their
+   ``content_digests`` match the manifest's), change nothing (``SeedReport.loaded`` is False);
 3. otherwise delete the earlier seeded rows (see ``MOCK_ROWS``), stream every table from
    the generators with COPY (chunks of lines, never a whole table in memory), check the
-   row counts, and write the manifest with the counts and the sha256 of the data.
+   row counts, and write the manifest with the counts, the sha256 of the generated data
+   and the content digests of the rows as stored.
 
 Any error, or an exception from the progress callback, rolls everything back: the data
 that was there before is left as it was. Seeded rows are the ``is_mock`` campaigns,
@@ -33,6 +34,7 @@ from psycopg.types.json import Jsonb
 from seed.generator import (
     GENERATOR_VERSION,
     TABLE_ORDER,
+    TABLES,
     SeedParameters,
     checksum_header,
     chunked,
@@ -101,6 +103,7 @@ class Manifest:
     duration_ms: float
     loaded_at: datetime.datetime
     loaded_by: str
+    content_digests: dict[str, str] | None  # None: loaded before migration 009, unverifiable
 
     @property
     def params(self) -> SeedParameters:
@@ -142,15 +145,15 @@ def _begin(conn: psycopg.Connection) -> None:
 def _manifest_row(conn: psycopg.Connection) -> Manifest | None:
     row = conn.execute(
         f"SELECT scale, rng_seed, anchor_date, dataset_version, generator_version, counts, checksum,"
-        f" duration_ms, loaded_at, loaded_by FROM {MANIFEST}"
+        f" duration_ms, loaded_at, loaded_by, content_digests FROM {MANIFEST}"
     ).fetchone()
     if row is None:
         return None
-    scale, rng_seed, anchor, version, generator, counts, checksum, duration, loaded_at, loaded_by = row
+    scale, rng_seed, anchor, version, generator, counts, checksum, duration, loaded_at, loaded_by, digests = row
     ordered = {t: int(counts[t]) for t in TABLE_ORDER if t in counts}  # jsonb does not keep key order
     ordered.update({t: int(n) for t, n in counts.items() if t not in ordered})
     return Manifest(
-        scale, rng_seed, anchor, version, generator, ordered, checksum, float(duration), loaded_at, loaded_by
+        scale, rng_seed, anchor, version, generator, ordered, checksum, float(duration), loaded_at, loaded_by, digests
     )
 
 
@@ -171,6 +174,35 @@ def count_mock_rows(conn: psycopg.Connection) -> dict[str, int]:
     )
     row = conn.execute(query).fetchone()
     return dict(zip(MOCK_ROWS, (int(n) for n in row), strict=False))
+
+
+# One table's seeded rows as stored: each row's seeded columns as a row literal, sorted
+# bytewise, one per line, hashed. Generated ids are not part of it.
+_TABLE_DIGEST = sql.SQL(
+    "SELECT encode(sha256(convert_to(coalesce(string_agg(r, E'\\n' ORDER BY r COLLATE \"C\"), ''), 'UTF8')), 'hex')"
+    " FROM (SELECT ROW({columns})::text AS r FROM {table} WHERE {condition}) AS seeded"
+)
+
+
+def content_digests(conn: psycopg.Connection) -> dict[str, str]:
+    """sha256 per table of the seeded rows as stored now, in one round trip (about 0.1 s
+    at scale 1). Time zone and date style are fixed so the text is the same in every session."""
+    query = sql.SQL("SELECT {}").format(
+        sql.SQL(", ").join(
+            sql.SQL("({})").format(
+                _TABLE_DIGEST.format(
+                    columns=sql.SQL(", ").join(map(sql.Identifier, TABLES[table].columns)),
+                    table=sql.Identifier(table),
+                    condition=sql.SQL(condition),
+                )
+            )
+            for table, condition in MOCK_ROWS.items()
+        )
+    )
+    with conn.transaction():
+        conn.execute("SELECT set_config('timezone', 'UTC', true), set_config('datestyle', 'ISO, YMD', true)")
+        row = conn.execute(query).fetchone()
+    return dict(zip(MOCK_ROWS, row, strict=True))
 
 
 def _delete_mock_rows(conn: psycopg.Connection) -> dict[str, int]:
@@ -211,6 +243,11 @@ def _copy_all(
     return counts, digest.hexdigest()
 
 
+def is_intact(conn: psycopg.Connection, manifest: Manifest) -> bool:
+    """The seeded rows are exactly those the manifest recorded (False for an unverifiable one)."""
+    return manifest.content_digests is not None and content_digests(conn) == manifest.content_digests
+
+
 def load_mock_data(
     conn: psycopg.Connection, params: SeedParameters, *, progress: Progress | None = None, force: bool = False
 ) -> SeedReport:
@@ -235,12 +272,7 @@ def load_mock_data(
                     f"date is {today.isoformat()} UTC): mock data may not be dated after today"
                 )
             manifest = _manifest_row(conn)
-            if (
-                not force
-                and manifest is not None
-                and manifest.matches(params)
-                and count_mock_rows(conn) == manifest.counts
-            ):
+            if not force and manifest is not None and manifest.matches(params) and is_intact(conn, manifest):
                 return SeedReport(
                     counts=dict(manifest.counts),
                     checksum=manifest.checksum,
@@ -256,10 +288,11 @@ def load_mock_data(
                     f"{t} {counts.get(t)} (planned {n})" for t, n in expected.items() if counts.get(t) != n
                 )
                 raise SeedError(f"generated row counts differ from the plan: {wrong}")
+            digests = content_digests(conn)
             elapsed = time.perf_counter() - started
             conn.execute(
                 f"INSERT INTO {MANIFEST} (scale, rng_seed, anchor_date, dataset_version, generator_version,"
-                f" counts, checksum, duration_ms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                f" counts, checksum, duration_ms, content_digests) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     params.scale,
                     params.rng_seed,
@@ -269,6 +302,7 @@ def load_mock_data(
                     Jsonb(counts),
                     checksum,
                     round(elapsed * 1000, 3),
+                    Jsonb(digests),
                 ),
             )
     except psycopg.Error as error:

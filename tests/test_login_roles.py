@@ -75,3 +75,15 @@ def test_logins_have_no_privileges_of_their_own(logins, admin_dsn):
         ("swipesavvy_analytics", False, False, False, False, 10),
         ("swipesavvy_backend", False, False, False, False, 50),
     ]
+
+
+def test_backend_login_cannot_delete_flags_or_the_deployment_records(logins):
+    with psycopg.connect(logins["swipesavvy_backend"], autocommit=True) as conn:
+        for statement in (
+            "DELETE FROM feature_flags WHERE key = 'dark_mode'",
+            "DELETE FROM swipesavvy_meta.mock_data_seed",
+            "DELETE FROM swipesavvy_meta.feature_flag_settings",
+            "DELETE FROM swipesavvy_meta.schema_migrations",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(statement)

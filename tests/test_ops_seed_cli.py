@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED_CHECK_NAMES = (
     "seed_manifest",
     "seed_counts",
+    "seed_content",
     "seed_volumes",
     "seed_analytics_window",
     "seed_no_future_dates",
@@ -148,28 +149,28 @@ def test_verify_without_seed_passes_unless_required(migrated_dsn, capsys):
         (
             f"DELETE FROM campaign_analytics_daily WHERE campaign_id = {MOCK_ID_BASE + 1}"
             " AND date = (SELECT max(date) FROM campaign_analytics_daily)",
-            {"seed_counts", "seed_analytics_window"},
+            {"seed_counts", "seed_content", "seed_analytics_window"},
         ),
         (
             f"DELETE FROM user_optimal_send_times WHERE user_id = {MOCK_USER_ID_BASE + 3}",
-            {"seed_counts", "seed_send_times"},
+            {"seed_counts", "seed_content", "seed_send_times"},
         ),
         (
             f"UPDATE ab_test_assignments SET variant = 'control' WHERE test_id = {MOCK_ID_BASE + 1}"
             " AND variant = 'variant_b' AND user_id % 5 = 0",
-            {"seed_variant_balance", "seed_ab_results"},
+            {"seed_content", "seed_variant_balance", "seed_ab_results"},
         ),
         (
             f"UPDATE campaign_analytics_segments SET date = date - 200 WHERE campaign_id = {MOCK_ID_BASE + 2}"
             " AND segment_name = 'loyal' AND date = (SELECT min(date) FROM campaign_analytics_segments)",
-            {"seed_analytics_window"},
+            {"seed_content", "seed_analytics_window"},
         ),
         (f"UPDATE {MANIFEST} SET counts = jsonb_set(counts, '{{ab_tests}}', '19')", {"seed_counts", "seed_volumes"}),
         (
             f"ALTER TABLE campaign_analytics_daily DROP CONSTRAINT campaign_analytics_daily_date_check;"
             f" UPDATE campaign_analytics_daily SET date = current_date + 3 WHERE campaign_id = {MOCK_ID_BASE + 1}"
             " AND date = (SELECT min(date) FROM campaign_analytics_daily)",
-            {"seed_no_future_dates", "seed_analytics_window"},
+            {"seed_content", "seed_no_future_dates", "seed_analytics_window"},
         ),
     ],
     ids=[

@@ -32,8 +32,10 @@ def test_twenty_or_more_indexes(migrated_dsn):
 
 def test_ten_seeded_flags_with_categories_and_states(migrated_dsn):
     flags = {
-        key: (category, enabled)
-        for key, category, enabled in _rows(migrated_dsn, "SELECT key, category, enabled FROM feature_flags")
+        key: (category, enabled, percentage)
+        for key, category, enabled, percentage in _rows(
+            migrated_dsn, "SELECT key, category, enabled, rollout_percentage FROM feature_flags"
+        )
     }
     assert flags == EXPECTED_FLAGS
 

@@ -151,6 +151,17 @@ def test_force_and_tampering_reload(conn):
     assert report.loaded and table_counts(conn) == expected_counts(SMALL)
 
 
+def test_a_changed_value_reloads_to_the_original_data(conn):
+    load_mock_data(conn, SMALL)
+    original = fingerprint(conn)
+    conn.execute(f"UPDATE user_merchant_affinity SET affinity_score = 0.5 WHERE user_id = {MOCK_USER_ID_BASE + 1}")
+    assert count_mock_rows(conn) == expected_counts(SMALL)  # the counts cannot tell
+    assert load_mock_data(conn, SMALL).loaded
+    restored = fingerprint(conn)
+    del original["manifest"], restored["manifest"]  # loaded_at differs
+    assert restored == original
+
+
 def test_rows_it_did_not_seed_and_the_flags_are_untouched(conn):
     add_foreign_rows(conn)
     foreign = table_counts(conn)
@@ -277,10 +288,9 @@ def test_needs_an_autocommit_connection(migrated_dsn):
         load_mock_data(conn, SMALL)
 
 
-def test_application_role_can_seed_and_read_only_role_cannot(migrated_dsn, as_role):
-    with psycopg.connect(as_role(migrated_dsn, "swipesavvy_readwrite"), autocommit=True) as conn:
-        assert load_mock_data(conn, SMALL).loaded
-        assert count_mock_rows(conn) == expected_counts(SMALL)
+def test_read_only_role_reads_the_manifest_and_cannot_seed(conn, migrated_dsn, as_role):
+    # The application role cannot seed either: tests/test_application_limits.py.
+    assert load_mock_data(conn, SMALL).loaded
     with psycopg.connect(as_role(migrated_dsn, "swipesavvy_readonly"), autocommit=True) as conn:
         assert read_manifest(conn).params == SMALL
         with pytest.raises(SeedError, match="permission denied"):
