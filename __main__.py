@@ -37,7 +37,7 @@ def read_settings() -> dict:
 
 
 try:
-    config = parse_stack_config(pulumi.get_stack(), read_settings())
+    config = parse_stack_config(pulumi.get_stack(), read_settings(), region=pulumi.Config("aws").get("region"))
 except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ops.flags import SEEDED_FLAGS
 from seed.generator import MAX_SCALE, MIN_ANCHOR_DATE, MIN_SCALE
 
 NAMESPACE = "swipesavvy"
@@ -49,23 +50,8 @@ PRODUCTION_DATABASE = {"multi_az": True, "deletion_protection": True, "allow_dat
 # Pulumi hands every number to dynamic providers as a protobuf double: integers beyond
 # 2**53 - 1 arrive changed, so no integer setting may exceed it.
 MAX_EXACT_INTEGER = 2**53 - 1
-# The flags migration 003 seeds: the only keys swipesavvy:featureFlags may set (the provider
-# updates rows, it never creates them). tests/test_config.py compares this with a migrated
-# database, so a new flag migration fails the tests until it is added here.
-SEEDED_FLAG_KEYS = frozenset(
-    {
-        "tier_progress_bar",
-        "amount_chip_selector",
-        "platform_goal_meter",
-        "ai_concierge_chat",
-        "dark_mode",
-        "social_sharing",
-        "receipt_generation",
-        "community_feed",
-        "notification_center",
-        "advanced_analytics",
-    }
-)
+# The only keys swipesavvy:featureFlags may set: the provider updates rows, never creates them.
+SEEDED_FLAG_KEYS = frozenset(SEEDED_FLAGS)
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")

@@ -14,6 +14,21 @@ from collections.abc import Mapping
 import psycopg
 
 SETTINGS_TABLE = "swipesavvy_meta.feature_flag_settings"
+# key -> (category, enabled, rollout_percentage): the flags migration 003 seeds, the only
+# keys a stack's featureFlags may set (tests compare this with a migrated database). What a
+# stack applied (swipesavvy_meta.feature_flag_settings) overrides the last two.
+SEEDED_FLAGS: dict[str, tuple[str, bool, int]] = {
+    "tier_progress_bar": ("UI", True, 100),
+    "amount_chip_selector": ("UI", True, 100),
+    "platform_goal_meter": ("UI", True, 100),
+    "ai_concierge_chat": ("UI", True, 100),
+    "dark_mode": ("UI", True, 100),
+    "social_sharing": ("Advanced", True, 100),
+    "receipt_generation": ("Advanced", True, 100),
+    "community_feed": ("Experimental", False, 0),
+    "notification_center": ("Experimental", False, 0),
+    "advanced_analytics": ("Experimental", False, 0),
+}
 
 
 class UnknownFlag(ValueError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from ops.flags import SETTINGS_TABLE
+from ops.flags import SEEDED_FLAGS, SETTINGS_TABLE
 from seed.generator import AFFINITY_MERCHANTS_PER_USER, DAYS, SEGMENTS
 from seed.loader import MOCK_ROWS, Manifest, content_digests, count_mock_rows, read_manifest
 
@@ -43,20 +43,6 @@ EXPECTED_TABLES = frozenset(
 )
 KEY_TABLES = ("feature_flags", "campaign_analytics_daily", "ab_tests")
 MIN_INDEXES = 20
-# key -> (category, enabled, rollout_percentage): the flags migration 003 seeds. What a
-# stack applied (swipesavvy_meta.feature_flag_settings) overrides the last two.
-EXPECTED_FLAGS: dict[str, tuple[str, bool, int]] = {
-    "tier_progress_bar": ("UI", True, 100),
-    "amount_chip_selector": ("UI", True, 100),
-    "platform_goal_meter": ("UI", True, 100),
-    "ai_concierge_chat": ("UI", True, 100),
-    "dark_mode": ("UI", True, 100),
-    "social_sharing": ("Advanced", True, 100),
-    "receipt_generation": ("Advanced", True, 100),
-    "community_feed": ("Experimental", False, 0),
-    "notification_center": ("Experimental", False, 0),
-    "advanced_analytics": ("Experimental", False, 0),
-}
 
 
 @dataclass(frozen=True)
@@ -116,7 +102,7 @@ def expected_flag_states(conn: psycopg.Connection) -> dict[str, tuple[bool, int,
     """``{key: (enabled, rollout_percentage, where that expectation comes from)}``: the
     migration's defaults overlaid with what the stack applied."""
     expected = {
-        key: (enabled, percentage, "migration default") for key, (_, enabled, percentage) in EXPECTED_FLAGS.items()
+        key: (enabled, percentage, "migration default") for key, (_, enabled, percentage) in SEEDED_FLAGS.items()
     }
     for key, (enabled, percentage, actor) in applied_flag_settings(conn).items():
         expected[key] = (enabled, percentage, f"applied by {actor}")
@@ -143,14 +129,14 @@ def check_feature_flags(conn: psycopg.Connection) -> CheckResult:
             problems.append(f"{key} missing")
             continue
         category, *state = flags[key]
-        if key in EXPECTED_FLAGS and category != EXPECTED_FLAGS[key][0]:
-            problems.append(f"{key} is in {category}, expected {EXPECTED_FLAGS[key][0]}")
+        if key in SEEDED_FLAGS and category != SEEDED_FLAGS[key][0]:
+            problems.append(f"{key} is in {category}, expected {SEEDED_FLAGS[key][0]}")
         if state != [enabled, percentage]:
             problems.append(f"{key} is {_flag_state(*state)}, expected {_flag_state(enabled, percentage)} ({source})")
     unexpected = sorted(set(flags) - set(expected))
     if unexpected:
         problems.append(f"unexpected: {', '.join(unexpected)}")
-    detail = f"{len(flags)} flags (expected {len(EXPECTED_FLAGS)})"
+    detail = f"{len(flags)} flags (expected {len(SEEDED_FLAGS)})"
     if problems:
         detail += "; " + "; ".join(problems)
     return CheckResult("feature_flags", not problems, detail)

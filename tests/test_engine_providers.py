@@ -233,6 +233,16 @@ def test_mock_data_seed_through_the_engine(declared, migrated_rds):
     assert engine.up(moved) == "update"
     assert loaded_at(rds) == load and engine.state.outputs["counts"]["campaigns"] == mock_rows(rds)
 
+    # Refresh sees values changed by hand (counts unchanged): drift, and up reloads.
+    rds.execute(
+        "UPDATE campaign_analytics_daily SET clicks = clicks + 1 WHERE ctid IN (SELECT ctid FROM campaign_analytics_daily LIMIT 1)"
+    )
+    engine.refresh()
+    assert engine.state.outputs.get("checksum") is None
+    assert engine.up(moved) == "update"
+    engine.refresh()
+    assert engine.up(moved) == "same"
+
     # Refresh sees the data removed by hand; the next up loads it again.
     rds.execute("DELETE FROM swipesavvy_meta.mock_data_seed")
     rds.execute("DELETE FROM campaigns WHERE is_mock")

@@ -331,3 +331,15 @@ def test_a_setting_stored_as_a_secret_is_refused_not_copied_into_plain_inputs():
     with pytest.raises(pulumi.RunError, match=r"swipesavvy:seed is stored as a secret but holds no secret"):
         run_program(stack_config("staging"), mocks=mocks, secret_keys=("swipesavvy:seed",))
     assert mocks.resources == []
+
+
+def test_availability_zones_outside_the_stacks_region_fail_the_preview():
+    config = stack_config("staging")
+    config["swipesavvy:network"] = {**config["swipesavvy:network"], "availabilityZones": ["eu-west-1a", "eu-west-1b"]}
+    mocks = RecordingMocks()
+    with pytest.raises(
+        pulumi.RunError,
+        match=r"availabilityZones\[0\] = .eu-west-1a. is invalid: must be a zone of aws:region us-east-1",
+    ):
+        run_program(config, mocks=mocks, preview=True)
+    assert mocks.resources == []

@@ -6,7 +6,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from ops.verify import EXPECTED_FLAGS, EXPECTED_TABLES
+from ops.flags import SEEDED_FLAGS
+from ops.verify import EXPECTED_TABLES
 
 
 def _rows(dsn: str, query: str, params: tuple = ()) -> list[tuple]:
@@ -37,7 +38,7 @@ def test_ten_seeded_flags_with_categories_and_states(migrated_dsn):
             migrated_dsn, "SELECT key, category, enabled, rollout_percentage FROM feature_flags"
         )
     }
-    assert flags == EXPECTED_FLAGS
+    assert flags == SEEDED_FLAGS
 
 
 def test_every_object_is_owned_by_the_nologin_owner(migrated_dsn):
