@@ -1,6 +1,6 @@
 """Opening PostgreSQL connections for the CLI, the dynamic providers and the tests.
 
-One place turns a DSN or a connection mapping into a psycopg connection and turns
+One place turns a DSN into a psycopg connection and turns
 libpq's multi-line failures into one line that never contains the password: every
 message raised here goes through ``scrub``.
 """
@@ -8,12 +8,11 @@ message raised here goes through ``scrub``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 APPLICATION_NAME = "swipesavvy-ops"
 CONNECT_TIMEOUT_SECONDS = 10
@@ -34,19 +33,6 @@ class InvalidConnectionString(ValueError):
 
 class LockTimeout(Exception):
     """Another session held an advisory lock for longer than the caller would wait."""
-
-
-def conninfo_from_mapping(connection: Mapping[str, Any]) -> str:
-    """Build a libpq conninfo from the ``connection`` mapping the Pulumi resources carry.
-
-    Keys: host, port, dbname, user, password, sslmode (all but host/dbname/user optional).
-    """
-    params = {
-        k: connection[k]
-        for k in ("host", "port", "dbname", "user", "password", "sslmode")
-        if connection.get(k) not in (None, "")
-    }
-    return make_conninfo(**params)
 
 
 def scrub(message: str, conninfo: str) -> str:
