@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pulumi
-from pulumi.dynamic import DiffResult, Resource
+from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, Resource
 
 from components.dynamic import CONNECTION_INPUT, PostgresResourceProvider, is_unknown, open_connection
 from ops.migrations import (
@@ -33,6 +33,17 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
     work_inputs = ("migrations",)
     recorded_inputs = (CONNECTION_INPUT, "allow_data_destruction")
     output_keys = ("applied",)
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Refuse an edited or removed migration that the last update applied, as a check
+        failure: the preview stops with one line naming the file, not a traceback."""
+        failures = []
+        if olds.get("migrations") and not is_unknown(news.get("migrations")):
+            try:
+                pending_names(news["migrations"], olds["migrations"])
+            except MigrationError as error:
+                failures.append(CheckFailure("migrations", str(error)))
+        return CheckResult(news, failures)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = super().diff(id_, olds, news)
