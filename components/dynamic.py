@@ -4,9 +4,10 @@ The engine runs a provider in its own process (``python -m pulumi.dynamic``, in 
 project root) and talks to it over gRPC: numbers arrive as doubles, secrets unwrapped,
 and during preview any input may be the "unknown" sentinel. ``delete`` and ``read`` get
 the outputs stored in state, not what the program computes now. So providers hold no
-state, open their own connection from the ``connection`` input in every method, and read
-the password from Secrets Manager when they run (``ops.db_credentials``): state never
-holds a password that could go stale.
+state: each call runs a named operation (``ops.operations``) through a transport, either
+a direct connection from the ``connection`` input, or, when the ``operator`` input names
+the in-VPC operator function, an invocation of it. Passwords are read from Secrets
+Manager where the operation runs: state never holds one that could go stale.
 
 The provider classes are pickled by reference: their module path and class name are in
 every stack's state. Never move or rename one without leaving an alias at the old path
@@ -15,20 +16,20 @@ every stack's state. Never move or rename one without leaving an alias at the ol
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
-import psycopg
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 from pulumi.runtime.rpc import UNKNOWN
 
-from ops.connection import connect
-from ops.db_credentials import conninfo_for
+from ops.operations import run_operation
+from ops.operator_client import invoke_operator
 
 # The input that names which database a resource lives in.
 IDENTITY_INPUT = "database_id"
 CONNECTION_INPUT = "connection"
+# The operator function (ARN) that runs the operations inside the VPC; absent: direct.
+OPERATOR_INPUT = "operator"
 
 
 def is_unknown(value: Any) -> bool:
@@ -46,10 +47,12 @@ def changed(olds: Mapping[str, Any], news: Mapping[str, Any], key: str) -> bool:
     return is_unknown(news.get(key)) or olds.get(key) != news.get(key)
 
 
-@contextmanager
-def open_connection(props: Mapping[str, Any]) -> Iterator[psycopg.Connection]:
-    with connect(conninfo_for(props[CONNECTION_INPUT])) as conn:
-        yield conn
+def run(props: Mapping[str, Any], operation: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Run ``operation`` for the resource ``props`` describe, through its transport."""
+    connection, args = props[CONNECTION_INPUT], dict(args or {})
+    if props.get(OPERATOR_INPUT):
+        return invoke_operator(props[OPERATOR_INPUT], {"operation": operation, "connection": connection, "args": args})
+    return run_operation(connection, operation, args)
 
 
 class PostgresResourceProvider(ResourceProvider):
@@ -60,13 +63,13 @@ class PostgresResourceProvider(ResourceProvider):
     - ``replace_inputs``: a change means a new resource (delete first: fixed identity);
     - ``work_inputs``: a change means work in the database;
     - ``recorded_inputs``: a change is an update that only records the new value in state
-      (the connection, the delete policy), so ``delete`` acts on the current one;
+      (the connection, the operator, the delete policy), so ``delete`` acts on the current one;
     - ``output_keys``: computed by ``apply``; kept as they are when no work is needed.
     """
 
     replace_inputs: tuple[str, ...] = (IDENTITY_INPUT,)
     work_inputs: tuple[str, ...] = ()
-    recorded_inputs: tuple[str, ...] = (CONNECTION_INPUT,)
+    recorded_inputs: tuple[str, ...] = (CONNECTION_INPUT, OPERATOR_INPUT)
     output_keys: tuple[str, ...] = ()
 
     def resource_id(self, props: Mapping[str, Any]) -> str:
@@ -75,7 +78,7 @@ class PostgresResourceProvider(ResourceProvider):
     def apply(self, props: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def observe(self, conn: psycopg.Connection, props: Mapping[str, Any]) -> dict[str, Any] | None:
+    def observe(self, props: Mapping[str, Any]) -> dict[str, Any] | None:
         """The work inputs and outputs as the database holds them; None when it is gone."""
         raise NotImplementedError
 
@@ -96,8 +99,7 @@ class PostgresResourceProvider(ResourceProvider):
         return UpdateResult(outs=self.apply(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with open_connection(props) as conn:
-            observed = self.observe(conn, props)
+        observed = self.observe(props)
         if observed is None:  # an empty id tells the engine the resource no longer exists
             return ReadResult(id_="", outs={})
         outs = {**props, **observed}

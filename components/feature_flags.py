@@ -12,33 +12,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pulumi
 from pulumi.dynamic import Resource
 
-from components.dynamic import CONNECTION_INPUT, PostgresResourceProvider, open_connection
-from ops.flags import apply_flag_settings, read_flag_settings
+from components.dynamic import CONNECTION_INPUT, OPERATOR_INPUT, PostgresResourceProvider, run
 
 
 class FeatureFlagSettingsProvider(PostgresResourceProvider):
     work_inputs = ("flags",)
-    recorded_inputs = (CONNECTION_INPUT, "actor")
+    recorded_inputs = (CONNECTION_INPUT, OPERATOR_INPUT, "actor")
 
     def resource_id(self, props: Mapping[str, Any]) -> str:
         return f"{props['database_id']}/feature-flags"
 
     def apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        settings = {key: (flag["enabled"], int(flag["rollout_percentage"])) for key, flag in props["flags"].items()}
-        with open_connection(props) as conn:
-            changed = apply_flag_settings(
-                conn, settings, actor=props["actor"], reason="stack config swipesavvy:featureFlags"
-            )
+        changed = run(props, "apply_flags", {"flags": props["flags"], "actor": props["actor"]})["changed"]
         print(f"FeatureFlagSettings: {len(changed)} flag(s) changed: {', '.join(changed) or 'none'}")
         return props
 
-    def observe(self, conn: psycopg.Connection, props: Mapping[str, Any]) -> dict[str, Any]:
-        actual = read_flag_settings(conn, list(props["flags"]))
-        return {"flags": {key: {"enabled": on, "rollout_percentage": pct} for key, (on, pct) in actual.items()}}
+    def observe(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        return run(props, "read_flags", {"keys": list(props["flags"])})
 
 
 @dataclass
@@ -49,6 +42,8 @@ class FeatureFlagSettingsArgs:
     """``{key: {"enabled": bool, "rollout_percentage": int}}``, validated by the config layer."""
     actor: str
     """Recorded as changed_by in the audit log, e.g. ``pulumi:staging``."""
+    operator: pulumi.Input[str] | None = None
+    """The operator function's ARN when the database is reached through it."""
 
 
 class FeatureFlagSettings(Resource, module="db", name="FeatureFlagSettings"):
@@ -63,6 +58,7 @@ class FeatureFlagSettings(Resource, module="db", name="FeatureFlagSettings"):
                 "database_id": args.database_id,
                 "flags": args.flags,
                 "actor": args.actor,
+                "operator": args.operator,
             },
             opts,
         )

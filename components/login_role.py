@@ -10,26 +10,15 @@ The secret's version id is an input, so a new password is an update.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pulumi
 from pulumi.dynamic import Resource
 
-from components.dynamic import IDENTITY_INPUT, PostgresResourceProvider, open_connection
-from ops.db_credentials import read_password
-from ops.logins import LoginSpec, drop_login, ensure_login, read_login
+from components.dynamic import IDENTITY_INPUT, PostgresResourceProvider, run
 
-
-def login_spec(props: Mapping[str, Any]) -> LoginSpec:
-    """The login as declared (numbers arrive from the engine as doubles)."""
-    return LoginSpec(
-        name=props["name"],
-        group=props["group"],
-        connection_limit=int(props["connection_limit"]),
-        statement_timeout_ms=int(props["statement_timeout_ms"]),
-    )
+LOGIN_ARGS = ("name", "group", "connection_limit", "statement_timeout_ms", "password_secret_arn")
 
 
 class LoginRoleProvider(PostgresResourceProvider):
@@ -40,21 +29,16 @@ class LoginRoleProvider(PostgresResourceProvider):
         return f"{props['database_id']}/role/{props['name']}"
 
     def apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        password = read_password(props["password_secret_arn"])
-        with open_connection(props) as conn:
-            ensure_login(conn, login_spec(props), password)
+        run(props, "create_login", {key: props[key] for key in LOGIN_ARGS})
         print(f"LoginRole: {props['name']} is as declared")
         return props
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        with open_connection(props) as conn:
-            drop_login(conn, props["name"])
+        run(props, "drop_login", {"name": props["name"]})
 
-    def observe(self, conn: psycopg.Connection, props: Mapping[str, Any]) -> dict[str, Any] | None:
-        actual = read_login(conn, props["name"])
-        if actual is None:
-            return None
-        return {k: v for k, v in asdict(actual).items() if k != "name"}
+    def observe(self, props: Mapping[str, Any]) -> dict[str, Any] | None:
+        actual = run(props, "read_login", {"name": props["name"]})["login"]
+        return None if actual is None else {k: v for k, v in actual.items() if k != "name"}
 
 
 @dataclass
@@ -70,6 +54,8 @@ class LoginRoleArgs:
     password_version: pulumi.Input[str]
     """The secret version holding the current password: a new one is an update."""
     statement_timeout_ms: int = 0
+    operator: pulumi.Input[str] | None = None
+    """The operator function's ARN when the database is reached through it."""
 
 
 class LoginRole(Resource, module="db", name="LoginRole"):

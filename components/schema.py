@@ -13,25 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, Resource
 
-from components.dynamic import CONNECTION_INPUT, PostgresResourceProvider, is_unknown, open_connection
-from ops.migrations import (
-    MigrationError,
-    apply_migrations,
-    drop_schema_objects,
-    load_migrations,
-    migration_checksums,
-    pending_names,
-    read_ledger,
-)
+from components.dynamic import CONNECTION_INPUT, OPERATOR_INPUT, PostgresResourceProvider, is_unknown, run
+from ops.migrations import MigrationError, load_migrations, migration_checksums, pending_names
 
 
 class DatabaseSchemaProvider(PostgresResourceProvider):
     work_inputs = ("migrations",)
-    recorded_inputs = (CONNECTION_INPUT, "allow_data_destruction")
+    recorded_inputs = (CONNECTION_INPUT, OPERATOR_INPUT, "allow_data_destruction")
     output_keys = ("applied",)
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -69,23 +60,13 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
                 "tables and data survive this delete"
             )
             return
-        with open_connection(props) as conn:
-            drop_schema_objects(conn)
+        run(props, "drop_schema")
 
     def apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        migrations = load_migrations()
-        if migration_checksums(migrations) != props["migrations"]:
-            raise MigrationError("sql/ changed between preview and update: run `pulumi up` again")
-        with open_connection(props) as conn:
-            report = apply_migrations(
-                conn,
-                migrations,
-                on_applied=lambda m: print(f"DatabaseSchema: applied {m.name} ({m.duration_ms:.0f} ms)"),
-            )
-        return {**props, "applied": sorted(report.already_applied + [m.name for m in report.applied])}
+        return {**props, **run(props, "migrate", {"migrations": props["migrations"]})}
 
-    def observe(self, conn: psycopg.Connection, props: Mapping[str, Any]) -> dict[str, Any]:
-        ledger = read_ledger(conn)
+    def observe(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        ledger = run(props, "read_schema")["migrations"]
         return {"migrations": ledger, "applied": sorted(ledger)}
 
 
@@ -98,6 +79,8 @@ class DatabaseSchemaArgs:
     """Stable identity of the database (e.g. the RDS resource id and database name)."""
     allow_data_destruction: bool = False
     """When true, deleting this resource drops every object the migrations created."""
+    operator: pulumi.Input[str] | None = None
+    """The operator function's ARN when the database is reached through it."""
 
 
 class DatabaseSchema(Resource, module="db", name="DatabaseSchema"):
@@ -114,6 +97,7 @@ class DatabaseSchema(Resource, module="db", name="DatabaseSchema"):
                 "database_id": args.database_id,
                 "migrations": migration_checksums(load_migrations()),
                 "allow_data_destruction": args.allow_data_destruction,
+                "operator": args.operator,
                 "applied": None,
             },
             opts,

@@ -12,8 +12,8 @@ import pytest
 from psycopg import errors, sql
 from psycopg.conninfo import make_conninfo
 
-from components.login_role import login_spec
 from ops.logins import ensure_login, password_verifier
+from ops.operations import login_spec
 
 PASSWORD = "login-password-0123456789abcdefghijklmn"
 

@@ -95,7 +95,7 @@ def test_update_applies_only_what_is_pending(empty_dsn):
 
 def test_update_refuses_when_sql_changed_since_preview(empty_dsn):
     news = schema_props(empty_dsn, migrations={"001_roles_schemas_and_privileges": "0" * 64})
-    with pytest.raises(MigrationError, match="changed between preview and update"):
+    with pytest.raises(MigrationError, match="differs from the planned migrations"):
         DatabaseSchemaProvider().update("id", {}, news)
 
 
