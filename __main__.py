@@ -9,6 +9,8 @@ import pulumi
 from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
 from components.database import Database, DatabaseArgs
 from components.network import Network, NetworkArgs
+from components.operator import build_operator_code
+from components.operator_package import OperatorPackageError
 
 
 def read_settings() -> dict:
@@ -38,7 +40,8 @@ def read_settings() -> dict:
 
 try:
     config = parse_stack_config(pulumi.get_stack(), read_settings(), region=pulumi.Config("aws").get("region"))
-except ConfigError as error:
+    operator_code = build_operator_code() if config.database.access == "operator" else None
+except (ConfigError, OperatorPackageError) as error:
     raise pulumi.RunError(str(error)) from None
 
 network = Network("swipesavvy", NetworkArgs(config=config.network, tags=config.tags))
@@ -55,6 +58,7 @@ database = Database(
         stack=config.stack,
         tags=config.tags,
         apply_immediately=not config.is_production,
+        operator_code=operator_code,
     ),
 )
 
@@ -66,3 +70,8 @@ pulumi.export("db_name", database.database_name)
 pulumi.export("db_master_secret_arn", database.master_secret_arn)
 pulumi.export("db_app_secret_arns", database.app_secret_arns)
 pulumi.export("db_applied_migrations", database.applied_migrations)
+# How `python -m ops --stack` reaches the database: the connection (no password: it names
+# the master secret) and, in operator mode, the function that runs the operations.
+pulumi.export("db_connection", database.connection)
+if database.operator_arn is not None:
+    pulumi.export("db_operator_arn", database.operator_arn)

@@ -18,6 +18,7 @@ Secrets are never read here; they stay ``pulumi.Output`` secrets end to end.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import ipaddress
 import json
@@ -35,6 +36,7 @@ POSTGRES_MAJOR_VERSIONS = ("14", "15", "16", "17")
 MIN_STORAGE_GIB = 100
 MAX_STORAGE_GIB = 65536
 AUTOSCALING_OFF = 0  # the max_allocated_storage that tells pulumi_aws: no storage autoscaling
+ACCESS_MODES = ("operator", "direct")
 MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
 # Deploy runners may reach 5432 from these without an explicit opt-in: RFC 1918, and the
 # RFC 6598 shared space (100.64.0.0/10) that VPCs and VPNs also use; none is routed publicly.
@@ -96,7 +98,12 @@ class DatabaseConfig:
     backend_connection_limit: int = 50
     analytics_connection_limit: int = 10
     deploy_runner_cidrs: tuple[str, ...] = ()
-    connect_host: str | None = None  # e.g. 127.0.0.1 for an SSM port-forward tunnel
+    # How `pulumi up` reaches the database: "operator" (a function inside the VPC runs the
+    # SQL) or "direct" (the machine running pulumi connects: a runner in the VPC, a tunnel).
+    # Unset: operator when the stack creates its VPC, direct in an existing one.
+    access: str | None = None
+    operator_secrets_endpoint: bool = True  # operator: a Secrets Manager interface endpoint
+    connect_host: str | None = None  # direct: e.g. 127.0.0.1 for an SSM port-forward tunnel
     connect_port: int | None = None
     snapshot_after_schema: bool = False
     snapshot_after_seed: bool = False
@@ -426,6 +433,9 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         "connectHost", None, re.compile(r"^[A-Za-z0-9.\-]+$"), "must be a host name or IP address", "127.0.0.1"
     )
     connect_port = s.optional_integer("connectPort", 1, 65535, 5432)
+    access = s.get("access", None)
+    if access is not None and access not in ACCESS_MODES:
+        raise _fail(s.path("access"), access, f"must be one of {', '.join(ACCESS_MODES)}", "operator")
     config = DatabaseConfig(
         name=name,
         engine_version=engine_version,
@@ -441,6 +451,8 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         backend_connection_limit=s.integer("backendConnectionLimit", d.backend_connection_limit, 1, 5000),
         analytics_connection_limit=s.integer("analyticsConnectionLimit", d.analytics_connection_limit, 1, 5000),
         deploy_runner_cidrs=runner_cidrs,
+        access=access,
+        operator_secrets_endpoint=s.boolean("operatorSecretsEndpoint", d.operator_secrets_endpoint),
         connect_host=connect_host,
         connect_port=connect_port,
         snapshot_after_schema=s.boolean("snapshotAfterSchema", d.snapshot_after_schema),
@@ -526,11 +538,37 @@ def parse_stack_config(stack: str, values: Mapping[str, Any], region: str | None
     environment = values.get("environment")
     if environment not in ENVIRONMENTS:
         raise _fail("environment", environment, f"must be one of {', '.join(ENVIRONMENTS)}", "staging")
+    network = parse_network(values.get("network"), region)
     return StackConfig(
         stack=stack,
         environment=environment,
-        network=parse_network(values.get("network"), region),
-        database=parse_database(values.get("database"), environment),
+        network=network,
+        database=_resolve_access(parse_database(values.get("database"), environment), network),
         seed=parse_seed(values.get("seed"), environment),
         feature_flags=parse_feature_flags(values.get("featureFlags")),
     )
+
+
+def _resolve_access(database: DatabaseConfig, network: NetworkConfig) -> DatabaseConfig:
+    """``database.access`` with its default, refusing combinations that cannot reach the database."""
+    access = database.access or ("direct" if network.uses_existing_vpc else "operator")
+    if access == "operator" and (database.connect_host or database.connect_port):
+        key = "connectHost" if database.connect_host else "connectPort"
+        raise ConfigError(
+            f"{NAMESPACE}:database.{key} is only used with database.access direct: the operator connects from"
+            f" inside the VPC (fix: pulumi config rm --path '{NAMESPACE}:database.{key}', or pulumi config set"
+            f" --path '{NAMESPACE}:database.access' direct)"
+        )
+    if (
+        access == "direct"
+        and not network.uses_existing_vpc
+        and not (database.deploy_runner_cidrs or database.connect_host)
+    ):
+        raise _fail(
+            "database.access",
+            "direct",
+            "cannot reach a database in the VPC this stack creates without database.deployRunnerCidrs (a runner"
+            " inside it) or database.connectHost (a tunnel); operator needs neither",
+            "operator",
+        )
+    return dataclasses.replace(database, access=access)

@@ -31,9 +31,14 @@ from components.config import DatabaseConfig, FeatureFlagSetting, SeedConfig
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
 from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
+from components.operator import DatabaseOperator, DatabaseOperatorArgs, OperatorCode
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
 
 MASTER_USERNAME = "swipesavvy_admin"
+
+
+
+
 POSTGRES_PORT = 5432
 ENHANCED_MONITORING_POLICY = "policy/service-role/AmazonRDSEnhancedMonitoringRole"
 APP_PASSWORD_LENGTH = 40
@@ -79,6 +84,8 @@ class DatabaseArgs:
     feature_flags: Mapping[str, FeatureFlagSetting] = field(default_factory=dict)
     apply_immediately: bool = True
     """Apply modifications now rather than in the next maintenance window (off in production)."""
+    operator_code: OperatorCode | None = None
+    """The operator function's code; required when ``config.access`` is "operator"."""
 
 
 class Database(pulumi.ComponentResource):
@@ -90,6 +97,8 @@ class Database(pulumi.ComponentResource):
     app_secret_arns: dict[str, pulumi.Output[str]]
     applied_migrations: pulumi.Output[list]
     instance_identifier: pulumi.Output[str]
+    connection: pulumi.Output[dict]
+    operator_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swipesavvy:database:Database", name, None, opts)
@@ -103,7 +112,7 @@ class Database(pulumi.ComponentResource):
         self.instance_identifier = instance.identifier
         self.master_secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
 
-        # The deploy runner may reach the database through a tunnel (SSM port forward).
+        # Direct access may go through a tunnel (SSM port forward); the operator never does.
         host = pulumi.Output.from_input(config.connect_host) if config.connect_host else instance.address
         port = pulumi.Output.from_input(config.connect_port) if config.connect_port else instance.port
         connection = pulumi.Output.all(host, port, self.master_secret_arn).apply(
@@ -116,20 +125,24 @@ class Database(pulumi.ComponentResource):
                 "password_secret_arn": values[2],
             }
         )
-        database_id = pulumi.Output.concat(instance.resource_id, "/", config.name)
-        in_database = pulumi.ResourceOptions(parent=self, depends_on=[instance])
+        self.connection = connection
+        operator = self._operator(name, args, security_group, tags) if config.access == "operator" else None
+        self.operator_arn = operator.function_arn if operator else None
+        # What every resource working inside the database gets: where, and through what.
+        reach = {
+            "connection": connection,
+            "database_id": pulumi.Output.concat(instance.resource_id, "/", config.name),
+            "operator": self.operator_arn,
+        }
 
         schema = DatabaseSchema(
             f"{name}-schema",
-            DatabaseSchemaArgs(
-                connection=connection, database_id=database_id, allow_data_destruction=config.allow_data_destruction
-            ),
-            opts=in_database,
+            DatabaseSchemaArgs(**reach, allow_data_destruction=config.allow_data_destruction),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[instance, *filter(None, [operator])]),
         )
         self.applied_migrations = schema.applied
         self.app_secret_arns = {
-            role.name: self._login_role(name, role, args, connection, database_id, schema, instance, tags)
-            for role in LOGIN_ROLES
+            role.name: self._login_role(name, role, args, reach, schema, instance, tags) for role in LOGIN_ROLES
         }
 
         after_schema = pulumi.ResourceOptions(parent=self, depends_on=[schema])
@@ -143,7 +156,7 @@ class Database(pulumi.ComponentResource):
         mock_data = (
             MockDataSeed(
                 f"{name}-mock-data",
-                MockDataSeedArgs(connection=connection, database_id=database_id, seed=args.seed),
+                MockDataSeedArgs(**reach, seed=args.seed),
                 # The "after schema" snapshot must not contain mock data.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[schema, *filter(None, [schema_snapshot])]),
             )
@@ -154,8 +167,7 @@ class Database(pulumi.ComponentResource):
             FeatureFlagSettings(
                 f"{name}-feature-flags",
                 FeatureFlagSettingsArgs(
-                    connection=connection,
-                    database_id=database_id,
+                    **reach,
                     actor=f"pulumi:{args.stack}",
                     flags={
                         key: {"enabled": s.enabled, "rollout_percentage": s.rollout_percentage}
@@ -321,8 +333,7 @@ class Database(pulumi.ComponentResource):
         name: str,
         login: AppLogin,
         args: DatabaseArgs,
-        connection: pulumi.Output[dict],
-        database_id: pulumi.Output[str],
+        reach: dict[str, pulumi.Output | None],
         schema: DatabaseSchema,
         instance: aws.rds.Instance,
         tags: dict,
@@ -361,8 +372,7 @@ class Database(pulumi.ComponentResource):
         LoginRole(
             f"{name}-{slug}",
             LoginRoleArgs(
-                connection=connection,
-                database_id=database_id,
+                **reach,
                 name=login.name,
                 group=login.group,
                 connection_limit=getattr(args.config, login.connection_limit_setting),
@@ -374,6 +384,26 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[schema]),
         )
         return secret.arn
+
+    def _operator(
+        self, name: str, args: DatabaseArgs, security_group: aws.ec2.SecurityGroup, tags: dict
+    ) -> DatabaseOperator:
+        if args.operator_code is None:
+            raise ValueError("database.access is operator but no operator code was built")
+        return DatabaseOperator(
+            f"{name}-operator",
+            DatabaseOperatorArgs(
+                stack=args.stack,
+                vpc_id=args.vpc_id,
+                subnet_ids=args.subnet_ids,
+                database_security_group_id=security_group.id,
+                master_secret_arn=self.master_secret_arn,
+                code=args.operator_code,
+                secrets_endpoint=args.config.operator_secrets_endpoint,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _snapshot(
         self,

@@ -28,6 +28,7 @@ DB_ADDRESS = "swipesavvy-db-postgres.c0ffee.us-east-1.rds.amazonaws.com"
 MASTER_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rds!db-0123-AbCdEf"
 MASTER_PASSWORD = "MASTER-PASSWORD-from-rds-managed-secret"
 APP_PASSWORD_PREFIX = "APP-PASSWORD-generated-"
+OPERATOR_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
 
 
 def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
@@ -54,6 +55,10 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         return {"arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{name}-AbCdEf", "name": name}
     if args.typ == "aws:secretsmanager/secretVersion:SecretVersion":
         return {"versionId": f"{args.name}-version-1", "arn": inputs["secretId"]}
+    if args.typ == "aws:lambda/function:Function":
+        return {"arn": f"{OPERATOR_ARN_PREFIX}{inputs['name']}", "name": inputs["name"]}
+    if args.typ == "aws:cloudwatch/logGroup:LogGroup":
+        return {"arn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{inputs['name']}"}
     if args.typ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{args.name}", "name": args.name}
     if args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
@@ -72,6 +77,10 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
             "names": ["us-east-1a", "us-east-1b", "us-east-1c"],
             "zoneIds": ["use1-az1", "use1-az2", "use1-az4"],
         }
+    if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+        return {"id": ACCOUNT, "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer", "userId": "AIDA"}
+    if args.token == "aws:index/getRegion:getRegion":
+        return {"id": "us-east-1", "region": "us-east-1", "name": "us-east-1", "endpoint": "ec2.us-east-1.amazonaws.com"}
     if args.token == "aws:index/getPartition:getPartition":
         return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
     if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":  # a program must not need it

@@ -43,7 +43,8 @@ def test_values_set_from_the_cli_arrive_as_strings_and_still_parse():
         "staging",
         {
             "environment": "staging",
-            "database": '{"allocatedStorage": "150", "multiAz": "true", "connectPort": "15432"}',
+            "database": '{"allocatedStorage": "150", "multiAz": "true", "access": "direct",'
+            ' "connectHost": "127.0.0.1", "connectPort": "15432"}',
         },
     )
     assert config.database.allocated_storage_gib == 150
@@ -391,3 +392,56 @@ def test_an_existing_vpc_is_unaffected_by_the_region():
     }
     config = parse_stack_config("production", {"environment": "production", "network": network}, region="eu-west-1")
     assert config.network.uses_existing_vpc
+
+
+def test_access_defaults_to_the_operator_in_a_new_vpc_and_direct_in_an_existing_one():
+    assert parse_stack_config("staging", {"environment": "staging"}).database.access == "operator"
+    existing = {
+        "existingVpcId": "vpc-0123abcd",
+        "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+        "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"],
+    }
+    config = parse_stack_config("staging", {"environment": "staging", "network": existing})
+    assert config.database.access == "direct"
+    both = parse_stack_config(
+        "staging", {"environment": "staging", "network": existing, "database": {"access": "operator"}}
+    )
+    assert both.database.access == "operator"
+
+
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [
+        (
+            {"access": "lambda"},
+            "swipesavvy:database.access = 'lambda' is invalid: must be one of operator, direct"
+            " (fix: pulumi config set --path 'swipesavvy:database.access' operator)",
+        ),
+        (
+            {"access": "direct"},
+            "swipesavvy:database.access = 'direct' is invalid: cannot reach a database in the VPC this stack"
+            " creates without database.deployRunnerCidrs (a runner inside it) or database.connectHost (a tunnel);"
+            " operator needs neither (fix: pulumi config set --path 'swipesavvy:database.access' operator)",
+        ),
+        (
+            {"connectHost": "127.0.0.1"},
+            "swipesavvy:database.connectHost is only used with database.access direct: the operator connects"
+            " from inside the VPC (fix: pulumi config rm --path 'swipesavvy:database.connectHost', or pulumi"
+            " config set --path 'swipesavvy:database.access' direct)",
+        ),
+    ],
+)
+def test_access_combinations_that_cannot_reach_the_database_are_refused(database, message):
+    with pytest.raises(ConfigError) as error:
+        parse_stack_config("staging", {"environment": "staging", "database": database})
+    assert str(error.value) == message
+
+
+def test_direct_access_with_a_runner_or_a_tunnel_is_accepted():
+    for database in (
+        {"access": "direct", "deployRunnerCidrs": ["10.40.0.0/20"]},
+        {"access": "direct", "connectHost": "127.0.0.1"},
+    ):
+        assert (
+            parse_stack_config("staging", {"environment": "staging", "database": database}).database.access == "direct"
+        )

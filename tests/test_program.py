@@ -14,6 +14,7 @@ from pulumi_program import (
     DB_ADDRESS,
     MASTER_PASSWORD,
     MASTER_SECRET_ARN,
+    OPERATOR_ARN_PREFIX,
     RecordingMocks,
     is_secret,
     plain_values,
@@ -73,7 +74,7 @@ def test_parameter_group_forces_tls_and_logs_slow_statements(staging):
 
 
 def test_enhanced_monitoring_role_is_assumable_by_rds_monitoring(staging):
-    role = staging.one("aws:iam/role:Role").inputs
+    role = staging.named("swipesavvy-db-monitoring").inputs
     principal = json.loads(role["assumeRolePolicy"])["Statement"][0]["Principal"]["Service"]
     assert principal == "monitoring.rds.amazonaws.com"
     attachment = staging.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
@@ -111,7 +112,7 @@ def test_existing_vpc_creates_no_network(production):
 
 
 def test_postgres_port_open_only_to_backend_and_configured_runner(staging, production):
-    (rule,) = staging.of_type(INGRESS)
+    (rule,) = [r for r in staging.of_type(INGRESS) if r.name == "swipesavvy-db-from-backend"]
     assert rule.inputs["referencedSecurityGroupId"] == "swipesavvy-backend-id"
     assert rule.inputs["fromPort"] == rule.inputs["toPort"] == 5432
     assert "cidrIpv4" not in rule.inputs
@@ -343,3 +344,91 @@ def test_availability_zones_outside_the_stacks_region_fail_the_preview():
     ):
         run_program(config, mocks=mocks, preview=True)
     assert mocks.resources == []
+
+
+# --- the operator: one `pulumi up` from outside the VPC --------------------------------------
+
+FUNCTION = "aws:lambda/function:Function"
+OPERATOR_ARN = f"{OPERATOR_ARN_PREFIX}swipesavvy-staging-db-operator"
+DYNAMIC = (SCHEMA, SEED, LOGIN)
+
+
+def test_staging_runs_its_database_work_through_an_operator_inside_the_vpc(staging):
+    function = staging.one(FUNCTION).inputs
+    assert function["name"] == "swipesavvy-staging-db-operator"
+    assert (function["runtime"], function["architectures"], function["handler"]) == (
+        "python3.13",
+        ["arm64"],
+        "ops.operator_handler.handler",
+    )
+    assert function["timeout"] == 900 and function["memorySize"] >= 1769
+    assert function["vpcConfig"]["subnetIds"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
+    assert function["vpcConfig"]["securityGroupIds"] == ["swipesavvy-db-operator-sg-id"]
+    assert "environment" not in function  # nothing secret, nothing to configure: events carry the ARNs
+    for typ in DYNAMIC:
+        for resource in staging.of_type(typ):
+            assert resource.inputs["operator"] == OPERATOR_ARN, resource.name
+            # The connection is the instance's own address: the operator is next to it.
+            assert resource.inputs["connection"]["host"] == DB_ADDRESS
+
+
+def test_the_operator_and_its_access_exist_before_anything_touches_the_database(staging):
+    deps = staging.dependencies
+    schema_deps = set(deps[(SCHEMA, "swipesavvy-db-schema")])
+    assert {"swipesavvy-db-postgres", "swipesavvy-db-operator"} <= schema_deps
+    function_deps = set(deps[(FUNCTION, "swipesavvy-db-operator-function")])
+    assert {"swipesavvy-db-operator-policy", "swipesavvy-db-operator-logs"} <= function_deps
+    assert "swipesavvy-db-operator-secretsmanager" in function_deps
+    for name in ("swipesavvy-db-backend", "swipesavvy-db-analytics"):
+        assert "swipesavvy-db-schema" in deps[(LOGIN, name)]
+
+
+def test_operator_network_admits_it_alone_and_only_where_it_must_go(staging):
+    ingress = {r.name: r.inputs for r in staging.of_type(INGRESS)}
+    egress = {r.name: r.inputs for r in staging.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")}
+    operator_sg = "swipesavvy-db-operator-sg-id"
+    # The database admits the backend and the operator, nothing else.
+    db_peers = sorted(r["referencedSecurityGroupId"] for r in ingress.values() if r["securityGroupId"] == "swipesavvy-db-sg-id")
+    assert db_peers == ["swipesavvy-backend-id", operator_sg]
+    # The endpoint admits the operator on 443 only.
+    endpoint_rule = ingress["swipesavvy-db-operator-endpoint-from-operator"]
+    assert (endpoint_rule["fromPort"], endpoint_rule["referencedSecurityGroupId"]) == (443, operator_sg)
+    # The operator may go to PostgreSQL and to the endpoint, nowhere else.
+    mine = sorted((r["fromPort"], r["referencedSecurityGroupId"]) for r in egress.values() if r["securityGroupId"] == operator_sg)
+    assert mine == [(443, "swipesavvy-db-operator-endpoint-sg-id"), (5432, "swipesavvy-db-sg-id")]
+    for rule in [*ingress.values(), *egress.values()]:
+        assert "cidrIpv4" not in rule or rule["cidrIpv4"] != "0.0.0.0/0"
+    endpoint = staging.one("aws:ec2/vpcEndpoint:VpcEndpoint").inputs
+    assert endpoint["serviceName"] == "com.amazonaws.us-east-1.secretsmanager"
+    assert endpoint["vpcEndpointType"] == "Interface" and endpoint["privateDnsEnabled"] is True
+
+
+def test_operator_role_reads_only_this_stacks_database_secrets(staging):
+    role = staging.named("swipesavvy-db-operator-role").inputs
+    assert json.loads(role["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    statements = {s["Sid"]: s for s in json.loads(staging.named("swipesavvy-db-operator-policy").inputs["policy"])["Statement"]}
+    assert statements["ReadThisStacksDatabaseSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+    assert statements["ReadThisStacksDatabaseSecrets"]["Resource"] == [
+        MASTER_SECRET_ARN,
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/db/*",
+    ]
+    assert statements["WriteOwnLogs"]["Resource"] == (
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/swipesavvy-staging-db-operator:*"
+    )
+    assert all(not a.startswith(("secretsmanager:Put", "iam:", "rds:")) for s in statements.values() for a in s["Action"])
+
+
+def test_direct_access_declares_no_operator(production):
+    assert production.of_type(FUNCTION) == []
+    assert production.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
+    for typ in DYNAMIC:
+        for resource in production.of_type(typ):
+            assert "operator" not in resource.inputs
+    assert "db_operator_arn" not in production.outputs
+
+
+def test_outputs_tell_the_cli_how_to_reach_the_database(staging):
+    connection, secret = staging.outputs["db_connection"]
+    assert not secret and "password" not in connection
+    assert connection["password_secret_arn"] == MASTER_SECRET_ARN
+    assert staging.outputs["db_operator_arn"] == (OPERATOR_ARN, False)
