@@ -112,6 +112,8 @@ def _wheels_in(wheelhouse: Path, version: str) -> list[Path] | None:
         fitting = sorted(w for w in wheelhouse.glob("*.whl") if _fits_operator(w, project, version))
         if not fitting:
             return None
+        # Several builds of one version may fit (e.g. manylinux_2_17 and _2_28): any one, but
+        # always the same one, so the archive does not depend on directory order.
         found.append(fitting[-1])
     return found
 

@@ -181,6 +181,14 @@ def test_unchanged_rebuild_leaves_the_file_alone(wheels: list[Path], project_cop
     assert [path.name for path in output.parent.iterdir()] == ["operator.zip"]
 
 
+def test_failed_write_leaves_no_temporary_file(wheels: list[Path], project_copy: Path, tmp_path: Path):
+    output = tmp_path / "build" / "operator.zip"
+    output.mkdir(parents=True)  # the final rename cannot replace a directory
+    with pytest.raises(OSError):
+        _build(project_copy, output)
+    assert [path.name for path in output.parent.iterdir()] == ["operator.zip"]
+
+
 def test_fetch_uses_the_wheelhouse_without_pip(wheels: list[Path], tmp_path: Path, psycopg_version: str, no_index):
     for wheel in wheels:
         shutil.copy(wheel, tmp_path)
