@@ -12,3 +12,5 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! command -v 
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements-dev.txt
+# The operator function's psycopg wheels (arm64): tests and `pulumi up` then package offline.
+.venv/bin/python -m components.operator_package fetch >/dev/null

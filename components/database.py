@@ -37,8 +37,6 @@ from components.schema import DatabaseSchema, DatabaseSchemaArgs
 MASTER_USERNAME = "swipesavvy_admin"
 
 
-
-
 POSTGRES_PORT = 5432
 ENHANCED_MONITORING_POLICY = "policy/service-role/AmazonRDSEnhancedMonitoringRole"
 APP_PASSWORD_LENGTH = 40

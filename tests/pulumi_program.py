@@ -80,7 +80,12 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
     if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {"id": ACCOUNT, "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer", "userId": "AIDA"}
     if args.token == "aws:index/getRegion:getRegion":
-        return {"id": "us-east-1", "region": "us-east-1", "name": "us-east-1", "endpoint": "ec2.us-east-1.amazonaws.com"}
+        return {
+            "id": "us-east-1",
+            "region": "us-east-1",
+            "name": "us-east-1",
+            "endpoint": "ec2.us-east-1.amazonaws.com",
+        }
     if args.token == "aws:index/getPartition:getPartition":
         return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
     if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":  # a program must not need it
@@ -201,8 +206,11 @@ def unwrap(value: Any) -> Any:
 
 
 def unwrap_all(value: Any) -> Any:
-    """``value`` with every secret wrapper removed, at any depth."""
+    """``value`` with every secret wrapper removed, at any depth; an archive or asset as
+    ``(kind, path)``, so two runs declaring the same file compare equal."""
     value = unwrap(value)
+    if isinstance(value, (pulumi.Archive, pulumi.Asset)):
+        return (type(value).__name__, getattr(value, "path", None))
     if isinstance(value, dict):
         return {k: unwrap_all(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -6,20 +6,25 @@ master) whose master password is read from Secrets Manager (moto) when the provi
 
 Each test walks the engine's sequence for one provider: first preview (unknown
 connection) -> create -> the second run (no change) -> a changed work input (update) ->
-a connection-only change -> replacement -> refresh -> delete.
+a connection-only change -> replacement -> refresh -> delete. Each runs twice: with a
+direct connection, and through the operator function (``database.access: operator``),
+served by a local Lambda API stand-in (tests/fake_lambda.py) that runs the handler.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 import pytest
 from engine import DIFF_NONE, DIFF_SOME, ProviderError, PulumiEngine
+from fake_lambda import FakeLambda
 from psycopg import sql
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi_program import PROJECT_ROOT
-from rds_helpers import put_secret, rotate_password
+from rds_helpers import RdsDatabase, put_secret, rotate_password
 
 from ops.connection import connect
 from ops.migrations import load_migrations, migration_checksums
@@ -40,13 +45,41 @@ def declared(staging, production):
     return {r.name: r.inputs for r in resources if r.typ.startswith("pulumi-python:dynamic/")}
 
 
-def inputs_for(declared: dict, name: str, rds, **overrides) -> dict:
-    """The program's declared inputs for ``name``, pointed at the test database."""
-    return {**declared[name], "connection": rds.connection(), "database_id": DATABASE_ID, **overrides}
+OPERATOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:swipesavvy-staging-db-operator"
 
 
-def engine_for(rds, name: str, cwd=PROJECT_ROOT) -> PulumiEngine:
-    return PulumiEngine(rds.env, f"urn:pulumi:staging::swipesavvy::dynamic:{name}", cwd)
+@dataclass
+class Deployment:
+    """The test database, reached the way one access mode reaches it."""
+
+    rds: RdsDatabase
+    lam: FakeLambda | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def inputs(self, declared: dict, name: str, **overrides) -> dict:
+        """The program's declared inputs for ``name``, pointed at the test database."""
+        inputs = {**declared[name], "connection": self.rds.connection(), "database_id": DATABASE_ID}
+        inputs.pop("operator", None)
+        if self.lam:
+            inputs["operator"] = OPERATOR_ARN
+        return {**inputs, **overrides}
+
+    def engine(self, name: str, cwd: Path = PROJECT_ROOT) -> PulumiEngine:
+        return PulumiEngine({**self.rds.env, **self.env}, f"urn:pulumi:staging::swipesavvy::dynamic:{name}", cwd)
+
+    def assert_transport_used(self) -> None:
+        """Through the operator, the operations were invocations of it."""
+        if self.lam:
+            assert self.lam.invocations
+
+
+@pytest.fixture(params=["direct", "operator"])
+def deploy(request, rds_database):
+    if request.param == "direct":
+        yield Deployment(rds_database)
+        return
+    with FakeLambda() as lam:
+        yield Deployment(rds_database, lam, {"AWS_ENDPOINT_URL_LAMBDA": lam.url})
 
 
 def public_tables(rds) -> int:
@@ -78,15 +111,17 @@ def project_without_last_migration(tmp_path):
     return tmp_path, last.name
 
 
-def test_database_schema_through_the_engine(declared, rds_database, project_without_last_migration):
-    rds = rds_database
+def test_database_schema_through_the_engine(declared, deploy, project_without_last_migration):
+    rds = deploy.rds
     old_project, last = project_without_last_migration
-    engine = engine_for(rds, SCHEMA)
-    news = inputs_for(declared, SCHEMA, rds)
+    engine = deploy.engine(SCHEMA)
+    news = deploy.inputs(declared, SCHEMA)
     assert_first_preview_needs_no_database(engine, news, "connection", "database_id")
 
     # Deployed from the previous commit: every migration but the last.
     old = {**news, "migrations": migration_checksums(load_migrations(old_project / "sql"))}
+    if deploy.lam:
+        deploy.lam.deploy(old_project)  # the operator runs the code of the commit deployed
     assert engine.up(old, cwd=old_project) == "create"
     assert last not in engine.state.outputs["applied"]
     assert public_tables(rds) == 16
@@ -95,7 +130,9 @@ def test_database_schema_through_the_engine(declared, rds_database, project_with
     # The second run of the same commit changes nothing.
     assert engine.preview(old).changes == DIFF_NONE
 
-    # The current commit: the new migration is the update.
+    # The current commit: the new migration is the update (the function is updated first).
+    if deploy.lam:
+        deploy.lam.deploy(PROJECT_ROOT)
     assert engine.preview(news).changes == DIFF_SOME
     assert engine.up(news) == "update"
     assert engine.state.outputs["applied"] == sorted(news["migrations"])
@@ -132,18 +169,19 @@ def test_database_schema_through_the_engine(declared, rds_database, project_with
     # Destroy, from state alone: allow_data_destruction was recorded as true, so it drops.
     engine.destroy()
     assert public_tables(rds) == 0
+    deploy.assert_transport_used()
 
 
-def test_schema_delete_keeps_the_data_by_default(declared, rds_database):
-    engine = engine_for(rds_database, SCHEMA)
-    assert engine.up(inputs_for(declared, SCHEMA, rds_database)) == "create"
+def test_schema_delete_keeps_the_data_by_default(declared, deploy):
+    engine = deploy.engine(SCHEMA)
+    assert engine.up(deploy.inputs(declared, SCHEMA)) == "create"
     engine.destroy()
-    assert public_tables(rds_database) == 16
+    assert public_tables(deploy.rds) == 16
 
 
-def test_an_edited_applied_migration_fails_the_preview_naming_it(declared, rds_database):
-    engine = engine_for(rds_database, SCHEMA)
-    news = inputs_for(declared, SCHEMA, rds_database)
+def test_an_edited_applied_migration_fails_the_preview_naming_it(declared, deploy):
+    engine = deploy.engine(SCHEMA)
+    news = deploy.inputs(declared, SCHEMA)
     engine.up(news)
     first = sorted(news["migrations"])[0]
     with pytest.raises(ProviderError, match=rf"^migrations: {first}\.sql changed after it was applied") as error:
@@ -154,12 +192,12 @@ def test_an_edited_applied_migration_fails_the_preview_naming_it(declared, rds_d
 # --- the master password rotates --------------------------------------------------------------
 
 
-def test_a_rotated_master_password_is_read_at_run_time(declared, rds_database):
+def test_a_rotated_master_password_is_read_at_run_time(declared, deploy):
     """RDS rotates the master password every 7 days: refresh, up and destroy after a rotation
     use the new one (read from the secret), and the program's inputs do not change."""
-    rds = rds_database
-    engine = engine_for(rds, SCHEMA)
-    news = inputs_for(declared, SCHEMA, rds, allow_data_destruction=True)
+    rds = deploy.rds
+    engine = deploy.engine(SCHEMA)
+    news = deploy.inputs(declared, SCHEMA, allow_data_destruction=True)
     engine.up(news)
     old_password, new_password = rds.server.master_password, "rotated-" + rds.server.master_password[:20]
     with psycopg.connect(rds.server.superuser_dsn, autocommit=True) as conn:
@@ -184,13 +222,11 @@ def test_a_rotated_master_password_is_read_at_run_time(declared, rds_database):
     assert public_tables(rds) == 0
 
 
-def test_an_unreadable_secret_is_one_line_naming_it(declared, rds_database):
-    engine = engine_for(rds_database, SCHEMA)
-    missing = rds_database.master_secret_arn.replace("rds!db-test-", "rds!db-gone-")
+def test_an_unreadable_secret_is_one_line_naming_it(declared, deploy):
+    engine = deploy.engine(SCHEMA)
+    missing = deploy.rds.master_secret_arn.replace("rds!db-test-", "rds!db-gone-")
     with pytest.raises(ProviderError, match=r"cannot read secret arn:aws:secretsmanager:.*ResourceNotFoundException"):
-        engine.up(
-            inputs_for(declared, SCHEMA, rds_database, connection=rds_database.connection(password_secret_arn=missing))
-        )
+        engine.up(deploy.inputs(declared, SCHEMA, connection=deploy.rds.connection(password_secret_arn=missing)))
 
 
 # --- MockDataSeed -----------------------------------------------------------------------------
@@ -205,16 +241,16 @@ def loaded_at(rds):
 
 
 @pytest.fixture
-def migrated_rds(declared, rds_database):
-    engine_for(rds_database, SCHEMA).up(inputs_for(declared, SCHEMA, rds_database))
-    return rds_database
+def migrated(declared, deploy):
+    deploy.engine(SCHEMA).up(deploy.inputs(declared, SCHEMA))
+    return deploy
 
 
-def test_mock_data_seed_through_the_engine(declared, migrated_rds):
-    rds = migrated_rds
-    engine = engine_for(rds, SEED)
+def test_mock_data_seed_through_the_engine(declared, migrated):
+    rds = migrated.rds
+    engine = migrated.engine(SEED)
     # The staging stack's inputs (numbers as the engine sends them), at a small scale.
-    news = inputs_for(declared, SEED, rds, scale=0.02)
+    news = migrated.inputs(declared, SEED, scale=0.02)
     assert isinstance(declared[SEED]["rng_seed"], float)  # 20251228.0 on the wire
     assert_first_preview_needs_no_database(engine, news, "connection", "database_id")
 
@@ -263,6 +299,7 @@ def test_mock_data_seed_through_the_engine(declared, migrated_rds):
     engine.destroy()
     assert mock_rows(rds) == 0
     assert public_tables(rds) == 16  # only the seeded rows went
+    migrated.assert_transport_used()
 
 
 # --- FeatureFlagSettings ------------------------------------------------------------------------
@@ -276,10 +313,10 @@ def last_audit_actor(rds) -> str:
     return rds.scalar("SELECT changed_by FROM feature_flag_audit_log ORDER BY id DESC LIMIT 1")
 
 
-def test_feature_flag_settings_through_the_engine(declared, migrated_rds):
-    rds = migrated_rds
-    engine = engine_for(rds, FLAGS)
-    news = inputs_for(declared, FLAGS, rds)  # production's: advanced_analytics on at 10%
+def test_feature_flag_settings_through_the_engine(declared, migrated):
+    rds = migrated.rds
+    engine = migrated.engine(FLAGS)
+    news = migrated.inputs(declared, FLAGS)  # production's: advanced_analytics on at 10%
     assert_first_preview_needs_no_database(engine, news, "connection", "database_id")
 
     assert engine.up(news) == "create"
@@ -327,14 +364,14 @@ def can_login(rds, user: str, password: str) -> bool:
         return False
 
 
-def test_login_role_through_the_engine(declared, migrated_rds):
-    rds = migrated_rds
-    engine = engine_for(rds, LOGIN)
+def test_login_role_through_the_engine(declared, migrated):
+    rds = migrated.rds
+    engine = migrated.engine(LOGIN)
     password = "first-password-0123456789abcdefghij"
     secret = put_secret(
         f"swipesavvy/test/db/swipesavvy_backend-{rds.dbname}", {"username": "swipesavvy_backend", "password": password}
     )
-    news = inputs_for(declared, LOGIN, rds, password_secret_arn=secret, password_version="v1")
+    news = migrated.inputs(declared, LOGIN, password_secret_arn=secret, password_version="v1")
     assert_first_preview_needs_no_database(
         engine, news, "connection", "database_id", "password_secret_arn", "password_version"
     )
