@@ -224,7 +224,7 @@ def stack_operation(args: argparse.Namespace, target: StackTarget, operation: st
         if lock_timed_out(error):
             raise CommandFailed(
                 f"gave up after {lock_timeout_s:g} s waiting for a lock another session holds on {target.label} "
-                "(another run, or a long transaction); nothing was changed "
+                "(another run, or a long transaction); the transaction in progress was rolled back "
                 "(fix: retry when it has finished, or raise --lock-timeout)",
                 EXIT_LOCKED,
             ) from None
