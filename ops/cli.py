@@ -7,7 +7,10 @@
     python -m ops sandbox                  all of the above on a throwaway local PostgreSQL
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
-own ``PGPASSWORD``/``~/.pgpass`` work as usual. Exit codes: the EXIT_* constants below, as
+own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
+database from the stack's outputs (``pulumi stack output``): ``db_connection``, run through
+the operator function ``db_operator_arn`` when the stack has one, else directly (with
+``--connect-host``/``--connect-port`` for a tunnel), as the stack's own resources run them. Exit codes: the EXIT_* constants below, as
 the README lists them. Every failure is one line on stderr, never a traceback, and no
 message contains the DSN or a password (``report`` scrubs them on the way out).
 """
@@ -16,14 +19,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, redirect_stdout, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -38,7 +45,11 @@ from ops.connection import (
     describe,
     scrub,
 )
-from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations
+from ops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
+from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations, load_migrations, migration_checksums
+from ops.operations import run_operation
+from ops.operator_client import OperatorError, invoke_operator
+from ops.operator_handler import lock_timed_out, session_limits
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, SeedError, load_mock_data, unload_mock_data
@@ -52,6 +63,11 @@ EXIT_INTERRUPTED = 130  # Ctrl-C: the transaction in progress was rolled back
 DSN_ENV = "SWIPESAVVY_DSN"
 DEFAULT_LOCK_TIMEOUT_S = 60
 SANDBOX_DATABASE = "swipesavvy_sandbox"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
+PULUMI_TIMEOUT_S = 120
+CONNECTION_OUTPUT, OPERATOR_OUTPUT = "db_connection", "db_operator_arn"
+# The operator's failure kinds (ops.operator_handler) as exit codes.
+OPERATOR_EXIT_CODES = {"invalid": EXIT_USAGE, "unavailable": EXIT_UNAVAILABLE, "locked": EXIT_LOCKED}
 
 
 class CommandFailed(Exception):
@@ -113,19 +129,184 @@ def holding(conn: psycopg.Connection, key: int, args: argparse.Namespace, what: 
         ) from None
 
 
+# --- --stack: the database a Pulumi stack deployed, directly or through its operator ---------
+
+
+@dataclass(frozen=True)
+class StackTarget:
+    connection: dict[str, Any]  # the stack's db_connection, tunnel overrides applied
+    operator_arn: str | None  # the stack's db_operator_arn: operations run in the VPC
+    label: str  # user@host:port/dbname, as describe() gives it for a DSN
+
+
+def stack_outputs(stack: str) -> dict[str, Any]:
+    """``pulumi stack output --json`` of ``stack`` (secrets left masked: none is needed)."""
+    command = ["pulumi", "stack", "output", "--json", "--show-secrets=false", "--stack", stack]
+    try:
+        done = subprocess.run(
+            command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_S, check=False
+        )
+    except FileNotFoundError:
+        raise UsageError(
+            "--stack reads the stack's outputs with the Pulumi CLI, which is not on PATH "
+            "(fix: install it, https://www.pulumi.com/docs/install/, or use --dsn)"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise CommandFailed(
+            f"`pulumi stack output --stack {stack}` did not answer within {PULUMI_TIMEOUT_S} s "
+            "(fix: check the backend with `pulumi whoami`)",
+            EXIT_UNAVAILABLE,
+        ) from None
+    if done.returncode != 0:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        reason = next((line for line in lines if line.startswith("error:")), lines[-1] if lines else "")
+        reason = reason.removeprefix("error:").strip() or f"exit code {done.returncode}"
+        if "no stack named" in reason:
+            raise UsageError(f"stack {stack!r} not found: {reason} (fix: `pulumi stack ls` lists the stacks)")
+        raise CommandFailed(f"cannot read the outputs of stack {stack!r}: {reason}", EXIT_UNAVAILABLE)
+    try:
+        outputs = json.loads(done.stdout)
+    except ValueError:
+        outputs = None
+    if not isinstance(outputs, dict):
+        raise CommandFailed(
+            f"`pulumi stack output --json --stack {stack}` did not print a JSON object", EXIT_UNAVAILABLE
+        )
+    return outputs
+
+
+def stack_target(args: argparse.Namespace) -> StackTarget:
+    outputs = stack_outputs(args.stack)
+    connection, operator_arn = outputs.get(CONNECTION_OUTPUT), outputs.get(OPERATOR_OUTPUT)
+    required = ("host", "port", "dbname", "user", PASSWORD_SECRET_KEY)
+    if not isinstance(connection, dict) or any(not connection.get(key) for key in required):
+        raise UsageError(
+            f"stack {args.stack!r} has no usable {CONNECTION_OUTPUT} output (host, port, dbname, user, "
+            f"{PASSWORD_SECRET_KEY}) (fix: `pulumi up` with this version of the program, or use --dsn)"
+        )
+    if operator_arn is not None and not (isinstance(operator_arn, str) and operator_arn.startswith("arn:")):
+        raise UsageError(f"stack {args.stack!r} has a {OPERATOR_OUTPUT} output that is not a function ARN")
+    connection = {key: connection[key] for key in (*CONNECTION_KEYS, PASSWORD_SECRET_KEY) if key in connection}
+    if args.connect_host or args.connect_port:
+        if operator_arn:
+            raise UsageError(
+                f"--connect-host/--connect-port are for a direct connection, but stack {args.stack!r} "
+                "runs database operations through its operator function"
+            )
+        connection.update({"host": args.connect_host} if args.connect_host else {})
+        connection.update({"port": args.connect_port} if args.connect_port else {})
+    try:
+        port = port_number(connection["port"])
+    except ValueError as error:
+        raise UsageError(
+            f"stack {args.stack!r}: {CONNECTION_OUTPUT}.{str(error).removeprefix('connection.')}"
+        ) from None
+    label = f"{connection['user']}@{connection['host']}:{port}/{connection['dbname']}"
+    return StackTarget(connection, operator_arn or None, label)
+
+
+def stack_operation(args: argparse.Namespace, target: StackTarget, operation: str, op_args: dict[str, Any]) -> Any:
+    """Run ``operation`` as the stack's providers do: through its operator, or directly."""
+    lock_timeout_s = getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT_S)
+    if target.operator_arn:
+        request = {"operation": operation, "connection": target.connection, "args": op_args}
+        try:
+            return invoke_operator(target.operator_arn, {**request, "lock_timeout_s": lock_timeout_s})
+        except OperatorError as error:
+            raise CommandFailed(str(error), OPERATOR_EXIT_CODES.get(error.kind, EXIT_FAILED)) from None
+    try:
+        # The operations' progress lines go to stderr, as they go to the operator's log.
+        with session_limits(lock_timeout_s=lock_timeout_s), redirect_stdout(sys.stderr):
+            return run_operation(target.connection, operation, op_args)
+    except CredentialsUnavailable as error:
+        raise CommandFailed(str(error), EXIT_UNAVAILABLE) from None
+    except Exception as error:
+        if lock_timed_out(error):
+            raise CommandFailed(
+                f"gave up after {lock_timeout_s:g} s waiting for a lock another session holds on {target.label} "
+                "(another run, or a long transaction); the transaction in progress was rolled back "
+                "(fix: retry when it has finished, or raise --lock-timeout)",
+                EXIT_LOCKED,
+            ) from None
+        raise
+
+
+def _stack_migrate(args: argparse.Namespace) -> int:
+    target = stack_target(args)
+    before = stack_operation(args, target, "read_schema", {})["migrations"]
+    applied = stack_operation(args, target, "migrate", {"migrations": migration_checksums(load_migrations())})
+    new = [name for name in applied["applied"] if name not in before]
+    for name in new:
+        print(f"applied {name}", flush=True)
+    _print_migrated(len(new), len(applied["applied"]) - len(new), target.label)
+    return EXIT_OK
+
+
+def _stack_seed(args: argparse.Namespace) -> int:
+    params = seed_parameters(args)
+    if args.force:
+        raise UsageError("--force is not available with --stack (fix: db unseed, then db seed)")
+    requested = {
+        "scale": params.scale,
+        "rng_seed": params.rng_seed,
+        "anchor_date": params.anchor_date.isoformat(),
+        "dataset_version": params.dataset_version,
+    }
+    target = stack_target(args)
+    before = stack_operation(args, target, "read_seed", {})
+    report = stack_operation(args, target, "seed", requested)
+    unchanged = before["checksum"] == report["checksum"] and all(before[k] == v for k, v in requested.items())
+    _print_seeded(
+        params,
+        report["counts"],
+        report["checksum"],
+        report["seconds"],
+        target.label,
+        loaded=not unchanged,
+        replaced=0 if unchanged else sum(before["counts"].values()),
+    )
+    return EXIT_OK
+
+
+def _stack_unseed(args: argparse.Namespace) -> int:
+    target = stack_target(args)
+    _print_unseeded(stack_operation(args, target, "unseed", {})["removed"], target.label)
+    return EXIT_OK
+
+
+def _stack_verify(args: argparse.Namespace) -> int:
+    target = stack_target(args)
+    results = stack_operation(args, target, "verify", {"require_seed": args.require_seed})["results"]
+    return _print_checklist([(r["name"], r["passed"], r["detail"]) for r in results], target.label)
+
+
+def _check_target_options(args: argparse.Namespace) -> None:
+    if args.stack and args.dsn:
+        raise UsageError("--dsn and --stack are alternatives: give one")
+    if not args.stack and (args.connect_host or args.connect_port):
+        raise UsageError("--connect-host and --connect-port go with --stack")
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def _print_migrated(applied: int, already_applied: int, target: str) -> None:
+    if applied:
+        print(f"{applied} migration(s) applied to {target}; {already_applied} were already applied")
+    else:
+        print(f"nothing to apply: all {already_applied} migrations already applied to {target}")
+
+
 def cmd_db_migrate(args: argparse.Namespace) -> int:
+    _check_target_options(args)
+    if args.stack:
+        return _stack_migrate(args)
     dsn = resolve_dsn(args)
     with connect(dsn) as conn, holding(conn, ADVISORY_LOCK_KEY, args, "migration", "another migrate run"):
         report = apply_migrations(
             conn, on_applied=lambda m: print(f"applied {m.name} ({m.duration_ms:.1f} ms)", flush=True)
         )
-    if report.applied:
-        print(
-            f"{len(report.applied)} migration(s) applied to {describe(dsn)}; "
-            f"{len(report.already_applied)} were already applied"
-        )
-    else:
-        print(f"nothing to apply: all {len(report.already_applied)} migrations already applied to {describe(dsn)}")
+    _print_migrated(len(report.applied), len(report.already_applied), describe(dsn))
     return EXIT_OK
 
 
@@ -184,7 +365,38 @@ def _print_counts(counts: dict[str, int]) -> None:
     print(f"{'total':<{width}}  {total:>{digits},}")
 
 
+def _print_seeded(
+    params: SeedParameters,
+    counts: dict[str, int],
+    checksum: str,
+    seconds: float,
+    target: str,
+    *,
+    loaded: bool,
+    replaced: int,
+) -> None:
+    what = (
+        f"scale {params.scale:g}, rng seed {params.rng_seed}, anchor {params.anchor_date.isoformat()}, "
+        f"dataset v{params.dataset_version}"
+    )
+    _print_counts(counts)
+    if loaded:
+        print(
+            f"seeded {sum(counts.values()):,} rows ({what}) into {target} in {seconds:.2f} s"
+            + (f", replacing {replaced:,} earlier mock rows" if replaced else "")
+            + f"; checksum {checksum[:12]}"
+        )
+    else:
+        print(
+            f"already seeded ({what}) in {target}: nothing changed "
+            f"(checked in {seconds:.2f} s; --force reloads); checksum {checksum[:12]}"
+        )
+
+
 def cmd_db_seed(args: argparse.Namespace) -> int:
+    _check_target_options(args)
+    if args.stack:
+        return _stack_seed(args)
     params = seed_parameters(args)
     dsn = resolve_dsn(args)
     progress = _ProgressLine() if sys.stdout.isatty() else None
@@ -194,47 +406,53 @@ def cmd_db_seed(args: argparse.Namespace) -> int:
     finally:
         if progress:
             progress.clear()
-    what = (
-        f"scale {params.scale:g}, rng seed {params.rng_seed}, anchor {params.anchor_date.isoformat()}, "
-        f"dataset v{params.dataset_version}"
+    _print_seeded(
+        params,
+        report.counts,
+        report.checksum,
+        report.elapsed_seconds,
+        describe(dsn),
+        loaded=report.loaded,
+        replaced=sum(report.removed.values()),
     )
-    _print_counts(report.counts)
-    if report.loaded:
-        replaced = sum(report.removed.values())
-        print(
-            f"seeded {report.total:,} rows ({what}) into {describe(dsn)} in {report.elapsed_seconds:.2f} s"
-            + (f", replacing {replaced:,} earlier mock rows" if replaced else "")
-            + f"; checksum {report.checksum[:12]}"
-        )
-    else:
-        print(
-            f"already seeded ({what}) in {describe(dsn)}: nothing changed "
-            f"(checked in {report.elapsed_seconds:.2f} s; --force reloads); checksum {report.checksum[:12]}"
-        )
     return EXIT_OK
 
 
+def _print_unseeded(removed: dict[str, int], target: str) -> None:
+    _print_counts(removed)
+    print(f"removed {sum(removed.values()):,} mock rows from {target}")
+
+
 def cmd_db_unseed(args: argparse.Namespace) -> int:
+    _check_target_options(args)
+    if args.stack:
+        return _stack_unseed(args)
     dsn = resolve_dsn(args)
     with connect(dsn) as conn, holding(conn, SEED_LOCK_KEY, args, "seed", "another seeder"):
         removed = unload_mock_data(conn)
-    _print_counts(removed)
-    print(f"removed {sum(removed.values()):,} mock rows from {describe(dsn)}")
+    _print_unseeded(removed, describe(dsn))
+    return EXIT_OK
+
+
+def _print_checklist(results: list[tuple[str, bool, str]], target: str) -> int:
+    width = max(len(name) for name, _, _ in results)
+    for name, passed, detail in results:
+        print(f"{'✓' if passed else '✗'} {name:<{width}}  {detail}")
+    failed = [name for name, passed, _ in results if not passed]
+    if failed:
+        raise CommandFailed(f"verify failed: {', '.join(failed)}")
+    print(f"all {len(results)} checks passed on {target}")
     return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    _check_target_options(args)
+    if args.stack:
+        return _stack_verify(args)
     dsn = resolve_dsn(args)
     with connect(dsn) as conn:
         results = run_checks(conn, SCHEMA_CHECKS + seed_checks(require_seed=args.require_seed))
-    width = max(len(r.name) for r in results)
-    for result in results:
-        print(f"{'✓' if result.passed else '✗'} {result.name:<{width}}  {result.detail}")
-    failed = [r.name for r in results if not r.passed]
-    if failed:
-        raise CommandFailed(f"verify failed: {', '.join(failed)}")
-    print(f"all {len(results)} checks passed on {describe(dsn)}")
-    return EXIT_OK
+    return _print_checklist([(r.name, r.passed, r.detail) for r in results], describe(dsn))
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -271,6 +489,24 @@ def _create_sandbox_database(server_uri: str) -> str:
 
 def _add_dsn(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dsn", help=f"libpq connection string or URI (default: ${DSN_ENV})")
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help=f"instead of --dsn: the database of this Pulumi stack (its {CONNECTION_OUTPUT} output), "
+        f"reached through its operator function when it has one ({OPERATOR_OUTPUT})",
+    )
+    parser.add_argument("--connect-host", metavar="HOST", help="with --stack and no operator: connect here (a tunnel)")
+    parser.add_argument(
+        "--connect-port", metavar="PORT", type=_port, help="with --stack and no operator: connect to this port"
+    )
+
+
+def _port(text: str) -> int:
+    """The --connect-port value (an argparse ``type``)."""
+    try:
+        return port_number(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}") from None
 
 
 def _add_lock_timeout(parser: argparse.ArgumentParser, holder: str) -> None:
@@ -346,7 +582,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="start a throwaway local PostgreSQL, migrate, seed and verify it, print its DSN; Ctrl-C deletes it",
     )
     _add_seed_options(sandbox)
-    sandbox.set_defaults(handler=cmd_sandbox, force=False, require_seed=True, lock_timeout=DEFAULT_LOCK_TIMEOUT_S)
+    sandbox.set_defaults(
+        handler=cmd_sandbox,
+        force=False,
+        require_seed=True,
+        lock_timeout=DEFAULT_LOCK_TIMEOUT_S,
+        stack=None,
+        connect_host=None,
+        connect_port=None,
+    )
     return parser
 
 

@@ -2,15 +2,33 @@
 
 It runs inside the VPC, next to the database, the same ``ops.operations`` the CLI and the
 dynamic providers run over a direct connection. An event is a request
-``{"operation": name, "connection": {...}, "args": {...}}``; the answer is
-``{"ok": true, "result": {...}}`` or ``{"ok": false, "error": one line}``. Errors are the
-one-line messages the CLI prints: never a traceback, never a password (there is none in
-the event: the connection names the master secret, which the function reads itself).
+``{"operation": name, "connection": {...}, "args": {...}}`` (optionally ``"lock_timeout_s"``);
+the answer is ``{"ok": true, "result": {...}}`` or ``{"ok": false, "error": one line,
+"kind": ...}``. Errors are the one-line messages the CLI prints: never a traceback, never
+a password (there is none in the event: the connection names the master secret, which the
+function reads itself). ``kind`` says what failed, for exit codes: ``invalid`` (the
+request), ``unavailable`` (database or secret), ``locked`` (gave up waiting for a lock),
+``failed`` (anything else).
+
+Nothing waits without a bound: the session gets ``lock_timeout`` (LOCK_TIMEOUT_S, or the
+request's ``lock_timeout_s``) and a ``statement_timeout`` that ends a statement before the
+function's own time limit, so the answer is this one line rather than a killed function
+(and a killed function's backend left holding locks). Both are passed as libpq's
+``PGOPTIONS``, which ``ops.operations`` connections pick up unchanged.
+
+A login refused right after a rotation (the secret read may return the previous version)
+is retried once, reading the secret again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -20,37 +38,136 @@ from ops.db_credentials import CredentialsUnavailable
 from ops.flags import UnknownFlag
 from ops.migrations import MigrationError
 from ops.operations import InvalidRequest, run_operation
+from ops.operator_client import FUNCTION_TIMEOUT_S
 from seed.loader import SeedError
 
-# Failures whose message is already the one line an operator should read.
-EXPECTED_ERRORS = (
-    CredentialsUnavailable,
-    DatabaseUnavailable,
-    InvalidConnectionString,
-    InvalidRequest,
-    MigrationError,
-    SeedError,
-    UnknownFlag,
-)
+LOCK_TIMEOUT_S = 60.0  # the CLI's default --lock-timeout
+ANSWER_MARGIN_S = 30.0  # left, after the statement timeout, to answer before the function is killed
+ROTATION_RETRY_DELAY_S = 2.0
+PASSWORD_REFUSED = "password authentication failed"
+
+KIND_INVALID, KIND_UNAVAILABLE, KIND_LOCKED, KIND_FAILED = "invalid", "unavailable", "locked", "failed"
+
+# Failures whose message is already the one line an operator should read, and their kind.
+EXPECTED_ERRORS: dict[type[Exception], str] = {
+    InvalidRequest: KIND_INVALID,
+    InvalidConnectionString: KIND_INVALID,
+    CredentialsUnavailable: KIND_UNAVAILABLE,
+    DatabaseUnavailable: KIND_UNAVAILABLE,
+    MigrationError: KIND_FAILED,
+    SeedError: KIND_FAILED,
+    UnknownFlag: KIND_FAILED,
+}
+# What a malformed argument raises inside an operation (a port "abc", flags that are not a map...).
+BAD_ARGUMENT_ERRORS = (ValueError, TypeError, KeyError, AttributeError)
+
+_sleep = time.sleep  # tests replace it
 
 
-def _request(event: Any) -> tuple[Mapping[str, Any], str, Mapping[str, Any]]:
+def _request(event: Any) -> tuple[Mapping[str, Any], str, Mapping[str, Any], float]:
+    shape = "the event must be a JSON object with operation, connection and args"
     if not isinstance(event, Mapping):
-        raise InvalidRequest("the event must be a JSON object with operation, connection and args")
+        raise InvalidRequest(shape)
     connection, operation, args = event.get("connection"), event.get("operation"), event.get("args", {})
     if not isinstance(operation, str) or not isinstance(connection, Mapping) or not isinstance(args, Mapping):
-        raise InvalidRequest("the event must be a JSON object with operation, connection and args")
-    return connection, operation, args
+        raise InvalidRequest(shape)
+    lock_timeout_s = event.get("lock_timeout_s", LOCK_TIMEOUT_S)
+    if isinstance(lock_timeout_s, bool) or not isinstance(lock_timeout_s, (int, float)) or lock_timeout_s < 0:
+        raise InvalidRequest(f"lock_timeout_s must be a number of seconds >= 0, got {lock_timeout_s!r}")
+    return connection, operation, args, float(lock_timeout_s)
 
 
-def handler(event: Any, _context: Any = None) -> dict[str, Any]:
+def _ms(seconds: float) -> str:
+    # 0 means "no limit" to PostgreSQL: the smallest wait stands for "do not wait".
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+@contextmanager
+def session_limits(*, lock_timeout_s: float, statement_timeout_s: float | None = None) -> Iterator[None]:
+    """Connections opened inside get these ``lock_timeout`` and ``statement_timeout`` (via
+    ``PGOPTIONS``; one operation at a time per process, as in Lambda and the CLI)."""
+    options = [f"-c lock_timeout={_ms(lock_timeout_s)}"]
+    if statement_timeout_s is not None:
+        options.append(f"-c statement_timeout={_ms(statement_timeout_s)}")
+    saved = os.environ.get("PGOPTIONS")
+    os.environ["PGOPTIONS"] = " ".join([saved, *options] if saved else options)
     try:
-        connection, operation, args = _request(event)
-        return {"ok": True, "result": run_operation(connection, operation, args)}
-    except EXPECTED_ERRORS as error:
-        return {"ok": False, "error": " ".join(str(error).split())}
-    except LockTimeout:
-        return {"ok": False, "error": "another run holds the lock on this database; retry when it has finished"}
-    except psycopg.Error as error:  # unanticipated, still one line, without connection details
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PGOPTIONS", None)
+        else:
+            os.environ["PGOPTIONS"] = saved
+
+
+def statement_timeout_for(context: Any) -> float:
+    """Seconds a statement may run: what the invocation has left, less the answer's margin."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    budget_s = remaining() / 1000 if callable(remaining) else FUNCTION_TIMEOUT_S
+    return max(1.0, budget_s - ANSWER_MARGIN_S)
+
+
+def _run(connection: Mapping[str, Any], operation: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return run_operation(connection, operation, args)
+    except DatabaseUnavailable as error:
+        if PASSWORD_REFUSED not in str(error):
+            raise
+    # Refused: a rotation may have just changed the password; read the secret again, once.
+    _sleep(ROTATION_RETRY_DELAY_S)
+    return run_operation(connection, operation, args)
+
+
+def lock_timed_out(error: BaseException) -> bool:
+    """True when ``error``, or what it was raised from (SeedError and MigrationError wrap
+    the database's error), is a lock wait that gave up."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, (LockTimeout, psycopg.errors.LockNotAvailable)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _failure(error: Exception, operation: str | None, lock_timeout_s: float) -> dict[str, Any]:
+    if lock_timed_out(error):
+        return _answer_error(
+            KIND_LOCKED,
+            f"gave up after {lock_timeout_s:g} s waiting for a lock another session holds on this database "
+            "(another deploy, migrate or seed run, or a long transaction); the transaction in progress was "
+            "rolled back: retry when it has finished",
+        )
+    for error_type, kind in EXPECTED_ERRORS.items():
+        if isinstance(error, error_type):
+            return _answer_error(kind, str(error))
+    if isinstance(error, psycopg.Error):  # unanticipated, still one line, without connection details
         primary = error.diag.message_primary or type(error).__name__
-        return {"ok": False, "error": f"database error: {' '.join(primary.split())}"}
+        return _answer_error(KIND_FAILED, f"database error: {primary}")
+    if isinstance(error, BAD_ARGUMENT_ERRORS):
+        return _answer_error(KIND_INVALID, f"invalid arguments for {operation}: {type(error).__name__}: {error}")
+    # A bug: the traceback goes to the function's log, the answer stays one line.
+    traceback.print_exc(file=sys.stderr)
+    return _answer_error(KIND_FAILED, f"operator error in {operation}: {type(error).__name__}: {error}")
+
+
+def _answer_error(kind: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": one_line(message)[:1000], "kind": kind}
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    operation, lock_timeout_s = None, LOCK_TIMEOUT_S
+    try:
+        connection, operation, args, lock_timeout_s = _request(event)
+        with session_limits(lock_timeout_s=lock_timeout_s, statement_timeout_s=statement_timeout_for(context)):
+            result = _run(connection, operation, args)
+    except Exception as error:
+        return _failure(error, operation, lock_timeout_s)
+    try:
+        json.dumps(result)  # Lambda returns JSON: a result that is not would be a function error
+    except (TypeError, ValueError) as error:
+        return _answer_error(KIND_FAILED, f"operator error in {operation}: its result is not JSON: {error}")
+    return {"ok": True, "result": result}
