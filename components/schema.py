@@ -63,7 +63,8 @@ class DatabaseSchemaProvider(PostgresResourceProvider):
         run(props, "drop_schema")
 
     def apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        return {**props, **run(props, "migrate", {"migrations": props["migrations"]})}
+        applied = run(props, "migrate", {"migrations": props["migrations"]})["applied"]
+        return {**props, "applied": applied}
 
     def observe(self, props: Mapping[str, Any]) -> dict[str, Any]:
         ledger = run(props, "read_schema")["migrations"]

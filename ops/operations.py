@@ -58,8 +58,12 @@ def migrate(conn: psycopg.Connection, args: Mapping[str, Any]) -> dict[str, Any]
     """Apply the pending migrations; ``migrations`` is what the program planned, which must be
     what this code carries (a stale operator or a changed checkout refuses)."""
     migrations = load_migrations()
-    if migration_checksums(migrations) != dict(_arg(args, "migrations")):
-        raise MigrationError("sql/ here differs from the planned migrations: run `pulumi up` again")
+    here, planned = migration_checksums(migrations), dict(_arg(args, "migrations"))
+    differing = sorted(name for name in here.keys() | planned.keys() if here.get(name) != planned.get(name))
+    if differing:
+        raise MigrationError(
+            f"sql/ here differs from the planned migrations ({', '.join(differing)}): run `pulumi up` again"
+        )
     report = apply_migrations(
         conn, migrations, on_applied=lambda m: print(f"applied {m.name} ({m.duration_ms:.0f} ms)", flush=True)
     )
