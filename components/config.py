@@ -25,6 +25,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ops.flags import SEEDED_FLAGS
@@ -37,6 +38,14 @@ MIN_STORAGE_GIB = 100
 MAX_STORAGE_GIB = 65536
 AUTOSCALING_OFF = 0  # the max_allocated_storage that tells pulumi_aws: no storage autoscaling
 ACCESS_MODES = ("operator", "direct")
+LOG_LEVELS = ("error", "warn", "info", "debug")
+PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+_EC2_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+")
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_HOSTED_ZONE = re.compile(r"^Z[A-Z0-9]{5,31}$")
 MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
 # Deploy runners may reach 5432 from these without an explicit opt-in: RFC 1918, and the
 # RFC 6598 shared space (100.64.0.0/10) that VPCs and VPNs also use; none is routed publicly.
@@ -128,6 +137,37 @@ class FeatureFlagSetting:
 
 
 @dataclass(frozen=True)
+class BackendConfig:
+    """The API service (runbook phase 3): a release archive run by systemd on EC2 behind an ALB."""
+
+    artifact: str  # a build folder or .tar.gz under the project root, or s3://bucket/key
+    instance_type: str = "t4g.small"
+    instance_count: int = 1
+    root_volume_gib: int = 20
+    health_check_grace_seconds: int = 600  # cloud-init installs Node.js and the release first
+    log_level: str = "info"
+
+    @property
+    def architecture(self) -> str:
+        """arm64 for Graviton instance families (t4g, m7g, c7gn ...), x86_64 otherwise."""
+        return "arm64" if _GRAVITON.match(self.instance_type) else "x86_64"
+
+    @property
+    def artifact_is_s3(self) -> bool:
+        return self.artifact.startswith("s3://")
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """The reporting dashboard (runbook phase 4): a static build on S3 behind CloudFront."""
+
+    dist_dir: str  # the build folder, relative to the project root; must hold index.html
+    domain: str | None = None  # e.g. staging.swipesavvy.example: ACM certificate + alias records
+    hosted_zone_id: str | None = None  # the Route 53 zone of ``domain``
+    price_class: str = "PriceClass_100"
+
+
+@dataclass(frozen=True)
 class StackConfig:
     stack: str
     environment: str
@@ -135,6 +175,8 @@ class StackConfig:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     seed: SeedConfig = field(default_factory=SeedConfig)
     feature_flags: Mapping[str, FeatureFlagSetting] = field(default_factory=dict)
+    backend: BackendConfig | None = None  # not deployed when the section is absent
+    frontend: FrontendConfig | None = None
 
     @property
     def is_production(self) -> bool:
@@ -522,10 +564,101 @@ def parse_feature_flags(raw: Any) -> dict[str, FeatureFlagSetting]:
     return flags
 
 
-SECTIONS = ("environment", "network", "database", "seed", "featureFlags")
+def _project_path(s: _Section, name: str, project_root: Path, allowed: str, example: str) -> str:
+    """A required path setting, relative to the project root; it must exist (checked at preview)."""
+    value = s.get(name, None)
+    if not isinstance(value, str) or not value or not (project_root / value).exists():
+        raise _fail(s.path(name), value, allowed, example)
+    return value
 
 
-def parse_stack_config(stack: str, values: Mapping[str, Any], region: str | None = None) -> StackConfig:
+def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
+    if raw is None:
+        return None
+    s = _Section("backend", raw)
+    d = BackendConfig(artifact="")
+    artifact = s.get("artifact", None)
+    if not (isinstance(artifact, str) and _S3_URI.match(artifact)):
+        artifact = _project_path(
+            s,
+            "artifact",
+            project_root,
+            "must be a release (a build folder or a .tar.gz archive) under the project root, or an s3://bucket/key URI",
+            "examples/backend-release",
+        )
+        release = project_root / artifact
+        if not (release.is_dir() or (release.is_file() and artifact.endswith((".tar.gz", ".tgz")))):
+            raise _fail(
+                s.path("artifact"), artifact, "must be a build folder or a .tar.gz archive", "examples/backend-release"
+            )
+    config = BackendConfig(
+        artifact=artifact,
+        instance_type=s.text(
+            "instanceType",
+            d.instance_type,
+            _EC2_INSTANCE_TYPE,
+            "must be an EC2 instance type like t4g.small",
+            d.instance_type,
+        ),
+        instance_count=s.integer("instanceCount", d.instance_count, 1, 20),
+        root_volume_gib=s.integer("rootVolumeGib", d.root_volume_gib, 8, 500, " GiB"),
+        health_check_grace_seconds=s.integer("healthCheckGraceSeconds", d.health_check_grace_seconds, 60, 3600, " s"),
+        log_level=s.choice("logLevel", d.log_level, LOG_LEVELS),
+    )
+    s.finish()
+    return config
+
+
+def parse_frontend(raw: Any, project_root: Path) -> FrontendConfig | None:
+    if raw is None:
+        return None
+    s = _Section("frontend", raw)
+    d = FrontendConfig(dist_dir="")
+    dist_dir = _project_path(
+        s, "distDir", project_root, "must be the site's build folder under the project root", "examples/frontend-dist"
+    )
+    if not (project_root / dist_dir / "index.html").is_file():
+        raise _fail(s.path("distDir"), dist_dir, "must be a build folder holding index.html", "examples/frontend-dist")
+    domain = s.text(
+        "domain", None, _DOMAIN, "must be a DNS name like staging.swipesavvy.example", "staging.example.com"
+    )
+    zone = s.text(
+        "hostedZoneId", None, _HOSTED_ZONE, "must be a Route 53 hosted zone id like Z0123456789ABC", "Z0123456789ABC"
+    )
+    if bool(domain) != bool(zone):
+        missing = "hostedZoneId" if domain else "domain"
+        raise _fail(
+            s.path(missing), None, "domain and hostedZoneId are set together (a custom domain needs its zone)", "..."
+        )
+    config = FrontendConfig(
+        dist_dir=dist_dir,
+        domain=domain,
+        hosted_zone_id=zone,
+        price_class=s.choice("priceClass", d.price_class, PRICE_CLASSES),
+    )
+    s.finish()
+    return config
+
+
+def _require_backend_egress(backend: BackendConfig | None, network: NetworkConfig) -> None:
+    """The backend's instances fetch packages and the release and call AWS APIs: in a VPC
+    this stack creates, only a NAT gateway gives the private subnets that path."""
+    if backend is not None and not network.uses_existing_vpc and not network.nat_gateway:
+        raise _fail(
+            "network.natGateway",
+            False,
+            "the backend's instances need a route out of the private subnets (packages, the release,"
+            " AWS APIs, Datadog)",
+            "true",
+        )
+
+
+SECTIONS = ("environment", "network", "database", "seed", "featureFlags", "backend", "frontend")
+
+
+def parse_stack_config(
+    stack: str, values: Mapping[str, Any], region: str | None = None, project_root: Path = PROJECT_ROOT
+) -> StackConfig:
     """Parse the ``swipesavvy:*`` settings (keys without the namespace; values raw strings or
     already-decoded objects) into a validated StackConfig, or raise ConfigError. ``region``
     is ``aws:region``: given, the availability zones must be in it."""
@@ -539,6 +672,8 @@ def parse_stack_config(stack: str, values: Mapping[str, Any], region: str | None
     if environment not in ENVIRONMENTS:
         raise _fail("environment", environment, f"must be one of {', '.join(ENVIRONMENTS)}", "staging")
     network = parse_network(values.get("network"), region)
+    backend = parse_backend(values.get("backend"), project_root)
+    _require_backend_egress(backend, network)
     return StackConfig(
         stack=stack,
         environment=environment,
@@ -546,6 +681,8 @@ def parse_stack_config(stack: str, values: Mapping[str, Any], region: str | None
         database=_resolve_access(parse_database(values.get("database"), environment), network),
         seed=parse_seed(values.get("seed"), environment),
         feature_flags=parse_feature_flags(values.get("featureFlags")),
+        backend=backend,
+        frontend=parse_frontend(values.get("frontend"), project_root),
     )
 
 
