@@ -124,7 +124,20 @@ class DatabaseOperator(pulumi.ComponentResource):
             description="PostgreSQL from the database operator",
             opts=child,
         )
-        endpoint = self._secrets_endpoint(name, args, group, tags, child) if args.secrets_endpoint else None
+        if args.secrets_endpoint:
+            endpoint = self._secrets_endpoint(name, args, group, tags, child)
+        else:  # the subnets reach Secrets Manager by their own route (a NAT gateway, an existing endpoint)
+            endpoint = None
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-https-out",
+                security_group_id=group.id,
+                ip_protocol="tcp",
+                from_port=HTTPS_PORT,
+                to_port=HTTPS_PORT,
+                cidr_ipv4="0.0.0.0/0",
+                description="Operator to Secrets Manager through the VPC's own route",
+                opts=child,
+            )
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",

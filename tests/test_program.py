@@ -440,3 +440,17 @@ def test_outputs_tell_the_cli_how_to_reach_the_database(staging):
     assert not secret and "password" not in connection
     assert connection["password_secret_arn"] == MASTER_SECRET_ARN
     assert staging.outputs["db_operator_arn"] == (OPERATOR_ARN, False)
+
+
+def test_operator_without_its_endpoint_reaches_secrets_manager_by_the_vpcs_route():
+    config = stack_config("staging")
+    config["swipesavvy:network"] = {**config["swipesavvy:network"], "natGateway": True}
+    config["swipesavvy:database"] = {**config["swipesavvy:database"], "operatorSecretsEndpoint": False}
+    run = run_program(config)
+    assert run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
+    rule = run.named("swipesavvy-db-operator-https-out").inputs
+    assert (rule["fromPort"], rule["cidrIpv4"], rule["securityGroupId"]) == (
+        443,
+        "0.0.0.0/0",
+        "swipesavvy-db-operator-sg-id",
+    )
