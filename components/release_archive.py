@@ -1,0 +1,129 @@
+"""The backend release as a reproducible .tar.gz (no Pulumi).
+
+Pulumi uploads the release as an S3 object keyed by the archive's sha256, and the boot
+script checks that digest before it unpacks anything. So the same folder must give the
+same bytes, or every ``pulumi up`` would upload a new object and roll the instances:
+entries are sorted, and everything the file system would otherwise leak into the archive
+(timestamps, owners, umask, the gzip header's time and file name) is fixed.
+
+Layout: the folder's contents sit at the archive root, no top-level prefix, so the boot
+script unpacks an archive straight into its release directory. A ``.tar.gz`` artifact
+given instead of a folder must follow the same layout (``server.js`` at the root).
+
+One limit: the gzip stream is zlib's level-9 output. The same zlib gives the same bytes;
+another compressor (e.g. zlib-ng) may not, which costs one upload and one instance roll.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import stat
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+FILE_MODE = 0o644
+EXECUTABLE_MODE = 0o755  # executables and directories
+GZIP_LEVEL = 9
+
+
+class ReleaseArchiveError(Exception):
+    """One line naming the offending path and the fix."""
+
+
+@dataclass(frozen=True)
+class ReleaseArchive:
+    data: bytes = field(repr=False)
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", release_digest(self.data))
+
+    @property
+    def key(self) -> str:
+        """The S3 object key: content-addressed, so a new release never overwrites an old one."""
+        return f"releases/{self.sha256}.tar.gz"
+
+
+def release_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _entries(directory: Path) -> list[tuple[str, Path]]:
+    """Every file and directory below ``directory`` as (POSIX path relative to it, path),
+    sorted by that relative path. Anything else is refused: a symlink could point outside
+    the release (or nowhere on the instance), and devices or sockets are no release content."""
+    found = []
+    pending = [directory]
+    while pending:
+        with os.scandir(pending.pop()) as scan:
+            for entry in scan:
+                path = Path(entry.path)
+                name = path.relative_to(directory).as_posix()
+                if entry.is_symlink():
+                    raise ReleaseArchiveError(
+                        f"{path} is a symlink; a release holds regular files and directories only (copy its target instead)"
+                    )
+                if entry.is_dir():
+                    pending.append(path)
+                elif not entry.is_file():
+                    raise ReleaseArchiveError(
+                        f"{path} is not a regular file or directory; remove it from the release folder"
+                    )
+                found.append((name, path))
+    return sorted(found)
+
+
+def _tar_info(name: str, path: Path) -> tarfile.TarInfo:
+    """A header carrying nothing from the build machine but the name, type, size and
+    whether the file is executable."""
+    status = path.lstat()
+    mode = status.st_mode
+    info = tarfile.TarInfo(name)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+    if stat.S_ISDIR(mode):
+        info.type = tarfile.DIRTYPE
+        info.mode = EXECUTABLE_MODE
+    else:
+        info.size = status.st_size
+        info.mode = EXECUTABLE_MODE if mode & stat.S_IXUSR else FILE_MODE
+    return info
+
+
+def pack_release(directory: Path) -> bytes:
+    """The folder's files and directories as a byte-reproducible .tar.gz (see the module doc)."""
+    if not directory.is_dir():
+        raise ReleaseArchiveError(f"{directory} is not a folder; name the release's build folder")
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, path in _entries(directory):
+            info = _tar_info(name, path)
+            if info.isdir():
+                tar.addfile(info)
+            else:
+                with path.open("rb") as content:
+                    tar.addfile(info, content)
+    compressed = io.BytesIO()
+    # filename="" and mtime=0: the gzip header would otherwise hold a name and the time of packing.
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0) as gz:
+        gz.write(tar_bytes.getvalue())
+    return compressed.getvalue()
+
+
+def load_release(project_root: Path, artifact: str) -> ReleaseArchive:
+    """The release named by ``swipesavvy:backend.artifact``: a build folder (packed here) or a
+    .tar.gz under the project root (uploaded byte for byte as it is)."""
+    path = project_root / artifact
+    if path.is_dir():
+        return ReleaseArchive(pack_release(path))
+    if path.is_file() and artifact.endswith(ARCHIVE_SUFFIXES):
+        return ReleaseArchive(path.read_bytes())
+    raise ReleaseArchiveError(
+        f"{path} is neither a build folder nor a .tar.gz archive; set swipesavvy:backend.artifact to one"
+    )
