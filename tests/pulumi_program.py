@@ -29,6 +29,9 @@ MASTER_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rds!db-0
 MASTER_PASSWORD = "MASTER-PASSWORD-from-rds-managed-secret"
 APP_PASSWORD_PREFIX = "APP-PASSWORD-generated-"
 OPERATOR_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
+CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
+CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
+CERTIFICATE_ARN_PREFIX = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/"
 
 
 def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
@@ -63,6 +66,42 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{args.name}", "name": args.name}
     if args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
         return {"name": args.name}
+    if args.typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or f"{args.name}-a1b2c3d"  # the provider appends to an autoname
+        return {
+            "bucket": bucket,
+            "arn": f"arn:aws:s3:::{bucket}",
+            "bucketRegionalDomainName": f"{bucket}.s3.us-east-1.amazonaws.com",
+        }
+    if args.typ == "aws:cloudfront/distribution:Distribution":
+        return {
+            "arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{args.name}-id",
+            "domainName": CLOUDFRONT_DOMAIN,
+            "hostedZoneId": CLOUDFRONT_ZONE_ID,
+        }
+    if args.typ == "aws:cloudfront/function:Function":
+        return {"arn": f"arn:aws:cloudfront::{ACCOUNT}:function/{inputs['name']}"}
+    if args.typ == "aws:acm/certificate:Certificate":
+        domain = inputs["domainName"]
+        return {
+            "arn": f"{CERTIFICATE_ARN_PREFIX}{args.name}",
+            "domainValidationOptions": [
+                {
+                    "domainName": domain,
+                    "resourceRecordName": f"_c0ffee.{domain}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": "_beef.acm-validations.aws.",
+                }
+            ],
+        }
+    if args.typ == "aws:route53/record:Record":
+        return {"fqdn": inputs["name"].rstrip(".")}
+    if args.typ in (
+        "aws:cloudwatch/logDeliverySource:LogDeliverySource",
+        "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination",
+    ):
+        kind = "delivery-source" if args.typ.endswith("Source") else "delivery-destination"
+        return {"arn": f"arn:aws:logs:us-east-1:{ACCOUNT}:{kind}:{inputs['name']}"}
     if args.typ == "pulumi-python:dynamic/db:DatabaseSchema":
         return {"applied": sorted(inputs["migrations"])}
     if args.typ == "pulumi-python:dynamic/db:MockDataSeed":

@@ -1,0 +1,477 @@
+"""``StaticSite``: the reporting dashboard (runbook phase 4), a static build on S3 behind CloudFront.
+
+- Site bucket: private (all four public-access blocks, owner-enforced objects, no ACLs),
+  AES256 encryption, versioning; old versions expire after 30 days. Only the distribution
+  reads it, through an Origin Access Control (SigV4), and only over TLS.
+- Build: one object per file (components/site_files.py), so ``pulumi preview`` lists
+  exactly the changed files; when the release changes, CloudFront's cache is invalidated
+  after the upload (components/invalidation.py).
+- Distribution: HTTPS only (HTTP is redirected), compressed, security headers on every
+  response (HSTS two years with subdomains, nosniff, frame DENY, a referrer policy). Routes
+  of the single-page app (paths without a file extension) are answered with index.html by
+  a viewer-request CloudFront Function on the default behaviour only, so ``/api/*`` errors
+  stay API errors (distribution-wide custom error responses would turn them into pages).
+- ``/api/*`` (when ``api`` is given): forwarded, uncached, with all methods, viewer headers,
+  cookies and query strings, to the backend's load balancer, unchanged (Express serves
+  ``/api/...``). The origin carries the verify header the load balancer requires.
+- Access logs: CloudFront standard logging v2 (CloudWatch log delivery) into a log bucket
+  with the same protections. Legacy logging writes through ACLs, which an owner-enforced
+  bucket refuses; v2 writes under a bucket policy for ``delivery.logs.amazonaws.com``.
+- Custom domain (optional): an ACM certificate validated through DNS in the hosted zone,
+  TLS 1.2 (2021 ciphers) with SNI, and A/AAAA alias records. Without one, the
+  ``*.cloudfront.net`` name with CloudFront's certificate.
+
+CloudFront takes certificates and log deliveries only in us-east-1: those resources say
+so with their own ``region`` (pulumi-aws v7), whatever the stack's ``aws:region``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import FrontendConfig
+from components.invalidation import CloudFrontInvalidation, CloudFrontInvalidationArgs
+from components.site_files import SiteFile, release_digest, site_files
+
+CLOUDFRONT_REGION = "us-east-1"
+# AWS managed policies (ids are the same in every account).
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+SITE_ORIGIN_ID = "site"
+API_ORIGIN_ID = "api"
+API_PATH = "/api/*"
+ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+READ_METHODS = ["GET", "HEAD"]
+HSTS_MAX_AGE_S = 63072000  # two years
+NONCURRENT_VERSION_DAYS = 30
+ABORT_UPLOAD_DAYS = 7
+LOG_RETENTION_DAYS = 90
+VALIDATION_RECORD_TTL_S = 300
+
+# cloudfront-js-2.0, viewer request. A path whose last segment has no "." is a route of the
+# app (/reports/q3), answered with index.html; files (/assets/app.7d41e0c9.js) are served
+# as they are. Attached to the default behaviour only: /api/* never reaches it.
+SPA_ROUTES_CODE = """\
+function handler(event) {
+  var request = event.request;
+  var last = request.uri.substring(request.uri.lastIndexOf('/') + 1);
+  if (last.indexOf('.') === -1) {
+    request.uri = '/index.html';
+  }
+  return request;
+}
+"""
+
+
+@dataclass
+class ApiOrigin:
+    """The backend's load balancer, reached by CloudFront for ``/api/*``."""
+
+    domain_name: pulumi.Input[str]
+    """The load balancer's DNS name."""
+    verify_header_value: pulumi.Input[str]
+    """The shared secret the load balancer's listener rule requires (kept a secret)."""
+    verify_header_name: str = "X-Origin-Verify"
+
+
+@dataclass
+class StaticSiteArgs:
+    config: FrontendConfig
+    project_root: Path
+    """``config.dist_dir`` is relative to it."""
+    stack: str
+    tags: Mapping[str, str]
+    api: ApiOrigin | None = None
+
+
+@dataclass
+class _PrivateBucket:
+    name: str
+    bucket: aws.s3.Bucket
+    public_access_block: aws.s3.BucketPublicAccessBlock
+    opts: pulumi.ResourceOptions
+    region: str | None
+
+
+class StaticSite(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    distribution_id: pulumi.Output[str]
+    distribution_domain: pulumi.Output[str]
+
+    def __init__(self, name: str, args: StaticSiteArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swipesavvy:frontend:StaticSite", name, None, opts)
+        config, tags = args.config, dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"swipesavvy-{args.stack}"
+        files = site_files(args.project_root / config.dist_dir)
+
+        # The build is re-uploaded by the next `pulumi up`: destroy may empty the bucket
+        # (old versions included, which would otherwise stop the delete).
+        site = self._private_bucket(f"{name}-site", child, tags, expiration_days=None, force_destroy=True, region=None)
+        # Logs outlive the stack: `pulumi destroy` leaves the log bucket (still private and
+        # expiring) rather than failing on a non-empty bucket. Next to the delivery in us-east-1.
+        logs = self._private_bucket(
+            f"{name}-logs",
+            pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            tags,
+            expiration_days=LOG_RETENTION_DAYS,
+            force_destroy=False,
+            region=CLOUDFRONT_REGION,
+        )
+
+        access_control = aws.cloudfront.OriginAccessControl(
+            f"{name}-oac",
+            name=f"{prefix}-site",
+            description=f"SwipeSavvy {args.stack}: CloudFront reads the site bucket",
+            origin_access_control_origin_type="s3",
+            signing_behavior="always",
+            signing_protocol="sigv4",
+            opts=child,
+        )
+        headers = aws.cloudfront.ResponseHeadersPolicy(
+            f"{name}-headers",
+            name=f"{prefix}-security-headers",
+            comment=f"SwipeSavvy {args.stack}: security headers on every response",
+            # No X-XSS-Protection: browsers removed the filter it switched on.
+            security_headers_config={
+                "strict_transport_security": {
+                    "access_control_max_age_sec": HSTS_MAX_AGE_S,
+                    "include_subdomains": True,
+                    "override": True,
+                },
+                "content_type_options": {"override": True},
+                "frame_options": {"frame_option": "DENY", "override": True},
+                "referrer_policy": {"referrer_policy": "strict-origin-when-cross-origin", "override": True},
+            },
+            opts=child,
+        )
+        spa_routes = aws.cloudfront.Function(
+            f"{name}-spa-routes",
+            name=f"{prefix}-spa-routes",
+            comment="Routes of the single-page app get index.html",
+            runtime="cloudfront-js-2.0",
+            code=SPA_ROUTES_CODE,
+            publish=True,
+            opts=child,
+        )
+
+        certificate_arn = self._certificate(name, config, tags) if config.domain else None
+        origins: list[dict[str, Any]] = [
+            {
+                "origin_id": SITE_ORIGIN_ID,
+                "domain_name": site.bucket.bucket_regional_domain_name,
+                "origin_access_control_id": access_control.id,
+            }
+        ]
+        if args.api:
+            origins.append(self._api_origin(args.api))
+        distribution = aws.cloudfront.Distribution(
+            f"{name}-cdn",
+            enabled=True,
+            comment=f"SwipeSavvy {args.stack} reporting dashboard",
+            aliases=[config.domain] if config.domain else None,
+            default_root_object="index.html",
+            is_ipv6_enabled=True,
+            http_version="http2and3",
+            price_class=config.price_class,
+            origins=origins,
+            default_cache_behavior={
+                "target_origin_id": SITE_ORIGIN_ID,
+                "allowed_methods": READ_METHODS,
+                "cached_methods": READ_METHODS,
+                "viewer_protocol_policy": "redirect-to-https",
+                "compress": True,
+                "cache_policy_id": CACHING_OPTIMIZED,
+                "response_headers_policy_id": headers.id,
+                "function_associations": [{"event_type": "viewer-request", "function_arn": spa_routes.arn}],
+            },
+            ordered_cache_behaviors=[self._api_behavior(headers)] if args.api else None,
+            restrictions={"geo_restriction": {"restriction_type": "none"}},
+            viewer_certificate=(
+                {
+                    "acm_certificate_arn": certificate_arn,
+                    "ssl_support_method": "sni-only",
+                    "minimum_protocol_version": "TLSv1.2_2021",
+                }
+                if certificate_arn
+                else {"cloudfront_default_certificate": True}
+            ),
+            tags=tags,
+            opts=child,
+        )
+
+        self._bucket_policy(
+            site,
+            {
+                "Sid": "CloudFrontReadsObjects",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": pulumi.Output.concat(site.bucket.arn, "/*"),
+                "Condition": {"StringEquals": {"AWS:SourceArn": distribution.arn}},
+            },
+        )
+        self._access_logs(name, prefix, distribution, logs, tags)
+        if config.domain:
+            self._alias_records(name, config, distribution)
+
+        uploads = [self._upload(name, site.bucket, f) for f in files]
+        CloudFrontInvalidation(
+            f"{name}-invalidation",
+            CloudFrontInvalidationArgs(distribution_id=distribution.id, release=release_digest(files)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=uploads),
+        )
+
+        self.url = (
+            pulumi.Output.from_input(f"https://{config.domain}")
+            if config.domain
+            else pulumi.Output.concat("https://", distribution.domain_name)
+        )
+        self.bucket_name = site.bucket.bucket
+        self.distribution_id = distribution.id
+        self.distribution_domain = distribution.domain_name
+        self.register_outputs(
+            {
+                "url": self.url,
+                "bucket_name": self.bucket_name,
+                "distribution_id": self.distribution_id,
+                "distribution_domain": self.distribution_domain,
+            }
+        )
+
+    def _private_bucket(
+        self,
+        name: str,
+        opts: pulumi.ResourceOptions,
+        tags: dict,
+        *,
+        expiration_days: int | None,
+        force_destroy: bool,
+        region: str | None,
+    ) -> _PrivateBucket:
+        """A bucket nobody reaches without a policy saying so: no public access, no ACLs,
+        encrypted, versioned, old versions and abandoned uploads cleaned up."""
+        bucket = aws.s3.Bucket(name, force_destroy=force_destroy, region=region, tags=tags, opts=opts)
+        public_access_block = aws.s3.BucketPublicAccessBlock(
+            name,
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            region=region,
+            opts=opts,
+        )
+        aws.s3.BucketOwnershipControls(
+            name, bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, region=region, opts=opts
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            name,
+            bucket=bucket.id,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+            region=region,
+            opts=opts,
+        )
+        versioning = aws.s3.BucketVersioning(
+            name, bucket=bucket.id, versioning_configuration={"status": "Enabled"}, region=region, opts=opts
+        )
+        rule: dict[str, Any] = {
+            "id": "expire-old-versions-and-abandoned-uploads",
+            "status": "Enabled",
+            "filter": {},
+            "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_UPLOAD_DAYS},
+        }
+        if expiration_days:
+            rule["expiration"] = {"days": expiration_days}
+        aws.s3.BucketLifecycleConfiguration(
+            name,
+            bucket=bucket.id,
+            rules=[rule],
+            region=region,
+            # Noncurrent-version rules act on a versioned bucket: versioning first.
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[versioning])),
+        )
+        return _PrivateBucket(name, bucket, public_access_block, opts, region)
+
+    def _bucket_policy(self, target: _PrivateBucket, grant: dict[str, Any]) -> aws.s3.BucketPolicy:
+        """``grant``, and a refusal of any request without TLS."""
+        bucket = target.bucket
+        deny_plain_http = {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+        return aws.s3.BucketPolicy(
+            target.name,
+            bucket=bucket.id,
+            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [grant, deny_plain_http]}),
+            region=target.region,
+            # The bucket is private before any policy lands on it.
+            opts=pulumi.ResourceOptions.merge(
+                target.opts, pulumi.ResourceOptions(depends_on=[target.public_access_block])
+            ),
+        )
+
+    def _access_logs(
+        self, name: str, prefix: str, distribution: aws.cloudfront.Distribution, logs: _PrivateBucket, tags: dict
+    ) -> None:
+        """Standard logging v2: CloudFront -> delivery source -> delivery -> the log bucket."""
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        # The statement CloudWatch Logs would add itself (AWSLogDeliveryWrite), so it finds
+        # it present and leaves the policy as the program declares it.
+        policy = self._bucket_policy(
+            logs,
+            {
+                "Sid": "AWSLogDeliveryWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": pulumi.Output.concat(logs.bucket.arn, "/*"),
+                "Condition": {
+                    "StringEquals": {
+                        "s3:x-amz-acl": "bucket-owner-full-control",
+                        "aws:SourceAccount": [identity.account_id],
+                    },
+                    "ArnLike": {
+                        "aws:SourceArn": [
+                            pulumi.Output.concat(
+                                "arn:", partition, f":logs:{CLOUDFRONT_REGION}:", identity.account_id, ":*"
+                            )
+                        ]
+                    },
+                },
+            },
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        source = aws.cloudwatch.LogDeliverySource(
+            f"{name}-access-logs",
+            name=f"{prefix}-cdn-access",
+            log_type="ACCESS_LOGS",
+            resource_arn=distribution.arn,
+            region=CLOUDFRONT_REGION,
+            tags=tags,
+            opts=child,
+        )
+        destination = aws.cloudwatch.LogDeliveryDestination(
+            f"{name}-access-logs",
+            name=f"{prefix}-cdn-access-s3",
+            delivery_destination_configuration={"destination_resource_arn": logs.bucket.arn},
+            output_format="parquet",  # as the provider's CloudFront example; Athena reads it as is
+            region=CLOUDFRONT_REGION,
+            tags=tags,
+            opts=child,
+        )
+        aws.cloudwatch.LogDelivery(
+            f"{name}-access-logs",
+            delivery_source_name=source.name,
+            delivery_destination_arn=destination.arn,
+            region=CLOUDFRONT_REGION,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+
+    def _certificate(self, name: str, config: FrontendConfig, tags: dict) -> pulumi.Output[str]:
+        """An ACM certificate for the domain, validated through DNS; its ARN once issued."""
+        child = pulumi.ResourceOptions(parent=self)
+        certificate = aws.acm.Certificate(
+            f"{name}-cert",
+            domain_name=config.domain,
+            validation_method="DNS",
+            region=CLOUDFRONT_REGION,
+            tags=tags,
+            opts=child,
+        )
+        # One domain, no alternative names: one validation record.
+        option = certificate.domain_validation_options.apply(lambda options: options[0])
+        record = aws.route53.Record(
+            f"{name}-cert-validation",
+            zone_id=config.hosted_zone_id,
+            name=option.resource_record_name,
+            type=option.resource_record_type,
+            records=[option.resource_record_value],
+            ttl=VALIDATION_RECORD_TTL_S,
+            # A re-created certificate for the same domain asks for the same record.
+            allow_overwrite=True,
+            opts=child,
+        )
+        validation = aws.acm.CertificateValidation(
+            f"{name}-cert",
+            certificate_arn=certificate.arn,
+            validation_record_fqdns=[record.fqdn],
+            region=CLOUDFRONT_REGION,
+            opts=child,
+        )
+        return validation.certificate_arn
+
+    def _alias_records(self, name: str, config: FrontendConfig, distribution: aws.cloudfront.Distribution) -> None:
+        for record_type in ("A", "AAAA"):
+            aws.route53.Record(
+                f"{name}-alias-{record_type.lower()}",
+                zone_id=config.hosted_zone_id,
+                name=config.domain,
+                type=record_type,
+                aliases=[
+                    {
+                        "name": distribution.domain_name,
+                        "zone_id": distribution.hosted_zone_id,
+                        "evaluate_target_health": False,
+                    }
+                ],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    @staticmethod
+    def _api_origin(api: ApiOrigin) -> dict[str, Any]:
+        return {
+            "origin_id": API_ORIGIN_ID,
+            "domain_name": api.domain_name,
+            # The load balancer has no certificate (no name of its own): it listens on HTTP,
+            # admits only CloudFront's origin-facing ranges and requests carrying the header.
+            "custom_origin_config": {
+                "http_port": 80,
+                "https_port": 443,
+                "origin_protocol_policy": "http-only",
+                "origin_ssl_protocols": ["TLSv1.2"],
+            },
+            "custom_headers": [
+                {"name": api.verify_header_name, "value": pulumi.Output.secret(api.verify_header_value)}
+            ],
+        }
+
+    @staticmethod
+    def _api_behavior(headers: aws.cloudfront.ResponseHeadersPolicy) -> dict[str, Any]:
+        return {
+            "path_pattern": API_PATH,
+            "target_origin_id": API_ORIGIN_ID,
+            "allowed_methods": ALL_METHODS,
+            "cached_methods": READ_METHODS,
+            "viewer_protocol_policy": "redirect-to-https",
+            "cache_policy_id": CACHING_DISABLED,
+            "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST_HEADER,
+            "response_headers_policy_id": headers.id,
+        }
+
+    def _upload(self, name: str, bucket: aws.s3.Bucket, file: SiteFile) -> aws.s3.BucketObjectv2:
+        return aws.s3.BucketObjectv2(
+            f"{name}-file-{file.key}",
+            bucket=bucket.bucket,
+            key=file.key,
+            source=pulumi.FileAsset(str(file.path)),
+            content_type=file.content_type,
+            cache_control=file.cache_control,
+            source_hash=file.sha256,  # a changed file is an update of its object, nothing else
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,442 @@
+"""``StaticSite`` under Pulumi's mocks, with and without the API origin and custom domain:
+what it declares, as the engine would receive it (camelCase inputs, secrets wrapped)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+import pulumi
+import pytest
+from pulumi.runtime.settings import ROOT as ROOT_RESOURCE
+from pulumi_program import (
+    ACCOUNT,
+    CLOUDFRONT_DOMAIN,
+    CLOUDFRONT_ZONE_ID,
+    PROJECT_ROOT,
+    ProgramRun,
+    RecordingMocks,
+    RecordingMonitor,
+    is_secret,
+    plain_values,
+    unwrap,
+    unwrap_all,
+)
+
+from components.config import FrontendConfig
+from components.frontend import (
+    ALL_VIEWER_EXCEPT_HOST_HEADER,
+    CACHING_DISABLED,
+    CACHING_OPTIMIZED,
+    SPA_ROUTES_CODE,
+    ApiOrigin,
+    StaticSite,
+    StaticSiteArgs,
+)
+from components.site_files import release_digest, site_files
+
+NAME = "swipesavvy-frontend"
+DIST = "examples/frontend-dist"
+DOMAIN = "staging.swipesavvy.example"
+ZONE = "Z0123456789ABC"
+ALB = "swipesavvy-alb-123456.us-east-1.elb.amazonaws.com"
+VERIFY_SECRET = "VERIFY-HEADER-secret-value-0123"
+TAGS = {"project": "swipesavvy", "environment": "staging", "stack": "staging", "managed-by": "pulumi"}
+COMPONENT = "swipesavvy:frontend:StaticSite"
+BUCKET = "aws:s3/bucket:Bucket"
+POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
+INVALIDATION = "pulumi-python:dynamic/cdn:CloudFrontInvalidation"
+RECORD = "aws:route53/record:Record"
+
+
+class SiteMonitor(RecordingMonitor):
+    """Also records each registration's parent, retain-on-delete option and the (type, name)
+    of what it depends on (resources of different types share names here)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.parents: dict[tuple[str, str], str] = {}
+        self.retained: set[tuple[str, str]] = set()
+        self.depends_on: dict[tuple[str, str], set[tuple[str, str]]] = {}
+
+    def RegisterResource(self, request):
+        self.parents[(request.type, request.name)] = request.parent
+        # urn:pulumi:<stack>::<project>::<parent types>$<type>::<name>
+        self.depends_on[(request.type, request.name)] = {
+            (urn.split("::")[2].rsplit("$", 1)[-1], urn.split("::", 3)[3]) for urn in request.dependencies
+        }
+        if request.retainOnDelete:
+            self.retained.add((request.type, request.name))
+        return super().RegisterResource(request)
+
+
+@dataclass
+class SiteRun(ProgramRun):
+    parents: dict[tuple[str, str], str] = field(default_factory=dict)
+    retained: set[tuple[str, str]] = field(default_factory=set)
+    depends_on: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
+
+    def get(self, typ: str, name: str):
+        (found,) = [r for r in self.of_type(typ) if r.name == name]
+        return found
+
+    def distribution(self) -> dict:
+        return unwrap_all(self.one(DISTRIBUTION).inputs)
+
+    def policy(self, bucket: str) -> list[dict]:
+        return json.loads(self.get(POLICY, f"{NAME}-{bucket}").inputs["policy"])["Statement"]
+
+
+def run_site(*, api: bool, domain: bool) -> SiteRun:
+    mocks = RecordingMocks()
+    ROOT_RESOURCE.set(None)
+    monitor = SiteMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="swipesavvy", stack="staging", monitor=monitor)
+    run = SiteRun(
+        mocks.resources,
+        monitor.dependencies,
+        monitor.protected,
+        parents=monitor.parents,
+        retained=monitor.retained,
+        depends_on=monitor.depends_on,
+    )
+    config = FrontendConfig(dist_dir=DIST, domain=DOMAIN if domain else None, hosted_zone_id=ZONE if domain else None)
+
+    @pulumi.runtime.test
+    def program():
+        origin = ApiOrigin(domain_name=ALB, verify_header_value=pulumi.Output.secret(VERIFY_SECRET)) if api else None
+        site = StaticSite(NAME, StaticSiteArgs(config, PROJECT_ROOT, "staging", TAGS, origin))
+        outputs = {
+            "url": site.url,
+            "bucket_name": site.bucket_name,
+            "distribution_id": site.distribution_id,
+            "distribution_domain": site.distribution_domain,
+        }
+        return pulumi.Output.all(**outputs).apply(run.outputs.update)
+
+    program()
+    return run
+
+
+@pytest.fixture(scope="module")
+def full() -> SiteRun:
+    return run_site(api=True, domain=True)
+
+
+@pytest.fixture(scope="module")
+def bare() -> SiteRun:
+    return run_site(api=False, domain=False)
+
+
+@pytest.fixture(params=["full", "bare"])
+def site(request) -> SiteRun:
+    return request.getfixturevalue(request.param)
+
+
+def test_every_resource_is_a_child_of_the_component(site):
+    assert [r.name for r in site.of_type(COMPONENT)] == [NAME]
+    children = {key: urn for key, urn in site.parents.items() if key[0] not in (COMPONENT, "pulumi:pulumi:Stack")}
+    assert len(children) == len(site.resources) - 1
+    assert set(children.values()) == {f"urn:pulumi:staging::swipesavvy::pulumi:pulumi:Stack${COMPONENT}::{NAME}"}
+
+
+def test_outputs(full, bare):
+    assert full.outputs == {
+        "url": f"https://{DOMAIN}",
+        "bucket_name": f"{NAME}-site-a1b2c3d",
+        "distribution_id": f"{NAME}-cdn-id",
+        "distribution_domain": CLOUDFRONT_DOMAIN,
+    }
+    assert bare.outputs["url"] == f"https://{CLOUDFRONT_DOMAIN}"
+
+
+@pytest.mark.parametrize("bucket", ["site", "logs"])
+def test_buckets_are_private_encrypted_versioned_and_expire_old_versions(site, bucket):
+    name = f"{NAME}-{bucket}"
+    declared = site.get(BUCKET, name).inputs
+    assert declared["tags"] == TAGS
+    public_access = site.get("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", name).inputs
+    assert [public_access[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls")] == [True] * 3
+    assert public_access["restrictPublicBuckets"] is True
+    assert site.get("aws:s3/bucketOwnershipControls:BucketOwnershipControls", name).inputs["rule"] == {
+        "objectOwnership": "BucketOwnerEnforced"
+    }
+    encryption = site.get(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", name
+    )
+    assert encryption.inputs["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+    assert site.get("aws:s3/bucketVersioning:BucketVersioning", name).inputs["versioningConfiguration"] == {
+        "status": "Enabled"
+    }
+    lifecycle = site.get("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", name)
+    (rule,) = lifecycle.inputs["rules"]
+    assert rule["status"] == "Enabled" and rule["filter"] == {}
+    assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
+    assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+    assert ("aws:s3/bucketVersioning:BucketVersioning", name) in site.depends_on[(lifecycle.typ, name)]
+    # Each side resource configures this bucket (the mocks' id for it).
+    for resource in site.resources:
+        if resource.name == name and resource.typ not in (BUCKET,):
+            assert resource.inputs["bucket"] == f"{name}-id", resource.typ
+
+
+def test_the_site_bucket_is_emptied_on_destroy_and_the_log_bucket_kept(full):
+    site, logs = full.get(BUCKET, f"{NAME}-site"), full.get(BUCKET, f"{NAME}-logs")
+    assert site.inputs["forceDestroy"] is True and "region" not in site.inputs  # the stack's region
+    assert logs.inputs["forceDestroy"] is False and logs.inputs["region"] == "us-east-1"
+    log_resources = {(r.typ, r.name) for r in full.resources if r.name == f"{NAME}-logs"}
+    assert len(log_resources) == 7  # bucket, 4 protections, lifecycle, policy
+    assert log_resources <= full.retained
+    assert not any(name.startswith(f"{NAME}-site") for _, name in full.retained)
+    lifecycle = full.get("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", f"{NAME}-logs")
+    assert lifecycle.inputs["rules"][0]["expiration"] == {"days": 90}
+    assert all(r.inputs.get("region") == "us-east-1" for r in full.resources if r.name == f"{NAME}-logs")
+
+
+def test_only_the_distribution_reads_the_site_bucket_and_only_over_tls(site):
+    read, deny = site.policy("site")
+    assert read == {
+        "Sid": "CloudFrontReadsObjects",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudfront.amazonaws.com"},
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{NAME}-site-a1b2c3d/*",
+        "Condition": {"StringEquals": {"AWS:SourceArn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{NAME}-cdn-id"}},
+    }
+    assert deny == {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{NAME}-site-a1b2c3d", f"arn:aws:s3:::{NAME}-site-a1b2c3d/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    # The policy lands after the public-access block.
+    assert ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{NAME}-site") in site.depends_on[
+        (POLICY, f"{NAME}-site")
+    ]
+
+    oac = site.one("aws:cloudfront/originAccessControl:OriginAccessControl").inputs
+    assert (oac["originAccessControlOriginType"], oac["signingBehavior"], oac["signingProtocol"]) == (
+        "s3",
+        "always",
+        "sigv4",
+    )
+    site_origin = site.distribution()["origins"][0]
+    assert site_origin == {
+        "originId": "site",
+        "domainName": f"{NAME}-site-a1b2c3d.s3.us-east-1.amazonaws.com",
+        "originAccessControlId": f"{NAME}-oac-id",
+    }
+
+
+def test_distribution_defaults(site):
+    distribution = site.distribution()
+    assert distribution["enabled"] is True
+    assert distribution["defaultRootObject"] == "index.html"
+    assert distribution["priceClass"] == "PriceClass_100"
+    assert distribution["restrictions"] == {"geoRestriction": {"restrictionType": "none"}}
+    assert distribution["tags"] == TAGS
+    assert "customErrorResponses" not in distribution  # would turn API errors into index.html
+    assert "loggingConfig" not in distribution  # legacy logging needs ACLs; v2 is declared instead
+    default = distribution["defaultCacheBehavior"]
+    assert default["targetOriginId"] == "site"
+    assert default["compress"] is True
+    assert default["cachePolicyId"] == CACHING_OPTIMIZED
+    assert default["allowedMethods"] == default["cachedMethods"] == ["GET", "HEAD"]
+    behaviors = [default, *distribution.get("orderedCacheBehaviors", [])]
+    assert {b["viewerProtocolPolicy"] for b in behaviors} == {"redirect-to-https"}
+    assert {b["responseHeadersPolicyId"] for b in behaviors} == {f"{NAME}-headers-id"}
+
+
+def test_security_headers_are_overridden_on_every_response(site):
+    headers = site.one("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy").inputs["securityHeadersConfig"]
+    assert headers == {
+        "strictTransportSecurity": {"accessControlMaxAgeSec": 63072000, "includeSubdomains": True, "override": True},
+        "contentTypeOptions": {"override": True},
+        "frameOptions": {"frameOption": "DENY", "override": True},
+        "referrerPolicy": {"referrerPolicy": "strict-origin-when-cross-origin", "override": True},
+    }
+
+
+def test_the_spa_fallback_is_a_viewer_request_function_on_the_default_behaviour_only(full):
+    function = full.one("aws:cloudfront/function:Function").inputs
+    assert function["runtime"] == "cloudfront-js-2.0"
+    assert function["code"] == SPA_ROUTES_CODE
+    assert function["publish"] is True
+    distribution = full.distribution()
+    assert distribution["defaultCacheBehavior"]["functionAssociations"] == [
+        {"eventType": "viewer-request", "functionArn": f"arn:aws:cloudfront::{ACCOUNT}:function/{function['name']}"}
+    ]
+    (api,) = distribution["orderedCacheBehaviors"]
+    assert "functionAssociations" not in api
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the CloudFront function's code")
+def test_the_spa_function_rewrites_routes_not_files():
+    uris = ["/", "/reports", "/reports/q3/", "/campaigns/42", "/index.html", "/assets/app.7d41e0c9.js", "/favicon.ico"]
+    script = f"{SPA_ROUTES_CODE}\nconsole.log(JSON.stringify({json.dumps(uris)}.map(u => handler({{request: {{uri: u}}}}).uri)));"
+    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, timeout=30)
+    assert json.loads(result.stdout) == [
+        "/index.html",
+        "/index.html",
+        "/index.html",
+        "/index.html",
+        "/index.html",
+        "/assets/app.7d41e0c9.js",
+        "/favicon.ico",
+    ]
+
+
+def test_api_behaviour_goes_to_the_load_balancer_uncached_and_unchanged(full):
+    distribution = full.distribution()
+    (api,) = distribution["orderedCacheBehaviors"]
+    assert api == {
+        "pathPattern": "/api/*",
+        "targetOriginId": "api",
+        "allowedMethods": ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"],
+        "cachedMethods": ["GET", "HEAD"],
+        "viewerProtocolPolicy": "redirect-to-https",
+        "cachePolicyId": CACHING_DISABLED,
+        "originRequestPolicyId": ALL_VIEWER_EXCEPT_HOST_HEADER,
+        "responseHeadersPolicyId": f"{NAME}-headers-id",
+    }
+    origin = distribution["origins"][1]
+    assert origin["originId"] == "api" and origin["domainName"] == ALB
+    assert "originPath" not in origin  # /api/... reaches Express as /api/...
+    assert origin["customOriginConfig"] == {
+        "httpPort": 80,
+        "httpsPort": 443,
+        "originProtocolPolicy": "http-only",
+        "originSslProtocols": ["TLSv1.2"],
+    }
+    assert origin["customHeaders"] == [{"name": "X-Origin-Verify", "value": VERIFY_SECRET}]
+
+
+def test_the_verify_header_value_stays_secret(full):
+    origins = full.one(DISTRIBUTION).inputs["origins"]
+    assert is_secret(origins)
+    assert unwrap(origins)[1]["customHeaders"][0]["value"] == VERIFY_SECRET
+    for resource in full.resources:
+        assert VERIFY_SECRET not in plain_values(resource.inputs), resource.name
+        assert VERIFY_SECRET not in repr(resource.inputs.get("__provider", "")), resource.name
+
+
+def test_without_api_the_site_is_the_only_origin(bare):
+    distribution = bare.distribution()
+    assert [o["originId"] for o in distribution["origins"]] == ["site"]
+    assert "orderedCacheBehaviors" not in distribution
+    assert not is_secret(bare.one(DISTRIBUTION).inputs["origins"])
+
+
+def test_custom_domain_certificate_in_us_east_1_validated_through_dns(full):
+    certificate = full.one("aws:acm/certificate:Certificate").inputs
+    assert certificate["domainName"] == DOMAIN
+    assert certificate["validationMethod"] == "DNS"
+    assert certificate["region"] == "us-east-1"
+    validation_record = full.get(RECORD, f"{NAME}-cert-validation").inputs
+    assert validation_record == {
+        "zoneId": ZONE,
+        "name": f"_c0ffee.{DOMAIN}.",
+        "type": "CNAME",
+        "records": ["_beef.acm-validations.aws."],
+        "ttl": 300,
+        "allowOverwrite": True,
+    }
+    validation = full.one("aws:acm/certificateValidation:CertificateValidation").inputs
+    assert validation["region"] == "us-east-1"
+    assert validation["validationRecordFqdns"] == [f"_c0ffee.{DOMAIN}"]
+
+    distribution = full.distribution()
+    assert distribution["aliases"] == [DOMAIN]
+    assert distribution["viewerCertificate"] == {
+        "acmCertificateArn": validation["certificateArn"],
+        "sslSupportMethod": "sni-only",
+        "minimumProtocolVersion": "TLSv1.2_2021",
+    }
+    # The distribution waits for the certificate to be issued, not just requested.
+    assert ("aws:acm/certificateValidation:CertificateValidation", f"{NAME}-cert") in full.depends_on[
+        (DISTRIBUTION, f"{NAME}-cdn")
+    ]
+
+    for record_type in ("A", "AAAA"):
+        alias = full.get(RECORD, f"{NAME}-alias-{record_type.lower()}").inputs
+        assert alias == {
+            "zoneId": ZONE,
+            "name": DOMAIN,
+            "type": record_type,
+            "aliases": [{"name": CLOUDFRONT_DOMAIN, "zoneId": CLOUDFRONT_ZONE_ID, "evaluateTargetHealth": False}],
+        }
+    assert full.distribution()["isIpv6Enabled"] is True  # AAAA answers need IPv6 on the distribution
+
+
+def test_without_domain_cloudfronts_certificate(bare):
+    distribution = bare.distribution()
+    assert distribution["viewerCertificate"] == {"cloudfrontDefaultCertificate": True}
+    assert "aliases" not in distribution
+    assert not bare.of_type("aws:acm/certificate:Certificate")
+    assert not bare.of_type(RECORD)
+
+
+def test_access_logs_through_log_delivery_into_the_log_bucket(site):
+    distribution_arn = f"arn:aws:cloudfront::{ACCOUNT}:distribution/{NAME}-cdn-id"
+    source = site.one("aws:cloudwatch/logDeliverySource:LogDeliverySource").inputs
+    assert (source["logType"], source["resourceArn"], source["region"]) == (
+        "ACCESS_LOGS",
+        distribution_arn,
+        "us-east-1",
+    )
+    destination = site.one("aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination").inputs
+    assert destination["deliveryDestinationConfiguration"] == {
+        "destinationResourceArn": f"arn:aws:s3:::{NAME}-logs-a1b2c3d"
+    }
+    assert destination["region"] == "us-east-1"
+    delivery = site.one("aws:cloudwatch/logDelivery:LogDelivery")
+    assert delivery.inputs["deliverySourceName"] == source["name"]
+    assert delivery.inputs["deliveryDestinationArn"].endswith(f":delivery-destination:{destination['name']}")
+    assert delivery.inputs["region"] == "us-east-1"
+    # The bucket admits the delivery before the delivery is created.
+    assert (POLICY, f"{NAME}-logs") in site.depends_on[(delivery.typ, delivery.name)]
+
+    write, deny = site.policy("logs")
+    assert write["Principal"] == {"Service": "delivery.logs.amazonaws.com"}
+    assert write["Action"] == "s3:PutObject"
+    assert write["Resource"] == f"arn:aws:s3:::{NAME}-logs-a1b2c3d/*"
+    assert write["Condition"] == {
+        "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceAccount": [ACCOUNT]},
+        "ArnLike": {"aws:SourceArn": [f"arn:aws:logs:us-east-1:{ACCOUNT}:*"]},
+    }
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_one_object_per_file_with_its_type_cache_policy_and_hash(site):
+    files = site_files(PROJECT_ROOT / DIST)
+    objects = {r.inputs["key"]: r for r in site.of_type(OBJECT)}
+    assert sorted(objects) == [f.key for f in files]
+    for f in files:
+        declared = objects[f.key]
+        assert declared.name == f"{NAME}-file-{f.key}"
+        assert declared.inputs["bucket"] == f"{NAME}-site-a1b2c3d"
+        assert unwrap_all(declared.inputs["source"]) == ("FileAsset", str(PROJECT_ROOT / DIST / f.key))
+        assert declared.inputs["contentType"] == f.content_type
+        assert declared.inputs["cacheControl"] == f.cache_control
+        assert declared.inputs["sourceHash"] == f.sha256
+    assert objects["index.html"].inputs["cacheControl"] == "no-cache"
+    assert objects["assets/app.7d41e0c9.js"].inputs["cacheControl"] == "public, max-age=31536000, immutable"
+    assert objects["assets/app.7d41e0c9.js"].inputs["contentType"] == "text/javascript; charset=utf-8"
+
+
+def test_the_invalidation_follows_the_upload(site):
+    invalidation = site.one(INVALIDATION)
+    inputs = {k: v for k, v in invalidation.inputs.items() if k != "__provider"}
+    assert inputs == {
+        "distribution_id": f"{NAME}-cdn-id",
+        "release": release_digest(site_files(PROJECT_ROOT / DIST)),
+        "paths": ["/*"],
+    }
+    uploads = {(OBJECT, r.name) for r in site.of_type(OBJECT)}
+    assert site.depends_on[(INVALIDATION, invalidation.name)] == {*uploads, (DISTRIBUTION, f"{NAME}-cdn")}
