@@ -6,11 +6,14 @@ stops `pulumi preview` with one line naming the setting and the fix.
 
 import pulumi
 
+from components.backend import ORIGIN_HEADER, BackendService, BackendServiceArgs
 from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
 from components.database import Database, DatabaseArgs
+from components.frontend import ApiOrigin, StaticSite, StaticSiteArgs
 from components.network import Network, NetworkArgs
 from components.operator import build_operator_code
-from components.operator_package import OperatorPackageError
+from components.operator_package import PROJECT_ROOT, OperatorPackageError
+from components.release_archive import ReleaseArchiveError, load_release
 
 
 def read_settings() -> dict:
@@ -41,7 +44,12 @@ def read_settings() -> dict:
 try:
     config = parse_stack_config(pulumi.get_stack(), read_settings(), region=pulumi.Config("aws").get("region"))
     operator_code = build_operator_code() if config.database.access == "operator" else None
-except (ConfigError, OperatorPackageError) as error:
+    backend_release = (
+        load_release(PROJECT_ROOT, config.backend.artifact)
+        if config.backend and not config.backend.artifact_is_s3
+        else None
+    )
+except (ConfigError, OperatorPackageError, ReleaseArchiveError) as error:
     raise pulumi.RunError(str(error)) from None
 
 network = Network("swipesavvy", NetworkArgs(config=config.network, tags=config.tags))
@@ -75,3 +83,51 @@ pulumi.export("db_applied_migrations", database.applied_migrations)
 pulumi.export("db_connection", database.connection)
 if database.operator_arn is not None:
     pulumi.export("db_operator_arn", database.operator_arn)
+
+backend = (
+    BackendService(
+        "swipesavvy-api",
+        BackendServiceArgs(
+            config=config.backend,
+            stack=config.stack,
+            environment=config.environment,
+            project_root=PROJECT_ROOT,
+            vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids,
+            public_subnet_ids=network.public_subnet_ids,
+            security_group_id=network.backend_security_group_id,
+            db_secret_arn=database.app_secret_arns["swipesavvy_backend"],
+            tags=config.tags,
+            release=backend_release,
+        ),
+    )
+    if config.backend
+    else None
+)
+if backend is not None:
+    pulumi.export("backend_group_name", backend.group_name)
+    pulumi.export("backend_release_uri", backend.release_uri)
+
+if config.frontend is not None:
+    site = StaticSite(
+        "swipesavvy-frontend",
+        StaticSiteArgs(
+            config=config.frontend,
+            project_root=PROJECT_ROOT,
+            stack=config.stack,
+            tags=config.tags,
+            # The API is served through the same distribution, under /api/*.
+            api=ApiOrigin(
+                domain_name=backend.load_balancer_dns_name,
+                verify_header_name=ORIGIN_HEADER,
+                verify_header_value=backend.origin_header_value,
+            )
+            if backend
+            else None,
+        ),
+    )
+    pulumi.export("site_url", site.url)
+    pulumi.export("site_bucket", site.bucket_name)
+    pulumi.export("site_distribution_id", site.distribution_id)
+    if backend is not None:
+        pulumi.export("api_url", pulumi.Output.concat(site.url, "/api"))

@@ -43,7 +43,8 @@ PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 _EC2_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+")
+# An existing release is named by its content: the boot script checks the digest.
+_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/releases/[0-9a-f]{64}\.tar\.gz$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _HOSTED_ZONE = re.compile(r"^Z[A-Z0-9]{5,31}$")
 MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
@@ -140,7 +141,7 @@ class FeatureFlagSetting:
 class BackendConfig:
     """The API service (runbook phase 3): a release archive run by systemd on EC2 behind an ALB."""
 
-    artifact: str  # a build folder or .tar.gz under the project root, or s3://bucket/key
+    artifact: str  # a build folder or .tar.gz under the project root, or s3://bucket/releases/<sha256>.tar.gz
     instance_type: str = "t4g.small"
     instance_count: int = 1
     root_volume_gib: int = 20
@@ -583,7 +584,8 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
             s,
             "artifact",
             project_root,
-            "must be a release (a build folder or a .tar.gz archive) under the project root, or an s3://bucket/key URI",
+            "must be a release (a build folder or a .tar.gz archive) under the project root, or an uploaded"
+            " release s3://bucket/releases/<sha256>.tar.gz",
             "examples/backend-release",
         )
         release = project_root / artifact

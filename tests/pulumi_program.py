@@ -28,6 +28,9 @@ DB_ADDRESS = "swipesavvy-db-postgres.c0ffee.us-east-1.rds.amazonaws.com"
 MASTER_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rds!db-0123-AbCdEf"
 MASTER_PASSWORD = "MASTER-PASSWORD-from-rds-managed-secret"
 APP_PASSWORD_PREFIX = "APP-PASSWORD-generated-"
+ALB_DNS_NAME = "swipesavvy-api-alb-123456.us-east-1.elb.amazonaws.com"
+AMI_ID = "ami-0al2023arm64"
+CLOUDFRONT_PREFIX_LIST_ID = "pl-3b927c52"
 OPERATOR_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
 CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
@@ -62,6 +65,19 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         return {"arn": f"{OPERATOR_ARN_PREFIX}{inputs['name']}", "name": inputs["name"]}
     if args.typ == "aws:cloudwatch/logGroup:LogGroup":
         return {"arn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{inputs['name']}"}
+    if args.typ == "aws:lb/loadBalancer:LoadBalancer":
+        return {
+            "arn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/{args.name}/1",
+            "dnsName": ALB_DNS_NAME,
+        }
+    if args.typ in ("aws:lb/targetGroup:TargetGroup", "aws:lb/listener:Listener"):
+        return {"arn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:{args.name}"}
+    if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        return {"latestVersion": 1, "arn": f"arn:aws:ec2:us-east-1:{ACCOUNT}:launch-template/{args.name}"}
+    if args.typ == "aws:autoscaling/group:Group":
+        return {"name": args.name, "arn": f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:{args.name}"}
+    if args.typ == "aws:iam/instanceProfile:InstanceProfile":
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/{args.name}", "name": args.name}
     if args.typ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{args.name}", "name": args.name}
     if args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
@@ -125,6 +141,17 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
             "name": "us-east-1",
             "endpoint": "ec2.us-east-1.amazonaws.com",
         }
+    if args.token == "aws:ssm/getParameter:getParameter":
+        return {
+            "id": args.args["name"],
+            "name": args.args["name"],
+            "value": AMI_ID,
+            "insecureValue": AMI_ID,
+            "type": "String",
+            "arn": f"arn:aws:ssm:us-east-1::parameter{args.args['name']}",
+        }
+    if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
+        return {"id": CLOUDFRONT_PREFIX_LIST_ID, "name": args.args["name"], "addressFamily": "IPv4", "entries": []}
     if args.token == "aws:index/getPartition:getPartition":
         return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
     if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":  # a program must not need it
@@ -179,6 +206,10 @@ class ProgramRun:
         found = self.of_type(typ)
         assert len(found) == 1, f"expected one {typ}, found {[r.name for r in found]}"
         return found[0]
+
+    def of_name(self, typ: str, name: str) -> pulumi.runtime.MockResourceArgs:
+        """The resource of type ``typ`` called ``name`` (names repeat across types)."""
+        return next(r for r in self.of_type(typ) if r.name == name)
 
     def named(self, name: str) -> pulumi.runtime.MockResourceArgs:
         return next(r for r in self.resources if r.name == name)

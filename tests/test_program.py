@@ -77,7 +77,7 @@ def test_enhanced_monitoring_role_is_assumable_by_rds_monitoring(staging):
     role = staging.named("swipesavvy-db-monitoring").inputs
     principal = json.loads(role["assumeRolePolicy"])["Statement"][0]["Principal"]["Service"]
     assert principal == "monitoring.rds.amazonaws.com"
-    attachment = staging.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs
+    attachment = staging.of_name("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "swipesavvy-db-monitoring").inputs
     assert attachment["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
@@ -90,14 +90,11 @@ def test_production_is_multi_az_and_never_seeded(production):
 # --- network and access --------------------------------------------------------------------
 
 
-def test_new_vpc_has_private_and_public_subnets_in_two_zones_and_no_nat(staging):
+def test_new_vpc_has_private_and_public_subnets_in_two_zones(staging):
     subnets = staging.of_type("aws:ec2/subnet:Subnet")
     zones = {s.inputs["availabilityZone"] for s in subnets}
     assert len(subnets) == 4 and zones == {"us-east-1a", "us-east-1b"}
     assert all(s.inputs["mapPublicIpOnLaunch"] is False for s in subnets)
-    assert staging.of_type("aws:ec2/natGateway:NatGateway") == []
-    private_routes = staging.named("swipesavvy-private").inputs.get("routes") or []
-    assert private_routes == []
     subnet_group = staging.one("aws:rds/subnetGroup:SubnetGroup").inputs
     assert subnet_group["subnetIds"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
 
@@ -295,10 +292,16 @@ def test_runbook_order_inside_the_database(staging):
     assert {"swipesavvy-db-schema", "swipesavvy-db-mock-data"} <= set(deps[(snapshot, "swipesavvy-db-after-seed")])
 
 
-def test_nat_gateway_only_when_configured():
-    config = stack_config("staging")
-    config["swipesavvy:network"] = {**config["swipesavvy:network"], "natGateway": True}
+def test_without_nat_the_private_subnets_have_no_route_out():
+    config = {k: v for k, v in stack_config("staging").items() if k != "swipesavvy:backend"}
+    config["swipesavvy:network"] = {**config["swipesavvy:network"], "natGateway": False}
     run = run_program(config)
+    assert run.of_type("aws:ec2/natGateway:NatGateway") == []
+    assert (run.named("swipesavvy-private").inputs.get("routes") or []) == []
+
+
+def test_nat_gateway_only_when_configured():
+    run = run_program(stack_config("staging"))
     nat = run.one("aws:ec2/natGateway:NatGateway")
     assert nat.inputs["subnetId"] == "swipesavvy-public-0-id"
     # AWS needs the internet gateway attached first: a declared dependency, not luck.
@@ -400,8 +403,8 @@ def test_operator_network_admits_it_alone_and_only_where_it_must_go(staging):
         (r["fromPort"], r["referencedSecurityGroupId"]) for r in egress.values() if r["securityGroupId"] == operator_sg
     )
     assert mine == [(443, "swipesavvy-db-operator-endpoint-sg-id"), (5432, "swipesavvy-db-sg-id")]
-    for rule in [*ingress.values(), *egress.values()]:
-        assert "cidrIpv4" not in rule or rule["cidrIpv4"] != "0.0.0.0/0"
+    for rule in ingress.values():
+        assert rule.get("cidrIpv4") != "0.0.0.0/0"
     endpoint = staging.one("aws:ec2/vpcEndpoint:VpcEndpoint").inputs
     assert endpoint["serviceName"] == "com.amazonaws.us-east-1.secretsmanager"
     assert endpoint["vpcEndpointType"] == "Interface" and endpoint["privateDnsEnabled"] is True

@@ -18,6 +18,7 @@ PINNED = {
     "pulumi-python:dynamic/db:MockDataSeed": "components.mock_data.MockDataSeedProvider",
     "pulumi-python:dynamic/db:FeatureFlagSettings": "components.feature_flags.FeatureFlagSettingsProvider",
     "pulumi-python:dynamic/db:LoginRole": "components.login_role.LoginRoleProvider",
+    "pulumi-python:dynamic/cdn:CloudFrontInvalidation": "components.invalidation.CloudFrontInvalidationProvider",
 }
 
 

@@ -1,0 +1,403 @@
+"""``BackendService``: the SwipeSavvy API (runbook phase 3) on EC2, behind a load balancer.
+
+- The release is ``backend.artifact``: a local build (packed reproducibly and uploaded to
+  a private, versioned artifact bucket under its content hash) or an existing ``s3://``
+  object. Changing it is the release; returning to the old value is the rollback.
+- Instances: Amazon Linux 2023 (the public SSM parameter), IMDSv2 only with hop limit 1, an
+  encrypted root volume, no public address, Session Manager instead of SSH (no key pair,
+  no port 22). cloud-init installs Node.js, fetches and checks the release, writes the env
+  file from Secrets Manager at boot and starts the sandboxed systemd service
+  (components/backend_boot.py): no secret is in user data or state.
+- An Auto Scaling group in the private subnets; a new launch-template version rolls the
+  instances through an instance refresh (launch before terminate), and the group waits for
+  the load balancer's health check on ``/api/health``.
+- Network: the load balancer admits port 80 only from CloudFront's origin-facing prefix
+  list and forwards only requests carrying the secret origin header CloudFront adds
+  (others get 403); instances admit 8080 only from the load balancer and reach out only
+  on 443 (AWS APIs, package repositories, Datadog) through the VPC's NAT gateway.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.backend_boot import BootSettings, user_data
+from components.config import BackendConfig
+from components.private_bucket import PrivateBucket, PrivateBucketArgs
+from components.release_archive import ReleaseArchive
+
+API_PORT = BootSettings.api_port
+ORIGIN_HEADER = "X-Origin-Verify"
+HEALTH_CHECK_PATH = "/api/health"
+CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
+SSM_CORE_POLICY = "policy/AmazonSSMManagedInstanceCore"
+HTTP_PORT, HTTPS_PORT = 80, 443
+BUILD_DIR = Path(".build")
+
+
+def ami_parameter(architecture: str) -> str:
+    return f"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"
+
+
+@dataclass
+class BackendServiceArgs:
+    config: BackendConfig
+    stack: str
+    environment: str
+    project_root: Path
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[list]
+    public_subnet_ids: pulumi.Input[list]
+    security_group_id: pulumi.Input[str]
+    """The backend tier's security group (created by Network, admitted by the database)."""
+    db_secret_arn: pulumi.Input[str]
+    """The ``swipesavvy_backend`` login's secret (RDS JSON shape), read at boot."""
+    tags: Mapping[str, str]
+    release: ReleaseArchive | None = None
+    """The packed local release (``load_release``); None for an uploaded s3:// release."""
+
+
+class BackendService(pulumi.ComponentResource):
+    load_balancer_dns_name: pulumi.Output[str]
+    origin_header_value: pulumi.Output[str]
+    group_name: pulumi.Output[str]
+    release_uri: pulumi.Output[str]
+
+    def __init__(self, name: str, args: BackendServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("swipesavvy:backend:BackendService", name, None, opts)
+        config, tags = args.config, dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+
+        release_uri, release_object_arn, release_sha256 = self._release(name, args, tags)
+        # CloudFront adds this header to every request it sends here; the load balancer
+        # forwards nothing without it. Generated once; kept in state as a secret.
+        origin_secret = random.RandomPassword(f"{name}-origin-verify", length=48, special=False, opts=child)
+        self.origin_header_value = pulumi.Output.secret(origin_secret.result)
+
+        alb_group = self._load_balancer_security_group(name, args, tags, child)
+        self._instance_rules(name, args, alb_group, child)
+        target_group = aws.lb.TargetGroup(
+            f"{name}-api",
+            vpc_id=args.vpc_id,
+            port=API_PORT,
+            protocol="HTTP",
+            target_type="instance",
+            deregistration_delay=30,
+            health_check={
+                "path": HEALTH_CHECK_PATH,
+                "matcher": "200",
+                "port": "traffic-port",
+                "protocol": "HTTP",
+                "interval": 15,
+                "healthy_threshold": 2,
+                "unhealthy_threshold": 3,
+                "timeout": 5,
+            },
+            tags=tags,
+            opts=child,
+        )
+        load_balancer = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            subnets=args.public_subnet_ids,
+            security_groups=[alb_group.id],
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=args.environment == "production",
+            tags=tags,
+            opts=child,
+        )
+        listener = aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=load_balancer.arn,
+            port=HTTP_PORT,
+            protocol="HTTP",
+            default_actions=[
+                {
+                    "type": "fixed-response",
+                    "fixed_response": {"content_type": "text/plain", "status_code": "403", "message_body": "Forbidden"},
+                }
+            ],
+            tags=tags,
+            opts=child,
+        )
+        aws.lb.ListenerRule(
+            f"{name}-from-cloudfront",
+            listener_arn=listener.arn,
+            priority=1,
+            conditions=[{"http_header": {"http_header_name": ORIGIN_HEADER, "values": [self.origin_header_value]}}],
+            actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+            tags=tags,
+            opts=child,
+        )
+
+        profile = self._instance_profile(name, args, release_object_arn, tags, child)
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        boot = pulumi.Output.all(region, release_uri, release_sha256, args.db_secret_arn).apply(
+            lambda values: user_data(
+                BootSettings(
+                    region=values[0],
+                    release_uri=values[1],
+                    release_sha256=values[2],
+                    db_secret_arn=values[3],
+                    node_env=args.environment,
+                    log_level=config.log_level,
+                )
+            )
+        )
+        template = self._launch_template(name, args, profile, boot, tags, child)
+        group = aws.autoscaling.Group(
+            f"{name}-asg",
+            vpc_zone_identifiers=args.private_subnet_ids,
+            min_size=config.instance_count,
+            max_size=config.instance_count,
+            desired_capacity=config.instance_count,
+            # A version number, not "$Latest": an instance refresh only starts on a change.
+            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            target_group_arns=[target_group.arn],
+            health_check_type="ELB",
+            health_check_grace_period=config.health_check_grace_seconds,
+            wait_for_elb_capacity=config.instance_count,
+            wait_for_capacity_timeout="20m",
+            instance_refresh={
+                "strategy": "Rolling",
+                # Launch before terminate: with one instance, 100/200 keeps it serving.
+                "preferences": {
+                    "min_healthy_percentage": 100,
+                    "max_healthy_percentage": 200,
+                    "instance_warmup": str(config.health_check_grace_seconds),
+                },
+            },
+            tags=[
+                {"key": key, "value": value, "propagate_at_launch": True}
+                for key, value in {**tags, "Name": f"swipesavvy-{args.stack}-backend"}.items()
+            ],
+            opts=child,
+        )
+
+        self.load_balancer_dns_name = load_balancer.dns_name
+        self.group_name = group.name
+        self.release_uri = release_uri
+        self.register_outputs(
+            {
+                "load_balancer_dns_name": self.load_balancer_dns_name,
+                "group_name": self.group_name,
+                "release_uri": self.release_uri,
+            }
+        )
+
+    # --- pieces -----------------------------------------------------------------------------
+
+    def _release(
+        self, name: str, args: BackendServiceArgs, tags: dict
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
+        """The release's S3 URI, object ARN and sha256 (an uploaded release's key names it)."""
+        if args.config.artifact_is_s3:
+            bucket, _, key = args.config.artifact.removeprefix("s3://").partition("/")
+            partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+            arn = pulumi.Output.concat("arn:", partition, f":s3:::{bucket}/{key}")
+            sha256 = key.removeprefix("releases/").removesuffix(".tar.gz")
+            return pulumi.Output.from_input(args.config.artifact), arn, pulumi.Output.from_input(sha256)
+        release = args.release
+        bucket = PrivateBucket(
+            f"{name}-artifacts",
+            PrivateBucketArgs(purpose="backend releases", tags=tags, noncurrent_days=90),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        obj = aws.s3.BucketObjectv2(
+            f"{name}-release",
+            bucket=bucket.id,
+            key=release.key,  # content-addressed: a new release is a new object, the old one stays
+            source=pulumi.FileAsset(str(self._staged(args.project_root, release))),
+            content_type="application/gzip",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        uri = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
+        return uri, pulumi.Output.concat(bucket.arn, "/", obj.key), pulumi.Output.from_input(release.sha256)
+
+    @staticmethod
+    def _staged(project_root: Path, release: ReleaseArchive) -> Path:
+        """The packed release as a file for the upload, named by its content."""
+        path = project_root / BUILD_DIR / f"backend-{release.sha256}.tar.gz"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(release.data)
+        return path
+
+    def _load_balancer_security_group(
+        self, name: str, args: BackendServiceArgs, tags: dict, child: pulumi.ResourceOptions
+    ) -> aws.ec2.SecurityGroup:
+        group = aws.ec2.SecurityGroup(
+            f"{name}-alb-sg",
+            vpc_id=args.vpc_id,
+            description="SwipeSavvy API load balancer: HTTP from CloudFront only",
+            tags={**tags, "Name": f"{name}-alb-sg"},
+            opts=child,
+        )
+        cloudfront = aws.ec2.get_managed_prefix_list_output(
+            name=CLOUDFRONT_PREFIX_LIST, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-alb-from-cloudfront",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=HTTP_PORT,
+            to_port=HTTP_PORT,
+            prefix_list_id=cloudfront.id,
+            description="HTTP from CloudFront's origin-facing servers",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-to-backend",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=API_PORT,
+            to_port=API_PORT,
+            referenced_security_group_id=args.security_group_id,
+            description="To the API instances",
+            opts=child,
+        )
+        return group
+
+    def _instance_rules(
+        self, name: str, args: BackendServiceArgs, alb_group: aws.ec2.SecurityGroup, child: pulumi.ResourceOptions
+    ) -> None:
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-alb",
+            security_group_id=args.security_group_id,
+            ip_protocol="tcp",
+            from_port=API_PORT,
+            to_port=API_PORT,
+            referenced_security_group_id=alb_group.id,
+            description="API from the load balancer",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-https-out",
+            security_group_id=args.security_group_id,
+            ip_protocol="tcp",
+            from_port=HTTPS_PORT,
+            to_port=HTTPS_PORT,
+            cidr_ipv4="0.0.0.0/0",
+            description="HTTPS out through the NAT gateway: AWS APIs, package repositories, Datadog",
+            opts=child,
+        )
+
+    def _instance_profile(
+        self,
+        name: str,
+        args: BackendServiceArgs,
+        release_object_arn: pulumi.Output[str],
+        tags: dict,
+        child: pulumi.ResourceOptions,
+    ) -> aws.iam.InstanceProfile:
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        role = aws.iam.Role(
+            f"{name}-instance",
+            description=f"SwipeSavvy {args.stack} API instances",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        # Session Manager: shell access without SSH keys or port 22.
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ssm",
+            role=role.name,
+            policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", SSM_CORE_POLICY),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-instance",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ReadTheRelease",
+                            "Effect": "Allow",
+                            "Action": "s3:GetObject",
+                            "Resource": release_object_arn,
+                        },
+                        {
+                            "Sid": "ReadTheBackendLogin",
+                            "Effect": "Allow",
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Resource": args.db_secret_arn,
+                        },
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        return aws.iam.InstanceProfile(f"{name}-instance", role=role.name, tags=tags, opts=child)
+
+    def _launch_template(
+        self,
+        name: str,
+        args: BackendServiceArgs,
+        profile: aws.iam.InstanceProfile,
+        boot: pulumi.Output[str],
+        tags: dict,
+        child: pulumi.ResourceOptions,
+    ) -> aws.ec2.LaunchTemplate:
+        config = args.config
+        image = aws.ssm.get_parameter_output(
+            name=ami_parameter(config.architecture), opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        return aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"SwipeSavvy {args.stack} API",
+            image_id=image.insecure_value,  # a public AMI id; .value is always marked secret
+            instance_type=config.instance_type,
+            iam_instance_profile={"arn": profile.arn},
+            user_data=boot.apply(lambda text: base64.b64encode(text.encode()).decode()),
+            network_interfaces=[
+                {
+                    "associate_public_ip_address": "false",
+                    "delete_on_termination": "true",
+                    "security_groups": [args.security_group_id],
+                }
+            ],
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",  # IMDSv2 only
+                "http_put_response_hop_limit": 1,  # no container on the host may reach it
+                "instance_metadata_tags": "disabled",
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {
+                        "encrypted": "true",
+                        "volume_type": "gp3",
+                        "volume_size": config.root_volume_gib,
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            monitoring={"enabled": True},
+            update_default_version=True,
+            tag_specifications=[
+                {"resource_type": kind, "tags": {**tags, "Name": f"swipesavvy-{args.stack}-backend"}}
+                for kind in ("instance", "volume")
+            ],
+            tags=tags,
+            opts=child,
+        )
