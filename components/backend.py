@@ -31,7 +31,7 @@ import pulumi_random as random
 
 from components.backend_boot import BootSettings, user_data
 from components.config import BackendConfig
-from components.private_bucket import PrivateBucket, PrivateBucketArgs
+from components.private_bucket import bucket_policy, private_bucket
 from components.release_archive import ReleaseArchive
 
 API_PORT = BootSettings.api_port
@@ -207,11 +207,17 @@ class BackendService(pulumi.ComponentResource):
             sha256 = key.removeprefix("releases/").removesuffix(".tar.gz")
             return pulumi.Output.from_input(args.config.artifact), arn, pulumi.Output.from_input(sha256)
         release = args.release
-        bucket = PrivateBucket(
+        # Old releases stay, and their overwritten versions too: the rollback is a config change.
+        artifacts = private_bucket(
             f"{name}-artifacts",
-            PrivateBucketArgs(purpose="backend releases", tags=tags, noncurrent_days=90),
-            opts=pulumi.ResourceOptions(parent=self),
+            pulumi.ResourceOptions(parent=self),
+            {**tags, "purpose": "backend releases"},
+            expiration_days=None,
+            force_destroy=False,
+            region=None,
         )
+        bucket_policy(artifacts)  # TLS only; the instances read through their role
+        bucket = artifacts.bucket
         obj = aws.s3.BucketObjectv2(
             f"{name}-release",
             bucket=bucket.id,

@@ -37,6 +37,7 @@ import pulumi_aws as aws
 
 from components.config import FrontendConfig
 from components.invalidation import CloudFrontInvalidation, CloudFrontInvalidationArgs
+from components.private_bucket import PrivateBucket, bucket_policy, private_bucket
 from components.site_files import SiteFile, release_digest, site_files
 
 CLOUDFRONT_REGION = "us-east-1"
@@ -50,8 +51,6 @@ API_PATH = "/api/*"
 ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
 READ_METHODS = ["GET", "HEAD"]
 HSTS_MAX_AGE_S = 63072000  # two years
-NONCURRENT_VERSION_DAYS = 30
-ABORT_UPLOAD_DAYS = 7
 LOG_RETENTION_DAYS = 90
 VALIDATION_RECORD_TTL_S = 300
 
@@ -91,15 +90,6 @@ class StaticSiteArgs:
     api: ApiOrigin | None = None
 
 
-@dataclass
-class _PrivateBucket:
-    name: str
-    bucket: aws.s3.Bucket
-    public_access_block: aws.s3.BucketPublicAccessBlock
-    opts: pulumi.ResourceOptions
-    region: str | None
-
-
 class StaticSite(pulumi.ComponentResource):
     url: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
@@ -115,10 +105,10 @@ class StaticSite(pulumi.ComponentResource):
 
         # The build is re-uploaded by the next `pulumi up`: destroy may empty the bucket
         # (old versions included, which would otherwise stop the delete).
-        site = self._private_bucket(f"{name}-site", child, tags, expiration_days=None, force_destroy=True, region=None)
+        site = private_bucket(f"{name}-site", child, tags, expiration_days=None, force_destroy=True, region=None)
         # Logs outlive the stack: `pulumi destroy` leaves the log bucket (still private and
         # expiring) rather than failing on a non-empty bucket. Next to the delivery in us-east-1.
-        logs = self._private_bucket(
+        logs = private_bucket(
             f"{name}-logs",
             pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             tags,
@@ -208,7 +198,7 @@ class StaticSite(pulumi.ComponentResource):
             opts=child,
         )
 
-        self._bucket_policy(
+        bucket_policy(
             site,
             {
                 "Sid": "CloudFrontReadsObjects",
@@ -247,92 +237,15 @@ class StaticSite(pulumi.ComponentResource):
             }
         )
 
-    def _private_bucket(
-        self,
-        name: str,
-        opts: pulumi.ResourceOptions,
-        tags: dict,
-        *,
-        expiration_days: int | None,
-        force_destroy: bool,
-        region: str | None,
-    ) -> _PrivateBucket:
-        """A bucket nobody reaches without a policy saying so: no public access, no ACLs,
-        encrypted, versioned, old versions and abandoned uploads cleaned up."""
-        bucket = aws.s3.Bucket(name, force_destroy=force_destroy, region=region, tags=tags, opts=opts)
-        public_access_block = aws.s3.BucketPublicAccessBlock(
-            name,
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            region=region,
-            opts=opts,
-        )
-        aws.s3.BucketOwnershipControls(
-            name, bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, region=region, opts=opts
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            name,
-            bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            region=region,
-            opts=opts,
-        )
-        versioning = aws.s3.BucketVersioning(
-            name, bucket=bucket.id, versioning_configuration={"status": "Enabled"}, region=region, opts=opts
-        )
-        rule: dict[str, Any] = {
-            "id": "expire-old-versions-and-abandoned-uploads",
-            "status": "Enabled",
-            "filter": {},
-            "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
-            "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_UPLOAD_DAYS},
-        }
-        if expiration_days:
-            rule["expiration"] = {"days": expiration_days}
-        aws.s3.BucketLifecycleConfiguration(
-            name,
-            bucket=bucket.id,
-            rules=[rule],
-            region=region,
-            # Noncurrent-version rules act on a versioned bucket: versioning first.
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[versioning])),
-        )
-        return _PrivateBucket(name, bucket, public_access_block, opts, region)
-
-    def _bucket_policy(self, target: _PrivateBucket, grant: dict[str, Any]) -> aws.s3.BucketPolicy:
-        """``grant``, and a refusal of any request without TLS."""
-        bucket = target.bucket
-        deny_plain_http = {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-        return aws.s3.BucketPolicy(
-            target.name,
-            bucket=bucket.id,
-            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [grant, deny_plain_http]}),
-            region=target.region,
-            # The bucket is private before any policy lands on it.
-            opts=pulumi.ResourceOptions.merge(
-                target.opts, pulumi.ResourceOptions(depends_on=[target.public_access_block])
-            ),
-        )
-
     def _access_logs(
-        self, name: str, prefix: str, distribution: aws.cloudfront.Distribution, logs: _PrivateBucket, tags: dict
+        self, name: str, prefix: str, distribution: aws.cloudfront.Distribution, logs: PrivateBucket, tags: dict
     ) -> None:
         """Standard logging v2: CloudFront -> delivery source -> delivery -> the log bucket."""
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         # The statement CloudWatch Logs would add itself (AWSLogDeliveryWrite), so it finds
         # it present and leaves the policy as the program declares it.
-        policy = self._bucket_policy(
+        policy = bucket_policy(
             logs,
             {
                 "Sid": "AWSLogDeliveryWrite",
