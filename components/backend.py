@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -141,6 +140,7 @@ class BackendService(pulumi.ComponentResource):
 
         profile = self._instance_profile(name, args, release_object_arn, tags, child)
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        # The base64 user data: cloud-init that fetches the release and the secret at boot.
         boot = pulumi.Output.all(region, release_uri, release_sha256, args.db_secret_arn).apply(
             lambda values: user_data(
                 BootSettings(
@@ -220,7 +220,7 @@ class BackendService(pulumi.ComponentResource):
         bucket = artifacts.bucket
         obj = aws.s3.BucketObjectv2(
             f"{name}-release",
-            bucket=bucket.id,
+            bucket=bucket.bucket,
             key=release.key,  # content-addressed: a new release is a new object, the old one stays
             source=pulumi.FileAsset(str(self._staged(args.project_root, release))),
             content_type="application/gzip",
@@ -373,7 +373,7 @@ class BackendService(pulumi.ComponentResource):
             image_id=image.insecure_value,  # a public AMI id; .value is always marked secret
             instance_type=config.instance_type,
             iam_instance_profile={"arn": profile.arn},
-            user_data=boot.apply(lambda text: base64.b64encode(text.encode()).decode()),
+            user_data=boot,  # already base64, as EC2 requires
             network_interfaces=[
                 {
                     "associate_public_ip_address": "false",
