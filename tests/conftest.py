@@ -108,7 +108,8 @@ def staging():
 
 
 def _production_config() -> dict:
-    """Production-like: Multi-AZ, no seeding, an existing VPC, a deploy runner, a flag setting."""
+    """Production-like: Multi-AZ, no seeding, an existing VPC, a deploy runner, a flag setting,
+    two backend instances, the site on its own domain."""
     config = stack_config("staging")
     config["swipesavvy:environment"] = "production"
     config["swipesavvy:database"] = {
@@ -125,6 +126,17 @@ def _production_config() -> dict:
         "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"],
     }
     config["swipesavvy:featureFlags"] = {"advanced_analytics": {"enabled": True, "rolloutPercentage": 10}}
+    config["swipesavvy:backend"] = {
+        "artifact": "examples/backend-release",
+        "instanceType": "m7g.large",
+        "instanceCount": 2,
+    }
+    config["swipesavvy:frontend"] = {
+        "distDir": "examples/frontend-dist",
+        "domain": "app.swipesavvy.example",
+        "hostedZoneId": "Z0123456789ABC",
+        "priceClass": "PriceClass_All",
+    }
     return config
 
 

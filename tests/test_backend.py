@@ -182,3 +182,26 @@ def test_a_backend_without_a_route_out_fails_before_anything_is_created():
     with pytest.raises(pulumi.RunError, match=r"swipesavvy:network\.natGateway = false is invalid: the backend"):
         run_program(config, mocks=mocks)
     assert mocks.resources == []
+
+
+def test_production_runs_two_instances_behind_a_protected_load_balancer(production):
+    group = production.one(ASG).inputs
+    assert group["minSize"] == group["desiredCapacity"] == group["waitForElbCapacity"] == 2
+    assert group["vpcZoneIdentifiers"] == ["subnet-0123abcd", "subnet-4567ef01"]
+    assert production.one("aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is True
+    assert "production" in base64.b64decode(production.one(LT).inputs["userData"]).decode()
+    assert production.one(LT).inputs["instanceType"] == "m7g.large"
+
+
+def test_staging_load_balancer_can_be_replaced(staging):
+    assert staging.one("aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is False
+
+
+def test_production_site_is_served_on_its_own_domain_with_modern_tls(production):
+    distribution = production.one("aws:cloudfront/distribution:Distribution").inputs
+    assert distribution["aliases"] == ["app.swipesavvy.example"]
+    assert distribution["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
+    assert distribution["priceClass"] == "PriceClass_All"
+    outputs = {name: value for name, (value, _) in production.outputs.items()}
+    assert outputs["site_url"] == "https://app.swipesavvy.example"
+    assert outputs["api_url"] == "https://app.swipesavvy.example/api"
