@@ -207,10 +207,12 @@ class BackendService(pulumi.ComponentResource):
             sha256 = key.removeprefix("releases/").removesuffix(".tar.gz")
             return pulumi.Output.from_input(args.config.artifact), arn, pulumi.Output.from_input(sha256)
         release = args.release
-        # Old releases stay, and their overwritten versions too: the rollback is a config change.
+        # Old releases stay, also after `pulumi destroy` (retained): the rollback is a config
+        # change, and a re-created stack can name an earlier release by its s3:// URI.
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         artifacts = private_bucket(
             f"{name}-artifacts",
-            pulumi.ResourceOptions(parent=self),
+            kept,
             {**tags, "purpose": "backend releases"},
             expiration_days=None,
             force_destroy=False,
@@ -225,7 +227,7 @@ class BackendService(pulumi.ComponentResource):
             source=pulumi.FileAsset(str(self._staged(args.project_root, release))),
             content_type="application/gzip",
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=kept,
         )
         uri = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
         return uri, pulumi.Output.concat(bucket.arn, "/", obj.key), pulumi.Output.from_input(release.sha256)

@@ -184,11 +184,14 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.dependencies: dict[tuple[str, str], list[str]] = {}
         self.protected: set[tuple[str, str]] = set()
+        self.retained: set[tuple[str, str]] = set()
 
     def RegisterResource(self, request):
         self.dependencies[(request.type, request.name)] = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
         if request.protect:
             self.protected.add((request.type, request.name))
+        if request.retainOnDelete:
+            self.retained.add((request.type, request.name))
         return super().RegisterResource(request)
 
 
@@ -197,6 +200,7 @@ class ProgramRun:
     resources: list[pulumi.runtime.MockResourceArgs]
     dependencies: dict[tuple[str, str], list[str]]  # (type, name) -> names of what it depends on
     protected: set[tuple[str, str]]  # (type, name) of resources registered with protect=True
+    retained: set[tuple[str, str]]  # (type, name) of resources registered with retain_on_delete=True
     outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)  # name -> (value, is_secret)
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
@@ -237,7 +241,7 @@ def run_program(
     pulumi.runtime.set_all_config(raw, list(secret_keys))
     os.environ["PULUMI_CONFIG"] = json.dumps(raw)
     os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(secret_keys))
-    run = ProgramRun(mocks.resources, monitor.dependencies, monitor.protected)
+    run = ProgramRun(mocks.resources, monitor.dependencies, monitor.protected, monitor.retained)
 
     async def resolve_outputs() -> None:
         for name, value in pulumi.runtime.get_root_resource().outputs.items():

@@ -205,3 +205,9 @@ def test_production_site_is_served_on_its_own_domain_with_modern_tls(production)
     outputs = {name: value for name, (value, _) in production.outputs.items()}
     assert outputs["site_url"] == "https://app.swipesavvy.example"
     assert outputs["api_url"] == "https://app.swipesavvy.example/api"
+
+
+def test_destroy_keeps_the_releases_for_a_later_rollback(staging):
+    kept = {name for typ, name in staging.retained if name.startswith("swipesavvy-api-")}
+    assert {"swipesavvy-api-artifacts", "swipesavvy-api-release"} <= kept
+    assert ("aws:s3/bucket:Bucket", "swipesavvy-api-artifacts") in staging.retained
