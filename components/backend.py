@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.aws_shared import service_trust_policy, tcp_rule
 from components.backend_boot import BootSettings, user_data
 from components.config import BackendConfig
 from components.private_bucket import bucket_policy, private_bucket
@@ -254,50 +254,46 @@ class BackendService(pulumi.ComponentResource):
         cloudfront = aws.ec2.get_managed_prefix_list_output(
             name=CLOUDFRONT_PREFIX_LIST, opts=pulumi.InvokeOutputOptions(parent=self)
         )
-        aws.vpc.SecurityGroupIngressRule(
+        tcp_rule(
+            aws.vpc.SecurityGroupIngressRule,
             f"{name}-alb-from-cloudfront",
-            security_group_id=group.id,
-            ip_protocol="tcp",
-            from_port=HTTP_PORT,
-            to_port=HTTP_PORT,
+            group.id,
+            HTTP_PORT,
+            "HTTP from CloudFront's origin-facing servers",
+            child,
             prefix_list_id=cloudfront.id,
-            description="HTTP from CloudFront's origin-facing servers",
-            opts=child,
         )
-        aws.vpc.SecurityGroupEgressRule(
+        tcp_rule(
+            aws.vpc.SecurityGroupEgressRule,
             f"{name}-alb-to-backend",
-            security_group_id=group.id,
-            ip_protocol="tcp",
-            from_port=API_PORT,
-            to_port=API_PORT,
+            group.id,
+            API_PORT,
+            "To the API instances",
+            child,
             referenced_security_group_id=args.security_group_id,
-            description="To the API instances",
-            opts=child,
         )
         return group
 
     def _instance_rules(
         self, name: str, args: BackendServiceArgs, alb_group: aws.ec2.SecurityGroup, child: pulumi.ResourceOptions
     ) -> None:
-        aws.vpc.SecurityGroupIngressRule(
+        tcp_rule(
+            aws.vpc.SecurityGroupIngressRule,
             f"{name}-from-alb",
-            security_group_id=args.security_group_id,
-            ip_protocol="tcp",
-            from_port=API_PORT,
-            to_port=API_PORT,
+            args.security_group_id,
+            API_PORT,
+            "API from the load balancer",
+            child,
             referenced_security_group_id=alb_group.id,
-            description="API from the load balancer",
-            opts=child,
         )
-        aws.vpc.SecurityGroupEgressRule(
+        tcp_rule(
+            aws.vpc.SecurityGroupEgressRule,
             f"{name}-https-out",
-            security_group_id=args.security_group_id,
-            ip_protocol="tcp",
-            from_port=HTTPS_PORT,
-            to_port=HTTPS_PORT,
+            args.security_group_id,
+            HTTPS_PORT,
+            "HTTPS out through the NAT gateway: AWS APIs, package repositories, Datadog",
+            child,
             cidr_ipv4="0.0.0.0/0",
-            description="HTTPS out through the NAT gateway: AWS APIs, package repositories, Datadog",
-            opts=child,
         )
 
     def _instance_profile(
@@ -312,14 +308,7 @@ class BackendService(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-instance",
             description=f"SwipeSavvy {args.stack} API instances",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
             tags=tags,
             opts=child,
         )

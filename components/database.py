@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.aws_shared import service_trust_policy, tcp_rule
 from components.config import DatabaseConfig, FeatureFlagSetting, SeedConfig
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
 from components.login_role import LoginRole, LoginRoleArgs
@@ -205,19 +206,19 @@ class Database(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-sg"},
             opts=child,
         )
-        rule = functools.partial(_postgres_rule, opts=child)
+        rule = functools.partial(tcp_rule, port=POSTGRES_PORT, opts=child)
         rule(
             aws.vpc.SecurityGroupIngressRule,
             f"{name}-from-backend",
             group.id,
-            "PostgreSQL from the backend",
+            description="PostgreSQL from the backend",
             referenced_security_group_id=args.backend_security_group_id,
         )
         rule(
             aws.vpc.SecurityGroupEgressRule,
             f"{name}-backend-to-db",
             args.backend_security_group_id,
-            "Backend to PostgreSQL",
+            description="Backend to PostgreSQL",
             referenced_security_group_id=group.id,
         )
         for i, cidr in enumerate(args.config.deploy_runner_cidrs):
@@ -225,7 +226,7 @@ class Database(pulumi.ComponentResource):
                 aws.vpc.SecurityGroupIngressRule,
                 f"{name}-from-deploy-runner-{i}",
                 group.id,
-                "PostgreSQL from the Pulumi deploy runner",
+                description="PostgreSQL from the Pulumi deploy runner",
                 cidr_ipv4=cidr,
             )
         return group
@@ -261,18 +262,7 @@ class Database(pulumi.ComponentResource):
         monitoring_role = aws.iam.Role(
             f"{name}-monitoring",
             description="RDS enhanced monitoring for SwipeSavvy PostgreSQL",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "sts:AssumeRole",
-                            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("monitoring.rds.amazonaws.com"),
             tags=tags,
             opts=child,
         )
@@ -432,27 +422,6 @@ class Database(pulumi.ComponentResource):
             tags={**tags, "captures": after, **captured},
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, retain_on_delete=True),
         )
-
-
-def _postgres_rule(
-    kind: type,
-    name: str,
-    security_group_id: pulumi.Input[str],
-    description: str,
-    opts: pulumi.ResourceOptions,
-    **peer: pulumi.Input[str],
-) -> pulumi.CustomResource:
-    """One TCP 5432 rule; ``peer`` is referenced_security_group_id or cidr_ipv4."""
-    return kind(
-        name,
-        security_group_id=security_group_id,
-        ip_protocol="tcp",
-        from_port=POSTGRES_PORT,
-        to_port=POSTGRES_PORT,
-        description=description,
-        opts=opts,
-        **peer,
-    )
 
 
 def _digest(value: object) -> str:

@@ -19,7 +19,6 @@ the database. One ``pulumi up`` from a laptop or a hosted runner then builds eve
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components.aws_shared import service_trust_policy, tcp_rule
 from components.operator_package import (
     ARCHIVE,
     OPERATOR_ARCHITECTURE,
@@ -106,37 +106,36 @@ class DatabaseOperator(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-sg"},
             opts=child,
         )
-        self._rule(
+        tcp_rule(
             aws.vpc.SecurityGroupEgressRule,
             f"{name}-to-db",
             group.id,
             POSTGRES_PORT,
             "Operator to PostgreSQL",
-            args.database_security_group_id,
+            child,
+            referenced_security_group_id=args.database_security_group_id,
         )
-        aws.vpc.SecurityGroupIngressRule(
+        tcp_rule(
+            aws.vpc.SecurityGroupIngressRule,
             f"{name}-db-from-operator",
-            security_group_id=args.database_security_group_id,
-            ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
+            args.database_security_group_id,
+            POSTGRES_PORT,
+            "PostgreSQL from the database operator",
+            child,
             referenced_security_group_id=group.id,
-            description="PostgreSQL from the database operator",
-            opts=child,
         )
         if args.secrets_endpoint:
             endpoint = self._secrets_endpoint(name, args, group, tags, child)
         else:  # the subnets reach Secrets Manager by their own route (a NAT gateway, an existing endpoint)
             endpoint = None
-            aws.vpc.SecurityGroupEgressRule(
+            tcp_rule(
+                aws.vpc.SecurityGroupEgressRule,
                 f"{name}-https-out",
-                security_group_id=group.id,
-                ip_protocol="tcp",
-                from_port=HTTPS_PORT,
-                to_port=HTTPS_PORT,
+                group.id,
+                HTTPS_PORT,
+                "Operator to Secrets Manager through the VPC's own route",
+                child,
                 cidr_ipv4="0.0.0.0/0",
-                description="Operator to Secrets Manager through the VPC's own route",
-                opts=child,
             )
 
         log_group = aws.cloudwatch.LogGroup(
@@ -175,26 +174,6 @@ class DatabaseOperator(pulumi.ComponentResource):
             }
         )
 
-    def _rule(
-        self,
-        kind: type,
-        name: str,
-        group_id: pulumi.Input[str],
-        port: int,
-        description: str,
-        peer_group_id: pulumi.Input[str],
-    ) -> pulumi.CustomResource:
-        return kind(
-            name,
-            security_group_id=group_id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            referenced_security_group_id=peer_group_id,
-            description=description,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
     def _secrets_endpoint(
         self,
         name: str,
@@ -212,21 +191,23 @@ class DatabaseOperator(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-endpoint-sg"},
             opts=child,
         )
-        self._rule(
+        tcp_rule(
             aws.vpc.SecurityGroupIngressRule,
             f"{name}-endpoint-from-operator",
             endpoint_group.id,
             HTTPS_PORT,
             "HTTPS from the database operator",
-            group.id,
+            child,
+            referenced_security_group_id=group.id,
         )
-        self._rule(
+        tcp_rule(
             aws.vpc.SecurityGroupEgressRule,
             f"{name}-to-endpoint",
             group.id,
             HTTPS_PORT,
             "Operator to the Secrets Manager endpoint",
-            endpoint_group.id,
+            child,
+            referenced_security_group_id=endpoint_group.id,
         )
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         return aws.ec2.VpcEndpoint(
@@ -258,18 +239,7 @@ class DatabaseOperator(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             description=f"SwipeSavvy {args.stack} database operator",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "sts:AssumeRole",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("lambda.amazonaws.com"),
             tags=tags,
             opts=child,
         )
