@@ -107,9 +107,9 @@ def burn_rate_query(slo_id: str, timeframe: str, long_window: str, short_window:
     )
 
 
-def good_and_total(good_minus: Series, total: Series, scope: str) -> tuple[str, str]:
+def good_and_total(bad: Series, total: Series, scope: str) -> tuple[str, str]:
     """A metric SLO's numerator and denominator: good events are all events minus the bad."""
-    return f"{total.render(scope)} - {good_minus.render(scope)}", total.render(scope)
+    return f"{total.render(scope)} - {bad.render(scope)}", total.render(scope)
 
 
 # --- units -----------------------------------------------------------------------------------

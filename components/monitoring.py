@@ -150,7 +150,7 @@ class Monitoring(pulumi.ComponentResource):
             self._monitor(alert)
         self._burn_rate_alert(slo)
         if args.config.synthetics and args.site_url is not None:
-            self._synthetics(pulumi.Output.from_input(args.site_url), dashboard.url)
+            self._synthetics(pulumi.Output.from_input(args.site_url))
         self.register_outputs({"dashboard_url": self.dashboard_url})
 
     # --- monitors -------------------------------------------------------------------------
@@ -412,7 +412,7 @@ class Monitoring(pulumi.ComponentResource):
 
     # --- synthetic tests ---------------------------------------------------------------------
 
-    def _synthetics(self, site_url: pulumi.Output[str], dashboard_path: pulumi.Output[str]) -> None:
+    def _synthetics(self, site_url: pulumi.Output[str]) -> None:
         config = self._args.config
         token = config.api_token_variable
         variable = (
