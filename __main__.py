@@ -6,10 +6,12 @@ stops `pulumi preview` with one line naming the setting and the fix.
 
 import pulumi
 
-from components.backend import ORIGIN_HEADER, BackendService, BackendServiceArgs
+from components.agent_config import datadog_site
+from components.backend import ORIGIN_HEADER, AgentArgs, BackendService, BackendServiceArgs
 from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
 from components.database import Database, DatabaseArgs
 from components.frontend import ApiOrigin, StaticSite, StaticSiteArgs
+from components.monitoring import AgentApiKey, AgentApiKeyArgs, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.operator import build_operator_code
 from components.operator_package import PROJECT_ROOT, OperatorPackageError
@@ -49,6 +51,8 @@ try:
         if config.backend and not config.backend.artifact_is_s3
         else None
     )
+    # The Datadog provider reads the same setting; the site also goes to the agent.
+    dd_site = datadog_site(pulumi.Config("datadog").get("apiUrl"))
 except (ConfigError, OperatorPackageError, ReleaseArchiveError) as error:
     raise pulumi.RunError(str(error)) from None
 
@@ -84,6 +88,8 @@ pulumi.export("db_connection", database.connection)
 if database.operator_arn is not None:
     pulumi.export("db_operator_arn", database.operator_arn)
 
+monitored = config.monitoring.enabled
+agent_key = AgentApiKey("swipesavvy-datadog-agent", AgentApiKeyArgs(config.stack, config.tags)) if monitored else None
 backend = (
     BackendService(
         "swipesavvy-api",
@@ -99,6 +105,16 @@ backend = (
             db_secret_arn=database.app_secret_arns["swipesavvy_backend"],
             tags=config.tags,
             release=backend_release,
+            agent=AgentArgs(
+                site=dd_site,
+                api_key_secret_arn=agent_key.secret_arn,
+                monitor_secret_arn=database.app_secret_arns["swipesavvy_monitor"],
+                db_host=database.address,
+                db_port=database.port,
+                db_name=database.database_name,
+            )
+            if agent_key
+            else None,
         ),
     )
     if config.backend
@@ -108,6 +124,7 @@ if backend is not None:
     pulumi.export("backend_group_name", backend.group_name)
     pulumi.export("backend_release_uri", backend.release_uri)
 
+site_url = None
 if config.frontend is not None:
     site = StaticSite(
         "swipesavvy-frontend",
@@ -127,7 +144,23 @@ if config.frontend is not None:
         ),
     )
     pulumi.export("site_url", site.url)
+    site_url = site.url if backend is not None else None  # the synthetic tests call the site and its /api
     pulumi.export("site_bucket", site.bucket_name)
     pulumi.export("site_distribution_id", site.distribution_id)
     if backend is not None:
         pulumi.export("api_url", pulumi.Output.concat(site.url, "/api"))
+
+if monitored:
+    monitoring = Monitoring(
+        "swipesavvy-monitoring",
+        MonitoringArgs(
+            config=config.monitoring,
+            stack=config.stack,
+            site=dd_site,
+            db_instance_identifier=database.instance_identifier,
+            db_allocated_storage_gib=config.database.allocated_storage_gib,
+            tags=config.tags,
+            site_url=site_url,
+        ),
+    )
+    pulumi.export("dashboard_url", monitoring.dashboard_url)

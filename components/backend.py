@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.agent_config import AgentSettings
 from components.aws_shared import service_trust_policy, tcp_rule
 from components.backend_boot import BootSettings, user_data
 from components.config import BackendConfig
@@ -47,6 +48,19 @@ def ami_parameter(architecture: str) -> str:
 
 
 @dataclass
+class AgentArgs:
+    """The Datadog agent's inputs: secrets by ARN only (the instance role reads them)."""
+
+    site: str
+    api_key_secret_arn: pulumi.Input[str]
+    monitor_secret_arn: pulumi.Input[str]
+    """The ``swipesavvy_monitor`` login's secret (RDS JSON shape), for the postgres check."""
+    db_host: pulumi.Input[str]
+    db_port: pulumi.Input[int]
+    db_name: str
+
+
+@dataclass
 class BackendServiceArgs:
     config: BackendConfig
     stack: str
@@ -62,6 +76,8 @@ class BackendServiceArgs:
     tags: Mapping[str, str]
     release: ReleaseArchive | None = None
     """The packed local release (``load_release``); None for an uploaded s3:// release."""
+    agent: AgentArgs | None = None
+    """The Datadog agent (monitoring enabled); None: no agent."""
 
 
 class BackendService(pulumi.ComponentResource):
@@ -141,7 +157,9 @@ class BackendService(pulumi.ComponentResource):
         profile = self._instance_profile(name, args, release_object_arn, tags, child)
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         # The base64 user data: cloud-init that fetches the release and the secret at boot.
-        boot = pulumi.Output.all(region, release_uri, release_sha256, args.db_secret_arn).apply(
+        boot = pulumi.Output.all(
+            region, release_uri, release_sha256, args.db_secret_arn, self._agent_settings(args, release_sha256)
+        ).apply(
             lambda values: user_data(
                 BootSettings(
                     region=values[0],
@@ -150,6 +168,7 @@ class BackendService(pulumi.ComponentResource):
                     db_secret_arn=values[3],
                     node_env=args.environment,
                     log_level=config.log_level,
+                    agent=values[4],
                 )
             )
         )
@@ -231,6 +250,27 @@ class BackendService(pulumi.ComponentResource):
         )
         uri = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
         return uri, pulumi.Output.concat(bucket.arn, "/", obj.key), pulumi.Output.from_input(release.sha256)
+
+    @staticmethod
+    def _agent_settings(args: BackendServiceArgs, release_sha256: pulumi.Output[str]) -> pulumi.Output:
+        """The agent's settings once its inputs are known, or None without an agent."""
+        agent = args.agent
+        if agent is None:
+            return pulumi.Output.from_input(None)
+        return pulumi.Output.all(
+            agent.api_key_secret_arn, agent.monitor_secret_arn, agent.db_host, agent.db_port, release_sha256
+        ).apply(
+            lambda values: AgentSettings(
+                site=agent.site,
+                env=args.stack,
+                version=values[4][:12],  # the release's digest, as APM and host tags show it
+                api_key_secret_arn=values[0],
+                monitor_secret_arn=values[1],
+                db_host=values[2],
+                db_port=int(values[3]),
+                db_name=agent.db_name,
+            )
+        )
 
     @staticmethod
     def _staged(project_root: Path, release: ReleaseArchive) -> Path:
@@ -338,6 +378,18 @@ class BackendService(pulumi.ComponentResource):
                             "Action": "secretsmanager:GetSecretValue",
                             "Resource": args.db_secret_arn,
                         },
+                        *(
+                            [
+                                {
+                                    "Sid": "ReadTheAgentSecrets",  # its API key and the monitoring login
+                                    "Effect": "Allow",
+                                    "Action": "secretsmanager:GetSecretValue",
+                                    "Resource": [args.agent.api_key_secret_arn, args.agent.monitor_secret_arn],
+                                }
+                            ]
+                            if args.agent
+                            else []
+                        ),
                     ],
                 }
             ),

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from components import agent_config
+from components.agent_config import AgentSettings
 from components.config import LOG_LEVELS
 
 SERVICE = "swipesavvy-backend"
@@ -64,6 +66,7 @@ class BootSettings:
     feature_flags_enabled: bool = True
     feature_flags_cache_ttl: int = 300  # seconds
     sentry_dsn_secret_arn: str | None = None  # a plain-string secret; SENTRY_DSN is empty without it
+    agent: AgentSettings | None = None  # the Datadog agent (components/agent_config.py), when monitored
 
     def __post_init__(self) -> None:
         # The digest becomes a directory name and the ARNs land in a shell script: check them
@@ -281,7 +284,7 @@ echo "$SERVICE-install: release $RELEASE_SHA256 installed, $SERVICE enabled"
 
 def _fixed_environment(settings: BootSettings) -> dict[str, str]:
     """The env file's settings that are not secret, in the order they are written."""
-    return {
+    fixed = {
         "DB_POOL_SIZE": str(settings.db_pool_size),
         "API_PORT": str(settings.api_port),
         "NODE_ENV": settings.node_env,
@@ -289,6 +292,10 @@ def _fixed_environment(settings: BootSettings) -> dict[str, str]:
         "FEATURE_FLAGS_ENABLED": "true" if settings.feature_flags_enabled else "false",
         "FEATURE_FLAGS_CACHE_TTL": str(settings.feature_flags_cache_ttl),
     }
+    if settings.agent is not None:
+        # dd-trace's unified service tags: traces carry the same env/service/version as the host.
+        fixed |= {"DD_ENV": settings.agent.env, "DD_SERVICE": SERVICE, "DD_VERSION": settings.agent.version}
+    return fixed
 
 
 def _script_variables(settings: BootSettings) -> dict[str, str]:
@@ -337,6 +344,7 @@ def _root_file(path: str, content: str, permissions: str) -> dict[str, str]:
 
 
 def cloud_config(settings: BootSettings) -> dict:
+    agent = settings.agent
     return {
         "groups": [SERVICE_USER],  # created before users: the user's primary group must exist
         "users": [
@@ -349,12 +357,14 @@ def cloud_config(settings: BootSettings) -> dict:
                 "lock_passwd": True,
             },
         ],
-        "packages": list(PACKAGES),
+        "packages": [*PACKAGES, *([agent_config.PACKAGE] if agent else [])],
         "write_files": [
             _root_file(UNIT_PATH, render_unit(), "0644"),
             _root_file(INSTALL_SCRIPT_PATH, render_install_script(settings), "0755"),
+            *(agent_config.write_files(agent) if agent else []),
         ],
-        "runcmd": [[INSTALL_SCRIPT_PATH]],  # an argv list: cloud-init quotes it into its runcmd script
+        # argv lists: cloud-init quotes them into its runcmd script
+        "runcmd": [[INSTALL_SCRIPT_PATH], *(agent_config.RUNCMD if agent else [])],
     }
 
 

@@ -57,6 +57,8 @@ LOGIN_ROLES = (
     AppLogin("swipesavvy_backend", "swipesavvy_readwrite", "backend_connection_limit"),
     # Ad-hoc analytics queries must not hold locks or connections forever.
     AppLogin("swipesavvy_analytics", "swipesavvy_readonly", "analytics_connection_limit", statement_timeout_ms=300_000),
+    # The Datadog agent's postgres check: statistics only (pg_monitor, through migration 011).
+    AppLogin("swipesavvy_monitor", "swipesavvy_monitoring", "monitoring_connection_limit", statement_timeout_ms=10_000),
 )
 
 

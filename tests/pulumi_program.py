@@ -35,6 +35,14 @@ OPERATOR_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
 CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
 CERTIFICATE_ARN_PREFIX = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/"
+DATADOG_AGENT_KEY = "DATADOG-AGENT-API-KEY-generated"
+DATADOG_IAM_PERMISSIONS = [
+    "cloudwatch:GetMetricData",
+    "cloudwatch:ListMetrics",
+    "rds:DescribeDBInstances",
+    "tag:GetResources",
+]
+DATADOG_TOKEN_VARIABLE_ID = "2b0c9f3e-token-variable"
 
 
 def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
@@ -118,6 +126,12 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     ):
         kind = "delivery-source" if args.typ.endswith("Source") else "delivery-destination"
         return {"arn": f"arn:aws:logs:us-east-1:{ACCOUNT}:{kind}:{inputs['name']}"}
+    if args.typ == "datadog:index/apiKey:ApiKey":
+        return {"key": DATADOG_AGENT_KEY}
+    if args.typ == "datadog:index/dashboard:Dashboard":
+        return {"url": f"/dashboard/abc-def-ghi/{args.name}"}
+    if args.typ == "datadog:index/syntheticsTest:SyntheticsTest":
+        return {"monitorId": 4242}
     if args.typ == "pulumi-python:dynamic/db:DatabaseSchema":
         return {"applied": sorted(inputs["migrations"])}
     if args.typ == "pulumi-python:dynamic/db:MockDataSeed":
@@ -126,6 +140,10 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
 
 
 def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str, Any]:
+    if args.token == "datadog:aws/getIntegrationIamPermissions:getIntegrationIamPermissions":
+        return {"id": "permissions", "iamPermissions": DATADOG_IAM_PERMISSIONS}
+    if args.token == "datadog:index/getSyntheticsGlobalVariable:getSyntheticsGlobalVariable":
+        return {"id": DATADOG_TOKEN_VARIABLE_ID, "name": args.args["name"], "tags": []}
     if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         return {
             "id": "us-east-1",

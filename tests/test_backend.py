@@ -13,6 +13,7 @@ from pulumi_program import (
     ALB_DNS_NAME,
     AMI_ID,
     CLOUDFRONT_PREFIX_LIST_ID,
+    DB_ADDRESS,
     PROJECT_ROOT,
     RecordingMocks,
     is_secret,
@@ -22,6 +23,7 @@ from pulumi_program import (
     unwrap_all,
 )
 
+from components.agent_config import AgentSettings
 from components.backend_boot import BootSettings, user_data
 from components.release_archive import load_release
 
@@ -61,9 +63,8 @@ def test_the_ami_comes_from_the_public_al2023_parameter_for_the_instance_archite
 def test_user_data_is_the_rendered_boot_config_and_holds_no_secret(staging):
     config = cloud_config(staging)
     release = load_release(PROJECT_ROOT, "examples/backend-release")
-    secret_arn = (
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/db/swipesavvy_backend-20261126-AbCdEf"
-    )
+    secrets = "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging"
+    secret_arn = f"{secrets}/db/swipesavvy_backend-20261126-AbCdEf"
     expected = user_data(
         BootSettings(
             region="us-east-1",
@@ -72,12 +73,22 @@ def test_user_data_is_the_rendered_boot_config_and_holds_no_secret(staging):
             db_secret_arn=secret_arn,
             node_env="staging",
             log_level="info",
+            agent=AgentSettings(
+                site="datadoghq.com",
+                env="staging",
+                version=release.sha256[:12],
+                api_key_secret_arn=f"{secrets}/datadog/agent-api-key-20261126-AbCdEf",
+                monitor_secret_arn=f"{secrets}/db/swipesavvy_monitor-20261126-AbCdEf",
+                db_host=DB_ADDRESS,
+                db_port=5432,
+                db_name="swipesavvy_staging",
+            ),
         )
     )
     assert staging.one(LT).inputs["userData"] == expected
     assert "nodejs22" in config["packages"]
     text = json.dumps(config)
-    assert "APP-PASSWORD" not in text and "MASTER-PASSWORD" not in text
+    assert "APP-PASSWORD" not in text and "MASTER-PASSWORD" not in text and "DATADOG-AGENT-API-KEY" not in text
 
 
 def test_group_rolls_through_an_instance_refresh_and_waits_for_health(staging):
@@ -139,7 +150,11 @@ def test_instance_role_reads_only_the_release_and_the_backend_login(staging):
     assert statements["ReadTheBackendLogin"]["Resource"].endswith(
         ":secret:swipesavvy/staging/db/swipesavvy_backend-20261126-AbCdEf"
     )
-    assert set(statements) == {"ReadTheRelease", "ReadTheBackendLogin"}
+    assert statements["ReadTheAgentSecrets"]["Resource"] == [
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/datadog/agent-api-key-20261126-AbCdEf",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/db/swipesavvy_monitor-20261126-AbCdEf",
+    ]
+    assert set(statements) == {"ReadTheRelease", "ReadTheBackendLogin", "ReadTheAgentSecrets"}
     ssm = staging.of_name("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "swipesavvy-api-ssm").inputs
     assert ssm["policyArn"] == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 

@@ -20,7 +20,7 @@ PASSWORD = "login-password-0123456789abcdefghijklmn"
 
 @pytest.fixture
 def logins(staging, admin_dsn, migrated_dsn):
-    """``{role name: dsn}`` for the component's two logins, created in the migrated database."""
+    """``{role name: dsn}`` for the component's logins, created in the migrated database."""
     specs = [login_spec(r.inputs) for r in staging.of_type("pulumi-python:dynamic/db:LoginRole")]
     with psycopg.connect(migrated_dsn, autocommit=True) as conn:
         for spec in specs:
@@ -74,7 +74,18 @@ def test_logins_have_no_privileges_of_their_own(logins, admin_dsn):
     assert rows == [
         ("swipesavvy_analytics", False, False, False, False, 10),
         ("swipesavvy_backend", False, False, False, False, 50),
+        ("swipesavvy_monitor", False, False, False, False, 5),
     ]
+
+
+def test_monitor_login_reads_the_statistics_and_no_data(logins):
+    """The Datadog agent's login: pg_monitor through swipesavvy_monitoring, nothing else."""
+    with psycopg.connect(logins["swipesavvy_monitor"], autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0] >= 1
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "10s"
+        for statement in ("SELECT 1 FROM feature_flags", "SELECT 1 FROM reporting.feature_flag_status"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(statement)
 
 
 def test_backend_login_cannot_delete_flags_or_the_deployment_records(logins):

@@ -150,7 +150,9 @@ def test_a_rotated_master_password_leaves_every_declared_input_identical(staging
 
 def test_login_roles_join_the_group_roles_and_read_their_password_from_their_secret(staging):
     roles = {r.inputs["name"]: r.inputs for r in staging.of_type(LOGIN)}
-    assert set(roles) == {"swipesavvy_backend", "swipesavvy_analytics"}
+    assert set(roles) == {"swipesavvy_backend", "swipesavvy_analytics", "swipesavvy_monitor"}
+    assert roles["swipesavvy_monitor"]["group"] == "swipesavvy_monitoring"  # pg_monitor only (migration 011)
+    assert roles["swipesavvy_monitor"]["connection_limit"] == 5
     assert roles["swipesavvy_backend"]["group"] == "swipesavvy_readwrite"
     assert roles["swipesavvy_analytics"]["group"] == "swipesavvy_readonly"
     assert roles["swipesavvy_analytics"]["connection_limit"] == 10
@@ -163,14 +165,14 @@ def test_login_roles_join_the_group_roles_and_read_their_password_from_their_sec
 
 
 def test_one_secret_per_login_in_the_standard_rds_shape(staging):
-    versions = staging.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert len(versions) == 2
+    versions = [v for v in staging.of_type("aws:secretsmanager/secretVersion:SecretVersion") if "-db-" in v.name]
+    assert len(versions) == 3
     documents = {}
     for version in versions:
         assert is_secret(version.inputs["secretString"])
         document = json.loads(unwrap(version.inputs["secretString"]))
         documents[document["username"]] = document
-    assert set(documents) == {"swipesavvy_backend", "swipesavvy_analytics"}
+    assert set(documents) == {"swipesavvy_backend", "swipesavvy_analytics", "swipesavvy_monitor"}
     for document in documents.values():
         assert set(document) == {"engine", "host", "port", "dbname", "username", "password"}
         assert document["host"] == DB_ADDRESS and document["port"] == 5432
@@ -180,8 +182,10 @@ def test_one_secret_per_login_in_the_standard_rds_shape(staging):
     secrets = staging.of_type("aws:secretsmanager/secret:Secret")
     assert all("name" not in s.inputs and s.inputs["recoveryWindowInDays"] == 7 for s in secrets)
     assert sorted(s.inputs["namePrefix"] for s in secrets) == [
+        "swipesavvy/staging/datadog/agent-api-key-",
         "swipesavvy/staging/db/swipesavvy_analytics-",
         "swipesavvy/staging/db/swipesavvy_backend-",
+        "swipesavvy/staging/db/swipesavvy_monitor-",
     ]
 
 
@@ -251,7 +255,7 @@ def test_outputs_name_the_database_and_its_secrets(staging):
     assert outputs["db_address"] == DB_ADDRESS and outputs["db_port"] == 5432
     assert outputs["db_name"] == "swipesavvy_staging"
     assert outputs["db_master_secret_arn"].startswith("arn:aws:secretsmanager:")
-    assert set(outputs["db_app_secret_arns"]) == {"swipesavvy_backend", "swipesavvy_analytics"}
+    assert set(outputs["db_app_secret_arns"]) == {"swipesavvy_backend", "swipesavvy_analytics", "swipesavvy_monitor"}
 
 
 def test_invalid_config_stops_the_program_before_any_resource():
