@@ -5,6 +5,8 @@
     python -m ops db unseed --dsn DSN      remove the mock data and nothing else
     python -m ops verify --dsn DSN         the runbook's checks as a checklist
     python -m ops sandbox                  all of the above on a throwaway local PostgreSQL
+    python -m ops smoke --stack NAME       the runbook's smoke, admin and latency checks over HTTP
+    python -m ops rehearse                 the whole deployment on this machine, no cloud account
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
@@ -28,7 +30,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout, suppress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,7 @@ from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations, 
 from ops.operations import run_operation
 from ops.operator_client import OperatorError, invoke_operator
 from ops.operator_handler import lock_timed_out, session_limits
+from ops.smoke import Http, Limits, Undo, run_smoke
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, SeedError, load_mock_data, unload_mock_data
@@ -59,6 +62,7 @@ EXIT_FAILED = 1  # a check, migration or seed failed, or the login lacks a privi
 EXIT_USAGE = 2  # bad arguments, including a malformed DSN or DSN parameter
 EXIT_UNAVAILABLE = 3  # database unreachable or login refused
 EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing changed
+EXIT_NOT_RESTORED = 5  # smoke could not take back an admin change it made (the message says how)
 EXIT_INTERRUPTED = 130  # Ctrl-C: the transaction in progress was rolled back
 DSN_ENV = "SWIPESAVVY_DSN"
 DEFAULT_LOCK_TIMEOUT_S = 60
@@ -66,6 +70,8 @@ SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
 CONNECTION_OUTPUT, OPERATOR_OUTPUT = "db_connection", "db_operator_arn"
+APP_URL_OUTPUTS = ("api_url", "site_url")
+API_TOKEN_ENV, ADMIN_TOKEN_ENV = "SWIPESAVVY_API_TOKEN", "SWIPESAVVY_ADMIN_TOKEN"
 # The operator's failure kinds (ops.operator_handler) as exit codes.
 OPERATOR_EXIT_CODES = {"invalid": EXIT_USAGE, "unavailable": EXIT_UNAVAILABLE, "locked": EXIT_LOCKED}
 
@@ -434,14 +440,24 @@ def cmd_db_unseed(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_checklist(results: list[tuple[str, bool, str]], target: str) -> int:
+def _print_rows(results: list[tuple[str, bool, str]]) -> None:
     width = max(len(name) for name, _, _ in results)
     for name, passed, detail in results:
         print(f"{'✓' if passed else '✗'} {name:<{width}}  {detail}")
+
+
+def _print_checklist(results: list[tuple[str, bool, str]], target: str, command: str = "verify") -> int:
+    _print_rows(results)
+    return _verdict(results, target, command)
+
+
+def _verdict(results: list[tuple[str, bool, str]], target: str, command: str, quiet: bool = False) -> int:
+    """EXIT_OK when every check passed; else the one line naming the failed ones."""
     failed = [name for name, passed, _ in results if not passed]
     if failed:
-        raise CommandFailed(f"verify failed: {', '.join(failed)}")
-    print(f"all {len(results)} checks passed on {target}")
+        raise CommandFailed(f"{command} failed: {', '.join(failed)}")
+    if not quiet:
+        print(f"all {len(results)} checks passed on {target}")
     return EXIT_OK
 
 
@@ -453,6 +469,69 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with connect(dsn) as conn:
         results = run_checks(conn, SCHEMA_CHECKS + seed_checks(require_seed=args.require_seed))
     return _print_checklist([(r.name, r.passed, r.detail) for r in results], describe(dsn))
+
+
+# --- smoke: the running API and site (runbook phases 5 and 7) ---------------------------------
+
+
+def smoke_urls(args: argparse.Namespace) -> tuple[str, str]:
+    """--api-url/--site-url, or the stack's api_url/site_url outputs."""
+    if args.stack and (args.api_url or args.site_url):
+        raise UsageError("--stack and --api-url/--site-url are alternatives: give one")
+    if not args.stack:
+        if not (args.api_url and args.site_url):
+            raise UsageError("give --api-url and --site-url, or --stack NAME to read them from the stack's outputs")
+        return args.api_url, args.site_url
+    outputs = stack_outputs(args.stack)
+    missing = [name for name in APP_URL_OUTPUTS if not isinstance(outputs.get(name), str)]
+    if missing:
+        raise UsageError(
+            f"stack {args.stack!r} has no {' or '.join(missing)} output (fix: configure swipesavvy:backend and "
+            "swipesavvy:frontend and `pulumi up`, or give --api-url and --site-url)"
+        )
+    return outputs["api_url"], outputs["site_url"]
+
+
+def _token(value: str | None, env: str, option: str) -> str:
+    token = value or os.environ.get(env)
+    if not token:
+        raise UsageError(f"{option} is required (or set {env})")
+    return token
+
+
+def _restored(undo: Undo) -> str:
+    if undo.not_restored:
+        return f"NOT restored: {'; '.join(undo.not_restored)}"
+    return "every admin change was restored"
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    if not args.timeout:
+        raise UsageError("--timeout must be more than 0 seconds")
+    api_url, site_url = smoke_urls(args)
+    http = Http(
+        api_url,
+        site_url,
+        _token(args.token, API_TOKEN_ENV, "--token"),
+        _token(args.admin_token, ADMIN_TOKEN_ENV, "--admin-token"),
+        args.timeout,
+    )
+    undo = Undo(http)
+    try:
+        results = run_smoke(http, Limits(args.requests, args.concurrency, args.timeout), undo)
+    except KeyboardInterrupt:
+        code = EXIT_NOT_RESTORED if undo.not_restored else EXIT_INTERRUPTED
+        raise CommandFailed(f"interrupted: {_restored(undo)}", code) from None
+    rows = [(r.name, r.passed, f"{r.figure:>7}  {r.detail}") for r in results]
+    if args.json:
+        passed = all(r.passed for r in results) and not undo.not_restored
+        document = {"api_url": api_url, "site_url": site_url, "passed": passed, "not_restored": undo.not_restored}
+        print(json.dumps({**document, "checks": [asdict(r) for r in results]}, indent=2))
+    else:
+        _print_rows(rows)
+    if undo.not_restored:
+        raise CommandFailed(f"smoke left admin changes in place: {_restored(undo)}", EXIT_NOT_RESTORED)
+    return _verdict(rows, api_url, "smoke", quiet=args.json)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -499,6 +578,21 @@ def _add_dsn(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connect-port", metavar="PORT", type=_port, help="with --stack and no operator: connect to this port"
     )
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _port(text: str) -> int:
@@ -577,6 +671,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(handler=cmd_verify)
 
+    smoke = commands.add_parser(
+        "smoke", help="the runbook's smoke, admin and latency checks against the running API and site"
+    )
+    smoke.add_argument("--api-url", metavar="URL", help="the API's base URL, e.g. https://d111.cloudfront.net/api")
+    smoke.add_argument("--site-url", metavar="URL", help="the reporting dashboard's URL")
+    smoke.add_argument("--stack", metavar="NAME", help="instead of the URLs: this stack's api_url and site_url outputs")
+    smoke.add_argument("--token", help=f"the staging bearer token (default: ${API_TOKEN_ENV})")
+    smoke.add_argument("--admin-token", help=f"the admin bearer token (default: ${ADMIN_TOKEN_ENV})")
+    smoke.add_argument(
+        "--requests", type=_bounded(1, 10_000), default=50, help="requests per latency check (default: %(default)s)"
+    )
+    smoke.add_argument(
+        "--concurrency", type=_bounded(1, 64), default=5, help="requests in flight at once (default: %(default)s)"
+    )
+    smoke.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per request (default: %(default)s)"
+    )
+    smoke.add_argument("--json", action="store_true", help="print the results as one JSON document (for CI)")
+    smoke.set_defaults(handler=cmd_smoke)
+
     sandbox = commands.add_parser(
         "sandbox",
         help="start a throwaway local PostgreSQL, migrate, seed and verify it, print its DSN; Ctrl-C deletes it",
@@ -633,7 +747,10 @@ def report(message: str, exit_code: int, argv: Sequence[str]) -> int:
 
 
 def _dsn_candidates(argv: Sequence[str]) -> list[str]:
-    """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced)."""
+    """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced).
+    None for the commands that take no DSN: their URLs are not secrets."""
+    if argv[:1] in (["smoke"], ["rehearse"]):
+        return []
     looks_like_dsn = [arg for arg in argv if not arg.startswith("-") and ("=" in arg or "://" in arg)]
     dsn_options = [arg.partition("=")[2] for arg in argv if arg.startswith("--dsn=")]
     return [dsn for dsn in (os.environ.get(DSN_ENV), *looks_like_dsn, *dsn_options) if dsn]
