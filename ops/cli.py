@@ -48,6 +48,7 @@ from ops.connection import (
     scrub,
 )
 from ops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
+from ops.login_checks import MAY_WRITE
 from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations, load_migrations, migration_checksums
 from ops.operations import run_operation
 from ops.operator_client import OperatorError, invoke_operator
@@ -70,6 +71,7 @@ SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
 CONNECTION_OUTPUT, OPERATOR_OUTPUT = "db_connection", "db_operator_arn"
+APP_SECRETS_OUTPUT = "db_app_secret_arns"
 APP_URL_OUTPUTS = ("api_url", "site_url")
 API_TOKEN_ENV, ADMIN_TOKEN_ENV = "SWIPESAVVY_API_TOKEN", "SWIPESAVVY_ADMIN_TOKEN"
 # The operator's failure kinds (ops.operator_handler) as exit codes.
@@ -181,8 +183,8 @@ def stack_outputs(stack: str) -> dict[str, Any]:
     return outputs
 
 
-def stack_target(args: argparse.Namespace) -> StackTarget:
-    outputs = stack_outputs(args.stack)
+def stack_target(args: argparse.Namespace, outputs: dict[str, Any] | None = None) -> StackTarget:
+    outputs = stack_outputs(args.stack) if outputs is None else outputs
     connection, operator_arn = outputs.get(CONNECTION_OUTPUT), outputs.get(OPERATOR_OUTPUT)
     required = ("host", "port", "dbname", "user", PASSWORD_SECRET_KEY)
     if not isinstance(connection, dict) or any(not connection.get(key) for key in required):
@@ -280,10 +282,46 @@ def _stack_unseed(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def app_login_connections(
+    args: argparse.Namespace, outputs: dict[str, Any], target: StackTarget
+) -> dict[str, dict[str, Any]]:
+    """``{login: connection}`` for the application logins, each with its own secret from the
+    stack's db_app_secret_arns output (and the target's host, port, database and TLS)."""
+    arns = outputs.get(APP_SECRETS_OUTPUT)
+    if not isinstance(arns, dict) or set(arns) != set(MAY_WRITE):
+        raise UsageError(
+            f"stack {args.stack!r} has no usable {APP_SECRETS_OUTPUT} output ({', '.join(MAY_WRITE)}) "
+            "(fix: `pulumi up` with this version of the program)"
+        )
+    for login, arn in arns.items():
+        if not (isinstance(arn, str) and arn.startswith("arn:aws:secretsmanager:")):
+            raise UsageError(f"stack {args.stack!r}: {APP_SECRETS_OUTPUT}.{login} is not a Secrets Manager ARN")
+    return {login: {**target.connection, "user": login, PASSWORD_SECRET_KEY: arns[login]} for login in MAY_WRITE}
+
+
+def login_rows(login: str, results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
+    """An application login's checklist as rows: its access checks, and the verify checks
+    folded into one row (they are the master checklist again, seen through this login)."""
+    short = login.removeprefix("swipesavvy_")
+    access = [r for r in results if r["name"].startswith("login_")]
+    checks = [r for r in results if not r["name"].startswith("login_")]
+    failed = [r["name"] for r in checks if not r["passed"]]
+    summary = f"{len(checks)} verify checks as {login}: " + (f"failed {', '.join(failed)}" if failed else "all pass")
+    rows = [(f"{short}_verify", not failed, summary)]
+    return rows + [(f"{short}_{r['name'].removeprefix('login_')}", r["passed"], r["detail"]) for r in access]
+
+
 def _stack_verify(args: argparse.Namespace) -> int:
-    target = stack_target(args)
+    outputs = stack_outputs(args.stack)
+    target = stack_target(args, outputs)
+    logins = app_login_connections(args, outputs, target)  # a bad output is refused before any work
     results = stack_operation(args, target, "verify", {"require_seed": args.require_seed})["results"]
-    return _print_checklist([(r["name"], r["passed"], r["detail"]) for r in results], target.label)
+    rows = [(r["name"], r["passed"], r["detail"]) for r in results]
+    for login, connection in logins.items():
+        as_login = StackTarget(connection, target.operator_arn, f"{login}@{target.label.split('@', 1)[1]}")
+        op_args = {"may_write": MAY_WRITE[login], "require_seed": args.require_seed}
+        rows += login_rows(login, stack_operation(args, as_login, "verify_login", op_args)["results"])
+    return _print_checklist(rows, target.label)
 
 
 def _check_target_options(args: argparse.Namespace) -> None:
