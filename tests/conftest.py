@@ -107,42 +107,33 @@ def staging():
     return run_program(stack_config("staging"))
 
 
-def _production_config() -> dict:
-    """Production-like: Multi-AZ, no seeding, an existing VPC, a deploy runner, a flag setting,
-    two backend instances, the site on its own domain."""
-    config = stack_config("staging")
-    config["swipesavvy:environment"] = "production"
-    config["swipesavvy:database"] = {
-        **config["swipesavvy:database"],
-        "name": "swipesavvy",
-        "multiAz": True,
-        "snapshotAfterSeed": False,
-        "deployRunnerCidrs": ["10.99.0.0/24"],
-    }
-    config["swipesavvy:seed"] = {"enabled": False}
+@pytest.fixture(scope="session")
+def production():
+    """``__main__.py`` with the committed Pulumi.production.yaml (its own VPC, the operator)."""
+    return run_program(stack_config("production"), stack="production")
+
+
+def _production_existing_vpc_config() -> dict:
+    """The committed production config moved into an existing VPC, reached directly from a deploy
+    runner, with the site on its own domain: what the committed file cannot show without real ids."""
+    config = stack_config("production")
     config["swipesavvy:network"] = {
         "existingVpcId": "vpc-0123abcd",
         "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
         "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"],
     }
-    config["swipesavvy:featureFlags"] = {"advanced_analytics": {"enabled": True, "rolloutPercentage": 10}}
-    config["swipesavvy:backend"] = {
-        "artifact": "examples/backend-release",
-        "instanceType": "m7g.large",
-        "instanceCount": 2,
-    }
+    config["swipesavvy:database"] = {**config["swipesavvy:database"], "deployRunnerCidrs": ["10.99.0.0/24"]}
     config["swipesavvy:frontend"] = {
-        "distDir": "examples/frontend-dist",
+        **config["swipesavvy:frontend"],
         "domain": "app.swipesavvy.example",
         "hostedZoneId": "Z0123456789ABC",
-        "priceClass": "PriceClass_All",
     }
     return config
 
 
 @pytest.fixture(scope="session")
-def production():
-    return run_program(_production_config(), stack="production")
+def production_existing_vpc():
+    return run_program(_production_existing_vpc_config(), stack="production")
 
 
 # --- an RDS-like database, reached as the engine's provider process reaches it --------------

@@ -1,5 +1,5 @@
 """``BackendService`` in the whole program under mocks: staging (the committed config,
-the example release) and production (an existing VPC)."""
+the example release) and production (the committed file, and a variant in an existing VPC)."""
 
 from __future__ import annotations
 
@@ -199,10 +199,12 @@ def test_a_backend_without_a_route_out_fails_before_anything_is_created():
     assert mocks.resources == []
 
 
-def test_production_runs_two_instances_behind_a_protected_load_balancer(production):
+def test_production_runs_two_instances_behind_a_protected_load_balancer(production, production_existing_vpc):
     group = production.one(ASG).inputs
     assert group["minSize"] == group["desiredCapacity"] == group["waitForElbCapacity"] == 2
-    assert group["vpcZoneIdentifiers"] == ["subnet-0123abcd", "subnet-4567ef01"]
+    assert group["vpcZoneIdentifiers"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
+    existing = production_existing_vpc.one(ASG).inputs["vpcZoneIdentifiers"]
+    assert existing == ["subnet-0123abcd", "subnet-4567ef01"]
     assert production.one("aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is True
     assert "production" in base64.b64decode(production.one(LT).inputs["userData"]).decode()
     assert production.one(LT).inputs["instanceType"] == "m7g.large"
@@ -212,12 +214,12 @@ def test_staging_load_balancer_can_be_replaced(staging):
     assert staging.one("aws:lb/loadBalancer:LoadBalancer").inputs["enableDeletionProtection"] is False
 
 
-def test_production_site_is_served_on_its_own_domain_with_modern_tls(production):
-    distribution = production.one("aws:cloudfront/distribution:Distribution").inputs
+def test_production_site_is_served_on_its_own_domain_with_modern_tls(production_existing_vpc):
+    distribution = production_existing_vpc.one("aws:cloudfront/distribution:Distribution").inputs
     assert distribution["aliases"] == ["app.swipesavvy.example"]
     assert distribution["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
     assert distribution["priceClass"] == "PriceClass_All"
-    outputs = {name: value for name, (value, _) in production.outputs.items()}
+    outputs = {name: value for name, (value, _) in production_existing_vpc.outputs.items()}
     assert outputs["site_url"] == "https://app.swipesavvy.example"
     assert outputs["api_url"] == "https://app.swipesavvy.example/api"
 

@@ -87,6 +87,14 @@ def test_production_is_multi_az_and_never_seeded(production):
     assert production.one(RDS).inputs["applyImmediately"] is False
 
 
+def test_committed_production_is_its_own_larger_protected_stack(production):
+    database = production.one(RDS).inputs
+    assert (database["instanceClass"], database["backupRetentionPeriod"]) == ("db.m7g.large", 14)
+    assert database["deletionProtection"] is True
+    assert production.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"] == "10.50.0.0/16"
+    assert len(production.of_type("aws:ec2/natGateway:NatGateway")) == 1
+
+
 # --- network and access --------------------------------------------------------------------
 
 
@@ -99,23 +107,23 @@ def test_new_vpc_has_private_and_public_subnets_in_two_zones(staging):
     assert subnet_group["subnetIds"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
 
 
-def test_existing_vpc_creates_no_network(production):
-    assert production.of_type("aws:ec2/vpc:Vpc") == []
-    assert production.of_type("aws:ec2/subnet:Subnet") == []
-    assert production.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"] == [
+def test_existing_vpc_creates_no_network(production_existing_vpc):
+    assert production_existing_vpc.of_type("aws:ec2/vpc:Vpc") == []
+    assert production_existing_vpc.of_type("aws:ec2/subnet:Subnet") == []
+    assert production_existing_vpc.one("aws:rds/subnetGroup:SubnetGroup").inputs["subnetIds"] == [
         "subnet-0123abcd",
         "subnet-4567ef01",
     ]
 
 
-def test_postgres_port_open_only_to_backend_and_configured_runner(staging, production):
+def test_postgres_port_open_only_to_backend_and_configured_runner(staging, production, production_existing_vpc):
     (rule,) = [r for r in staging.of_type(INGRESS) if r.name == "swipesavvy-db-from-backend"]
     assert rule.inputs["referencedSecurityGroupId"] == "swipesavvy-backend-id"
     assert rule.inputs["fromPort"] == rule.inputs["toPort"] == 5432
     assert "cidrIpv4" not in rule.inputs
-    cidrs = [r.inputs.get("cidrIpv4") for r in production.of_type(INGRESS)]
+    cidrs = [r.inputs.get("cidrIpv4") for r in production_existing_vpc.of_type(INGRESS)]
     assert sorted(filter(None, cidrs)) == ["10.99.0.0/24"]
-    for run in (staging, production):
+    for run in (staging, production, production_existing_vpc):
         assert all(r.inputs.get("cidrIpv4") != "0.0.0.0/0" for r in run.of_type(INGRESS))
         assert run.one(RDS).inputs["vpcSecurityGroupIds"] == ["swipesavvy-db-sg-id"]
 
@@ -433,13 +441,13 @@ def test_operator_role_reads_only_this_stacks_database_secrets(staging):
     )
 
 
-def test_direct_access_declares_no_operator(production):
-    assert production.of_type(FUNCTION) == []
-    assert production.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
+def test_direct_access_declares_no_operator(production_existing_vpc):
+    assert production_existing_vpc.of_type(FUNCTION) == []
+    assert production_existing_vpc.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
     for typ in DYNAMIC:
-        for resource in production.of_type(typ):
+        for resource in production_existing_vpc.of_type(typ):
             assert "operator" not in resource.inputs
-    assert "db_operator_arn" not in production.outputs
+    assert "db_operator_arn" not in production_existing_vpc.outputs
 
 
 def test_outputs_tell_the_cli_how_to_reach_the_database(staging):

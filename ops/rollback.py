@@ -1,0 +1,82 @@
+"""``python -m ops rollback``: which earlier update of a stack to deploy again (pure logic).
+
+Pulumi has no rollback command; its answer is to deploy the earlier program and config again.
+Each update in ``pulumi stack history --json`` records the git commit it ran from
+(``environment["git.head"]``) and whether the work tree was dirty (``git.dirty``): a rollback
+redeploys that commit from a temporary worktree. This module turns the history and ``--to``
+into a plan, or a one-line refusal; no Pulumi, git or AWS call happens here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+class RollbackRefused(ValueError):
+    """The chosen version cannot be redeployed; the message is one line naming the fix."""
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    version: int
+    commit: str
+    started: str  # ISO time the update started
+    result: str
+    message: str
+    config: Mapping[str, Any]
+
+
+def _updates(history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The stack's ``update`` operations, newest first (previews, refreshes, destroys deploy nothing)."""
+    return sorted((h for h in history if h.get("kind") == "update"), key=lambda h: h["version"], reverse=True)
+
+
+def _default_target(updates: list[Mapping[str, Any]], stack: str) -> Mapping[str, Any]:
+    """The newest successful update before the current one: what the stack was before it."""
+    earlier = [u for u in updates[1:] if u.get("result") == "succeeded"]
+    if not earlier:
+        raise RollbackRefused(
+            f"stack {stack!r} has no successful update before its latest one to roll back to "
+            f"(fix: pulumi stack history --stack {stack} lists them; give one with --to VERSION)"
+        )
+    return earlier[0]
+
+
+def plan_rollback(history: Sequence[Mapping[str, Any]], stack: str, to: int | None = None) -> RollbackPlan:
+    """The update to redeploy: ``to``, or by default the last successful one before the latest."""
+    updates = _updates(history)
+    if to is None:
+        chosen = _default_target(updates, stack)
+    else:
+        chosen = next((u for u in updates if u["version"] == to), None)
+        if chosen is None:
+            known = ", ".join(str(u["version"]) for u in updates) or "none"
+            raise RollbackRefused(
+                f"--to {to}: stack {stack!r} has no update with that version (updates: {known}) "
+                f"(fix: pulumi stack history --stack {stack})"
+            )
+    environment = chosen.get("environment") or {}
+    commit = environment.get("git.head", "")
+    if not _COMMIT.match(commit):
+        raise RollbackRefused(
+            f"--to {chosen['version']}: the update recorded no git commit, so its program cannot be recovered "
+            "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)"
+        )
+    if str(environment.get("git.dirty", "false")).lower() == "true":
+        raise RollbackRefused(
+            f"--to {chosen['version']}: the update ran from a dirty work tree at {commit[:12]}, so that commit is "
+            "not what was deployed (fix: choose another version with --to)"
+        )
+    return RollbackPlan(
+        version=chosen["version"],
+        commit=commit,
+        started=str(chosen.get("startTime", "")),
+        result=str(chosen.get("result", "")),
+        message=str(chosen.get("message", "")),
+        config=chosen.get("config") or {},
+    )

@@ -1,0 +1,104 @@
+"""The GitHub workflows (.github/workflows): actionlint and zizmor (both from PyPI, in the
+virtualenv) pass them, and the change-control promises hold: every action pinned by commit,
+no job with more permission than it needs, AWS by OIDC only, the policy pack on every
+preview and update, and one update per stack at a time."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+BIN = Path(sys.executable).parent
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
+
+
+def _load(path: Path) -> dict:
+    # YAML 1.1 reads the key `on` as True; GitHub reads it as "on".
+    return {("on" if key is True else key): value for key, value in yaml.safe_load(path.read_text()).items()}
+
+
+def _jobs() -> list[tuple[str, str, dict]]:
+    return [(path.name, name, job) for path in WORKFLOWS for name, job in _load(path)["jobs"].items()]
+
+
+def _steps() -> list[dict]:
+    return [step for _, _, job in _jobs() for step in job.get("steps", [])]
+
+
+def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / tool), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_actionlint_passes():
+    done = _run("actionlint", "-color=false")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_zizmor_passes():
+    done = _run("zizmor", "--offline", "--no-progress", ".github/workflows")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_action_is_pinned_by_commit():
+    external = [s["uses"] for s in _steps() if "uses" in s and not s["uses"].startswith("./")]
+    assert external and all(PINNED.match(uses) for uses in external), external
+
+
+def test_no_default_permissions_and_least_per_job():
+    assert all(_load(path)["permissions"] == {} for path in WORKFLOWS)
+    for workflow, name, job in _jobs():
+        granted = job.get("permissions", {})
+        assert granted, f"{workflow}:{name} has no permissions block"
+        assert set(granted.values()) <= {"read", "write"} and granted.get("contents") == "read"
+        writes = {scope for scope, level in granted.items() if level == "write"}
+        assert writes <= {"id-token", "pull-requests"}, f"{workflow}:{name} writes {writes}"
+
+
+def test_aws_by_oidc_role_only_and_pulumi_by_token_secret():
+    text = "\n".join(path.read_text() for path in WORKFLOWS)
+    assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+    aws = [s["with"] for s in _steps() if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
+    assert aws and all(w["role-to-assume"].startswith("${{ vars.") for w in aws)
+    pulumi = [s for s in _steps() if s.get("uses", "").startswith("pulumi/actions@")]
+    assert all(s["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}" for s in pulumi)
+
+
+def test_pull_requests_test_then_preview_both_stacks_with_the_policy_pack():
+    jobs = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"]
+    assert "bash .ci/run" in [s.get("run") for s in jobs["test"]["steps"]]
+    preview = jobs["preview"]
+    assert preview["needs"] == "test" and preview["strategy"]["matrix"]["stack"] == ["staging", "production"]
+    (action,) = [s["with"] for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert action["command"] == "preview"
+    assert (action["refresh"], action["comment-on-pr"], action["policyPacks"]) == (True, True, "policy")
+    install = next(s["run"] for s in preview["steps"] if "pip install" in s.get("run", ""))
+    assert "requirements.txt" in install and "policy/requirements.txt" in install
+
+
+@pytest.mark.parametrize("job", ["review-stack-up", "review-stack-down"])
+def test_review_stacks_only_when_switched_on(job):
+    review = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"][job]
+    assert "vars.REVIEW_STACKS == 'true'" in review["if"]
+    (action,) = [s["with"] for s in review["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert action["stack-name"].endswith("/pr-${{ github.event.pull_request.number }}")
+    assert action["command"] == ("up" if job.endswith("up") else "destroy")
+
+
+def test_merges_deploy_staging_then_production_in_protected_environments_one_at_a_time():
+    deploy = _load(ROOT / ".github/workflows/deploy.yml")
+    assert deploy["on"] == {"push": {"branches": ["main"]}}
+    jobs = deploy["jobs"]
+    assert (jobs["staging"]["needs"], jobs["production"]["needs"]) == ("test", "staging")
+    assert [jobs[s]["with"]["stack"] for s in ("staging", "production")] == ["staging", "production"]
+    up = _load(ROOT / ".github/workflows/pulumi-up.yml")["jobs"]["up"]
+    assert up["environment"] == "${{ inputs.stack }}"
+    assert up["concurrency"] == {"group": "pulumi-${{ inputs.stack }}", "cancel-in-progress": False}
+    (action,) = [s["with"] for s in up["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert (action["command"], action["policyPacks"]) == ("up", "policy")
