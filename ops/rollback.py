@@ -9,6 +9,7 @@ into a plan, or a one-line refusal; no Pulumi, git or AWS call happens here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,3 +81,60 @@ def plan_rollback(history: Sequence[Mapping[str, Any]], stack: str, to: int | No
         message=str(chosen.get("message", "")),
         config=chosen.get("config") or {},
     )
+
+
+def history_rows(history: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The stack's updates, newest first, one line each: version, time, result, commit, dirty flag."""
+    rows = []
+    for update in _updates(history):
+        environment = update.get("environment") or {}
+        commit = str(environment.get("git.head", ""))[:12] or "(no commit)"
+        dirty = " dirty" if str(environment.get("git.dirty", "false")).lower() == "true" else ""
+        started = str(update.get("startTime", ""))
+        rows.append(f"{update['version']:>5}  {started:<24}  {update.get('result', ''):<10}  {commit}{dirty}")
+    return rows
+
+
+def config_lines(config: Mapping[str, Any]) -> list[str]:
+    """The recorded config as ``key: value`` lines, secrets as ``[secret]`` (never their value)."""
+    lines = []
+    for key in sorted(config):
+        entry = config[key] or {}
+        if entry.get("secret"):
+            shown = "[secret]"
+        elif "objectValue" in entry:
+            shown = json.dumps(entry["objectValue"], sort_keys=True)
+        else:
+            shown = str(entry.get("value", ""))
+        lines.append(f"  {key}: {shown}")
+    return lines
+
+
+def rollback_settings(plan: RollbackPlan, committed: Mapping[str, Any] | None, stack: str) -> dict[str, Any]:
+    """The stack settings file the rollback deploys with: the recorded config of ``plan``'s update.
+
+    ``committed`` is ``Pulumi.<stack>.yaml`` as it is at the recorded commit (parsed). Its
+    top-level settings (secrets provider, encryption salt) are kept, its ``config`` replaced by
+    the recorded one: plain values as recorded (objects as objects), secrets as the commit's
+    ciphertext, since ``stack history --show-secrets=false`` records only that a key was
+    secret. A recorded secret the commit's file does not hold cannot be recovered: refused.
+    """
+    committed = dict(committed or {})
+    committed_config = committed.get("config") or {}
+    config: dict[str, Any] = {}
+    for key in sorted(plan.config):
+        entry = plan.config[key] or {}
+        if entry.get("secret"):
+            held = committed_config.get(key)
+            if not (isinstance(held, Mapping) and "secure" in held):
+                raise RollbackRefused(
+                    f"--to {plan.version}: the update's secret {key} is not in Pulumi.{stack}.yaml at "
+                    f"{plan.commit[:12]}, so its value cannot be recovered (fix: choose another version with --to, "
+                    "or redeploy by hand as README.md 'Rolling back' says)"
+                )
+            config[key] = dict(held)
+        elif "objectValue" in entry:
+            config[key] = entry["objectValue"]
+        else:
+            config[key] = str(entry.get("value", ""))
+    return {**committed, "config": config}

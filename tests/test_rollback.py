@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.rollback import RollbackRefused, plan_rollback
+from ops.rollback import RollbackRefused, plan_rollback, rollback_settings
 
 GOOD, DIRTY = "a" * 40, "b" * 40
 
@@ -50,3 +50,13 @@ def test_refusals_are_one_line_and_name_the_fix(history, to, expected):
         plan_rollback(history, "staging", to=to)
     message = str(refused.value)
     assert expected in message and "(fix: " in message and "\n" not in message
+
+
+def test_the_settings_file_is_the_recorded_config_with_the_commits_secrets():
+    recorded = update(1) | {"config": {"app:plain": {"value": "7", "secret": False}, "app:key": {"secret": True}}}
+    plan = plan_rollback([recorded, update(2)], "staging", to=1)
+    committed = {"encryptionsalt": "salt", "config": {"app:plain": "6", "app:key": {"secure": "v1:x"}, "app:old": "1"}}
+    settings = rollback_settings(plan, committed, "staging")
+    assert settings == {"encryptionsalt": "salt", "config": {"app:key": {"secure": "v1:x"}, "app:plain": "7"}}
+    with pytest.raises(RollbackRefused, match=r"secret app:key is not in Pulumi.staging.yaml at aaaaaaaaaaaa"):
+        rollback_settings(plan, {"config": {"app:plain": "6"}}, "staging")
