@@ -7,6 +7,7 @@
     python -m ops sandbox                  all of the above on a throwaway local PostgreSQL
     python -m ops smoke --stack NAME       the runbook's smoke, admin and latency checks over HTTP
     python -m ops rehearse                 the whole deployment on this machine, no cloud account
+    python -m ops rollback --stack NAME    deploy an earlier update's commit and config again
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
@@ -68,6 +69,7 @@ EXIT_USAGE = 2  # bad arguments, including a malformed DSN or DSN parameter
 EXIT_UNAVAILABLE = 3  # database unreachable or login refused
 EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing changed
 EXIT_NOT_RESTORED = 5  # smoke could not take back an admin change it made (the message says how)
+EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no such version, declined): nothing deployed
 EXIT_INTERRUPTED = 130  # Ctrl-C: the transaction in progress was rolled back
 DSN_ENV = "SWIPESAVVY_DSN"
 DEFAULT_LOCK_TIMEOUT_S = 60
@@ -606,6 +608,169 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- rollback: deploy an earlier update's commit and config again --------------------------------
+#
+# The Pulumi CLI is called directly rather than through the Automation API (``pulumi.automation``),
+# with the same commands it runs (``stack history --json``, ``preview``, ``up --yes --skip-preview``):
+# - ``Stack.preview()`` fails unless the engine's summary event arrives over ``--event-log``, which
+#   from CLI 3.206 on is a gRPC Events service the SDK starts; a fake ``pulumi`` for the tests would
+#   have to speak that protocol, or claim an older version so the tests take a path production does not;
+# - ``LocalWorkspace`` selects the stack (``pulumi stack select``), changing the operator's current
+#   stack as a side effect, and ``Stack.up()`` follows with ``stack output --show-secrets``,
+#   decrypting every secret output, which a rollback does not need.
+# The recorded config goes to a ``--config-file`` beside the worktree, not into it: the worktree stays
+# exactly the commit, so the rollback's own update records that commit as clean and is itself a
+# version a later rollback can return to.
+
+
+def _pulumi(command: list[str], cwd: Path, what: str, stream: bool = False, after: str = "") -> str:
+    """Run ``pulumi COMMAND`` in ``cwd``; its stdout (also printed as it comes when ``stream``).
+    A failure is a CommandFailed: ``what`` failed, pulumi's own ``error:`` line, then ``after``."""
+    try:
+        process = subprocess.Popen(
+            ["pulumi", *command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    except FileNotFoundError:
+        raise UsageError(
+            "rollback runs the Pulumi CLI, which is not on PATH (fix: install it, https://www.pulumi.com/docs/install/)"
+        ) from None
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
+    reader.start()
+    stdout = []
+    for line in process.stdout:
+        stdout.append(line)
+        if stream:
+            print(line, end="", flush=True)
+    code = process.wait()
+    reader.join()
+    if code != 0:
+        lines = [line.strip() for line in [*stderr, *stdout] if line.strip()]
+        reason = next((line for line in lines if line.lower().startswith("error:")), lines[-1] if lines else "")
+        reason = reason.split(":", 1)[1].strip() if reason.lower().startswith("error:") else reason
+        raise CommandFailed(f"{what} failed: {reason or f'exit code {code}'}{after}")
+    return "".join(stdout)
+
+
+def _git(repo: Path, *command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *command], capture_output=True, text=True, check=False)
+
+
+def stack_history(stack: str) -> list[dict[str, Any]]:
+    """``pulumi stack history --json`` of ``stack``, secrets left masked."""
+    command = ["stack", "history", "--json", "--show-secrets=false", "--non-interactive", "--stack", stack]
+    try:
+        text = _pulumi(command, PROJECT_ROOT, f"`pulumi stack history --stack {stack}`")
+    except CommandFailed as error:
+        if "no stack named" in str(error):
+            raise UsageError(f"{error} (fix: `pulumi stack ls` lists the stacks)") from None
+        raise CommandFailed(str(error), EXIT_UNAVAILABLE) from None
+    try:
+        history = json.loads(text)
+    except ValueError:
+        history = None
+    if not isinstance(history, list):
+        raise CommandFailed(
+            f"`pulumi stack history --json --stack {stack}` did not print a JSON list", EXIT_UNAVAILABLE
+        )
+    return history
+
+
+@contextmanager
+def commit_worktree(repo: Path, commit: str) -> Iterator[Path]:
+    """A detached git worktree of ``repo`` at ``commit`` in a temporary directory, removed on the way out."""
+    with tempfile.TemporaryDirectory(prefix="swipesavvy-rollback-") as directory:
+        tree = Path(directory) / "tree"
+        added = _git(repo, "worktree", "add", "--detach", str(tree), commit)
+        if added.returncode != 0:
+            reason = (added.stderr.strip().splitlines() or [f"exit code {added.returncode}"])[-1]
+            raise CommandFailed(f"cannot create a worktree at {commit[:12]}: {reason}")
+        try:
+            yield tree
+        finally:
+            _git(repo, "worktree", "remove", "--force", str(tree))
+            _git(repo, "worktree", "prune")
+
+
+def _confirmed(prompt: str) -> bool:
+    print(prompt, end="", flush=True)
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    import yaml  # only this command reads stack settings files
+
+    from ops.rollback import RollbackRefused, config_lines, history_rows, plan_rollback, rollback_settings
+
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError(
+            "rollback asks for confirmation on a terminal and there is none "
+            "(fix: run it in a terminal, or pass --yes, as CI does, once the preview has been read)"
+        )
+    history = stack_history(args.stack)
+    print(f"stack {args.stack}: updates, newest first (version, started, result, git commit)")
+    print("\n".join(history_rows(history)) or "  (none)")
+    try:
+        plan = plan_rollback(history, args.stack, args.to)
+    except RollbackRefused as error:
+        raise CommandFailed(str(error), EXIT_REFUSED) from None
+    print(f"\nrolling back to version {plan.version}: started {plan.started}, {plan.result}, commit {plan.commit}")
+    print(f"  message: {plan.message}" if plan.message else "  (no message)")
+    print("config recorded for that update:")
+    print("\n".join(config_lines(plan.config)) or "  (none)")
+
+    top = _git(PROJECT_ROOT, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise UsageError(f"{PROJECT_ROOT} is not in a git repository (fix: run rollback from a clone of the project)")
+    repo = Path(top.stdout.strip())
+    if _git(repo, "cat-file", "-e", f"{plan.commit}^{{commit}}").returncode != 0:
+        raise CommandFailed(
+            f"--to {plan.version}: commit {plan.commit[:12]} is not in the repository at {repo} "
+            f"(fix: git fetch --all, or choose another version with --to)",
+            EXIT_REFUSED,
+        )
+    with commit_worktree(repo, plan.commit) as tree:
+        project = tree / PROJECT_ROOT.resolve().relative_to(repo.resolve())
+        committed_file = project / f"Pulumi.{args.stack}.yaml"
+        committed = yaml.safe_load(committed_file.read_text()) if committed_file.is_file() else {}
+        try:
+            settings = rollback_settings(plan, committed, args.stack)
+        except RollbackRefused as error:
+            raise CommandFailed(str(error), EXIT_REFUSED) from None
+        config_file = tree.parent / f"Pulumi.{args.stack}.yaml"
+        config_file.write_text(yaml.safe_dump(settings, sort_keys=False))
+        common = ["--non-interactive", "--stack", args.stack, "--cwd", str(project), "--config-file", str(config_file)]
+        if (project / "policy" / "PulumiPolicy.yaml").is_file():
+            common += ["--policy-pack", str(project / "policy")]
+        print(f"\ninstalling the program's dependencies at {plan.commit[:12]} (pulumi install)...", flush=True)
+        _pulumi(["install", "--cwd", str(project)], project, f"`pulumi install` at {plan.commit[:12]}")
+        print(f"preview of version {plan.version} (commit {plan.commit[:12]}) on stack {args.stack}:", flush=True)
+        _pulumi(
+            ["preview", *common],
+            project,
+            f"the preview of version {plan.version}",
+            True,
+            "; nothing was deployed (fix: the preview's output above says why; choose another version with --to)",
+        )
+        if not args.yes and not _confirmed(f"deploy this to stack {args.stack}? [y/N] "):
+            raise CommandFailed(
+                f"rollback of stack {args.stack!r} to version {plan.version} declined; nothing was deployed "
+                "(fix: rerun and answer y once the preview is what you want)",
+                EXIT_REFUSED,
+            )
+        message = f"rollback to version {plan.version} (commit {plan.commit[:12]})"
+        _pulumi(
+            ["up", "--yes", "--skip-preview", "--message", message, *common],
+            project,
+            f"`pulumi up` of version {plan.version}",
+            True,
+            "; the stack may be partly updated (fix: `pulumi stack history` shows it; rerun the rollback, or fix forward)",
+        )
+    print(f"stack {args.stack} rolled back to version {plan.version} (commit {plan.commit[:12]})")
+    return EXIT_OK
+
+
 # --- rehearse: the whole deployment on this machine ---------------------------------------------
 
 
@@ -817,6 +982,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seed_options(rehearse)
     rehearse.set_defaults(handler=cmd_rehearse)
 
+    rollback = commands.add_parser(
+        "rollback",
+        help="deploy an earlier update of a stack again: its git commit and recorded config, from a temporary "
+        "worktree, after its preview and a confirmation",
+    )
+    rollback.add_argument("--stack", required=True, metavar="NAME", help="the Pulumi stack to roll back")
+    rollback.add_argument(
+        "--to",
+        type=_bounded(1, 10**9),
+        metavar="VERSION",
+        help="the update to return to (default: the last successful one before the latest)",
+    )
+    rollback.add_argument("--yes", action="store_true", help="deploy after the preview without asking (for CI)")
+    rollback.set_defaults(handler=cmd_rollback)
+
     sandbox = commands.add_parser(
         "sandbox",
         help="start a throwaway local PostgreSQL, migrate, seed and verify it, print its DSN; Ctrl-C deletes it",
@@ -875,7 +1055,7 @@ def report(message: str, exit_code: int, argv: Sequence[str]) -> int:
 def _dsn_candidates(argv: Sequence[str]) -> list[str]:
     """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced).
     None for the commands that take no DSN: their URLs are not secrets."""
-    if argv[:1] in (["smoke"], ["rehearse"]):
+    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"]):
         return []
     looks_like_dsn = [arg for arg in argv if not arg.startswith("-") and ("=" in arg or "://" in arg)]
     dsn_options = [arg.partition("=")[2] for arg in argv if arg.startswith("--dsn=")]

@@ -1,10 +1,22 @@
 """ops/rollback.py: from a stack's update history (as ``pulumi stack history --json`` records it)
-to the update a rollback redeploys, or a one-line refusal."""
+to the update a rollback redeploys, or a one-line refusal; and ``python -m ops rollback`` end to
+end, against a fake ``pulumi`` first on PATH (tests/fake_pulumi.py: it replays recorded history
+and records every call) and a real git repository with two commits."""
 
 from __future__ import annotations
 
-import pytest
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
+import pytest
+import yaml
+
+from ops import cli
 from ops.rollback import RollbackRefused, plan_rollback, rollback_settings
 
 GOOD, DIRTY = "a" * 40, "b" * 40
@@ -60,3 +72,243 @@ def test_the_settings_file_is_the_recorded_config_with_the_commits_secrets():
     assert settings == {"encryptionsalt": "salt", "config": {"app:key": {"secure": "v1:x"}, "app:plain": "7"}}
     with pytest.raises(RollbackRefused, match=r"secret app:key is not in Pulumi.staging.yaml at aaaaaaaaaaaa"):
         rollback_settings(plan, {"config": {"app:plain": "6"}}, "staging")
+
+
+# --- python -m ops rollback, end to end against a fake `pulumi` and a real git repository ----------
+
+STACK = "staging"
+# Pulumi.staging.yaml at the first commit: what the update being returned to ran with.
+FIRST_SETTINGS = """\
+encryptionsalt: v1:c2FsdA==:v1:aXY=:Y2lwaGVy
+config:
+  aws:region: us-east-1
+  swipesavvy:environment: staging
+  swipesavvy:datadogApiKey:
+    secure: v1:first-ciphertext
+  swipesavvy:database:
+    instanceClass: db.t4g.medium
+    multiAz: false
+"""
+SECOND_SETTINGS = FIRST_SETTINGS.replace("db.t4g.medium", "db.r6g.large").replace("first-ciphertext", "second")
+
+
+def git(repo, *command: str) -> str:
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
+    done = subprocess.run(["git", "-C", str(repo), *identity, *command], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A project repository with two commits (the instance class changed in the second), as
+    PROJECT_ROOT; returns (path, first commit, second commit)."""
+    path = tmp_path / "project"
+    (path / "policy").mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "Pulumi.yaml").write_text("name: swipesavvy\nruntime: python\n")
+    (path / "policy" / "PulumiPolicy.yaml").write_text("runtime: python\n")
+    (path / "Pulumi.staging.yaml").write_text(FIRST_SETTINGS)
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "first")
+    first = git(path, "rev-parse", "HEAD")
+    (path / "Pulumi.staging.yaml").write_text(SECOND_SETTINGS)
+    git(path, "commit", "-q", "-am", "second")
+    monkeypatch.setattr(cli, "PROJECT_ROOT", path)
+    return path, first, git(path, "rev-parse", "HEAD")
+
+
+def recorded_update(version: int, commit: str, instance_class: str, dirty: bool = False) -> dict:
+    """One update as `pulumi stack history --json --show-secrets=false` prints it."""
+    database = {"instanceClass": instance_class, "multiAz": False}
+    return {
+        "version": version,
+        "kind": "update",
+        "startTime": f"2026-01-{version:02d}T10:00:00.000Z",
+        "message": f"deploy {version}",
+        "environment": {
+            "exec.kind": "cli",
+            "git.head": commit,
+            "git.headName": "refs/heads/main",
+            "git.dirty": "true" if dirty else "false",
+            "pulumi.version": "v3.272.0",
+        },
+        "config": {
+            "aws:region": {"value": "us-east-1", "secret": False},
+            "swipesavvy:environment": {"value": "staging", "secret": False},
+            "swipesavvy:datadogApiKey": {"secret": True},
+            "swipesavvy:database": {"value": json.dumps(database), "objectValue": database, "secret": False},
+        },
+        "result": "succeeded",
+        "endTime": f"2026-01-{version:02d}T10:12:00.000Z",
+        "resourceChanges": {"same": 41, "update": 1},
+    }
+
+
+class Fake:
+    def __init__(self, directory, monkeypatch):
+        self.directory, self.monkeypatch = directory, monkeypatch
+        self.log, self.history = directory / "pulumi-calls.jsonl", directory / "history.json"
+        monkeypatch.setenv("FAKE_PULUMI_LOG", str(self.log))
+        monkeypatch.setenv("FAKE_PULUMI_HISTORY", str(self.history))
+
+    def record(self, *updates: dict) -> None:
+        self.history.write_text(json.dumps(list(reversed(updates)), indent=4))  # pulumi lists newest first
+
+    def fail(self, command: str, reason: str) -> None:
+        self.monkeypatch.setenv("FAKE_PULUMI_FAIL", command)
+        self.monkeypatch.setenv("FAKE_PULUMI_FAIL_REASON", reason)
+
+    def calls(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+    def commands(self) -> list[str]:
+        return [next(arg for arg in call["args"] if not arg.startswith("-")) for call in self.calls()]
+
+
+@pytest.fixture
+def pulumi(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "pulumi"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).parent / "fake_pulumi.py"}" "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the rollback's worktree goes here
+    (tmp_path / "tmp").mkdir()
+    tempfile.tempdir = None  # re-read TMPDIR
+    yield Fake(tmp_path, monkeypatch)
+    tempfile.tempdir = None
+
+
+class Terminal(io.StringIO):
+    """stdin as a terminal on which the operator types ``answer``."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def rollback(capsys, monkeypatch, *argv: str, answer: str | None = None) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", Terminal(answer) if answer is not None else io.StringIO())
+    code = cli.main(["rollback", "--stack", STACK, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def assert_no_worktree_left(repo_path, tmp_path) -> None:
+    assert git(repo_path, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_rollback_previews_then_deploys_the_recorded_commit_and_config(repo, pulumi, tmp_path, capsys, monkeypatch):
+    path, first, second = repo
+    pulumi.record(recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    code, out, err = rollback(capsys, monkeypatch, answer="y\n")
+    assert code == cli.EXIT_OK, err
+    assert pulumi.commands() == ["stack", "install", "preview", "up"]
+    history, install, preview, up = pulumi.calls()
+    assert history["args"] == [
+        "stack",
+        "history",
+        "--json",
+        "--show-secrets=false",
+        "--non-interactive",
+        "--stack",
+        STACK,
+    ]
+    assert history["cwd"] == str(path)
+    # preview and up ran in one worktree of the first commit, away from the checkout, exactly that commit
+    tree = preview["cwd"]
+    assert tree != str(path) and install["cwd"] == up["cwd"] == tree
+    assert preview["head"] == up["head"] == first and preview["changes"] == up["changes"] == ""
+    for call in (preview, up):
+        assert call["args"][call["args"].index("--stack") + 1] == STACK
+        assert call["args"][call["args"].index("--cwd") + 1] == tree
+        assert call["args"][call["args"].index("--policy-pack") + 1] == f"{tree}/policy"
+    assert up["args"][:3] == ["up", "--yes", "--skip-preview"]
+    # with the config recorded for version 1: its values, the commit's ciphertext for its secret
+    settings = yaml.safe_load(preview["config_file"])
+    assert preview["config_file"] == up["config_file"]
+    assert settings == {
+        "encryptionsalt": "v1:c2FsdA==:v1:aXY=:Y2lwaGVy",
+        "config": {
+            "aws:region": "us-east-1",
+            "swipesavvy:database": {"instanceClass": "db.t4g.medium", "multiAz": False},
+            "swipesavvy:datadogApiKey": {"secure": "v1:first-ciphertext"},
+            "swipesavvy:environment": "staging",
+        },
+    }
+    # what the operator saw: the history, the chosen version, its config (secret masked), the preview
+    assert f"    1  2026-01-01T10:00:00.000Z  succeeded   {first[:12]}" in out
+    assert f"rolling back to version 1: started 2026-01-01T10:00:00.000Z, succeeded, commit {first}" in out
+    assert "swipesavvy:datadogApiKey: [secret]" in out and "Previewing update (staging)" in out
+    assert out.index("Previewing update") < out.index("deploy this to stack staging? [y/N]") < out.index("Updating")
+    assert_no_worktree_left(path, tmp_path)
+
+
+def test_yes_deploys_without_asking_even_without_a_terminal(repo, pulumi, capsys, monkeypatch):
+    path, first, second = repo
+    pulumi.record(recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    code, out, err = rollback(capsys, monkeypatch, "--to", "1", "--yes")
+    assert code == cli.EXIT_OK, err
+    assert pulumi.commands() == ["stack", "install", "preview", "up"] and "[y/N]" not in out
+
+
+def test_without_a_terminal_or_yes_nothing_is_asked_of_pulumi(repo, pulumi, capsys, monkeypatch):
+    code, _, err = rollback(capsys, monkeypatch)
+    assert code == cli.EXIT_USAGE
+    assert "there is none (fix: run it in a terminal, or pass --yes" in one_line_error(err)
+    assert pulumi.calls() == []
+
+
+def test_a_commit_missing_from_the_repository_is_refused(repo, pulumi, tmp_path, capsys, monkeypatch):
+    path, _, second = repo
+    gone = "f" * 40
+    pulumi.record(recorded_update(1, gone, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    code, _, err = rollback(capsys, monkeypatch, answer="y\n")
+    assert code == cli.EXIT_REFUSED
+    line = one_line_error(err)
+    assert f"commit ffffffffffff is not in the repository at {path}" in line
+    assert "(fix: git fetch --all, or choose another version with --to)" in line
+    assert pulumi.commands() == ["stack"]
+    assert_no_worktree_left(path, tmp_path)
+
+
+def test_an_update_from_a_dirty_tree_is_refused(repo, pulumi, tmp_path, capsys, monkeypatch):
+    path, first, second = repo
+    pulumi.record(recorded_update(1, first, "db.t4g.medium", dirty=True), recorded_update(2, second, "db.r6g.large"))
+    code, _, err = rollback(capsys, monkeypatch, "--to", "1", answer="y\n")
+    assert code == cli.EXIT_REFUSED
+    assert f"ran from a dirty work tree at {first[:12]}" in one_line_error(err)
+    assert pulumi.commands() == ["stack"]
+    assert_no_worktree_left(path, tmp_path)
+
+
+def test_a_declined_confirmation_deploys_nothing(repo, pulumi, tmp_path, capsys, monkeypatch):
+    path, first, second = repo
+    pulumi.record(recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    code, out, err = rollback(capsys, monkeypatch, answer="n\n")
+    assert code == cli.EXIT_REFUSED
+    assert "to version 1 declined; nothing was deployed" in one_line_error(err)
+    assert pulumi.commands() == ["stack", "install", "preview"] and "Previewing update" in out
+    assert_no_worktree_left(path, tmp_path)
+
+
+def test_a_failed_preview_deploys_nothing(repo, pulumi, tmp_path, capsys, monkeypatch):
+    path, first, second = repo
+    pulumi.record(recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    pulumi.fail("preview", "preview failed: 1 policy violation (rds-encrypted)")
+    code, _, err = rollback(capsys, monkeypatch, "--yes")
+    assert code == cli.EXIT_FAILED
+    line = one_line_error(err)
+    assert (
+        "the preview of version 1 failed: preview failed: 1 policy violation (rds-encrypted); nothing was deployed"
+        in line
+    )
+    assert pulumi.commands() == ["stack", "install", "preview"]
+    assert_no_worktree_left(path, tmp_path)

@@ -1,0 +1,77 @@
+"""A fake ``pulumi`` executable for the rollback tests (``tests/test_rollback.py`` puts it first on PATH).
+
+It answers what ``python -m ops rollback`` asks, as the real CLI does:
+- ``pulumi version``: a version line (what the Automation API asks first, should the command move to it);
+- ``pulumi stack history --json ...``: replays the recorded output in ``$FAKE_PULUMI_HISTORY``;
+- ``pulumi install``, ``pulumi preview``, ``pulumi up``: a few lines of output and success, or,
+  for the command named in ``$FAKE_PULUMI_FAIL``, pulumi's ``error:`` line on stderr and exit 255.
+Anything else is an error, as an unknown command is.
+
+Every call is appended to ``$FAKE_PULUMI_LOG`` as one JSON line: its arguments, its working
+directory, the git commit checked out there and whether that tree had changes (``git status
+--porcelain``), and the text of the file ``--config-file`` named (the rollback deletes it after).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+VERSION = "v3.272.0"
+
+
+def _git(*command: str) -> str:
+    done = subprocess.run(["git", *command], capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _option(args: list[str], name: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(f"{name}="):
+            return arg.partition("=")[2]
+    return None
+
+
+def main(args: list[str]) -> int:
+    config_file = _option(args, "--config-file")
+    call = {
+        "args": args,
+        "cwd": os.getcwd(),
+        "head": _git("rev-parse", "HEAD"),
+        "changes": _git("status", "--porcelain"),
+        "config_file": Path(config_file).read_text() if config_file and os.path.exists(config_file) else None,
+    }
+    with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
+        log.write(json.dumps(call) + "\n")
+    words = [arg for arg in args if not arg.startswith("-")]
+    command = " ".join(words[:2]) if words[:1] == ["stack"] else (words[0] if words else "")
+    if command == os.environ.get("FAKE_PULUMI_FAIL"):
+        sys.stderr.write(f"error: {os.environ.get('FAKE_PULUMI_FAIL_REASON', 'preview failed')}\n")
+        return 255
+    if command == "version":
+        print(VERSION)
+    elif command == "stack history":
+        with open(os.environ["FAKE_PULUMI_HISTORY"]) as history:
+            sys.stdout.write(history.read())
+    elif command == "install":
+        print("Installing dependencies...\nFinished installing dependencies")
+    elif command in ("preview", "up"):
+        stack = _option(args, "--stack")
+        verb = "Previewing update" if command == "preview" else "Updating"
+        print(
+            f"{verb} ({stack})\n\n    pulumi:pulumi:Stack  swipesavvy-{stack}\n ~  aws:rds:Instance  database  update"
+        )
+        print("\nResources:\n    ~ 1 to update\n    41 unchanged")
+    else:
+        sys.stderr.write(f"error: unknown command {' '.join(args)!r} for 'pulumi'\n")
+        return 255
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
