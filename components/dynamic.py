@@ -22,8 +22,7 @@ from typing import Any
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 from pulumi.runtime.rpc import UNKNOWN
 
-from ops.operations import run_operation
-from ops.operator_client import invoke_operator
+from ops.transport import run_through
 
 # The input that names which database a resource lives in.
 IDENTITY_INPUT = "database_id"
@@ -49,10 +48,7 @@ def changed(olds: Mapping[str, Any], news: Mapping[str, Any], key: str) -> bool:
 
 def run(props: Mapping[str, Any], operation: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run ``operation`` for the resource ``props`` describe, through its transport."""
-    connection, args = props[CONNECTION_INPUT], dict(args or {})
-    if props.get(OPERATOR_INPUT):
-        return invoke_operator(props[OPERATOR_INPUT], {"operation": operation, "connection": connection, "args": args})
-    return run_operation(connection, operation, args)
+    return run_through(props[CONNECTION_INPUT], props.get(OPERATOR_INPUT), operation, args or {})
 
 
 class PostgresResourceProvider(ResourceProvider):

@@ -42,23 +42,25 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from ops.connection import (
+    DEFAULT_LOCK_TIMEOUT_S,
     DatabaseUnavailable,
     InvalidConnectionString,
     LockTimeout,
     advisory_lock,
     connect,
     describe,
+    raised_during,
     scrub,
 )
 from ops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
 from ops.login_checks import MAY_WRITE
 from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations, load_migrations, migration_checksums
-from ops.operations import run_operation
-from ops.operator_client import OperatorError, invoke_operator
-from ops.operator_handler import lock_timed_out, session_limits
+from ops.operator_client import OperatorError
+from ops.operator_handler import lock_timed_out
 from ops.plan import plan_dot, plan_groups, plan_lines
 from ops.rehearse import Criterion, Rehearsal, create_database, criteria_rows, rehearsal_steps, run_steps
 from ops.smoke import Http, Limits, Undo, run_smoke
+from ops.transport import run_through
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, SeedError, load_mock_data, unload_mock_data
@@ -72,7 +74,6 @@ EXIT_NOT_RESTORED = 5  # smoke could not take back an admin change it made (the 
 EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no such version, declined): nothing deployed
 EXIT_INTERRUPTED = 130  # Ctrl-C: the transaction in progress was rolled back
 DSN_ENV = "SWIPESAVVY_DSN"
-DEFAULT_LOCK_TIMEOUT_S = 60
 SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
@@ -226,16 +227,14 @@ def stack_target(args: argparse.Namespace, outputs: dict[str, Any] | None = None
 def stack_operation(args: argparse.Namespace, target: StackTarget, operation: str, op_args: dict[str, Any]) -> Any:
     """Run ``operation`` as the stack's providers do: through its operator, or directly."""
     lock_timeout_s = getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT_S)
-    if target.operator_arn:
-        request = {"operation": operation, "connection": target.connection, "args": op_args}
-        try:
-            return invoke_operator(target.operator_arn, {**request, "lock_timeout_s": lock_timeout_s})
-        except OperatorError as error:
-            raise CommandFailed(str(error), OPERATOR_EXIT_CODES.get(error.kind, EXIT_FAILED)) from None
     try:
         # The operations' progress lines go to stderr, as they go to the operator's log.
-        with session_limits(lock_timeout_s=lock_timeout_s), redirect_stdout(sys.stderr):
-            return run_operation(target.connection, operation, op_args)
+        with redirect_stdout(sys.stderr):
+            return run_through(
+                target.connection, target.operator_arn, operation, op_args, lock_timeout_s=lock_timeout_s
+            )
+    except OperatorError as error:
+        raise CommandFailed(str(error), OPERATOR_EXIT_CODES.get(error.kind, EXIT_FAILED)) from None
     except CredentialsUnavailable as error:
         raise CommandFailed(str(error), EXIT_UNAVAILABLE) from None
     except Exception as error:
@@ -1028,20 +1027,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandFailed, DatabaseUnavailable, MigrationError, SeedError) as error:
         return report(str(error), _exit_code(error), argv)
     except psycopg.Error as error:  # anything the commands did not anticipate: still one line
-        if _interrupted(error):  # Ctrl-C mid-COPY: cleanup failed on the busy connection, which
+        if raised_during(error, KeyboardInterrupt):  # Ctrl-C mid-COPY: cleanup failed on the busy connection, which
             # the exit closes, so the server rolls the transaction back all the same
             return report("interrupted: the transaction in progress was rolled back", EXIT_INTERRUPTED, argv)
         return report(f"database error: {_primary(error)}", EXIT_FAILED, argv)
-
-
-def _interrupted(error: BaseException) -> bool:
-    """True when ``error`` was raised while handling a Ctrl-C."""
-    seen = error.__context__
-    while seen is not None:
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-        seen = seen.__context__
-    return False
 
 
 def report(message: str, exit_code: int, argv: Sequence[str]) -> int:

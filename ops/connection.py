@@ -31,8 +31,22 @@ class InvalidConnectionString(ValueError):
     """The DSN itself is malformed; the message is one line."""
 
 
+DEFAULT_LOCK_TIMEOUT_S = 60  # how long a run waits for another run's lock, unless told otherwise
+
+
 class LockTimeout(Exception):
     """Another session held an advisory lock for longer than the caller would wait."""
+
+
+def raised_during(error: BaseException, *kinds: type[BaseException]) -> bool:
+    """True when ``error``, or an exception it was raised from or while handling, is one of
+    ``kinds`` (a lock wait that gave up inside a SeedError, a Ctrl-C under a cleanup error)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def scrub(message: str, conninfo: str) -> str:

@@ -33,7 +33,13 @@ from typing import Any
 
 import psycopg
 
-from ops.connection import DatabaseUnavailable, InvalidConnectionString, LockTimeout
+from ops.connection import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    DatabaseUnavailable,
+    InvalidConnectionString,
+    LockTimeout,
+    raised_during,
+)
 from ops.db_credentials import CredentialsUnavailable
 from ops.flags import UnknownFlag
 from ops.migrations import MigrationError
@@ -41,7 +47,7 @@ from ops.operations import InvalidRequest, run_operation
 from ops.operator_client import FUNCTION_TIMEOUT_S
 from seed.loader import SeedError
 
-LOCK_TIMEOUT_S = 60.0  # the CLI's default --lock-timeout
+LOCK_TIMEOUT_S = float(DEFAULT_LOCK_TIMEOUT_S)
 ANSWER_MARGIN_S = 30.0  # left, after the statement timeout, to answer before the function is killed
 ROTATION_RETRY_DELAY_S = 2.0
 PASSWORD_REFUSED = "password authentication failed"
@@ -121,12 +127,7 @@ def _run(connection: Mapping[str, Any], operation: str, args: Mapping[str, Any])
 def lock_timed_out(error: BaseException) -> bool:
     """True when ``error``, or what it was raised from (SeedError and MigrationError wrap
     the database's error), is a lock wait that gave up."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, (LockTimeout, psycopg.errors.LockNotAvailable)):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return raised_during(error, LockTimeout, psycopg.errors.LockNotAvailable)
 
 
 def one_line(text: str) -> str:

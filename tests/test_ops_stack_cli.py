@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from rds_helpers import put_secret
 
-from ops import cli, operator_client
+from ops import cli, operator_client, transport
 from ops.cli import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ops.connection import connect
 from ops.logins import LoginSpec, ensure_login
@@ -102,8 +102,8 @@ def operator(monkeypatch):
     """Operations go through the operator only: the direct path would fail the test."""
     lam = InProcessLambda()
     real = operator_client.invoke_operator
-    monkeypatch.setattr(cli, "invoke_operator", lambda arn, request: real(arn, request, client=lam))
-    monkeypatch.setattr(cli, "run_operation", lambda *_: pytest.fail("ran directly, not through the operator"))
+    monkeypatch.setattr(transport, "invoke_operator", lambda arn, request: real(arn, request, client=lam))
+    monkeypatch.setattr(transport, "run_operation", lambda *_: pytest.fail("ran directly, not through the operator"))
     return lam
 
 
