@@ -6,6 +6,8 @@ replays a recorded preview and the stack's outputs, and exits as the real CLI do
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from fake_pulumi import put_on_path
@@ -22,6 +24,7 @@ from ops.drift import (
     path_segments,
     report_document,
     shown,
+    summary_line,
     unchanged_count,
 )
 
@@ -224,6 +227,13 @@ def test_changed_leaves_are_found_under_objects_and_lists():
     new = {"a": {"b": 2, "c": [1, 3]}, "e": 1, "__provider": "y", "tags": {"k.v": 1}}
     assert list(changed_paths(old, new)) == ["a.b", "a.c[1]", "d", "e", "tags"]
     assert list(changed_paths({"tags": {"k.v": 1}}, {"tags": {"k.v": 2}})) == ['tags["k.v"]']
+
+
+def test_the_readme_example_is_what_the_command_prints():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = re.search(r"<!-- drift-example -->\n```\n(.*?)```", readme, re.DOTALL).group(1)
+    drift = report(FLAG_STEP, MONITOR_STEP, RULE_STEP, DELETED_RULE_STEP)
+    assert example.splitlines() == [*drift_lines(drift), summary_line(drift)]
 
 
 # --- the issue --------------------------------------------------------------------------------
