@@ -79,7 +79,7 @@ DSN_ENV = "SWIPESAVVY_DSN"
 SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
-CONNECTION_OUTPUT, OPERATOR_OUTPUT = "db_connection", "db_operator_arn"
+CONNECTION_OUTPUT, OPERATOR_OUTPUT, READER_OUTPUT = "db_connection", "db_operator_arn", "db_reader_arn"
 APP_SECRETS_OUTPUT = "db_app_secret_arns"
 APP_URL_OUTPUTS = ("api_url", "site_url")
 NOT_REHEARSED = (
@@ -322,8 +322,9 @@ def login_rows(login: str, results: list[dict[str, Any]]) -> list[tuple[str, boo
     return rows + [(f"{short}_{r['name'].removeprefix('login_')}", r["passed"], r["detail"]) for r in access]
 
 
-def stack_verify_rows(args: argparse.Namespace, outputs: dict[str, Any], target: StackTarget) -> list[tuple]:
-    """The checklist of ``verify --stack``: the master checks, then each application login's."""
+def _stack_verify(args: argparse.Namespace) -> int:
+    outputs = stack_outputs(args.stack)
+    target = stack_target(args, outputs)
     logins = app_login_connections(args, outputs, target)  # a bad output is refused before any work
     results = stack_operation(args, target, "verify", {"require_seed": args.require_seed})["results"]
     rows = [(r["name"], r["passed"], r["detail"]) for r in results]
@@ -331,13 +332,7 @@ def stack_verify_rows(args: argparse.Namespace, outputs: dict[str, Any], target:
         as_login = StackTarget(connection, target.operator_arn, f"{login}@{target.label.split('@', 1)[1]}")
         op_args = {"may_write": MAY_WRITE[login], "require_seed": args.require_seed}
         rows += login_rows(login, stack_operation(args, as_login, "verify_login", op_args)["results"])
-    return rows
-
-
-def _stack_verify(args: argparse.Namespace) -> int:
-    outputs = stack_outputs(args.stack)
-    target = stack_target(args, outputs)
-    return _print_checklist(stack_verify_rows(args, outputs, target), target.label)
+    return _print_checklist(rows, target.label)
 
 
 def _check_target_options(args: argparse.Namespace) -> None:
@@ -796,7 +791,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 # would change; then `verify` checks the database through that function too. Nothing here, nor
 # in the role the drift workflow assumes, can change the stack: a preview saves no state.
 
-READER_OUTPUT = "db_reader_arn"  # the read-only operator function (swipesavvy-<stack>-db-reader)
 # pulumi's --expect-no-changes error, which it raises after printing the JSON (exit 7 in recent CLIs, 255 before)
 NO_CHANGES_EXPECTED = "no changes were expected"
 
@@ -824,19 +818,26 @@ def _drift_preview(stack: str) -> dict[str, Any]:
 
 
 def _drift_checks(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list[str]]:
-    """The failed ``verify`` checks, run through the stack's read-only function (never through
-    the operator that can change the database), and a note when they could not run."""
+    """The failed checks of ``verify`` (the master checklist, a read), run through the stack's
+    read-only function and never through the operator that can change the database; and what
+    was not checked. The application logins' checks are not run: they probe writes."""
     outputs = stack_outputs(args.stack)
     reader = outputs.get(READER_OUTPUT)
+    notes = [
+        f"the application logins' access checks (they probe writes; `python -m ops verify --stack {args.stack}` "
+        "with deploy credentials runs them)"
+    ]
     if outputs.get(OPERATOR_OUTPUT) and not reader:
         return [], [
             f"the database checks (verify): stack {args.stack!r} has no {READER_OUTPUT} output, and drift "
             f"detection does not use the operator that can change the database (fix: `pulumi up` with a "
-            f"program that exports {READER_OUTPUT}; the refresh above still read the flags, seed, logins and schema)"
+            f"program that exports {READER_OUTPUT}; the refresh above still read the flags, seed, logins and schema)",
+            *notes,
         ]
-    outputs = {**outputs, OPERATOR_OUTPUT: reader} if reader else outputs
-    rows = stack_verify_rows(args, outputs, stack_target(args, outputs))
-    return [(name, detail) for name, passed, detail in rows if not passed], []
+    # The reader takes the operator's place: nothing below can reach the function that writes.
+    target = stack_target(args, {**outputs, OPERATOR_OUTPUT: reader} if reader else outputs)
+    results = stack_operation(args, target, "verify", {"require_seed": False})["results"]
+    return [(r["name"], r["detail"]) for r in results if not r["passed"]], notes
 
 
 def cmd_drift(args: argparse.Namespace) -> int:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # resource.SigKey: {SIG: "1b47061264138c4ac30d75fd1eb44270", ...}
@@ -59,7 +59,7 @@ class DriftReport:
     resources: tuple[DriftedResource, ...]
     unchanged: int  # resources the refresh found as declared
     failed_checks: tuple[tuple[str, str], ...] = ()  # (name, detail) of `verify` checks that failed
-    notes: tuple[str, ...] = field(default=())  # what was not checked, and why
+    notes: tuple[str, ...] = ()  # what was not checked, and why
 
     @property
     def drifted(self) -> bool:
@@ -321,11 +321,8 @@ def report_document(report: DriftReport) -> dict[str, Any]:
     }
 
 
-def preview_failed(digest: Mapping[str, Any] | None) -> Sequence[str]:
-    """The preview's own error diagnostics (first line each), for a failure message."""
+def preview_failed(digest: Mapping[str, Any] | None) -> list[str]:
+    """The preview's own error diagnostics, first line each without the ``error:`` prefix."""
     diagnostics = (digest or {}).get("diagnostics") or []
-    return [
-        (d.get("message") or "").strip().splitlines()[0]
-        for d in diagnostics
-        if d.get("severity") == "error" and (d.get("message") or "").strip()
-    ]
+    messages = [(d.get("message") or "").strip() for d in diagnostics if d.get("severity") == "error"]
+    return [m.splitlines()[0].removeprefix("error:").strip() for m in messages if m]

@@ -135,6 +135,7 @@ def test_drift_detection_assumes_the_read_only_preview_role_and_runs_ops_drift()
     assert run["env"] == {
         "PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}",
         "STACK": "${{ vars.PULUMI_ORG }}/${{ matrix.stack }}",
+        "SWIPESAVVY_DB_READ_ONLY": "true",
     }
     assert detect["steps"][-1]["run"] == 'exit "$EXIT_CODE"'  # drift (7) fails the run
 
