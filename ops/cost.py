@@ -29,6 +29,7 @@ DATADOG_CUSTOM_METRICS_PER_HOST = 100  # included with each Infrastructure Pro h
 # EC2 detailed monitoring publishes its instance metrics every minute, billed as custom metrics.
 EC2_DETAILED_MONITORING_METRICS = 7
 NO_PRICE = "no price"
+DEFAULT_USAGE = CostConfig()
 
 
 class CostError(ValueError):
@@ -530,7 +531,7 @@ def resource_lines(resource: PlannedResource, context: Context, table: PriceTabl
     ]  # fmt: skip
 
 
-def estimate(stack: str, plan: list[PlannedResource], table: PriceTable, usage: CostConfig = CostConfig()) -> Estimate:
+def estimate(stack: str, plan: list[PlannedResource], table: PriceTable, usage: CostConfig = DEFAULT_USAGE) -> Estimate:
     context = Context(plan, usage)
     lines = [line for resource in plan for line in resource_lines(resource, context, table)]
     subtotals: dict[str, float] = {}
