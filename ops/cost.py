@@ -607,6 +607,17 @@ def comment_line(head: Mapping[str, Any], base: Mapping[str, Any] | None) -> str
     return text
 
 
+COST_MARKER = "<!-- swipesavvy-cost -->"
+
+
+def comment_with_cost(body: str, line: str) -> str:
+    """A pull-request comment (the stack's preview) with its cost section set to ``line``:
+    a section added by an earlier run is replaced, so a re-run never stacks them."""
+    kept = body.split(COST_MARKER, 1)[0].rstrip()
+    section = f"{COST_MARKER}\n**Monthly cost** (`python -m ops cost`, difference from main): {line}\n"
+    return f"{kept}\n\n{section}" if kept else section
+
+
 # --- the plan of a stack (runs the program under mocks) -----------------------------------------
 
 

@@ -2,6 +2,7 @@
 
     python -m ops cost [--stack NAME] [--json]        a stack's monthly estimate from its plan
     python -m ops cost --compare HEAD.json BASE.json  the pull-request line: staging: $X/month (+$Y)
+        [--comment-body FILE]                     ... set as the cost section of the comment in FILE
     python -m ops cost --refresh-prices [--region R]  rebuild the AWS prices from the Price List API
 
 Failures are one line on stderr: 2 for bad arguments, stack settings or price tables, 1 when
@@ -18,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from components.config import PROJECT_ROOT, ConfigError
-from ops.cost import CostError, comment_line, estimate_for_stack, money, price_table_path, render_text
+from ops.cost import (
+    CostError,
+    comment_line,
+    comment_with_cost,
+    estimate_for_stack,
+    money,
+    price_table_path,
+    render_text,
+)
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -46,7 +55,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
                 f"{head_path} is not an estimate (fix: python -m ops cost --stack NAME --json > {head_path})",
                 EXIT_USAGE,
             )
-        print(comment_line(head, _read_estimate(base_path)))
+        line = comment_line(head, _read_estimate(base_path))
+        if args.comment_body:
+            body = Path(args.comment_body).read_text() if Path(args.comment_body).is_file() else ""
+            line = comment_with_cost(body, line).rstrip("\n")
+        print(line)
         return 0
     if args.refresh_prices:
         return refresh_prices(args.region or _stack_region(args.stack))
@@ -111,6 +124,9 @@ def add_cost_parser(commands: argparse._SubParsersAction) -> None:
     cost.add_argument("--stack", default="staging", metavar="NAME", help="Pulumi.NAME.yaml (default: %(default)s)")
     cost.add_argument("--json", action="store_true", help="one JSON document (lines, subtotals, total, assumptions)")
     cost.add_argument("--compare", nargs=2, metavar=("HEAD.json", "BASE.json"), help="print the pull-request line")
+    cost.add_argument(
+        "--comment-body", metavar="FILE", help="with --compare: print FILE (a PR comment) with its cost section set"
+    )
     cost.add_argument("--refresh-prices", action="store_true", help="rebuild the AWS prices from the Price List API")
     cost.add_argument("--region", help="the price table to refresh (default: the stack's aws:region)")
     cost.set_defaults(handler=cmd_cost)

@@ -9,6 +9,7 @@ import json
 
 import boto3
 import pytest
+import yaml
 from botocore.stub import Stubber
 from test_ops_stack_cli import one_line_error, run
 
@@ -21,6 +22,7 @@ from ops.cost import (
     PlannedResource,
     PriceTable,
     comment_line,
+    comment_with_cost,
     estimate,
     estimate_for_stack,
     load_price_table,
@@ -112,17 +114,17 @@ def lines_of(
     ]
 
 
-DATABASE = dict(
-    engine="postgres",
-    instanceClass="db.t4g.medium",
-    allocatedStorage=100.0,
-    storageType="gp3",
-    multiAz=False,
-    performanceInsightsEnabled=True,
-    performanceInsightsRetentionPeriod=7.0,
-    manageMasterUserPassword=True,
-    enabledCloudwatchLogsExports=["postgresql"],
-)
+DATABASE = {
+    "engine": "postgres",
+    "instanceClass": "db.t4g.medium",
+    "allocatedStorage": 100.0,
+    "storageType": "gp3",
+    "multiAz": False,
+    "performanceInsightsEnabled": True,
+    "performanceInsightsRetentionPeriod": 7.0,
+    "manageMasterUserPassword": True,
+    "enabledCloudwatchLogsExports": ["postgresql"],
+}
 
 
 def test_an_rds_instance_is_priced_by_class_storage_secret_and_exported_logs():
@@ -650,4 +652,39 @@ def test_ops_cost_refresh_prices_rewrites_the_table_and_fails_in_one_line_withou
         "error: cannot read the AWS Price List API: An error occurred (AccessDeniedException) when calling the"
         " GetProducts operation: User is not authorized to perform: pricing:GetProducts"
         " (fix: AWS credentials allowed pricing:GetProducts)"
+    )
+
+
+# --- the pull-request workflow and rehearse ---------------------------------------------------------
+
+
+def test_the_cost_section_is_appended_to_the_preview_comment_and_replaced_on_a_rerun():
+    preview = "#### :tropical_drink: `preview` on swipesavvy/acme/staging\n\n<details>plan</details>"
+    once = comment_with_cost(preview, "staging: $254.71/month (+$16.20)")
+    assert once == (
+        f"{preview}\n\n<!-- swipesavvy-cost -->\n"
+        "**Monthly cost** (`python -m ops cost`, difference from main): staging: $254.71/month (+$16.20)\n"
+    )
+    assert comment_with_cost(once, "staging: $238.51/month (no change)") == comment_with_cost(
+        preview, "staging: $238.51/month (no change)"
+    )
+    assert comment_with_cost("", "staging: $1.00/month (no estimate for main)").startswith("<!-- swipesavvy-cost -->\n")
+
+
+def test_the_pull_request_workflow_estimates_both_stacks_here_and_on_main():
+    workflow = yaml.safe_load((PROJECT_ROOT / ".github/workflows/pull-request.yml").read_text())
+    job = workflow["jobs"]["cost"]
+    assert job["needs"] == ["test", "preview"] and job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    base = [s for s in job["steps"] if s.get("with", {}).get("path") == "base"]
+    assert [s["with"]["ref"] for s in base] == ["${{ github.event.pull_request.base.sha }}"]
+    script = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "for stack in staging production; do" in script
+    assert '.venv/bin/python -m ops cost --stack "$stack" --json >"cost-$stack.json"' in script
+    assert '(cd base && ../.venv/bin/python -m ops cost --stack "$stack" --json >"../base-$stack.json")' in script
+    assert '--compare "cost-$stack.json" "base-$stack.json" --comment-body "comment-$stack.md"' in script
+
+
+def test_rehearse_prints_the_estimate_under_the_plan(staging):
+    assert cost_cli.cost_summary("staging", staging) == (
+        "estimated cost: $238.51/month (python -m ops cost --stack staging lists it)"
     )
