@@ -382,16 +382,29 @@ def test_the_committed_estimates_are_the_readmes(committed):
         assert f"| `{stack}` | ${result.total:,.2f} |" in readme, stack
 
 
-def test_the_staging_estimate_matches_the_readmes_hand_computation(committed):
-    """The README's hand computation from the public prices, line by line (as AWS's calculator
-    would add them): the tool's lines sum to the same total."""
+def test_the_readmes_hand_computation_for_staging_adds_up_to_the_tools(committed):
+    """The README's hand computation from the public prices (a row per AWS service, as AWS's
+    calculator groups them, then Datadog): each row's figure is the tool's lines it names."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    table_text = readme.split("**By hand, for staging**", 1)[1].split("\n\n", 2)[1]
+    rows = [[cell.strip() for cell in row.strip("|").split("|")] for row in table_text.splitlines()[2:]]
+    services = {row[0]: (float(row[2].strip("*")), row[3]) for row in rows}
+    for service, (hand, tool) in services.items():
+        if not service.startswith("**"):  # each service: the hand figure is the sum of the tool's lines
+            assert hand == pytest.approx(sum(float(x) for x in tool.split(" + ")), abs=0.011), service
     staging = committed["staging"]
+    datadog = sum(line.monthly for line in staging.lines if line.price_key.startswith("datadog."))
+    assert float(services["**AWS total**"][1].strip("*")) == round(staging.total - datadog, 2) == 166.23
+    assert float(services["**total**"][1].strip("*")) == round(staging.total, 2) == 238.51
+    assert services["Datadog"][0] == round(datadog, 2)
+    parts = [
+        float(x) for service, (_, tool) in services.items() if not service.startswith("**") for x in tool.split(" + ")
+    ]
+    assert sum(parts) == pytest.approx(staging.total, abs=0.02)  # the tool column is the tool's lines
     by_what = {(line.resource.split()[1], line.what): line.monthly for line in staging.lines}
     assert by_what[("swipesavvy-db-postgres", "db.t4g.medium postgres Single-AZ")] == pytest.approx(730 * 0.065)
     assert by_what[("swipesavvy-nat", "NAT gateway")] == pytest.approx(730 * 0.045)
     assert by_what[("swipesavvy-api-asg", "t4g.small x 1")] == pytest.approx(730 * 0.0168)
-    assert by_what[("swipesavvy-datadog-agent", "APM hosts x 1")] == 31
-    assert round(staging.total, 2) == 238.51
 
 
 def test_the_pull_request_line_shows_a_changed_instance_class(staging):
