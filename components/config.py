@@ -13,6 +13,7 @@ Layout of ``Pulumi.<stack>.yaml`` (keys in the ``swipesavvy`` namespace):
     swipesavvy:seed:      {...}              # SeedConfig
     swipesavvy:featureFlags: {key: {enabled, rolloutPercentage}}
     swipesavvy:monitoring: {...}             # MonitoringConfig (Datadog)
+    swipesavvy:cost:      {...}              # CostConfig (usage for python -m ops cost)
 
 Secrets are never read here; they stay ``pulumi.Output`` secrets end to end.
 """
