@@ -482,6 +482,14 @@ FREE = {
     "aws:acm/certificateValidation:CertificateValidation": "no charge",
     "aws:route53/record:Record": "alias queries to CloudFront: no charge (the hosted zone is not this stack's)",
     "aws:wafv2/ipSet:IpSet": "no charge (its rule is priced with the web ACL)",
+    "aws:wafv2/webAclAssociation:WebAclAssociation": "no charge",
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": "its logs are priced where they are delivered",
+    "aws:s3/bucketLogging:BucketLogging": "its logs are priced in their bucket",
+    "aws:s3/bucketLoggingV2:BucketLoggingV2": "its logs are priced in their bucket",
+    "aws:s3/bucketAclV2:BucketAclV2": "no charge",
+    "aws:s3/bucketNotification:BucketNotification": "no charge",
+    "aws:ec2/securityGroupRule:SecurityGroupRule": "no charge",
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": "no charge",
     "datadog:index/monitor:Monitor": "included in the plan",
     "datadog:index/dashboard:Dashboard": "included in the plan",
     "datadog:index/serviceLevelObjective:ServiceLevelObjective": "included in the plan",
@@ -521,8 +529,11 @@ def resource_lines(resource: PlannedResource, context: Context, table: PriceTabl
     pricer = PRICERS.get(resource.type)
     if pricer is not None:
         return [_line(resource, charge, table) for charge in pricer(resource, context)]
-    if resource.type in FREE:
-        return [Line(resource.component, label, FREE[resource.type], 1, "resources", 0.0, 0.0, "free")]
+    free = FREE.get(resource.type) or (
+        "a provider's configuration" if resource.type.startswith("pulumi:providers:") else None
+    )
+    if free:
+        return [Line(resource.component, label, free, 1, "resources", 0.0, 0.0, "free")]
     return [
         Line(
             resource.component, label, "a type the cost table does not know", 1, "resources", None, None, NO_PRICE,
@@ -581,7 +592,7 @@ def render_text(estimate: Estimate) -> str:
                 amount = f"{_quantity(line.quantity)} {line.unit} x {_usd(line.unit_price)}"
                 cost = money(line.monthly)
             out.append(f"  {name:<38} {line.what:<58} {amount:>34} {cost:>10}")
-        free = {line.resource for line in lines if line.status == "free" and line.what in FREE.values()}
+        free = {line.resource for line in lines if line.status == "free" and line.unit == "resources"}
         out.append(f"  {'':<38} {f'{len(free)} free resources':<58} {'subtotal':>34} {money(subtotal):>10}")
     out.append(f"total {money(estimate.total)}/month")
     if estimate.no_price:

@@ -206,13 +206,18 @@ def test_a_type_nobody_priced_is_named_not_free():
 
 
 def test_known_free_types_are_listed_as_free():
-    result = estimate(
-        "test", [resource("aws:ec2/vpc:Vpc", "vpc"), resource("datadog:index/monitor:Monitor", "cpu")], table(), USAGE
-    )
+    plan = [
+        resource("aws:ec2/vpc:Vpc", "vpc"),
+        resource("datadog:index/monitor:Monitor", "cpu"),
+        resource("pulumi:providers:aws", "us-east-1"),
+    ]
+    result = estimate("test", plan, table(), USAGE)
     assert [(line.status, line.monthly, line.what) for line in result.lines] == [
         ("free", 0.0, "no charge for a VPC"),
         ("free", 0.0, "included in the plan"),
+        ("free", 0.0, "a provider's configuration"),
     ]
+    assert render_text(result).splitlines()[2].split() == ["3", "free", "resources", "subtotal", "$0.00"]
     assert result.total == 0 and not result.no_price
     assert not set(FREE) & set(PRICERS)
 
