@@ -29,6 +29,7 @@ DATADOG_CUSTOM_METRICS_PER_HOST = 100  # included with each Infrastructure Pro h
 # EC2 detailed monitoring publishes its instance metrics every minute, billed as custom metrics.
 EC2_DETAILED_MONITORING_METRICS = 7
 NO_PRICE = "no price"
+FREE_CHARGE = "free"  # a Charge key: billed at nothing (listed, not looked up)
 DEFAULT_USAGE = CostConfig()
 
 
@@ -178,7 +179,7 @@ def price_rds_instance(r: PlannedResource, context: Context) -> list[Charge]:
     ]
     if i.get("performanceInsightsEnabled"):
         retention = _number(i.get("performanceInsightsRetentionPeriod"), 7)
-        key = "free" if retention <= 7 else "rds.performance-insights.long-term"
+        key = FREE_CHARGE if retention <= 7 else "rds.performance-insights.long-term"
         charges.append(Charge(f"Performance Insights, {retention:g} days", 1, "instance-months", key))
     if i.get("manageMasterUserPassword"):
         charges.append(Charge("master password secret (RDS-managed)", 1, "secret-months", "secretsmanager.secret"))
@@ -189,7 +190,7 @@ def price_rds_instance(r: PlannedResource, context: Context) -> list[Charge]:
         charges.append(
             Charge(f"CloudWatch Logs storage ({log}, one month's)", gb, "GB-months", "logs.storage.gb-month")
         )
-    charges.append(Charge("automated backups up to the allocated storage", 1, "instances", "free"))
+    charges.append(Charge("automated backups up to the allocated storage", 1, "instances", FREE_CHARGE))
     return charges
 
 
@@ -265,7 +266,7 @@ def price_load_balancer(r: PlannedResource, context: Context) -> list[Charge]:
 
 def price_vpc_endpoint(r: PlannedResource, context: Context) -> list[Charge]:
     if r.inputs.get("vpcEndpointType", "Gateway") != "Interface":
-        return [Charge("gateway endpoint", 1, "endpoints", "free")]
+        return [Charge("gateway endpoint", 1, "endpoints", FREE_CHARGE)]
     zones = len(r.inputs.get("subnetIds") or [])
     interface = [e for e in context.of_type(r.type) if e.inputs.get("vpcEndpointType") == "Interface"]
     gb = context.usage.endpoint_gb_per_month / max(1, len(interface))
@@ -510,7 +511,7 @@ FREE = {
 
 def _line(resource: PlannedResource, charge: Charge, table: PriceTable) -> Line:
     label = f"{resource.type} {resource.name}"
-    if charge.key == "free":
+    if charge.key == FREE_CHARGE:
         return Line(resource.component, label, charge.what, charge.quantity, charge.unit, 0.0, 0.0, "free")
     price = table.get(charge.key)
     if price is None:

@@ -8,6 +8,7 @@ import datetime
 import json
 
 import boto3
+import pulumi
 import pytest
 import yaml
 from botocore.stub import Stubber
@@ -29,7 +30,7 @@ from ops.cost import (
     price_table_from_json,
     render_text,
 )
-from ops.mock_program import PROJECT_ROOT, run_program, stack_config
+from ops.mock_program import PROJECT_ROOT, RecordingMocks, run_program, stack_config
 from ops.price_list import api_filters, on_demand_prices, query_for, refresh_table
 
 READ = "2026-11-30"
@@ -478,6 +479,16 @@ def test_bad_cost_settings_are_refused_at_preview_in_one_line(settings, message)
     with pytest.raises(ConfigError) as raised:
         parse_stack_config("staging", {**values, "cost": settings}, region="us-east-1")
     assert str(raised.value) == message
+
+
+def test_a_bad_cost_setting_stops_the_program_at_preview():
+    config = {**stack_config("staging"), "swipesavvy:cost": {"natGbPerMonth": "a lot"}}
+    mocks = RecordingMocks()
+    with pytest.raises(
+        pulumi.RunError, match=r"^swipesavvy:cost\.natGbPerMonth = 'a lot' is invalid: must be a number"
+    ):
+        run_program(config, preview=True, mocks=mocks)
+    assert mocks.resources == []  # nothing is created
 
 
 def test_cost_settings_change_the_estimate_and_are_listed_as_assumptions():
