@@ -161,14 +161,14 @@ def price_rds_instance(r: PlannedResource, context: Context) -> list[Charge]:
     i = r.inputs
     copies = 2 if i.get("multiAz") else 1  # Multi-AZ bills the standby's hours and storage too
     deployment = "Multi-AZ (primary and standby)" if copies == 2 else "Single-AZ"
-    engine, klass = i.get("engine", "postgres"), i.get("instanceClass", "?")
+    engine, instance_class = i.get("engine", "postgres"), i.get("instanceClass", "?")
     storage_type = i.get("storageType", "gp2")
     charges = [
         Charge(
-            f"{klass} {engine} {deployment}",
+            f"{instance_class} {engine} {deployment}",
             copies * HOURS_PER_MONTH,
             "instance-hours",
-            f"rds.instance:{engine}:{klass}",
+            f"rds.instance:{engine}:{instance_class}",
         ),
         Charge(
             f"{storage_type} storage, {_number(i.get('allocatedStorage')):g} GB x {copies}",
