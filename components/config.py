@@ -13,6 +13,7 @@ Layout of ``Pulumi.<stack>.yaml`` (keys in the ``swipesavvy`` namespace):
     swipesavvy:seed:      {...}              # SeedConfig
     swipesavvy:featureFlags: {key: {enabled, rolloutPercentage}}
     swipesavvy:monitoring: {...}             # MonitoringConfig (Datadog)
+    swipesavvy:cost:      {...}              # CostConfig (usage for python -m ops cost)
 
 Secrets are never read here; they stay ``pulumi.Output`` secrets end to end.
 """
@@ -233,6 +234,7 @@ class StackConfig:
     backend: BackendConfig | None = None  # not deployed when the section is absent
     frontend: FrontendConfig | None = None
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    cost: CostConfig = field(default_factory=lambda: CostConfig())  # defined with its parser below
 
     @property
     def is_production(self) -> bool:
@@ -793,7 +795,7 @@ def parse_monitoring(
     return config
 
 
-SECTIONS = ("environment", "network", "database", "seed", "featureFlags", "backend", "frontend", "monitoring")
+SECTIONS = ("environment", "network", "database", "seed", "featureFlags", "backend", "frontend", "monitoring", "cost")
 
 
 def parse_stack_config(
@@ -825,6 +827,7 @@ def parse_stack_config(
         backend=backend,
         frontend=frontend,
         monitoring=parse_monitoring(values.get("monitoring"), environment, backend, frontend),
+        cost=parse_cost(values.get("cost")),
     )
 
 
@@ -851,3 +854,56 @@ def _resolve_access(database: DatabaseConfig, network: NetworkConfig) -> Databas
             "operator",
         )
     return dataclasses.replace(database, access=access)
+
+
+# --- cost assumptions (swipesavvy:cost) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """Usage a plan cannot know, for ``python -m ops cost`` (monthly, per the resource named).
+    Nothing here changes what is deployed; the defaults are a quiet staging stack's."""
+
+    nat_gb_per_month: float = 50  # through all NAT gateways: packages, releases, AWS APIs, Datadog
+    cdn_gb_per_month: float = 20  # CloudFront to viewers
+    cdn_requests_per_month: int = 2_000_000  # CloudFront HTTPS requests (site and /api)
+    load_balancer_capacity_units: float = 1  # average LCUs per hour, per load balancer
+    endpoint_gb_per_month: float = 1  # through all interface endpoints
+    log_gb_per_month: float = 1  # CloudWatch Logs ingested per log group (RDS's exported logs too)
+    access_log_gb_per_month: float = 1  # vended logs delivered (CloudFront access logs)
+    s3_gb_per_bucket: float = 1
+    s3_put_requests_per_bucket: int = 10_000
+    s3_get_requests_per_bucket: int = 100_000
+    secret_api_calls_per_month: int = 10_000  # per secret
+    lambda_invocations_per_month: int = 1_000  # per function
+    lambda_average_seconds: float = 5
+    custom_metrics: int = 50  # Datadog custom metrics (timeseries) the stack sends
+
+
+COST_NUMBERS = {  # key: (field, largest accepted value)
+    "natGbPerMonth": ("nat_gb_per_month", 1e7),
+    "cdnGbPerMonth": ("cdn_gb_per_month", 1e7),
+    "loadBalancerCapacityUnits": ("load_balancer_capacity_units", 1e5),
+    "endpointGbPerMonth": ("endpoint_gb_per_month", 1e7),
+    "logGbPerMonth": ("log_gb_per_month", 1e7),
+    "accessLogGbPerMonth": ("access_log_gb_per_month", 1e7),
+    "s3GbPerBucket": ("s3_gb_per_bucket", 1e7),
+    "lambdaAverageSeconds": ("lambda_average_seconds", 900),  # a function's longest timeout
+}
+COST_INTEGERS = {
+    "cdnRequestsPerMonth": "cdn_requests_per_month",
+    "s3PutRequestsPerBucket": "s3_put_requests_per_bucket",
+    "s3GetRequestsPerBucket": "s3_get_requests_per_bucket",
+    "secretApiCallsPerMonth": "secret_api_calls_per_month",
+    "lambdaInvocationsPerMonth": "lambda_invocations_per_month",
+    "customMetrics": "custom_metrics",
+}
+
+
+def parse_cost(raw: Any) -> CostConfig:
+    s = _Section("cost", raw)
+    d = CostConfig()
+    numbers = {f: s.number(key, getattr(d, f), 0, high) for key, (f, high) in COST_NUMBERS.items()}
+    integers = {f: s.integer(key, getattr(d, f), 0, MAX_EXACT_INTEGER) for key, f in COST_INTEGERS.items()}
+    s.finish()
+    return CostConfig(**numbers, **integers)

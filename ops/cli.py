@@ -9,6 +9,7 @@
     python -m ops rehearse                 the whole deployment on this machine, no cloud account
     python -m ops rollback --stack NAME    deploy an earlier update's commit and config again
     python -m ops drift --stack NAME       what changed outside the stack (preview --refresh, verify)
+    python -m ops cost --stack NAME        the stack's monthly cost from its plan (ops/cost_cli.py)
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
@@ -53,6 +54,7 @@ from ops.connection import (
     raised_during,
     scrub,
 )
+from ops.cost_cli import add_cost_parser, cost_summary
 from ops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
 from ops.login_checks import MAY_WRITE
 from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations, load_migrations, migration_checksums
@@ -909,6 +911,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     if state.program:
         print(f"plan for stack {args.stack} (under mocks, as `pulumi preview` would list the creates):")
         print("\n".join(plan_lines(plan_groups(state.program))))
+        print(cost_summary(args.stack, state.program))
         print()
         if args.graph:
             _draw(plan_dot(state.program, f"swipesavvy-{args.stack}: planned resources"), args.graph)
@@ -1071,6 +1074,7 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--graph", metavar="FILE.svg", help="also draw the plan with Graphviz (svg, png, pdf...)")
     _add_seed_options(rehearse)
     rehearse.set_defaults(handler=cmd_rehearse)
+    add_cost_parser(commands)
 
     rollback = commands.add_parser(
         "rollback",
