@@ -12,8 +12,9 @@
   a viewer-request CloudFront Function on the default behaviour only, so ``/api/*`` errors
   stay API errors (distribution-wide custom error responses would turn them into pages).
 - ``/api/*`` (when ``api`` is given): forwarded, uncached, with all methods, viewer headers,
-  cookies and query strings, to the backend's load balancer, unchanged (Express serves
-  ``/api/...``). The origin carries the verify header the load balancer requires.
+  cookies and query strings, to the backend's internal load balancer, unchanged (Express
+  serves ``/api/...``), through a CloudFront VPC origin: CloudFront reaches it inside the
+  VPC over AWS's network, so no shared secret is needed and nothing else can reach it.
 - Access logs: CloudFront standard logging v2 (CloudWatch log delivery) into a log bucket
   with the same protections. Legacy logging writes through ACLs, which an owner-enforced
   bucket refuses; v2 writes under a bucket policy for ``delivery.logs.amazonaws.com``.
@@ -71,13 +72,12 @@ function handler(event) {
 
 @dataclass
 class ApiOrigin:
-    """The backend's load balancer, reached by CloudFront for ``/api/*``."""
+    """The backend's internal load balancer, reached by CloudFront for ``/api/*``."""
 
     domain_name: pulumi.Input[str]
     """The load balancer's DNS name."""
-    verify_header_value: pulumi.Input[str]
-    """The shared secret the load balancer's listener rule requires (kept a secret)."""
-    verify_header_name: str = "X-Origin-Verify"
+    load_balancer_arn: pulumi.Input[str]
+    """The load balancer the VPC origin points at."""
 
 
 @dataclass
@@ -162,7 +162,7 @@ class StaticSite(pulumi.ComponentResource):
             }
         ]
         if args.api:
-            origins.append(self._api_origin(args.api))
+            origins.append(self._api_origin(name, prefix, args.api, tags))
         distribution = aws.cloudfront.Distribution(
             f"{name}-cdn",
             enabled=True,
@@ -346,22 +346,29 @@ class StaticSite(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-    @staticmethod
-    def _api_origin(api: ApiOrigin) -> dict[str, Any]:
-        return {
-            "origin_id": API_ORIGIN_ID,
-            "domain_name": api.domain_name,
-            # The load balancer has no certificate (no name of its own): it listens on HTTP,
-            # admits only CloudFront's origin-facing ranges and requests carrying the header.
-            "custom_origin_config": {
+    def _api_origin(self, name: str, prefix: str, api: ApiOrigin, tags: dict) -> dict[str, Any]:
+        """A VPC origin to the internal load balancer (CloudFront developer guide, "Restrict
+        access with VPC origins"): CloudFront puts its own network interfaces in the VPC and
+        reaches the load balancer over AWS's private network, not the internet. It speaks
+        HTTP to it: the load balancer has no name of its own to hold a certificate for."""
+        origin = aws.cloudfront.VpcOrigin(
+            f"{name}-api-origin",
+            vpc_origin_endpoint_config={
+                "name": f"{prefix}-api",
+                "arn": api.load_balancer_arn,
                 "http_port": 80,
                 "https_port": 443,
                 "origin_protocol_policy": "http-only",
-                "origin_ssl_protocols": ["TLSv1.2"],
+                # Required by the API even for http-only; unused.
+                "origin_ssl_protocols": {"items": ["TLSv1.2"], "quantity": 1},
             },
-            "custom_headers": [
-                {"name": api.verify_header_name, "value": pulumi.Output.secret(api.verify_header_value)}
-            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return {
+            "origin_id": API_ORIGIN_ID,
+            "domain_name": api.domain_name,
+            "vpc_origin_config": {"vpc_origin_id": origin.id},
         }
 
     @staticmethod

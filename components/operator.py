@@ -8,8 +8,10 @@ the database. One ``pulumi up`` from a laptop or a hosted runner then builds eve
 - Code: the project's ``ops/``, ``seed/`` and ``sql/`` with psycopg's binary wheel for
   arm64, as a byte-identical archive for identical inputs (components/operator_package.py).
 - Network: private subnets; its security group may reach only PostgreSQL on the database's
-  security group and HTTPS on the Secrets Manager interface endpoint (private DNS), which
-  admits only it. It is the one new peer the database admits on 5432.
+  security group and HTTPS on the Secrets Manager interface endpoint. The endpoint's private
+  DNS answers for the whole VPC, so it admits every compute in the VPC that reads Secrets
+  Manager: the operator and each group in ``secrets_clients`` (the backend's instances).
+  The operator is the one new peer the database admits on 5432.
 - IAM: read this stack's database secrets (the RDS-managed master secret and
   ``swipesavvy/<stack>/db/*``), write its own log group, manage the VPC network
   interfaces Lambda needs.
@@ -20,7 +22,7 @@ the database. One ``pulumi up`` from a laptop or a hosted runner then builds eve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -85,6 +87,9 @@ class DatabaseOperatorArgs:
     secrets_endpoint: bool = True
     """Create a Secrets Manager interface endpoint; false when the subnets already reach
     Secrets Manager (a NAT gateway, or an endpoint the VPC has)."""
+    secrets_clients: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The security groups of the other computes in the VPC that read Secrets Manager, by a
+    short name (``backend``): the endpoint admits each on 443, besides the operator."""
     tags: Mapping[str, str] | None = None
 
 
@@ -133,7 +138,7 @@ class DatabaseOperator(pulumi.ComponentResource):
                 f"{name}-https-out",
                 group.id,
                 HTTPS_PORT,
-                "Operator to Secrets Manager through the VPC's own route",
+                "Operator to Secrets Manager through the VPC route (NAT gateway or an existing endpoint)",
                 child,
                 cidr_ipv4="0.0.0.0/0",
             )
@@ -183,23 +188,27 @@ class DatabaseOperator(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> aws.ec2.VpcEndpoint:
         """Secrets Manager from private subnets with no route out: an interface endpoint whose
-        private DNS makes the regular endpoint name resolve to it, open only to the operator."""
+        private DNS makes the regular endpoint name resolve to it. That answer holds for the
+        whole VPC, so the endpoint admits every compute here that reads Secrets Manager: the
+        operator and each of ``secrets_clients``; anything else times out on it.
+        (PrivateLink guide, "DNS hostnames"; EC2 API reference, CreateVpcEndpoint PrivateDnsEnabled.)"""
         endpoint_group = aws.ec2.SecurityGroup(
             f"{name}-endpoint-sg",
             vpc_id=args.vpc_id,
-            description="SwipeSavvy Secrets Manager endpoint: HTTPS from the database operator only",
+            description="SwipeSavvy Secrets Manager endpoint: HTTPS from the computes that read secrets",
             tags={**tags, "Name": f"{name}-endpoint-sg"},
             opts=child,
         )
-        tcp_rule(
-            aws.vpc.SecurityGroupIngressRule,
-            f"{name}-endpoint-from-operator",
-            endpoint_group.id,
-            HTTPS_PORT,
-            "HTTPS from the database operator",
-            child,
-            referenced_security_group_id=group.id,
-        )
+        for client, client_group_id in {"operator": group.id, **args.secrets_clients}.items():
+            tcp_rule(
+                aws.vpc.SecurityGroupIngressRule,
+                f"{name}-endpoint-from-{client}",
+                endpoint_group.id,
+                HTTPS_PORT,
+                f"HTTPS from the {client} security group",
+                child,
+                referenced_security_group_id=client_group_id,
+            )
         tcp_rule(
             aws.vpc.SecurityGroupEgressRule,
             f"{name}-to-endpoint",
