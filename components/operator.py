@@ -17,6 +17,8 @@ the database. One ``pulumi up`` from a laptop or a hosted runner then builds eve
   interfaces Lambda needs.
 - Timeout: Lambda's maximum (900 s), the invoke client waits longer and never retries a
   timed-out call (ops/operator_client.py).
+- One execution at a time (reserved concurrency 1): deploy operations are serialized, and
+  the client retries a throttle while another one runs. X-Ray tracing is active.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from ops.operator_client import FUNCTION_TIMEOUT_S
 
 HANDLER = "ops.operator_handler.handler"
 MEMORY_MB = 1769  # one full vCPU: the seed generator is CPU-bound
+RESERVED_CONCURRENCY = 1  # deploy operations never run side by side (Checkov CKV_AWS_115)
+XRAY_WRITE_POLICY = "policy/AWSXRayDaemonWriteAccess"  # what active tracing needs (CKV_AWS_50)
 LOG_RETENTION_DAYS = 30
 POSTGRES_PORT = 5432
 HTTPS_PORT = 443
@@ -151,6 +155,13 @@ class DatabaseOperator(pulumi.ComponentResource):
             opts=child,
         )
         role, policy = self._role(name, args, log_group, tags, child)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        tracing = aws.iam.RolePolicyAttachment(
+            f"{name}-xray",
+            role=role.name,
+            policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", XRAY_WRITE_POLICY),
+            opts=child,
+        )
         function = aws.lambda_.Function(
             f"{name}-function",
             name=function_name,
@@ -163,10 +174,14 @@ class DatabaseOperator(pulumi.ComponentResource):
             timeout=FUNCTION_TIMEOUT_S,
             memory_size=MEMORY_MB,
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=args.subnet_ids, security_group_ids=[group.id]),
+            reserved_concurrent_executions=RESERVED_CONCURRENCY,
+            tracing_config={"mode": "Active"},
             tags=tags,
             # Lambda needs its role's network-interface permissions before it can create the
             # function in the VPC; the log group first so its retention applies from the start.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group, *filter(None, [endpoint])]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[policy, tracing, log_group, *filter(None, [endpoint])]
+            ),
         )
         self.function_arn = function.arn
         self.function_name = function.name
