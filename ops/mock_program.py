@@ -107,6 +107,8 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             "domainName": CLOUDFRONT_DOMAIN,
             "hostedZoneId": CLOUDFRONT_ZONE_ID,
         }
+    if args.typ == "aws:wafv2/webAcl:WebAcl":
+        return {"arn": f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/{inputs['name']}/0123"}
     if args.typ == "aws:cloudfront/function:Function":
         return {"arn": f"arn:aws:cloudfront::{ACCOUNT}:function/{inputs['name']}"}
     if args.typ == "aws:acm/certificate:Certificate":

@@ -438,3 +438,40 @@ def test_the_invalidation_follows_the_upload(site):
     }
     uploads = {(OBJECT, r.name) for r in site.of_type(OBJECT)}
     assert site.depends_on[(INVALIDATION, invalidation.name)] == {*uploads, (DISTRIBUTION, f"{NAME}-cdn")}
+
+
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+
+
+def test_production_cloudfront_has_a_web_acl_with_managed_rules_and_an_api_rate_limit(production):
+    acl = production.one(WEB_ACL).inputs
+    assert (acl["scope"], acl["region"], acl["defaultAction"]) == ("CLOUDFRONT", "us-east-1", {"allow": {}})
+    managed, rate = acl["rules"][:2], acl["rules"][2]
+    assert [(r["priority"], r["statement"]["managedRuleGroupStatement"]) for r in managed] == [
+        (0, {"vendorName": "AWS", "name": "AWSManagedRulesCommonRuleSet"}),
+        (1, {"vendorName": "AWS", "name": "AWSManagedRulesKnownBadInputsRuleSet"}),
+    ]
+    assert all(r["overrideAction"] == {"none": {}} for r in managed)
+    assert rate["action"] == {"block": {}} and rate["priority"] == 2
+    assert rate["statement"]["rateBasedStatement"] == {
+        "limit": 2000,
+        "evaluationWindowSec": 300,
+        "aggregateKeyType": "IP",
+        "scopeDownStatement": {
+            "byteMatchStatement": {
+                "fieldToMatch": {"uriPath": {}},
+                "positionalConstraint": "STARTS_WITH",
+                "searchString": "/api/",
+                "textTransformations": [{"priority": 0, "type": "NONE"}],
+            }
+        },
+    }
+    distribution = production.one(DISTRIBUTION).inputs
+    assert (
+        distribution["webAclId"] == "arn:aws:wafv2:us-east-1:123456789012:global/webacl/swipesavvy-production-cdn/0123"
+    )
+
+
+def test_staging_has_no_web_acl_unless_switched_on(staging):
+    assert staging.of_type(WEB_ACL) == []
+    assert "webAclId" not in staging.one(DISTRIBUTION).inputs
