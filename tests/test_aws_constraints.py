@@ -220,6 +220,10 @@ TEXT_RULES = [
     TextRule("aws:cloudfront/function:Function", "name", r"[a-zA-Z0-9_-]+", 64, autonamed=True),
     TextRule("aws:cloudfront/originAccessControl:OriginAccessControl", "name", r".+", 64, autonamed=True),
     TextRule("aws:cloudfront/originAccessControl:OriginAccessControl", "description", r".*", 256, min_length=0),
+    # CloudFront API reference: DistributionConfig and ResponseHeadersPolicyConfig Comment:
+    # "cannot be longer than 128 characters".
+    TextRule("aws:cloudfront/distribution:Distribution", "comment", r".*", 128, min_length=0),
+    TextRule("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy", "comment", r".*", 128, min_length=0),
     TextRule("aws:rds/instance:Instance", "identifier", RDS_IDENTIFIER, 63, autonamed=True, forbidden=_db_identifier),
     TextRule("aws:rds/instance:Instance", "finalSnapshotIdentifier", RDS_IDENTIFIER, 255, forbidden=_db_identifier),
     # RDS API reference: CreateDBInstance DBName for PostgreSQL: 1-63 letters, digits, underscores, a letter first.
@@ -253,6 +257,23 @@ TEXT_RULES = [
 ]
 
 
+# WAF API reference: Rule Name (1-128 of [\w\-]+) and VisibilityConfig MetricName
+# (1-255 of [\w#:\.\-/]+), for the web ACL and each of its rules.
+WAF_RULE_NAME, WAF_METRIC_NAME = r"[\w-]{1,128}", r"[\w#:.\-/]{1,255}"
+
+
+def waf_problems(acl: Resource) -> list[str]:
+    problems = []
+    for rule in acl.inputs.get("rules", []):
+        if not re.fullmatch(WAF_RULE_NAME, rule["name"]):
+            problems.append(f"{acl.typ} {acl.name} rule name {rule['name']!r}: not {WAF_RULE_NAME}")
+    for owner in [acl.inputs, *acl.inputs.get("rules", [])]:
+        metric = owner["visibilityConfig"]["metricName"]
+        if not re.fullmatch(WAF_METRIC_NAME, metric):
+            problems.append(f"{acl.typ} {acl.name} metric name {metric!r}: not {WAF_METRIC_NAME}")
+    return problems
+
+
 def text_problems(stack: Stack) -> list[str]:
     return [
         problem
@@ -260,7 +281,7 @@ def text_problems(stack: Stack) -> list[str]:
         for rule in TEXT_RULES
         if rule.typ == resource.typ
         for problem in rule.check(resource)
-    ]
+    ] + [problem for acl in stack.of_type("aws:wafv2/webAcl:WebAcl") for problem in waf_problems(acl)]
 
 
 def test_every_name_and_description_is_one_the_api_accepts(stacks):
@@ -277,8 +298,22 @@ def test_every_rule_covers_a_resource_the_program_declares(stacks):
         for rule in TEXT_RULES
         if rule.typ == r.typ and rule.value(r) is not None
     }
-    optional = {("aws:wafv2/webAcl:WebAcl", "name"), ("aws:wafv2/webAcl:WebAcl", "description")}
-    assert {(rule.typ, rule.field) for rule in TEXT_RULES} - optional <= declared
+    assert {(rule.typ, rule.field) for rule in TEXT_RULES} <= declared
+
+
+def test_a_bad_waf_rule_or_metric_name_is_named(stacks):
+    production = stacks[1]
+    acl_name = "swipesavvy-frontend-waf"
+
+    def rename(inputs: dict) -> dict:
+        inputs["rules"][2]["name"] = "api rate limit"
+        inputs["visibilityConfig"]["metricName"] = "swipesavvy production cdn"
+        return inputs
+
+    assert text_problems(mutated(production, "aws:wafv2/webAcl:WebAcl", acl_name, rename)) == [
+        f"aws:wafv2/webAcl:WebAcl {acl_name} rule name 'api rate limit': not {WAF_RULE_NAME}",
+        f"aws:wafv2/webAcl:WebAcl {acl_name} metric name 'swipesavvy production cdn': not {WAF_METRIC_NAME}",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -352,6 +387,7 @@ def test_every_rule_covers_a_resource_the_program_declares(stacks):
         ("aws:rds/subnetGroup:SubnetGroup", "swipesavvy-db-subnets", "name", "default", "not of the allowed"),
         ("aws:ec2/launchTemplate:LaunchTemplate", "swipesavvy-api-lt", "name", "lt", "2 characters"),
         ("aws:secretsmanager/secret:Secret", "swipesavvy-db-backend", "name", "db login", "not of the allowed"),
+        ("aws:cloudfront/distribution:Distribution", "swipesavvy-frontend-cdn", "comment", "c" * 129, "129 characters"),
         (
             "aws:cloudwatch/logGroup:LogGroup",
             "swipesavvy-db-operator-logs",
