@@ -246,3 +246,13 @@ def test_destroy_keeps_the_releases_for_a_later_rollback(staging):
     kept = {name for typ, name in staging.retained if name.startswith("swipesavvy-api-")}
     assert {"swipesavvy-api-artifacts", "swipesavvy-api-release"} <= kept
     assert ("aws:s3/bucket:Bucket", "swipesavvy-api-artifacts") in staging.retained
+
+
+def test_every_bucket_lifecycle_aborts_incomplete_uploads(staging, production):
+    # Checkov CKV_AWS_300, on every bucket of both committed stacks (release, ALB logs, site, site logs).
+    for run in (staging, production):
+        lifecycles = run.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        assert {r.name for r in lifecycles} == {r.name for r in run.of_type("aws:s3/bucket:Bucket")}
+        for lifecycle in lifecycles:
+            (rule,) = lifecycle.inputs["rules"]
+            assert rule["status"] == "Enabled" and rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
