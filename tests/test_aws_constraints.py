@@ -419,6 +419,7 @@ TRUST_POLICY_CHARS = 2048  # same page: a role trust policy (default quota)
 LAMBDA_ZIP_BYTES = 50 * 1024 * 1024  # Lambda developer guide, "Lambda quotas": direct upload, zipped
 LAMBDA_UNZIPPED_BYTES = 250 * 1024 * 1024  # same page: unzipped, layers included
 LAMBDA_ENVIRONMENT_BYTES = 4 * 1024  # same page: all environment variables together
+LAMBDA_TIMEOUT_S = 900  # same page: function timeout
 CLOUDFRONT_FUNCTION_BYTES = 10 * 1024  # CloudFront developer guide, "Quotas on CloudFront Functions"
 
 
@@ -474,6 +475,8 @@ def _lambda_size_problems(function: Resource) -> list[str]:
     with zipfile.ZipFile(archive) as opened:
         if (size := sum(info.file_size for info in opened.infolist())) > LAMBDA_UNZIPPED_BYTES:
             problems.append(f"{function.name} archive: {size} bytes unzipped, at most {LAMBDA_UNZIPPED_BYTES}")
+    if (timeout := int(function.inputs.get("timeout", 3))) > LAMBDA_TIMEOUT_S:
+        problems.append(f"{function.name} timeout: {timeout} s, at most {LAMBDA_TIMEOUT_S}")
     variables = (function.inputs.get("environment") or {}).get("variables") or {}
     if (size := sum(len(k) + len(str(v)) for k, v in variables.items())) > LAMBDA_ENVIRONMENT_BYTES:
         problems.append(f"{function.name} environment: {size} bytes, at most {LAMBDA_ENVIRONMENT_BYTES}")
@@ -538,6 +541,8 @@ def test_a_lambda_archive_or_environment_over_the_quota_is_named(committed, tmp_
     assert size_problems(bad) == [
         f"{name} archive: {LAMBDA_UNZIPPED_BYTES + 1} bytes unzipped, at most {LAMBDA_UNZIPPED_BYTES}"
     ]
+    bad = mutated(committed, "aws:lambda/function:Function", name, lambda i: {**i, "timeout": 901})
+    assert size_problems(bad) == [f"{name} timeout: 901 s, at most 900"]
     environment = {"variables": {"LONG": "v" * LAMBDA_ENVIRONMENT_BYTES}}
     bad = mutated(committed, "aws:lambda/function:Function", name, lambda i: {**i, "environment": environment})
     assert size_problems(bad) == [f"{name} environment: {LAMBDA_ENVIRONMENT_BYTES + 4} bytes, at most 4096"]
