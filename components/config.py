@@ -169,6 +169,7 @@ class FrontendConfig:
     domain: str | None = None  # e.g. staging.swipesavvy.example: ACM certificate + alias records
     hosted_zone_id: str | None = None  # the Route 53 zone of ``domain``
     price_class: str = "PriceClass_100"
+    waf: bool = False  # an AWS WAF web ACL on the distribution; on by default, and required, in production
 
 
 @dataclass(frozen=True)
@@ -669,7 +670,7 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
     return config
 
 
-def parse_frontend(raw: Any, project_root: Path) -> FrontendConfig | None:
+def parse_frontend(raw: Any, project_root: Path, environment: str = "staging") -> FrontendConfig | None:
     if raw is None:
         return None
     s = _Section("frontend", raw)
@@ -695,7 +696,12 @@ def parse_frontend(raw: Any, project_root: Path) -> FrontendConfig | None:
         domain=domain,
         hosted_zone_id=zone,
         price_class=s.choice("priceClass", d.price_class, PRICE_CLASSES),
+        waf=s.boolean("waf", environment == "production"),
     )
+    if not config.waf and environment == "production":
+        raise _fail(
+            s.path("waf"), False, "production's distribution always has its web ACL (AWS FSBP CloudFront.6)", "true"
+        )
     s.finish()
     return config
 
@@ -816,7 +822,7 @@ def parse_stack_config(
     network = parse_network(values.get("network"), region)
     backend = parse_backend(values.get("backend"), project_root)
     _require_backend_egress(backend, network)
-    frontend = parse_frontend(values.get("frontend"), project_root)
+    frontend = parse_frontend(values.get("frontend"), project_root, environment)
     return StackConfig(
         stack=stack,
         environment=environment,
