@@ -99,9 +99,12 @@ def await_refresh(
     deadline = clock() + target.timeout_seconds
     followed, started = "", False
     while True:
-        active = _active_refresh(client, target.group_name)
+        refreshes = _refreshes(client, target.group_name)
+        # At most one refresh is active per group (StartInstanceRefresh: InstanceRefreshInProgress).
+        active = next((r for r in refreshes if r["Status"] not in ENDED), None)
         if active is None:
             if _on_version(client, target):
+                followed = followed or _succeeded_for(refreshes, target)  # it may have ended before we looked
                 return RefreshOutcome(followed, SUCCESSFUL if followed else NOT_NEEDED)
             if started:
                 raise InstanceRefreshError(
@@ -122,9 +125,14 @@ def _refreshes(client, group_name: str, **kwargs) -> list[dict[str, Any]]:
     return client.describe_instance_refreshes(AutoScalingGroupName=group_name, **kwargs)["InstanceRefreshes"]
 
 
-def _active_refresh(client, group_name: str) -> dict[str, Any] | None:
-    # At most one refresh is active per group (StartInstanceRefresh: InstanceRefreshInProgress).
-    return next((r for r in _refreshes(client, group_name) if r["Status"] not in ENDED), None)
+def _succeeded_for(refreshes: list[dict[str, Any]], target: RefreshTarget) -> str:
+    """The newest refresh that put the group on the version, or ""."""
+    wanted = {"LaunchTemplateId": target.launch_template_id, "Version": target.version}
+    for refresh in refreshes:
+        template = (refresh.get("DesiredConfiguration") or {}).get("LaunchTemplate") or {}
+        if refresh["Status"] == SUCCESSFUL and {k: template.get(k) for k in wanted} == wanted:
+            return refresh["InstanceRefreshId"]
+    return ""
 
 
 def _describe(client, group_name: str, refresh_id: str) -> dict[str, Any]:
