@@ -195,6 +195,21 @@ def test_a_refresh_still_running_at_the_deadline_is_rolled_back(group):
     assert group.version == "1"
 
 
+def test_a_refresh_that_cannot_be_rolled_back_at_the_deadline_says_it_is_still_running(group, monkeypatch):
+    from moto.autoscaling.exceptions import ValidationError
+
+    def refuse(_response):
+        raise ValidationError("The rollback is not supported for this instance refresh.")
+
+    monkeypatch.setattr(group.fake, "rollback_instance_refresh", refuse)
+    refresh_id = group.provider_update("2", ["InProgress"] * 1000)
+    assert failure(group, group.target("2", timeout_seconds=60)) == (
+        f"instance refresh {refresh_id} of {group.name} did not finish within 1 min (InProgress: no reason given)"
+        " and could not be rolled back (The rollback is not supported for this instance refresh.); it is still"
+        " running: see the group's activity history"
+    )
+
+
 def test_a_missing_group_is_one_line(secrets_manager, instance_refreshes):  # noqa: F811
     client = boto3.client("autoscaling", region_name="us-east-1")
     target = RefreshTarget(group_name="swipesavvy-api-asg-gone", launch_template_id="lt-0abc", version="2")
@@ -260,7 +275,6 @@ def test_through_the_engine(staging, group, secrets_manager):
     refresh_id = group.provider_update("2", ["InProgress", "Successful"])
     assert engine.up({**news, "launch_template_version": "2"}) == "update"
     assert (engine.state.outputs["status"], engine.state.outputs["refresh_id"]) == ("Successful", refresh_id)
-    assert engine.state.outputs["timeout_seconds"] == 1200  # a double on the wire, read back
 
     # A broken release: rolled back; `pulumi up` fails with the line, and state keeps version 2.
     reason = "instances failed to pass health checks"
@@ -279,6 +293,13 @@ def test_through_the_engine(staging, group, secrets_manager):
     fake.scripts.append(["Successful"])
     assert engine.up({**news, "launch_template_version": "3"}) == "update"
     assert fake.started[-1]["DesiredConfiguration"]["LaunchTemplate"]["Version"] == "3"
+    # The preferences arrived as doubles (100.0): sent as the integers the API requires.
+    assert fake.started[-1]["Preferences"] == {
+        "MinHealthyPercentage": 100,
+        "MaxHealthyPercentage": 200,
+        "InstanceWarmup": 600,
+        "AutoRollback": True,
+    }
     assert engine.state.outputs["status"] == "Successful" and group.version == "3"
 
     # Refresh reads from state alone; destroy undoes nothing and calls nothing.
