@@ -2,13 +2,15 @@
 
 - The release is ``backend.artifact``: a local build (packed reproducibly and uploaded to
   a private, versioned artifact bucket under its digest, the sha256 of its uncompressed
-  tar) or an existing ``s3://`` object. Changing it is the release; returning to the old value is the rollback.
+  tar) or an existing ``s3://`` object. Changing it is the release; returning to the old
+  value is the rollback.
 - Instances: ``backend.ami`` (an AMI id, or ``latest``: Amazon Linux 2023's public SSM
-  parameter, announced in the preview since a newer image rolls the instances), IMDSv2 only with hop limit 1, an
-  encrypted root volume, no public address, Session Manager instead of SSH (no key pair,
-  no port 22). cloud-init installs Node.js, fetches and checks the release, writes the env
-  file from Secrets Manager at boot and starts the sandboxed systemd service
-  (components/backend_boot.py): no secret is in user data or state.
+  parameter, announced in the preview since a newer image rolls the instances), IMDSv2
+  only with hop limit 1, an encrypted root volume, no public address, Session Manager
+  instead of SSH (no key pair, no port 22). cloud-init installs Node.js, fetches and
+  checks the release, installs the RDS CA bundle, writes the env file from Secrets Manager
+  at boot and starts the sandboxed systemd service (components/backend_boot.py): no secret
+  is in user data or state.
 - An Auto Scaling group in the private subnets, created after the database logins; a new
   launch-template version rolls the instances through an instance refresh (launch before
   terminate, auto rollback), and `pulumi up` waits for it (``rollout``,
