@@ -151,6 +151,15 @@ def test_the_preview_says_which_ami_latest_is_and_that_a_newer_one_rolls_the_ins
     assert run.outputs["backend_ami"] == (AMI_ID, False)
 
 
+def test_the_launch_template_names_an_ami_id_a_rollback_can_return_to(staging, production):
+    """ "You also cannot roll back to a launch template that is configured to use an AMI alias from
+    the AWS Systems Manager Parameter Store" (EC2 Auto Scaling user guide, "Undo changes with a
+    manual or auto rollback"): the program resolves the parameter itself."""
+    for run in (staging, production):
+        image = run.one(LT).inputs["imageId"]
+        assert image.startswith("ami-") and not image.startswith("resolve:ssm:")
+
+
 def test_a_pinned_ami_and_ca_bundle_are_used_as_set_without_a_warning(caplog):
     config = stack_config("staging")
     pin = "e" * 64

@@ -455,6 +455,8 @@ def backend_settings(**backend) -> dict:
     }
 
 
+# AMI ids are "ami-" and 8 hex digits, or 17 since longer resource ids (Amazon EC2 user guide,
+# "Resource IDs").
 @pytest.mark.parametrize("ami", ["latest", "ami-12c6146b", "ami-0123456789abcdef0"])
 def test_backend_ami_is_an_id_or_latest(ami):
     assert parse_stack_config("staging", backend_settings(ami=ami)).backend.ami == ami
