@@ -225,10 +225,10 @@ def _ended_line(client, target: RefreshTarget, refresh: Mapping[str, Any]) -> st
             f"{line}; the group is back on launch template version {version}, the previous release"
             f" (version {target.version} was not deployed)"
         )
-    if refresh["Status"] == ROLLED_BACK:
+    if refresh["Status"] == ROLLED_BACK:  # rolled back to a configuration that already named the version
         return (
-            f"{line}; its instances are back on the previous release, but the group still names launch template"
-            f" version {target.version}, which its next launches run"
+            f"{line}; the group still names launch template version {target.version}, which its next launches"
+            " run: see its activity history"
         )
     return f"{line}; the group is on launch template version {version}: see its activity history"
 

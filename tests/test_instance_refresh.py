@@ -165,6 +165,17 @@ def test_a_rolled_back_refresh_fails_naming_it_with_the_group_back_on_the_previo
     assert group.version == "1" and group.fake.instances_on(group.name) == {"1"}
 
 
+def test_a_rollback_that_leaves_the_group_on_the_version_does_not_claim_the_previous_release(group):
+    """A rollback restores the configuration saved before the refresh started; if that already
+    named the new version, the line says so instead of "back on the previous release"."""
+    refresh_id = group.provider_update("2", ["InProgress", ("RollbackSuccessful", "health checks failed")])
+    group.fake.refreshes[0].previous = "2"
+    assert failure(group, group.target("2")) == (
+        f"instance refresh {refresh_id} of {group.name} ended RollbackSuccessful: health checks failed; the group"
+        " still names launch template version 2, which its next launches run: see its activity history"
+    )
+
+
 @pytest.mark.parametrize("status", ["Failed", "Cancelled", "RollbackFailed"])
 def test_a_refresh_that_ends_otherwise_fails_with_its_status_and_reason(group, status):
     refresh_id = group.provider_update("2", ["InProgress", (status, "The instance refresh\nstopped.")])
