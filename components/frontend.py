@@ -31,7 +31,7 @@ so with their own ``region`` (pulumi-aws v7), whatever the stack's ``aws:region`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,8 @@ class StaticSiteArgs:
     stack: str
     tags: Mapping[str, str]
     api: ApiOrigin | None = None
+    invalidate_after: Sequence[pulumi.Resource] = ()
+    """What must succeed before the cache is cleared (the backend's rollout): a failed one leaves it as it was."""
 
 
 class StaticSite(pulumi.ComponentResource):
@@ -228,7 +230,7 @@ class StaticSite(pulumi.ComponentResource):
         CloudFrontInvalidation(
             f"{name}-invalidation",
             CloudFrontInvalidationArgs(distribution_id=distribution.id, release=release_digest(files)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=uploads),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*uploads, *args.invalidate_after]),
         )
 
         self.url = (
