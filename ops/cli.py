@@ -12,7 +12,8 @@
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
 database from the stack's outputs (``pulumi stack output``): ``db_connection``, run through
-the operator function ``db_operator_arn`` when the stack has one, else directly (with
+the operator function ``db_operator_arn`` (reads through its read-only twin ``db_reader_arn``)
+when the stack has one, else directly (with
 ``--connect-host``/``--connect-port`` for a tunnel), as the stack's own resources run them. Exit codes: the EXIT_* constants below, as
 the README lists them. Every failure is one line on stderr, never a traceback, and no
 message contains the DSN or a password (``report`` scrubs them on the way out).
@@ -33,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ DSN_ENV = "SWIPESAVVY_DSN"
 SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
-CONNECTION_OUTPUT, OPERATOR_OUTPUT = "db_connection", "db_operator_arn"
+CONNECTION_OUTPUT, OPERATOR_OUTPUT, READER_OUTPUT = "db_connection", "db_operator_arn", "db_reader_arn"
 APP_SECRETS_OUTPUT = "db_app_secret_arns"
 APP_URL_OUTPUTS = ("api_url", "site_url")
 NOT_REHEARSED = (
@@ -156,6 +157,7 @@ class StackTarget:
     connection: dict[str, Any]  # the stack's db_connection, tunnel overrides applied
     operator_arn: str | None  # the stack's db_operator_arn: operations run in the VPC
     label: str  # user@host:port/dbname, as describe() gives it for a DSN
+    reader_arn: str | None = None  # the stack's db_reader_arn: reads run in the VPC, read-only
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
@@ -203,8 +205,10 @@ def stack_target(args: argparse.Namespace, outputs: dict[str, Any] | None = None
             f"stack {args.stack!r} has no usable {CONNECTION_OUTPUT} output (host, port, dbname, user, "
             f"{PASSWORD_SECRET_KEY}) (fix: `pulumi up` with this version of the program, or use --dsn)"
         )
-    if operator_arn is not None and not (isinstance(operator_arn, str) and operator_arn.startswith("arn:")):
-        raise UsageError(f"stack {args.stack!r} has a {OPERATOR_OUTPUT} output that is not a function ARN")
+    reader_arn = outputs.get(READER_OUTPUT)
+    for output, arn in ((OPERATOR_OUTPUT, operator_arn), (READER_OUTPUT, reader_arn)):
+        if arn is not None and not (isinstance(arn, str) and arn.startswith("arn:")):
+            raise UsageError(f"stack {args.stack!r} has a {output} output that is not a function ARN")
     connection = {key: connection[key] for key in (*CONNECTION_KEYS, PASSWORD_SECRET_KEY) if key in connection}
     if args.connect_host or args.connect_port:
         if operator_arn:
@@ -221,7 +225,7 @@ def stack_target(args: argparse.Namespace, outputs: dict[str, Any] | None = None
             f"stack {args.stack!r}: {CONNECTION_OUTPUT}.{str(error).removeprefix('connection.')}"
         ) from None
     label = f"{connection['user']}@{connection['host']}:{port}/{connection['dbname']}"
-    return StackTarget(connection, operator_arn or None, label)
+    return StackTarget(connection, operator_arn or None, label, reader_arn or None)
 
 
 def stack_operation(args: argparse.Namespace, target: StackTarget, operation: str, op_args: dict[str, Any]) -> Any:
@@ -231,7 +235,12 @@ def stack_operation(args: argparse.Namespace, target: StackTarget, operation: st
         # The operations' progress lines go to stderr, as they go to the operator's log.
         with redirect_stdout(sys.stderr):
             return run_through(
-                target.connection, target.operator_arn, operation, op_args, lock_timeout_s=lock_timeout_s
+                target.connection,
+                target.operator_arn,
+                operation,
+                op_args,
+                reader_arn=target.reader_arn,
+                lock_timeout_s=lock_timeout_s,
             )
     except OperatorError as error:
         raise CommandFailed(str(error), OPERATOR_EXIT_CODES.get(error.kind, EXIT_FAILED)) from None
@@ -327,7 +336,7 @@ def _stack_verify(args: argparse.Namespace) -> int:
     results = stack_operation(args, target, "verify", {"require_seed": args.require_seed})["results"]
     rows = [(r["name"], r["passed"], r["detail"]) for r in results]
     for login, connection in logins.items():
-        as_login = StackTarget(connection, target.operator_arn, f"{login}@{target.label.split('@', 1)[1]}")
+        as_login = replace(target, connection=connection, label=f"{login}@{target.label.split('@', 1)[1]}")
         op_args = {"may_write": MAY_WRITE[login], "require_seed": args.require_seed}
         rows += login_rows(login, stack_operation(args, as_login, "verify_login", op_args)["results"])
     return _print_checklist(rows, target.label)

@@ -87,6 +87,8 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         return {"name": args.name, "arn": f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:{args.name}"}
     if args.typ == "aws:iam/instanceProfile:InstanceProfile":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/{args.name}", "name": args.name}
+    if args.typ == "aws:iam/policy:Policy":
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:policy/{inputs['name']}", "name": inputs["name"]}
     if args.typ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{args.name}", "name": args.name}
     if args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
