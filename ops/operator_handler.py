@@ -178,8 +178,8 @@ def _answer_error(kind: str, message: str) -> dict[str, Any]:
 def _answer(event: Any, context: Any) -> dict[str, Any]:
     operation, lock_timeout_s = None, LOCK_TIMEOUT_S
     try:
-        authority = Authority.from_json(os.environ.get(AUTHORITY_ENV))
         connection, operation, args, lock_timeout_s = _request(event)
+        authority = Authority.from_json(os.environ.get(AUTHORITY_ENV))
         allowed = authorize(authority, operation, connection, args)
         with session_limits(lock_timeout_s=lock_timeout_s, statement_timeout_s=statement_timeout_for(context)):
             result = _run(allowed, operation, args)
