@@ -2,7 +2,9 @@
 
 A stack that has operator functions (``database.access: operator``) runs operations inside
 its VPC by invoking them: the reads (``READ_OPERATIONS``) go to its read-only function when
-the caller names one, everything else to the operator that may change the database.
+the caller names one, everything else to the operator that may change the database. When
+the reader cannot reach the database as its login (not created yet), a read falls back to
+the operator, except in a read-only run.
 Otherwise they run here over a direct connection. The dynamic providers and
 ``python -m ops ... --stack`` both call ``run_through``.
 
@@ -19,7 +21,7 @@ from typing import Any
 
 from ops.operations import READ_OPERATIONS, run_operation
 from ops.operator_client import OperatorError, invoke_operator
-from ops.operator_handler import KIND_INVALID, session_limits
+from ops.operator_handler import KIND_INVALID, KIND_UNAVAILABLE, session_limits
 
 READ_ONLY_ENV = "SWIPESAVVY_DB_READ_ONLY"
 
@@ -50,8 +52,16 @@ def run_through(
         request: dict[str, Any] = {"operation": operation, "connection": dict(connection), "args": dict(args)}
         if lock_timeout_s is not None:
             request["lock_timeout_s"] = lock_timeout_s
-        target = reader_arn if reader_arn and operation in READ_OPERATIONS else operator_arn
-        return invoke_operator(target, request)
+        if reader_arn and operation in READ_OPERATIONS:
+            try:
+                return invoke_operator(reader_arn, request)
+            except OperatorError as error:
+                # The reader cannot answer (its login is not created yet on a half-deployed
+                # stack, or was changed by hand): a caller that may change the database
+                # reads through the operator instead; a read-only run fails here.
+                if error.kind != KIND_UNAVAILABLE or read_only():
+                    raise
+        return invoke_operator(operator_arn, request)
     limits = nullcontext() if lock_timeout_s is None else session_limits(lock_timeout_s=lock_timeout_s)
     with limits:
         return run_operation(connection, operation, args)
