@@ -80,10 +80,7 @@ def check_tables(conn: psycopg.Connection) -> CheckResult:
 
 
 def check_key_tables(conn: psycopg.Connection) -> CheckResult:
-    present = {
-        row[0]
-        for row in conn.execute(f"{PUBLIC_TABLES} AND c.relname = ANY(%s)", (list(KEY_TABLES),))
-    }
+    present = {row[0] for row in conn.execute(f"{PUBLIC_TABLES} AND c.relname = ANY(%s)", (list(KEY_TABLES),))}
     missing = [t for t in KEY_TABLES if t not in present]
     detail = ", ".join(f"{t}: {'present' if t in present else 'MISSING'}" for t in KEY_TABLES)
     return CheckResult("key_tables", not missing, detail)
