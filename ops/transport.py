@@ -44,7 +44,7 @@ def run_through(
     unbounded here)."""
     if operation not in READ_OPERATIONS and read_only():
         raise OperatorError(
-            f"{operation} would change the database, and {READ_ONLY_ENV} is set: this run may only read "
+            f"{operation} needs the function that may change the database, and {READ_ONLY_ENV} is set: this run may only read "
             f"({', '.join(sorted(READ_OPERATIONS))}); nothing was invoked",
             KIND_INVALID,
         )

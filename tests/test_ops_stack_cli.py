@@ -478,3 +478,42 @@ def test_the_module_entry_point_with_a_stack(rds_database, pulumi, tmp_path):
     )
     assert result.returncode == EXIT_UNAVAILABLE, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: cannot connect to")
+
+
+# --- a read-only run (pull-request previews, drift checks) ---------------------------------------
+
+
+def test_a_read_only_run_reads_through_the_reader_and_refuses_changes_before_invoking(
+    rds_database, pulumi, operator, capsys, monkeypatch
+):
+    pulumi.set_outputs(stack_outputs(rds_database, OPERATOR_ARN))
+    assert run(capsys, "db", "migrate", "--stack", STACK)[0] == EXIT_OK
+    create_app_logins(rds_database)
+    monkeypatch.setenv(transport.READ_ONLY_ENV, "true")
+    invoked = len(operator.events)
+
+    code, _, err = run(capsys, "db", "unseed", "--stack", STACK)
+    assert code == EXIT_USAGE
+    assert one_line_error(err) == (
+        "error: unseed needs the function that may change the database, and SWIPESAVVY_DB_READ_ONLY is set: "
+        "this run may only read "
+        "(read_flags, read_login, read_schema, read_seed, verify); nothing was invoked"
+    )
+    assert len(operator.events) == invoked
+    # verify's checklist is a read: the reader answers it; the logins' own checks are not.
+    code, _, err = run(capsys, "verify", "--stack", STACK)
+    assert code == EXIT_USAGE and "verify_login needs the function that may change" in one_line_error(err)
+    assert [(arn.rsplit("-", 1)[1], e["operation"]) for arn, e in zip(operator.invoked, operator.events)][invoked:] == [
+        ("reader", "verify")
+    ]
+
+
+def test_a_read_only_run_never_falls_back_to_the_operator(rds_database, pulumi, operator, capsys, monkeypatch):
+    """The reader cannot log in (its login is not there yet): a read-only run fails, one
+    line, rather than reading through the function that may change the database."""
+    pulumi.set_outputs(stack_outputs(rds_database, OPERATOR_ARN))
+    monkeypatch.setenv(transport.READ_ONLY_ENV, "true")
+    code, _, err = run(capsys, "db", "migrate", "--stack", STACK)
+    assert code == EXIT_UNAVAILABLE
+    assert "password authentication failed for user" in one_line_error(err)
+    assert operator.invoked == [READER_ARN]
