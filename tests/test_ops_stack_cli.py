@@ -503,9 +503,11 @@ def test_a_read_only_run_reads_through_the_reader_and_refuses_changes_before_inv
     # verify's checklist is a read: the reader answers it; the logins' own checks are not.
     code, _, err = run(capsys, "verify", "--stack", STACK)
     assert code == EXIT_USAGE and "verify_login needs the function that may change" in one_line_error(err)
-    assert [(arn.rsplit("-", 1)[1], e["operation"]) for arn, e in zip(operator.invoked, operator.events)][invoked:] == [
-        ("reader", "verify")
+    calls = [
+        (arn.rsplit("-", 1)[1], event["operation"])
+        for arn, event in zip(operator.invoked, operator.events, strict=True)
     ]
+    assert calls[invoked:] == [("reader", "verify")]
 
 
 def test_a_read_only_run_never_falls_back_to_the_operator(rds_database, pulumi, operator, capsys, monkeypatch):
