@@ -23,11 +23,12 @@ from psycopg import sql
 from rds_helpers import put_secret
 from test_operator_handler import LOGIN_GROUPS, SEED_ARGS, call, deployed_for, planned_migrations, result_of
 
+from ops.authority import AUTHORITY_ENV, DATABASE_KEYS, Authority
 from ops.connection import connect
 from ops.logins import LoginSpec, ensure_login
 from ops.migrations import apply_migrations, load_migrations
 from ops.operations import OPERATIONS, READ_OPERATIONS, run_operation
-from ops.operator_handler import RECORD
+from ops.operator_handler import RECORD, handler
 
 READER = "swipesavvy_analytics"
 
@@ -321,3 +322,30 @@ def test_every_call_leaves_one_json_line_without_a_secret(deployed, capsys):
     for password in (*deployed.passwords.values(), deployed.rds.server.master_password):
         assert password not in everything
     assert deployed.secrets["swipesavvy_backend"] not in ok.values()  # the arguments appear only as a digest
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        (None, "this operator has no SWIPESAVVY_OPERATOR_AUTHORITY configuration and refuses every request"),
+        ("{not json", "this operator's SWIPESAVVY_OPERATOR_AUTHORITY configuration is unreadable (JSONDecodeError:"),
+        (
+            '{"access": "admin", "database": {}, "logins": {}, "allow_data_destruction": false}',
+            "this operator's SWIPESAVVY_OPERATOR_AUTHORITY configuration is unreadable (KeyError: 'host')",
+        ),
+        (
+            Authority("read", dict.fromkeys(DATABASE_KEYS, "x"), {}, False, "swipesavvy_analytics").to_json(),
+            "this operator's SWIPESAVVY_OPERATOR_AUTHORITY configuration names no usable access or login",
+        ),
+    ],
+    ids=["absent", "not-json", "incomplete", "reader-without-its-login"],
+)
+def test_a_function_without_its_authority_refuses_everything(rds_database, monkeypatch, environment, message):
+    if environment is None:
+        monkeypatch.delenv(AUTHORITY_ENV, raising=False)
+    else:
+        monkeypatch.setenv(AUTHORITY_ENV, environment)
+    event = {"operation": "read_schema", "connection": rds_database.connection(), "args": {}}
+    answer = handler(event, None)
+    assert answer["ok"] is False and answer["kind"] == "failed"
+    assert answer["error"].startswith(message), answer
