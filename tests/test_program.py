@@ -430,6 +430,17 @@ def test_each_function_gets_its_authority_from_the_stack(request, stack):
     )
 
 
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_each_functions_environment_fits_lambdas_limit(request, stack):
+    """Lambda: "Function environment variables: 4 KB, for all environment variables
+    associated with the function, combined"
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)."""
+    run = request.getfixturevalue(stack)
+    for function in run.of_type(FUNCTION):
+        variables = function.inputs["environment"]["variables"]
+        assert sum(len(k.encode()) + len(v.encode()) for k, v in variables.items()) < 4096 // 2  # room to spare
+
+
 def test_the_operator_may_destroy_data_only_when_the_stack_allows_it():
     config = stack_config("staging")
     config["swipesavvy:database"] = {**config["swipesavvy:database"], "allowDataDestruction": True}
@@ -510,7 +521,9 @@ def test_each_function_role_reads_only_its_own_secrets(request, stack):
 @pytest.mark.parametrize("stack", ["staging", "production"])
 def test_who_may_invoke_which_function_is_one_managed_policy_each(request, stack):
     """Previews attach the read policy (the reader only); deploys attach both. Each allows
-    invoking one function and waiting for it (GetFunction), nothing else."""
+    invoking one function and waiting for it (GetFunction, the client's function_active_v2
+    waiter), nothing else: both actions take a function ARN as their resource
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html)."""
     run = request.getfixturevalue(stack)
     for what, function in (("read", "reader"), ("operate", "operator")):
         policy = run.named(f"swipesavvy-db-operator-{what}-invoke").inputs
