@@ -192,7 +192,7 @@ def _answer(event: Any, context: Any) -> dict[str, Any]:
     return {"ok": True, "result": result}
 
 
-def arguments_digest(event: Any) -> str | None:
+def arguments_digest(event: Any) -> str:
     """sha256 of the event's arguments as canonical JSON: which call it was, not what it said."""
     args = event.get("args") if isinstance(event, Mapping) else None
     return hashlib.sha256(json.dumps(args, sort_keys=True, default=repr).encode()).hexdigest()
@@ -203,7 +203,7 @@ def record(event: Any, context: Any, answer: Mapping[str, Any], seconds: float) 
     operation = event.get("operation") if isinstance(event, Mapping) else None
     line = {
         "record": RECORD,
-        "operation": operation if isinstance(operation, str) else None,
+        "operation": operation[:100] if isinstance(operation, str) else None,
         "arguments_sha256": arguments_digest(event),
         "outcome": "ok" if answer["ok"] else answer["kind"],
         "duration_ms": round(seconds * 1000, 1),
