@@ -83,10 +83,15 @@ pulumi.export("db_master_secret_arn", database.master_secret_arn)
 pulumi.export("db_app_secret_arns", database.app_secret_arns)
 pulumi.export("db_applied_migrations", database.applied_migrations)
 # How `python -m ops --stack` reaches the database: the connection (no password: it names
-# the master secret) and, in operator mode, the function that runs the operations.
+# the master secret) and, in operator mode, the function that runs the operations, its
+# read-only twin, and the managed policies that allow invoking each (README "Reaching a
+# private database": the preview role attaches the read one, the deploy role both).
 pulumi.export("db_connection", database.connection)
-if database.operator_arn is not None:
-    pulumi.export("db_operator_arn", database.operator_arn)
+if database.operator is not None:
+    pulumi.export("db_operator_arn", database.operator.function_arn)
+    pulumi.export("db_reader_arn", database.operator.reader_arn)
+    pulumi.export("db_read_invoke_policy_arn", database.operator.read_invoke_policy_arn)
+    pulumi.export("db_operate_invoke_policy_arn", database.operator.operate_invoke_policy_arn)
 
 monitored = config.monitoring.enabled
 agent_key = AgentApiKey("swipesavvy-datadog-agent", AgentApiKeyArgs(config.stack, config.tags)) if monitored else None

@@ -14,7 +14,8 @@
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
 database from the stack's outputs (``pulumi stack output``): ``db_connection``, run through
-the operator function ``db_operator_arn`` when the stack has one, else directly (with
+the operator function ``db_operator_arn`` (reads through its read-only twin ``db_reader_arn``)
+when the stack has one, else directly (with
 ``--connect-host``/``--connect-port`` for a tunnel), as the stack's own resources run them. Exit codes: the EXIT_* constants below, as
 the README lists them. Every failure is one line on stderr, never a traceback, and no
 message contains the DSN or a password (``report`` scrubs them on the way out).
@@ -35,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ from ops.operator_handler import lock_timed_out
 from ops.plan import plan_dot, plan_groups, plan_lines
 from ops.rehearse import Criterion, Rehearsal, create_database, criteria_rows, rehearsal_steps, run_steps
 from ops.smoke import Http, Limits, Undo, run_smoke
-from ops.transport import run_through
+from ops.transport import READ_ONLY_ENV, read_only, run_through
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, SeedError, load_mock_data, unload_mock_data
@@ -160,6 +161,7 @@ class StackTarget:
     connection: dict[str, Any]  # the stack's db_connection, tunnel overrides applied
     operator_arn: str | None  # the stack's db_operator_arn: operations run in the VPC
     label: str  # user@host:port/dbname, as describe() gives it for a DSN
+    reader_arn: str | None = None  # the stack's db_reader_arn: reads run in the VPC, read-only
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
@@ -207,8 +209,10 @@ def stack_target(args: argparse.Namespace, outputs: dict[str, Any] | None = None
             f"stack {args.stack!r} has no usable {CONNECTION_OUTPUT} output (host, port, dbname, user, "
             f"{PASSWORD_SECRET_KEY}) (fix: `pulumi up` with this version of the program, or use --dsn)"
         )
-    if operator_arn is not None and not (isinstance(operator_arn, str) and operator_arn.startswith("arn:")):
-        raise UsageError(f"stack {args.stack!r} has a {OPERATOR_OUTPUT} output that is not a function ARN")
+    reader_arn = outputs.get(READER_OUTPUT)
+    for output, arn in ((OPERATOR_OUTPUT, operator_arn), (READER_OUTPUT, reader_arn)):
+        if arn is not None and not (isinstance(arn, str) and arn.startswith("arn:")):
+            raise UsageError(f"stack {args.stack!r} has a {output} output that is not a function ARN")
     connection = {key: connection[key] for key in (*CONNECTION_KEYS, PASSWORD_SECRET_KEY) if key in connection}
     if args.connect_host or args.connect_port:
         if operator_arn:
@@ -225,7 +229,7 @@ def stack_target(args: argparse.Namespace, outputs: dict[str, Any] | None = None
             f"stack {args.stack!r}: {CONNECTION_OUTPUT}.{str(error).removeprefix('connection.')}"
         ) from None
     label = f"{connection['user']}@{connection['host']}:{port}/{connection['dbname']}"
-    return StackTarget(connection, operator_arn or None, label)
+    return StackTarget(connection, operator_arn or None, label, reader_arn or None)
 
 
 def stack_operation(args: argparse.Namespace, target: StackTarget, operation: str, op_args: dict[str, Any]) -> Any:
@@ -235,7 +239,12 @@ def stack_operation(args: argparse.Namespace, target: StackTarget, operation: st
         # The operations' progress lines go to stderr, as they go to the operator's log.
         with redirect_stdout(sys.stderr):
             return run_through(
-                target.connection, target.operator_arn, operation, op_args, lock_timeout_s=lock_timeout_s
+                target.connection,
+                target.operator_arn,
+                operation,
+                op_args,
+                reader_arn=target.reader_arn,
+                lock_timeout_s=lock_timeout_s,
             )
     except OperatorError as error:
         raise CommandFailed(str(error), OPERATOR_EXIT_CODES.get(error.kind, EXIT_FAILED)) from None
@@ -330,8 +339,11 @@ def _stack_verify(args: argparse.Namespace) -> int:
     logins = app_login_connections(args, outputs, target)  # a bad output is refused before any work
     results = stack_operation(args, target, "verify", {"require_seed": args.require_seed})["results"]
     rows = [(r["name"], r["passed"], r["detail"]) for r in results]
+    if read_only():  # the logins' checks connect as each login: only the operator reads their secrets
+        print(f"the logins' own checks are skipped: {READ_ONLY_ENV} is set", file=sys.stderr)
+        logins = {}
     for login, connection in logins.items():
-        as_login = StackTarget(connection, target.operator_arn, f"{login}@{target.label.split('@', 1)[1]}")
+        as_login = replace(target, connection=connection, label=f"{login}@{target.label.split('@', 1)[1]}")
         op_args = {"may_write": MAY_WRITE[login], "require_seed": args.require_seed}
         rows += login_rows(login, stack_operation(args, as_login, "verify_login", op_args)["results"])
     return _print_checklist(rows, target.label)

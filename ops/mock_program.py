@@ -89,7 +89,8 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     if args.typ == "aws:iam/instanceProfile:InstanceProfile":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/{args.name}", "name": args.name}
     if args.typ == "aws:iam/policy:Policy":
-        return {"arn": f"arn:aws:iam::{ACCOUNT}:policy/{args.name}"}
+        name = inputs.get("name", args.name)
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:policy/{name}", "name": name}
     if args.typ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{args.name}", "name": args.name}
     if args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):

@@ -549,9 +549,11 @@ def test_a_lambda_archive_or_environment_over_the_quota_is_named(committed, tmp_
 
 
 def test_the_operator_archive_is_checked_as_built(committed):
-    (function,) = committed.of_type("aws:lambda/function:Function")
-    kind, path = function.inputs["code"]
-    assert kind == "FileArchive" and 0 < Path(path).stat().st_size < LAMBDA_ZIP_BYTES
+    functions = committed.of_type("aws:lambda/function:Function")
+    assert len(functions) == 2  # the operator and its read-only reader, one archive
+    for function in functions:
+        kind, path = function.inputs["code"]
+        assert kind == "FileArchive" and 0 < Path(path).stat().st_size < LAMBDA_ZIP_BYTES
 
 
 def test_a_cloudfront_function_over_10_kb_is_named(committed):
@@ -911,7 +913,10 @@ def test_a_private_subnet_without_its_nat_route_is_named(committed):
 def test_the_database_without_the_operators_ingress_is_named(committed):
     rule = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
     bad = mutated(committed, rule, "swipesavvy-db-operator-db-from-operator", lambda inputs: None)
-    assert NetworkModel(bad).problems() == ["swipesavvy-db-operator-function cannot reach the database"]
+    assert NetworkModel(bad).problems() == [
+        "swipesavvy-db-operator-reader-function cannot reach the database",
+        "swipesavvy-db-operator-function cannot reach the database",
+    ]
 
 
 def test_private_dns_without_vpc_dns_hostnames_is_named(committed):

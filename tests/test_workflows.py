@@ -89,6 +89,17 @@ def test_pull_requests_test_then_preview_both_stacks_with_the_policy_pack():
     assert "requirements.txt" in install and "policy/requirements.txt" in install
 
 
+def test_pull_request_previews_may_only_read_the_databases():
+    """The preview's refresh reads through the read-only database function; with
+    SWIPESAVVY_DB_READ_ONLY the program refuses any change before invoking anything. Only
+    previews: the deploy workflow changes the databases."""
+    jobs = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"]
+    (step,) = [s for s in jobs["preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert step["env"]["SWIPESAVVY_DB_READ_ONLY"] == "true"
+    deploys = [_load(ROOT / ".github/workflows" / name) for name in ("deploy.yml", "pulumi-up.yml")]
+    assert all("SWIPESAVVY_DB_READ_ONLY" not in json.dumps(workflow) for workflow in deploys)
+
+
 @pytest.mark.parametrize("job", ["review-stack-up", "review-stack-down"])
 def test_review_stacks_only_when_switched_on(job):
     review = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"][job]
