@@ -16,6 +16,7 @@ from components.network import Network, NetworkArgs
 from components.operator import build_operator_code
 from components.operator_package import PROJECT_ROOT, OperatorPackageError
 from components.release_archive import ReleaseArchiveError, load_release
+from components.stack_shape import StackShape, StackShapeArgs
 
 
 def read_settings() -> dict:
@@ -56,7 +57,17 @@ try:
 except (ConfigError, OperatorPackageError, ReleaseArchiveError) as error:
     raise pulumi.RunError(str(error)) from None
 
-network = Network("swipesavvy", NetworkArgs(config=config.network, tags=config.tags))
+# First: it refuses a network or engine change a live stack cannot make, before any step.
+shape = StackShape(
+    "swipesavvy-shape",
+    StackShapeArgs(
+        stack=config.stack,
+        network=config.network,
+        engine_version=config.database.engine_version,
+        allow_major_version_upgrade=config.database.allow_major_version_upgrade,
+    ),
+)
+network = Network("swipesavvy", NetworkArgs(config=config.network, tags=config.tags, zones=shape.zones))
 
 database = Database(
     "swipesavvy-db",
@@ -71,10 +82,14 @@ database = Database(
         tags=config.tags,
         apply_immediately=not config.is_production,
         operator_code=operator_code,
+        keep_on_destroy=not config.is_review,
     ),
 )
 
 pulumi.export("vpc_id", network.vpc_id)
+# A review stack's network is staging's (python -m ops review-config reads these).
+pulumi.export("private_subnet_ids", network.private_subnet_ids)
+pulumi.export("public_subnet_ids", network.public_subnet_ids)
 pulumi.export("db_instance_identifier", database.instance_identifier)
 pulumi.export("db_address", database.address)
 pulumi.export("db_port", database.port)
@@ -105,6 +120,7 @@ backend = (
             db_secret_arn=database.app_secret_arns["swipesavvy_backend"],
             tags=config.tags,
             release=backend_release,
+            keep_on_destroy=not config.is_review,
             agent=AgentArgs(
                 site=dd_site,
                 api_key_secret_arn=agent_key.secret_arn,
@@ -112,6 +128,7 @@ backend = (
                 db_host=database.address,
                 db_port=database.port,
                 db_name=database.database_name,
+                api_key_version=agent_key.version,
             )
             if agent_key
             else None,
@@ -133,6 +150,7 @@ if config.frontend is not None:
             project_root=PROJECT_ROOT,
             stack=config.stack,
             tags=config.tags,
+            keep_on_destroy=not config.is_review,
             # The API is served through the same distribution, under /api/*.
             api=ApiOrigin(
                 domain_name=backend.load_balancer_dns_name,

@@ -58,6 +58,9 @@ class AgentArgs:
     db_host: pulumi.Input[str]
     db_port: pulumi.Input[int]
     db_name: str
+    api_key_version: pulumi.Input[str] = ""
+    """The key's secret version: a rotated key is a new launch template version, so the
+    same update rolls the instances and every agent starts with the new key."""
 
 
 @dataclass
@@ -78,6 +81,8 @@ class BackendServiceArgs:
     """The packed local release (``load_release``); None for an uploaded s3:// release."""
     agent: AgentArgs | None = None
     """The Datadog agent (monitoring enabled); None: no agent."""
+    keep_on_destroy: bool = True
+    """The release bucket outlives the stack; False (review stacks): emptied and deleted."""
 
 
 class BackendService(pulumi.ComponentResource):
@@ -228,13 +233,13 @@ class BackendService(pulumi.ComponentResource):
         release = args.release
         # Old releases stay, also after `pulumi destroy` (retained): the rollback is a config
         # change, and a re-created stack can name an earlier release by its s3:// URI.
-        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=args.keep_on_destroy)
         artifacts = private_bucket(
             f"{name}-artifacts",
             kept,
             {**tags, "purpose": "backend releases"},
             expiration_days=None,
-            force_destroy=False,
+            force_destroy=not args.keep_on_destroy,
             region=None,
         )
         bucket_policy(artifacts)  # TLS only; the instances read through their role
@@ -444,7 +449,14 @@ class BackendService(pulumi.ComponentResource):
             monitoring={"enabled": True},
             update_default_version=True,
             tag_specifications=[
-                {"resource_type": kind, "tags": {**tags, "Name": f"swipesavvy-{args.stack}-backend"}}
+                {
+                    "resource_type": kind,
+                    "tags": {
+                        **tags,
+                        "Name": f"swipesavvy-{args.stack}-backend",
+                        **({"datadog-agent-key-version": args.agent.api_key_version} if args.agent else {}),
+                    },
+                }
                 for kind in ("instance", "volume")
             ],
             tags=tags,

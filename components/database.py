@@ -87,6 +87,9 @@ class DatabaseArgs:
     """Apply modifications now rather than in the next maintenance window (off in production)."""
     operator_code: OperatorCode | None = None
     """The operator function's code; required when ``config.access`` is "operator"."""
+    keep_on_destroy: bool = True
+    """A final snapshot, automated backups and the manual snapshots outlive the instance;
+    False (review stacks): destroy leaves none of them."""
 
 
 class Database(pulumi.ComponentResource):
@@ -150,9 +153,7 @@ class Database(pulumi.ComponentResource):
         # Taken once per instance, before any data: on later schema changes the database
         # already holds mock data, so "after schema" would no longer mean "without data".
         schema_snapshot = (
-            self._snapshot(name, args.stack, "schema", instance, {}, [schema], tags)
-            if config.snapshot_after_schema
-            else None
+            self._snapshot(name, args, "schema", instance, {}, [schema], tags) if config.snapshot_after_schema else None
         )
         mock_data = (
             MockDataSeed(
@@ -180,7 +181,7 @@ class Database(pulumi.ComponentResource):
 
         if config.snapshot_after_seed and mock_data is not None:
             captured = {"schema": schema.migrations.apply(_digest), "data": mock_data.checksum.apply(lambda c: c[:12])}
-            self._snapshot(name, args.stack, "seed", instance, captured, [schema, mock_data], tags)
+            self._snapshot(name, args, "seed", instance, captured, [schema, mock_data], tags)
 
         self.security_group_id = security_group.id
         self.register_outputs(
@@ -274,20 +275,41 @@ class Database(pulumi.ComponentResource):
             policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", ENHANCED_MONITORING_POLICY),
             opts=child,
         )
-        final_snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
+        # The inputs whose change makes AWS replace the instance: the final snapshot's suffix
+        # is renewed with them, so a replaced instance and its successor never both take
+        # "final-<suffix>" (DBSnapshotAlreadyExists would stop the later destroy).
+        identity = {
+            "engine": "postgres",
+            "db_name": config.name,
+            "username": MASTER_USERNAME,
+            "storage_encrypted": True,
+        }
+        final_snapshot = (
+            {
+                "skip_final_snapshot": False,
+                "final_snapshot_identifier": pulumi.Output.concat(
+                    f"swipesavvy-{args.stack}-final-",
+                    random.RandomId(
+                        f"{name}-final-snapshot",
+                        byte_length=4,
+                        keepers={key: str(value) for key, value in identity.items()},
+                        opts=child,
+                    ).hex,
+                ),
+            }
+            if args.keep_on_destroy
+            else {"skip_final_snapshot": True}
+        )
         return aws.rds.Instance(
             f"{name}-postgres",
-            engine="postgres",
+            **identity,
             engine_version=config.engine_version,
             instance_class=config.instance_class,
-            db_name=config.name,
-            username=MASTER_USERNAME,
             manage_master_user_password=True,  # generated and rotated by RDS, never in code or state
             port=POSTGRES_PORT,
             storage_type="gp3",
             allocated_storage=config.allocated_storage_gib,
             max_allocated_storage=config.max_allocated_storage_gib,
-            storage_encrypted=True,
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[security_group.id],
             publicly_accessible=False,
@@ -295,20 +317,18 @@ class Database(pulumi.ComponentResource):
             parameter_group_name=parameter_group.name,
             backup_retention_period=config.backup_retention_days,
             copy_tags_to_snapshot=True,
-            delete_automated_backups=False,
+            delete_automated_backups=not args.keep_on_destroy,
             deletion_protection=config.deletion_protection,
             iam_database_authentication_enabled=True,  # AWS FSBP RDS.10
-            skip_final_snapshot=False,
-            final_snapshot_identifier=pulumi.Output.concat(
-                f"swipesavvy-{args.stack}-final-", final_snapshot_suffix.hex
-            ),
+            **final_snapshot,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             performance_insights_enabled=True,
             performance_insights_retention_period=config.performance_insights_retention_days,
             monitoring_interval=config.monitoring_interval_seconds,
             monitoring_role_arn=monitoring_role.arn,
             auto_minor_version_upgrade=True,
-            allow_major_version_upgrade=False,
+            # Only with database.allowMajorVersionUpgrade (StackShape refuses a major change otherwise).
+            allow_major_version_upgrade=config.allow_major_version_upgrade,
             apply_immediately=args.apply_immediately,
             tags=tags,
             # Protected while deletion protection is on, so `pulumi destroy` stops before it
@@ -398,14 +418,15 @@ class Database(pulumi.ComponentResource):
     def _snapshot(
         self,
         name: str,
-        stack: str,
+        args: DatabaseArgs,
         after: str,
         instance: aws.rds.Instance,
         captured: Mapping[str, pulumi.Input[str]],
         depends_on: list[pulumi.Resource],
         tags: dict,
     ) -> aws.rds.Snapshot:
-        """A manual snapshot (runbook steps 1.5 and 2.4), retained when replaced or destroyed.
+        """A manual snapshot (runbook steps 1.5 and 2.4), retained when replaced or destroyed
+        unless the stack keeps nothing on destroy (``python -m ops snapshots prune`` bounds them).
 
         Its identifier ends in a random suffix renewed with the instance and with what it
         captured (``captured``, also its tags), so it never collides with a retained
@@ -420,9 +441,9 @@ class Database(pulumi.ComponentResource):
         return aws.rds.Snapshot(
             f"{name}-after-{after}",
             db_instance_identifier=instance.identifier,
-            db_snapshot_identifier=pulumi.Output.concat(f"swipesavvy-{stack}-after-{after}-", suffix.hex),
+            db_snapshot_identifier=pulumi.Output.concat(f"swipesavvy-{args.stack}-after-{after}-", suffix.hex),
             tags={**tags, "captures": after, **captured},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, retain_on_delete=args.keep_on_destroy),
         )
 
 
