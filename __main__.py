@@ -67,6 +67,17 @@ shape = StackShape(
         allow_major_version_upgrade=config.database.allow_major_version_upgrade,
     ),
 )
+
+
+def _after_shape(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
+    """Every later resource waits for the shape: with --skip-preview (CI, the Automation API) too,
+    its refusal comes before any step."""
+    return pulumi.ResourceTransformationResult(
+        args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(depends_on=[shape]))
+    )
+
+
+pulumi.runtime.register_stack_transformation(_after_shape)
 network = Network("swipesavvy", NetworkArgs(config=config.network, tags=config.tags, zones=shape.zones))
 
 database = Database(
