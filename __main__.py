@@ -16,7 +16,7 @@ from components.network import Network, NetworkArgs
 from components.operator import build_operator_code
 from components.operator_package import PROJECT_ROOT, OperatorPackageError
 from components.release_archive import ReleaseArchiveError, load_release
-from components.stack_shape import StackShape, StackShapeArgs
+from components.stack_shape import StackShape, StackShapeArgs, after_shape, destroy_guard
 
 
 def read_settings() -> dict:
@@ -67,17 +67,7 @@ shape = StackShape(
         allow_major_version_upgrade=config.database.allow_major_version_upgrade,
     ),
 )
-
-
-def _after_shape(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
-    """Every later resource waits for the shape: with --skip-preview (CI, the Automation API) too,
-    its refusal comes before any step."""
-    return pulumi.ResourceTransformationResult(
-        args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(depends_on=[shape]))
-    )
-
-
-pulumi.runtime.register_stack_transformation(_after_shape)
+declared = after_shape(shape)  # every later resource waits for it, and is recorded for the destroy guard
 network = Network("swipesavvy", NetworkArgs(config=config.network, tags=config.tags, zones=shape.zones))
 
 database = Database(
@@ -193,3 +183,7 @@ if monitored:
         ),
     )
     pulumi.export("dashboard_url", monitoring.dashboard_url)
+
+# Last: protected while the database is, and depending on everything, so any destroy (also
+# with --skip-preview) fails at its first delete, before anything else is deleted.
+destroy_guard("swipesavvy-destroy-guard", declared, protect=config.database.deletion_protection)

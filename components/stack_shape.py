@@ -22,6 +22,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 from components.config import NAMESPACE, NetworkConfig
@@ -142,3 +143,32 @@ class StackShape(Resource, module="stack", name="StackShape"):
             },
             opts,
         )
+
+
+def after_shape(shape: StackShape) -> list[pulumi.Resource]:
+    """Make every resource declared from now on depend on ``shape`` (a stack transformation),
+    so its Check refuses before any step also when nothing previews first (--skip-preview:
+    CI, the Automation API). Returns the list the declared resources are recorded in."""
+    declared: list[pulumi.Resource] = []
+
+    def wait_for_shape(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
+        declared.append(args.resource)
+        return pulumi.ResourceTransformationResult(
+            args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(depends_on=[shape]))
+        )
+
+    pulumi.runtime.register_stack_transformation(wait_for_shape)
+    return declared
+
+
+def destroy_guard(name: str, declared: list[pulumi.Resource], protect: bool) -> random.RandomId:
+    """A resource that depends on everything ``declared`` and is protected while ``protect``:
+    a destroy deletes dependents first, so this is its first delete, and it fails there with
+    nothing deleted, whether or not a preview ran (``protect`` alone on the database stops a
+    destroy only when it reaches the database, after everything depending on it is gone)."""
+    return random.RandomId(
+        name,
+        byte_length=1,
+        # A copy: the transformation records this resource too, which must not depend on itself.
+        opts=pulumi.ResourceOptions(depends_on=list(declared), protect=protect),
+    )

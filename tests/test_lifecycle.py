@@ -273,3 +273,24 @@ def test_a_review_stack_refuses_what_would_outlive_or_collide(section, setting, 
     with pytest.raises(Exception) as raised:
         run_program(config, stack="pr-42")
     assert message in str(raised.value)
+
+
+# --- destroy: nothing is deleted while the database is protected ---------------------------------
+
+
+def test_the_destroy_guard_is_the_first_delete_and_is_protected_with_the_database(staging, production, review):
+    """A destroy deletes dependents before what they depend on: the guard depends on every
+    resource, so it is deleted first, and while protected it fails the destroy there, also
+    with --skip-preview (CI, the Automation API), before the seed, logins, secrets, backend,
+    site or monitors are touched. Off with deletion protection (review stacks, or staging
+    after `deletionProtection: false` and an update)."""
+    guard = (RANDOM_ID, "swipesavvy-destroy-guard")
+    for run in (staging, production):
+        assert guard in run.protected
+        everything = {r.name for r in run.resources if r.name != guard[1]} - {"swipesavvy-shape"}
+        assert everything <= set(run.dependencies[guard]) | _components(run)
+    assert guard not in review.protected
+
+
+def _components(run) -> set[str]:
+    return {r.name for r in run.resources if r.typ.startswith("swipesavvy:")}
