@@ -66,7 +66,8 @@ def test_aws_by_oidc_role_only_and_pulumi_by_token_secret():
     assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     aws = [s["with"] for s in _steps() if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
     assert aws and all(w["role-to-assume"].startswith("${{ vars.") for w in aws)
-    pulumi = [s for s in _steps() if s.get("uses", "").startswith("pulumi/actions@")]
+    # Those that run a command (without one, the action only installs the CLI).
+    pulumi = [s for s in _steps() if s.get("uses", "").startswith("pulumi/actions@") and "with" in s]
     assert all(s["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}" for s in pulumi)
 
 
@@ -82,13 +83,46 @@ def test_pull_requests_test_then_preview_both_stacks_with_the_policy_pack():
     assert "requirements.txt" in install and "policy/requirements.txt" in install
 
 
+def _commands(steps: list[dict]) -> list[dict]:
+    """The pulumi/actions steps that run a command (without one, the action installs the CLI)."""
+    return [s["with"] for s in steps if s.get("uses", "").startswith("pulumi/actions@") and "with" in s]
+
+
 @pytest.mark.parametrize("job", ["review-stack-up", "review-stack-down"])
-def test_review_stacks_only_when_switched_on(job):
+def test_review_stacks_only_when_switched_on_with_generated_settings(job):
     review = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"][job]
     assert "vars.REVIEW_STACKS == 'true'" in review["if"]
-    (action,) = [s["with"] for s in review["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-    assert action["stack-name"].endswith("/pr-${{ github.event.pull_request.number }}")
+    (action,) = _commands(review["steps"])
+    assert action["stack-name"] == "${{ vars.PULUMI_ORG }}/pr-${{ github.event.pull_request.number }}"
     assert action["command"] == ("up" if job.endswith("up") else "destroy")
+    # The settings come from the tested generator (tests/test_review_config.py), fed staging's outputs.
+    (generate,) = [s for s in review["steps"] if "review-config" in s.get("run", "")]
+    assert generate["run"].splitlines() == [
+        'pulumi stack output --stack "${PULUMI_ORG}/staging" --json >staging-outputs.json',
+        '.venv/bin/python -m ops review-config --pr "${PR_NUMBER}" --staging-outputs staging-outputs.json',
+    ]
+    assert "sed " not in yaml.safe_dump(review)
+
+
+def test_ci_destroys_only_review_stacks_and_leaves_no_snapshot():
+    """Staging and production are never destroyed from CI (README "What `pulumi destroy` keeps")."""
+    destroys = [
+        (name, job) for _, name, job in _jobs() for a in _commands(job.get("steps", [])) if a["command"] == "destroy"
+    ]
+    assert [name for name, _ in destroys] == ["review-stack-down"]
+    assert not any(re.search(r"pulumi\s+(destroy|stack\s+rm)", s.get("run", "")) for s in _steps())
+    ((_, job),) = destroys
+    guard, *rest = job["steps"]
+    assert job["env"] == {"STACK": "pr-${{ github.event.pull_request.number }}"}
+    assert 'if [[ ! "${STACK}" =~ ^pr-[1-9][0-9]*$ ]]; then' in guard["run"] and "exit 1" in guard["run"]
+    script = subprocess.run(["bash", "-c", guard["run"]], env={"STACK": "staging"}, capture_output=True, text=True)
+    assert script.returncode == 1
+    assert script.stdout == "::error::refusing to destroy staging: CI destroys only review stacks (pr-<number>)\n"
+    assert subprocess.run(["bash", "-c", guard["run"]], env={"STACK": "pr-12"}).returncode == 0
+    assert (
+        rest[-1]["run"]
+        == '.venv/bin/python -m ops snapshots prune --stack "${STACK}" --keep 0 --yes --region us-east-1'
+    )
 
 
 def test_merges_deploy_staging_then_production_in_protected_environments_one_at_a_time():
