@@ -41,6 +41,8 @@ MASTER_USERNAME = "swipesavvy_admin"
 POSTGRES_PORT = 5432
 ENHANCED_MONITORING_POLICY = "policy/service-role/AmazonRDSEnhancedMonitoringRole"
 APP_PASSWORD_LENGTH = 40
+LOG_EXPORTS = ("postgresql", "upgrade")
+DISPOSABLE_LOG_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,7 @@ class Database(pulumi.ComponentResource):
             if args.keep_on_destroy
             else {"skip_final_snapshot": True}
         )
+        disposable = self._disposable_logs(name, args, tags, child) if not args.keep_on_destroy else {}
         return aws.rds.Instance(
             f"{name}-postgres",
             **identity,
@@ -321,7 +324,8 @@ class Database(pulumi.ComponentResource):
             deletion_protection=config.deletion_protection,
             iam_database_authentication_enabled=True,  # AWS FSBP RDS.10
             **final_snapshot,
-            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            **disposable.get("naming", {}),
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             performance_insights_enabled=True,
             performance_insights_retention_period=config.performance_insights_retention_days,
             monitoring_interval=config.monitoring_interval_seconds,
@@ -334,9 +338,31 @@ class Database(pulumi.ComponentResource):
             # Protected while deletion protection is on, so `pulumi destroy` stops before it
             # deletes anything (the seed, logins and secrets would go first otherwise).
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[monitoring_attachment], protect=config.deletion_protection
+                parent=self,
+                depends_on=[monitoring_attachment, *disposable.get("log_groups", [])],
+                protect=config.deletion_protection,
+                delete_before_replace=not args.keep_on_destroy,  # a fixed identifier (below)
             ),
         )
+
+    @staticmethod
+    def _disposable_logs(name: str, args: DatabaseArgs, tags: dict, child: pulumi.ResourceOptions) -> dict:
+        """A stack that keeps nothing: the instance gets a fixed identifier, so its log groups
+        (RDS writes to /aws/rds/instance/<identifier>/<log>) are created first, with an expiry,
+        and deleted after it; RDS would otherwise create them itself, never expiring, and
+        they would outlive the stack."""
+        identifier = f"swipesavvy-{args.stack}-postgres"
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-{log}-log",
+                name=f"/aws/rds/instance/{identifier}/{log}",
+                retention_in_days=DISPOSABLE_LOG_DAYS,
+                tags=tags,
+                opts=child,
+            )
+            for log in LOG_EXPORTS
+        ]
+        return {"naming": {"identifier": identifier}, "log_groups": log_groups}
 
     def _login_role(
         self,

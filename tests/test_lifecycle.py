@@ -248,6 +248,22 @@ def test_a_review_stack_keeps_nothing_on_destroy(review, staging):
     assert staging.one(INSTANCE).inputs["deleteAutomatedBackups"] is False
 
 
+def test_a_review_stacks_database_logs_expire_and_go_with_it(review, staging):
+    """Its instance has a fixed identifier, so its RDS log groups exist (with an expiry) before
+    it and are deleted after it, instead of RDS creating them, never expiring, for good."""
+    instance = review.one(INSTANCE).inputs
+    assert instance["identifier"] == "swipesavvy-pr-42-postgres"
+    groups = {r.name: r.inputs for r in review.of_type("aws:cloudwatch/logGroup:LogGroup") if r.name.endswith("-log")}
+    assert {g["name"]: g["retentionInDays"] for g in groups.values()} == {
+        "/aws/rds/instance/swipesavvy-pr-42-postgres/postgresql": 7,
+        "/aws/rds/instance/swipesavvy-pr-42-postgres/upgrade": 7,
+    }
+    assert set(groups) <= set(review.dependencies[(INSTANCE, "swipesavvy-db-postgres")])
+    assert instance["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    # Staging's instance keeps its generated identifier: a fixed one would replace it.
+    assert "identifier" not in staging.one(INSTANCE).inputs
+
+
 @pytest.mark.parametrize(
     ("section", "setting", "message"),
     [
