@@ -105,7 +105,11 @@ if database.operator_arn is not None:
     pulumi.export("db_operator_arn", database.operator_arn)
 
 monitored = config.monitoring.enabled
-agent_key = AgentApiKey("swipesavvy-datadog-agent", AgentApiKeyArgs(config.stack, config.tags)) if monitored else None
+agent_key = (
+    AgentApiKey("swipesavvy-datadog-agent", AgentApiKeyArgs(config.stack, config.tags, not config.is_review))
+    if monitored
+    else None
+)
 backend = (
     BackendService(
         "swipesavvy-api",

@@ -42,3 +42,9 @@ def service_trust_policy(service: str) -> str:
             "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}],
         }
     )
+
+
+def secret_recovery_days(keep_on_destroy: bool) -> int:
+    """A deleted secret's recovery window: 7 days, or none for a stack that keeps nothing on
+    destroy (a review stack's secrets must not outlive it)."""
+    return 7 if keep_on_destroy else 0

@@ -27,7 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.aws_shared import service_trust_policy, tcp_rule
+from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
 from components.config import DatabaseConfig, FeatureFlagSetting, SeedConfig
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
 from components.login_role import LoginRole, LoginRoleArgs
@@ -386,7 +386,7 @@ class Database(pulumi.ComponentResource):
             # window under the old name while a re-created stack gets new ones the same day.
             name_prefix=f"swipesavvy/{args.stack}/db/{login.name}-",
             description=f"SwipeSavvy {args.stack}: PostgreSQL login {login.name}",
-            recovery_window_in_days=7,
+            recovery_window_in_days=secret_recovery_days(args.keep_on_destroy),
             tags=tags,
             opts=child,
         )

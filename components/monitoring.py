@@ -34,6 +34,7 @@ import pulumi_datadog as datadog
 
 from components import datadog_queries as q
 from components.agent_config import app_url
+from components.aws_shared import secret_recovery_days
 from components.config import MonitoringConfig, Threshold
 from components.datadog_queries import SERVICE, Series
 
@@ -95,6 +96,8 @@ def alert_message(alert: Alert, stack: str, dashboard_url: str, notify: str) -> 
 class AgentApiKeyArgs:
     stack: str
     tags: Mapping[str, str]
+    keep_on_destroy: bool = True
+    """The secret stays recoverable for 7 days after a destroy; False (review stacks): deleted at once."""
 
 
 class AgentApiKey(pulumi.ComponentResource):
@@ -115,7 +118,7 @@ class AgentApiKey(pulumi.ComponentResource):
             name,
             name_prefix=f"swipesavvy/{args.stack}/datadog/agent-api-key-",
             description=f"SwipeSavvy {args.stack}: the Datadog agent's API key",
-            recovery_window_in_days=7,
+            recovery_window_in_days=secret_recovery_days(args.keep_on_destroy),
             tags=dict(args.tags),
             opts=child,
         )

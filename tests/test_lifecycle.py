@@ -246,6 +246,11 @@ def test_a_review_stack_keeps_nothing_on_destroy(review, staging):
         "swipesavvy-db-after-seed",
     }
     assert staging.one(INSTANCE).inputs["deleteAutomatedBackups"] is False
+    # Its secrets are deleted at once; staging's stay recoverable for 7 days.
+    secret = "aws:secretsmanager/secret:Secret"
+    assert {r.inputs["recoveryWindowInDays"] for r in review.of_type(secret)} == {0}
+    assert {r.inputs["recoveryWindowInDays"] for r in staging.of_type(secret)} == {7}
+    assert len(review.of_type(secret)) == 4  # the three logins' and the agents' Datadog key
 
 
 def test_a_review_stacks_database_logs_expire_and_go_with_it(review, staging):
