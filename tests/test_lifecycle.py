@@ -315,3 +315,9 @@ def test_the_destroy_guard_is_the_first_delete_and_is_protected_with_the_databas
 
 def _components(run) -> set[str]:
     return {r.name for r in run.resources if r.typ.startswith("swipesavvy:")}
+
+
+def test_production_applies_in_the_maintenance_window_which_the_readme_explains(staging, production):
+    """README "Previews that do not settle": production's changes wait for the maintenance window."""
+    assert production.one(INSTANCE).inputs["applyImmediately"] is False
+    assert staging.one(INSTANCE).inputs["applyImmediately"] is True
