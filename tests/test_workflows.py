@@ -5,6 +5,7 @@ preview and update, and one update per stack at a time."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from policy.policies import POLICIES
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -136,3 +139,16 @@ def test_merges_deploy_staging_then_production_in_protected_environments_one_at_
     assert up["concurrency"] == {"group": "pulumi-${{ inputs.stack }}", "cancel-in-progress": False}
     (action,) = [s["with"] for s in up["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
     assert (action["command"], action["policyPacks"]) == ("up", "policy")
+
+
+def test_a_review_stack_without_monitors_is_warned_not_refused_by_the_policy_pack():
+    """Review stacks run with nothing but the repository's variables: without Datadog keys they
+    have no monitors, so `database-has-monitors` (mandatory for staging and production) only
+    warns there; every other policy stays mandatory."""
+    up = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"]["review-stack-up"]
+    (action,) = _commands(up["steps"])
+    config = json.loads((ROOT / action["policyPackConfigs"]).read_text())
+    assert config == {"database-has-monitors": {"enforcementLevel": "advisory"}}
+    assert "database-has-monitors" in {policy.name for policy in POLICIES}
+    previews = [a for _, name, job in _jobs() if name != "review-stack-up" for a in _commands(job.get("steps", []))]
+    assert previews and not any("policyPackConfigs" in a for a in previews)
