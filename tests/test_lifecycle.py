@@ -7,6 +7,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 from engine import DIFF_NONE, DIFF_SOME, ProviderError, PulumiEngine
+from pulumi.runtime.rpc import UNKNOWN
 from pulumi_program import RecordingMocks, run_program, stack_config, unwrap_all
 
 from components.stack_shape import checked_inputs, refusal
@@ -164,6 +165,7 @@ def test_stack_shape_through_the_engine(staging):
         engine.up({**declared, "engine_major": "17"})
 
     assert engine.preview({**declared, "zones": ["us-east-1c", "us-east-1d"]}).changes == DIFF_NONE
+    assert engine.preview({**declared, "zones": UNKNOWN}).changes == DIFF_NONE  # a preview not knowing them yet
     upgrade = {**declared, "engine_major": "17", "allow_major_version_upgrade": True}
     assert engine.preview(upgrade).changes == DIFF_SOME
     assert engine.up(upgrade) == "update"
