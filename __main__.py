@@ -7,7 +7,7 @@ stops `pulumi preview` with one line naming the setting and the fix.
 import pulumi
 
 from components.agent_config import datadog_site
-from components.backend import ORIGIN_HEADER, AgentArgs, BackendService, BackendServiceArgs
+from components.backend import AgentArgs, BackendService, BackendServiceArgs
 from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
 from components.database import Database, DatabaseArgs
 from components.frontend import ApiOrigin, StaticSite, StaticSiteArgs
@@ -120,7 +120,6 @@ backend = (
             project_root=PROJECT_ROOT,
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
-            public_subnet_ids=network.public_subnet_ids,
             security_group_id=network.backend_security_group_id,
             db_secret_arn=database.app_secret_arns["swipesavvy_backend"],
             tags=config.tags,
@@ -157,11 +156,7 @@ if config.frontend is not None:
             tags=config.tags,
             keep_on_destroy=not config.is_review,
             # The API is served through the same distribution, under /api/*.
-            api=ApiOrigin(
-                domain_name=backend.load_balancer_dns_name,
-                verify_header_name=ORIGIN_HEADER,
-                verify_header_value=backend.origin_header_value,
-            )
+            api=ApiOrigin(domain_name=backend.load_balancer_dns_name, load_balancer_arn=backend.load_balancer_arn)
             if backend
             else None,
         ),

@@ -11,10 +11,12 @@
 - An Auto Scaling group in the private subnets; a new launch-template version rolls the
   instances through an instance refresh (launch before terminate), and the group waits for
   the load balancer's health check on ``/api/health``.
-- Network: the load balancer admits port 80 only from CloudFront's origin-facing prefix
-  list and forwards only requests carrying the secret origin header CloudFront adds
-  (others get 403); instances admit 8080 only from the load balancer and reach out only
-  on 443 (AWS APIs, package repositories, Datadog) through the VPC's NAT gateway.
+- Network: an internal load balancer in the private subnets, reached only by CloudFront
+  through a VPC origin (components/frontend.py): nothing about the API is public but the
+  distribution. It admits port 80 only from CloudFront's origin-facing prefix list and
+  writes access logs to a private bucket. Instances admit 8080 only from the load balancer
+  and reach out only on 443 (AWS APIs, package repositories, Datadog) through the VPC's
+  NAT gateway (or, for Secrets Manager, the database operator's interface endpoint).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from components.agent_config import AgentSettings
 from components.aws_shared import service_trust_policy, tcp_rule
@@ -35,16 +36,27 @@ from components.private_bucket import bucket_policy, private_bucket
 from components.release_archive import ReleaseArchive
 
 API_PORT = BootSettings.api_port
-ORIGIN_HEADER = "X-Origin-Verify"
 HEALTH_CHECK_PATH = "/api/health"
 CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
 SSM_CORE_POLICY = "policy/AmazonSSMManagedInstanceCore"
 HTTP_PORT, HTTPS_PORT = 80, 443
 BUILD_DIR = Path(".build")
+ACCESS_LOG_RETENTION_DAYS = 90
+ACCESS_LOG_PREFIX = "alb"
+# Where ELB writes access logs: regions opened since August 2022 take this service
+# principal, older ones the region's ELB account (ELB user guide, "Enable access logs for
+# your Application Load Balancer", step 2: "Attach a policy to your S3 bucket").
+ELB_LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 
 def ami_parameter(architecture: str) -> str:
     return f"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"
+
+
+@dataclass(frozen=True)
+class LogBucket:
+    bucket: aws.s3.Bucket
+    policy: aws.s3.BucketPolicy
 
 
 @dataclass
@@ -71,7 +83,6 @@ class BackendServiceArgs:
     project_root: Path
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list]
-    public_subnet_ids: pulumi.Input[list]
     security_group_id: pulumi.Input[str]
     """The backend tier's security group (created by Network, admitted by the database)."""
     db_secret_arn: pulumi.Input[str]
@@ -87,7 +98,7 @@ class BackendServiceArgs:
 
 class BackendService(pulumi.ComponentResource):
     load_balancer_dns_name: pulumi.Output[str]
-    origin_header_value: pulumi.Output[str]
+    load_balancer_arn: pulumi.Output[str]
     group_name: pulumi.Output[str]
     release_uri: pulumi.Output[str]
 
@@ -97,11 +108,6 @@ class BackendService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         release_uri, release_object_arn, release_sha256 = self._release(name, args, tags)
-        # CloudFront adds this header to every request it sends here; the load balancer
-        # forwards nothing without it. Generated once; kept in state as a secret.
-        origin_secret = random.RandomPassword(f"{name}-origin-verify", length=48, special=False, opts=child)
-        self.origin_header_value = pulumi.Output.secret(origin_secret.result)
-
         alb_group = self._load_balancer_security_group(name, args, tags, child)
         self._instance_rules(name, args, alb_group, child)
         target_group = aws.lb.TargetGroup(
@@ -124,37 +130,28 @@ class BackendService(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        access_logs = self._access_log_bucket(name, tags)
+        # Internal, in the private subnets: CloudFront's VPC origin is the only way in
+        # (CloudFront developer guide, "Restrict access with VPC origins").
         load_balancer = aws.lb.LoadBalancer(
             f"{name}-alb",
             load_balancer_type="application",
-            internal=False,
-            subnets=args.public_subnet_ids,
+            internal=True,
+            subnets=args.private_subnet_ids,
             security_groups=[alb_group.id],
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.environment == "production",
+            access_logs={"bucket": access_logs.bucket.bucket, "prefix": ACCESS_LOG_PREFIX, "enabled": True},
             tags=tags,
-            opts=child,
+            # ELB checks that it may write to the bucket when logging is switched on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access_logs.policy]),
         )
-        listener = aws.lb.Listener(
+        aws.lb.Listener(
             f"{name}-http",
             load_balancer_arn=load_balancer.arn,
             port=HTTP_PORT,
             protocol="HTTP",
-            default_actions=[
-                {
-                    "type": "fixed-response",
-                    "fixed_response": {"content_type": "text/plain", "status_code": "403", "message_body": "Forbidden"},
-                }
-            ],
-            tags=tags,
-            opts=child,
-        )
-        aws.lb.ListenerRule(
-            f"{name}-from-cloudfront",
-            listener_arn=listener.arn,
-            priority=1,
-            conditions=[{"http_header": {"http_header_name": ORIGIN_HEADER, "values": [self.origin_header_value]}}],
-            actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+            default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
             tags=tags,
             opts=child,
         )
@@ -208,11 +205,13 @@ class BackendService(pulumi.ComponentResource):
         )
 
         self.load_balancer_dns_name = load_balancer.dns_name
+        self.load_balancer_arn = load_balancer.arn
         self.group_name = group.name
         self.release_uri = release_uri
         self.register_outputs(
             {
                 "load_balancer_dns_name": self.load_balancer_dns_name,
+                "load_balancer_arn": self.load_balancer_arn,
                 "group_name": self.group_name,
                 "release_uri": self.release_uri,
             }
@@ -292,10 +291,15 @@ class BackendService(pulumi.ComponentResource):
         group = aws.ec2.SecurityGroup(
             f"{name}-alb-sg",
             vpc_id=args.vpc_id,
-            description="SwipeSavvy API load balancer: HTTP from CloudFront only",
+            description="SwipeSavvy API load balancer (internal): HTTP from the CloudFront VPC origin only",
             tags={**tags, "Name": f"{name}-alb-sg"},
             opts=child,
         )
+        # CloudFront's VPC-origin traffic comes from its origin-facing ranges. The managed
+        # group CloudFront-VPCOrigins-Service-SG exists only once the VPC origin does, so
+        # the prefix list is what one `pulumi up` can name (CloudFront developer guide,
+        # "Restrict access with VPC origins"). The load balancer has no public address:
+        # nothing outside the VPC reaches it but through CloudFront.
         cloudfront = aws.ec2.get_managed_prefix_list_output(
             name=CLOUDFRONT_PREFIX_LIST, opts=pulumi.InvokeOutputOptions(parent=self)
         )
@@ -304,7 +308,7 @@ class BackendService(pulumi.ComponentResource):
             f"{name}-alb-from-cloudfront",
             group.id,
             HTTP_PORT,
-            "HTTP from CloudFront's origin-facing servers",
+            "HTTP from the CloudFront VPC origin (origin-facing prefix list)",
             child,
             prefix_list_id=cloudfront.id,
         )
@@ -318,6 +322,39 @@ class BackendService(pulumi.ComponentResource):
             referenced_security_group_id=args.security_group_id,
         )
         return group
+
+    def _access_log_bucket(self, name: str, tags: dict) -> LogBucket:
+        """A private bucket the load balancer writes its access logs to (AWS FSBP ELB.5),
+        kept after `pulumi destroy` like the site's logs; its lifecycle expires them."""
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        logs = private_bucket(
+            f"{name}-alb-logs",
+            pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            {**tags, "purpose": "load balancer access logs"},
+            expiration_days=ACCESS_LOG_RETENTION_DAYS,
+            force_destroy=False,
+            region=None,  # ELB writes only to a bucket in its own region
+        )
+        objects = pulumi.Output.concat(logs.bucket.arn, f"/{ACCESS_LOG_PREFIX}/AWSLogs/", identity.account_id, "/*")
+        policy = bucket_policy(
+            logs,
+            {
+                "Sid": "ElbLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"Service": ELB_LOG_DELIVERY_PRINCIPAL},
+                "Action": "s3:PutObject",
+                "Resource": objects,
+            },
+            {
+                "Sid": "ElbRegionAccountLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"AWS": elb_account.arn},
+                "Action": "s3:PutObject",
+                "Resource": objects,
+            },
+        )
+        return LogBucket(logs.bucket, policy)
 
     def _instance_rules(
         self, name: str, args: BackendServiceArgs, alb_group: aws.ec2.SecurityGroup, child: pulumi.ResourceOptions

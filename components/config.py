@@ -13,6 +13,7 @@ Layout of ``Pulumi.<stack>.yaml`` (keys in the ``swipesavvy`` namespace):
     swipesavvy:seed:      {...}              # SeedConfig
     swipesavvy:featureFlags: {key: {enabled, rolloutPercentage}}
     swipesavvy:monitoring: {...}             # MonitoringConfig (Datadog)
+    swipesavvy:cost:      {...}              # CostConfig (usage for python -m ops cost)
 
 Secrets are never read here; they stay ``pulumi.Output`` secrets end to end.
 """
@@ -174,6 +175,7 @@ class FrontendConfig:
     domain: str | None = None  # e.g. staging.swipesavvy.example: ACM certificate + alias records
     hosted_zone_id: str | None = None  # the Route 53 zone of ``domain``
     price_class: str = "PriceClass_100"
+    waf: bool = False  # an AWS WAF web ACL on the distribution; on by default, and required, in production
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,7 @@ class StackConfig:
     backend: BackendConfig | None = None  # not deployed when the section is absent
     frontend: FrontendConfig | None = None
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    cost: CostConfig = field(default_factory=lambda: CostConfig())  # defined with its parser below
 
     @property
     def is_production(self) -> bool:
@@ -680,7 +683,7 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
     return config
 
 
-def parse_frontend(raw: Any, project_root: Path) -> FrontendConfig | None:
+def parse_frontend(raw: Any, project_root: Path, environment: str = "staging") -> FrontendConfig | None:
     if raw is None:
         return None
     s = _Section("frontend", raw)
@@ -706,7 +709,12 @@ def parse_frontend(raw: Any, project_root: Path) -> FrontendConfig | None:
         domain=domain,
         hosted_zone_id=zone,
         price_class=s.choice("priceClass", d.price_class, PRICE_CLASSES),
+        waf=s.boolean("waf", environment == "production"),
     )
+    if not config.waf and environment == "production":
+        raise _fail(
+            s.path("waf"), False, "production's distribution always has its web ACL (AWS FSBP CloudFront.6)", "true"
+        )
     s.finish()
     return config
 
@@ -806,7 +814,7 @@ def parse_monitoring(
     return config
 
 
-SECTIONS = ("environment", "network", "database", "seed", "featureFlags", "backend", "frontend", "monitoring")
+SECTIONS = ("environment", "network", "database", "seed", "featureFlags", "backend", "frontend", "monitoring", "cost")
 
 
 def parse_stack_config(
@@ -827,7 +835,7 @@ def parse_stack_config(
     network = parse_network(values.get("network"), region)
     backend = parse_backend(values.get("backend"), project_root)
     _require_backend_egress(backend, network)
-    frontend = parse_frontend(values.get("frontend"), project_root)
+    frontend = parse_frontend(values.get("frontend"), project_root, environment)
     config = StackConfig(
         stack=stack,
         environment=environment,
@@ -838,6 +846,7 @@ def parse_stack_config(
         backend=backend,
         frontend=frontend,
         monitoring=parse_monitoring(values.get("monitoring"), environment, backend, frontend),
+        cost=parse_cost(values.get("cost")),
     )
     if config.is_review:
         _require_review_settings(config)
@@ -900,3 +909,56 @@ def _resolve_access(database: DatabaseConfig, network: NetworkConfig) -> Databas
             "operator",
         )
     return dataclasses.replace(database, access=access)
+
+
+# --- cost assumptions (swipesavvy:cost) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """Usage a plan cannot know, for ``python -m ops cost`` (monthly, per the resource named).
+    Nothing here changes what is deployed; the defaults are a quiet staging stack's."""
+
+    nat_gb_per_month: float = 50  # through all NAT gateways: packages, releases, AWS APIs, Datadog
+    cdn_gb_per_month: float = 20  # CloudFront to viewers
+    cdn_requests_per_month: int = 2_000_000  # CloudFront HTTPS requests (site and /api)
+    load_balancer_capacity_units: float = 1  # average LCUs per hour, per load balancer
+    endpoint_gb_per_month: float = 1  # through all interface endpoints
+    log_gb_per_month: float = 1  # CloudWatch Logs ingested per log group (RDS's exported logs too)
+    access_log_gb_per_month: float = 1  # vended logs delivered (CloudFront access logs)
+    s3_gb_per_bucket: float = 1
+    s3_put_requests_per_bucket: int = 10_000
+    s3_get_requests_per_bucket: int = 100_000
+    secret_api_calls_per_month: int = 10_000  # per secret
+    lambda_invocations_per_month: int = 1_000  # per function
+    lambda_average_seconds: float = 5
+    custom_metrics: int = 50  # Datadog custom metrics (timeseries) the stack sends
+
+
+COST_NUMBERS = {  # key: (field, largest accepted value)
+    "natGbPerMonth": ("nat_gb_per_month", 1e7),
+    "cdnGbPerMonth": ("cdn_gb_per_month", 1e7),
+    "loadBalancerCapacityUnits": ("load_balancer_capacity_units", 1e5),
+    "endpointGbPerMonth": ("endpoint_gb_per_month", 1e7),
+    "logGbPerMonth": ("log_gb_per_month", 1e7),
+    "accessLogGbPerMonth": ("access_log_gb_per_month", 1e7),
+    "s3GbPerBucket": ("s3_gb_per_bucket", 1e7),
+    "lambdaAverageSeconds": ("lambda_average_seconds", 900),  # a function's longest timeout
+}
+COST_INTEGERS = {
+    "cdnRequestsPerMonth": "cdn_requests_per_month",
+    "s3PutRequestsPerBucket": "s3_put_requests_per_bucket",
+    "s3GetRequestsPerBucket": "s3_get_requests_per_bucket",
+    "secretApiCallsPerMonth": "secret_api_calls_per_month",
+    "lambdaInvocationsPerMonth": "lambda_invocations_per_month",
+    "customMetrics": "custom_metrics",
+}
+
+
+def parse_cost(raw: Any) -> CostConfig:
+    s = _Section("cost", raw)
+    d = CostConfig()
+    numbers = {f: s.number(key, getattr(d, f), 0, high) for key, (f, high) in COST_NUMBERS.items()}
+    integers = {f: s.integer(key, getattr(d, f), 0, MAX_EXACT_INTEGER) for key, f in COST_INTEGERS.items()}
+    s.finish()
+    return CostConfig(**numbers, **integers)

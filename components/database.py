@@ -436,6 +436,8 @@ class Database(pulumi.ComponentResource):
                 master_secret_arn=self.master_secret_arn,
                 code=args.operator_code,
                 secrets_endpoint=args.config.operator_secrets_endpoint,
+                # The endpoint's private DNS also answers the backend's instances (boot, agent).
+                secrets_clients={"backend": args.backend_security_group_id},
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),

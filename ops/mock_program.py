@@ -32,6 +32,7 @@ APP_PASSWORD_PREFIX = "APP-PASSWORD-generated-"
 ALB_DNS_NAME = "swipesavvy-api-alb-123456.us-east-1.elb.amazonaws.com"
 AMI_ID = "ami-0al2023arm64"
 CLOUDFRONT_PREFIX_LIST_ID = "pl-3b927c52"
+ELB_ACCOUNT = "127311923021"  # us-east-1's Elastic Load Balancing account
 OPERATOR_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
 CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
@@ -87,6 +88,8 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         return {"name": args.name, "arn": f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:{args.name}"}
     if args.typ == "aws:iam/instanceProfile:InstanceProfile":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/{args.name}", "name": args.name}
+    if args.typ == "aws:iam/policy:Policy":
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:policy/{args.name}"}
     if args.typ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{args.name}", "name": args.name}
     if args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
@@ -104,6 +107,8 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             "domainName": CLOUDFRONT_DOMAIN,
             "hostedZoneId": CLOUDFRONT_ZONE_ID,
         }
+    if args.typ == "aws:wafv2/webAcl:WebAcl":
+        return {"arn": f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/{inputs['name']}/0123"}
     if args.typ == "aws:cloudfront/function:Function":
         return {"arn": f"arn:aws:cloudfront::{ACCOUNT}:function/{inputs['name']}"}
     if args.typ == "aws:acm/certificate:Certificate":
@@ -167,6 +172,8 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
         }
     if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
         return {"id": CLOUDFRONT_PREFIX_LIST_ID, "name": args.args["name"], "addressFamily": "IPv4", "entries": []}
+    if args.token == "aws:elb/getServiceAccount:getServiceAccount":
+        return {"id": ELB_ACCOUNT, "arn": f"arn:aws:iam::{ELB_ACCOUNT}:root"}
     if args.token == "datadog:aws/getIntegrationIamPermissions:getIntegrationIamPermissions":
         return {"id": "permissions", "iamPermissions": DATADOG_IAM_PERMISSIONS}
     if args.token == "datadog:index/getSyntheticsGlobalVariable:getSyntheticsGlobalVariable":

@@ -3,7 +3,9 @@
 Built for what a synchronous Lambda invoke really does (shared/reference/operator-notes.md):
 - botocore retries a read timeout, which would run a long seed two or three times, so
   retries are off (one attempt) and the read timeout outlasts the function's own timeout;
-  a throttle (nothing ran) is retried here, a bounded number of times;
+  a throttle (nothing ran) is retried here, for as long as another operation may hold the
+  function's one concurrent execution (its reserved concurrency is 1: deploy operations
+  run one at a time);
 - a new or idle VPC function is not active yet: wait for it before invoking (an idle,
   Inactive one is woken first: it stays Inactive until an invoke, which fails);
 - a function error is HTTP 200 with ``FunctionError``: it is turned into an exception;
@@ -25,8 +27,21 @@ from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError, Wa
 
 FUNCTION_TIMEOUT_S = 900  # the function's own limit (Lambda's maximum); the program sets it
 READ_TIMEOUT_S = FUNCTION_TIMEOUT_S + 60
-THROTTLE_RETRIES = 4
 THROTTLE_BACKOFF_S = 2.0
+THROTTLE_BACKOFF_MAX_S = 15.0
+
+
+def _throttle_delays() -> list[float]:
+    """Waits between throttled attempts: doubling from 2 s, at most 15 s, until together they
+    outlast one whole operation in the function's single slot (its timeout, and a minute)."""
+    delays: list[float] = []
+    while sum(delays) < READ_TIMEOUT_S:
+        delays.append(min(THROTTLE_BACKOFF_S * 2 ** len(delays), THROTTLE_BACKOFF_MAX_S))
+    return delays
+
+
+THROTTLE_DELAYS_S = _throttle_delays()
+THROTTLE_RETRIES = len(THROTTLE_DELAYS_S)
 ACTIVE_WAIT_DELAY_S = 5
 ACTIVE_WAIT_ATTEMPTS = 60  # 5 minutes: a VPC function's network interfaces take a while
 WAKE_UP_REQUEST = b"{}"  # the handler refuses it (no operation) without touching the database
@@ -96,14 +111,14 @@ def _wait_until_active(client, function_arn: str) -> None:
 
 
 def _invoke_once(client, function_arn: str, payload: bytes) -> dict[str, Any]:
-    for attempt in range(THROTTLE_RETRIES + 1):
+    for delay in [*THROTTLE_DELAYS_S, None]:
         try:
             return client.invoke(FunctionName=function_arn, InvocationType="RequestResponse", Payload=payload)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
-            if code != "TooManyRequestsException" or attempt == THROTTLE_RETRIES:
+            if code != "TooManyRequestsException" or delay is None:
                 raise _client_error(function_arn, error) from None
-            time.sleep(THROTTLE_BACKOFF_S * 2**attempt)  # throttled: nothing ran, safe to retry
+            time.sleep(delay)  # throttled: nothing ran, safe to retry
     raise AssertionError("unreachable")
 
 

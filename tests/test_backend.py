@@ -10,17 +10,16 @@ import pulumi
 import pytest
 import yaml
 from pulumi_program import (
+    ACCOUNT,
     ALB_DNS_NAME,
     AMI_ID,
     CLOUDFRONT_PREFIX_LIST_ID,
     DB_ADDRESS,
+    ELB_ACCOUNT,
     PROJECT_ROOT,
     RecordingMocks,
-    is_secret,
-    plain_values,
     run_program,
     stack_config,
-    unwrap_all,
 )
 
 from components.agent_config import AgentSettings
@@ -33,6 +32,7 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 BACKEND_SG = "swipesavvy-backend-id"
 ALB_SG = "swipesavvy-api-alb-sg-id"
+TARGET_GROUP_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:swipesavvy-api-api"
 
 
 def cloud_config(run) -> dict:
@@ -112,18 +112,44 @@ def test_target_group_checks_the_health_endpoint_on_8080(staging):
     assert target["healthCheck"]["path"] == "/api/health" and target["healthCheck"]["matcher"] == "200"
 
 
-def test_load_balancer_serves_only_cloudfront_requests_with_the_origin_header(staging):
+def test_the_load_balancer_is_internal_in_the_private_subnets_and_forwards_to_the_api(staging):
     alb = staging.one("aws:lb/loadBalancer:LoadBalancer").inputs
-    assert alb["dropInvalidHeaderFields"] is True and alb["internal"] is False
-    assert alb["subnets"] == ["swipesavvy-public-0-id", "swipesavvy-public-1-id"]
+    assert alb["dropInvalidHeaderFields"] is True and alb["internal"] is True
+    assert alb["subnets"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
     listener = staging.one("aws:lb/listener:Listener").inputs
     assert listener["port"] == 80
-    assert listener["defaultActions"][0]["fixedResponse"]["statusCode"] == "403"
-    rule = staging.one("aws:lb/listenerRule:ListenerRule").inputs
-    assert is_secret(rule["conditions"])  # the header's value makes the whole condition secret
-    (condition,) = unwrap_all(rule["conditions"])
-    assert condition["httpHeader"]["httpHeaderName"] == "X-Origin-Verify"
-    assert rule["actions"][0]["type"] == "forward"
+    assert listener["defaultActions"] == [{"type": "forward", "targetGroupArn": TARGET_GROUP_ARN}]
+    assert staging.of_type("aws:lb/listenerRule:ListenerRule") == []  # no shared-secret header to check
+
+
+def test_the_load_balancer_writes_access_logs_the_elb_log_delivery_may_write(staging):
+    alb = staging.one("aws:lb/loadBalancer:LoadBalancer")
+    assert alb.inputs["accessLogs"] == {"bucket": "swipesavvy-api-alb-logs-a1b2c3d", "prefix": "alb", "enabled": True}
+    assert "swipesavvy-api-alb-logs" in staging.dependencies[(alb.typ, alb.name)]  # the policy first
+    policy = json.loads(staging.of_name("aws:s3/bucketPolicy:BucketPolicy", "swipesavvy-api-alb-logs").inputs["policy"])
+    objects = f"arn:aws:s3:::swipesavvy-api-alb-logs-a1b2c3d/alb/AWSLogs/{ACCOUNT}/*"
+    assert policy["Statement"][:2] == [
+        {
+            "Sid": "ElbLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": objects,
+        },
+        {
+            "Sid": "ElbRegionAccountLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ELB_ACCOUNT}:root"},
+            "Action": "s3:PutObject",
+            "Resource": objects,
+        },
+    ]
+    assert [s["Sid"] for s in policy["Statement"]] == [
+        "ElbLogDelivery",
+        "ElbRegionAccountLogDelivery",
+        "DenyInsecureTransport",
+    ]
+    assert ("aws:s3/bucket:Bucket", "swipesavvy-api-alb-logs") in staging.retained
 
 
 def test_security_groups_admit_only_the_next_hop(staging):
@@ -174,14 +200,6 @@ def test_the_release_is_uploaded_under_its_content_hash_to_a_private_bucket(stag
     assert [s["Sid"] for s in policy["Statement"]] == ["DenyInsecureTransport"]
 
 
-def test_cloudfront_and_the_load_balancer_share_the_origin_secret_and_keep_it_secret(staging):
-    secret = "APP-PASSWORD-generated-swipesavvy-api-origin-verify"  # what the mocked generator returns
-    rule = staging.one("aws:lb/listenerRule:ListenerRule").inputs
-    assert secret in json.dumps(unwrap_all(rule["conditions"])) and secret not in plain_values(rule)
-    distribution = staging.one("aws:cloudfront/distribution:Distribution").inputs
-    assert secret in json.dumps(unwrap_all(distribution["origins"])) and secret not in plain_values(distribution)
-
-
 def test_outputs_name_the_site_the_api_and_the_group(staging):
     outputs = {name: value for name, (value, _) in staging.outputs.items()}
     assert outputs["backend_group_name"] == "swipesavvy-api-asg"
@@ -228,3 +246,13 @@ def test_destroy_keeps_the_releases_for_a_later_rollback(staging):
     kept = {name for typ, name in staging.retained if name.startswith("swipesavvy-api-")}
     assert {"swipesavvy-api-artifacts", "swipesavvy-api-release"} <= kept
     assert ("aws:s3/bucket:Bucket", "swipesavvy-api-artifacts") in staging.retained
+
+
+def test_every_bucket_lifecycle_aborts_incomplete_uploads(staging, production):
+    # Checkov CKV_AWS_300, on every bucket of both committed stacks (release, ALB logs, site, site logs).
+    for run in (staging, production):
+        lifecycles = run.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        assert {r.name for r in lifecycles} == {r.name for r in run.of_type("aws:s3/bucket:Bucket")}
+        for lifecycle in lifecycles:
+            (rule,) = lifecycle.inputs["rules"]
+            assert rule["status"] == "Enabled" and rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}

@@ -445,3 +445,17 @@ def test_direct_access_with_a_runner_or_a_tunnel_is_accepted():
         assert (
             parse_stack_config("staging", {"environment": "staging", "database": database}).database.access == "direct"
         )
+
+
+def test_the_web_acl_is_required_in_production_and_a_switch_elsewhere():
+    frontend = {"distDir": "examples/frontend-dist"}
+    assert parse_stack_config("production", {"environment": "production", "frontend": frontend}).frontend.waf is True
+    assert parse_stack_config("staging", {"environment": "staging", "frontend": frontend}).frontend.waf is False
+    switched = parse_stack_config("staging", {"environment": "staging", "frontend": {**frontend, "waf": "true"}})
+    assert switched.frontend.waf is True
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config("production", {"environment": "production", "frontend": {**frontend, "waf": False}})
+    assert str(raised.value) == (
+        "swipesavvy:frontend.waf = false is invalid: production's distribution always has its web ACL"
+        " (AWS FSBP CloudFront.6) (fix: pulumi config set --path 'swipesavvy:frontend.waf' true)"
+    )

@@ -33,7 +33,7 @@ REQUEST = {
 
 @pytest.fixture(autouse=True)
 def fast(monkeypatch):
-    monkeypatch.setattr(operator_client, "THROTTLE_BACKOFF_S", 0)
+    monkeypatch.setattr(operator_client, "THROTTLE_DELAYS_S", [0.0] * THROTTLE_RETRIES)
     monkeypatch.setattr(operator_client, "ACTIVE_WAIT_DELAY_S", 0)
 
 
@@ -153,6 +153,14 @@ def test_throttled_past_the_retries_is_one_line(stubbed):
     error = failure(client)  # and no further invoke: the stubber would have no answer for it
     assert str(error) == f"cannot invoke operator {ARN}: TooManyRequestsException Rate exceeded"
     assert error.kind == "unavailable"
+
+
+def test_throttles_are_retried_for_as_long_as_another_operation_may_hold_the_one_slot():
+    # The function's reserved concurrency is 1 (components/operator.py): a second operation is
+    # throttled while the first runs, which may take the function's whole timeout.
+    assert sum(operator_client._throttle_delays()) >= FUNCTION_TIMEOUT_S
+    assert max(operator_client._throttle_delays()) == operator_client.THROTTLE_BACKOFF_MAX_S
+    assert operator_client._throttle_delays()[:3] == [2.0, 4.0, 8.0]
 
 
 def test_another_invoke_error_is_not_retried(stubbed):
