@@ -130,7 +130,7 @@ class BackendService(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        access_logs = self._access_log_bucket(name, tags)
+        access_logs = self._access_log_bucket(name, tags, args.keep_on_destroy)
         # Internal, in the private subnets: CloudFront's VPC origin is the only way in
         # (CloudFront developer guide, "Restrict access with VPC origins").
         load_balancer = aws.lb.LoadBalancer(
@@ -323,17 +323,18 @@ class BackendService(pulumi.ComponentResource):
         )
         return group
 
-    def _access_log_bucket(self, name: str, tags: dict) -> LogBucket:
+    def _access_log_bucket(self, name: str, tags: dict, keep_on_destroy: bool) -> LogBucket:
         """A private bucket the load balancer writes its access logs to (AWS FSBP ELB.5),
-        kept after `pulumi destroy` like the site's logs; its lifecycle expires them."""
+        kept after `pulumi destroy` like the site's logs (not a review stack's); its
+        lifecycle expires them."""
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
         logs = private_bucket(
             f"{name}-alb-logs",
-            pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            pulumi.ResourceOptions(parent=self, retain_on_delete=keep_on_destroy),
             {**tags, "purpose": "load balancer access logs"},
             expiration_days=ACCESS_LOG_RETENTION_DAYS,
-            force_destroy=False,
+            force_destroy=not keep_on_destroy,
             region=None,  # ELB writes only to a bucket in its own region
         )
         objects = pulumi.Output.concat(logs.bucket.arn, f"/{ACCESS_LOG_PREFIX}/AWSLogs/", identity.account_id, "/*")

@@ -237,12 +237,14 @@ def test_a_review_stack_keeps_nothing_on_destroy(review, staging):
     assert review.protected == set() and review.retained == set()
     assert {r.name: r.inputs["forceDestroy"] for r in review.of_type(BUCKET)} == {
         "swipesavvy-api-artifacts": True,
+        "swipesavvy-api-alb-logs": True,
         "swipesavvy-frontend-site": True,
         "swipesavvy-frontend-logs": True,
     }
     # Staging keeps them: the retained buckets and snapshots, the final snapshot, the backups.
     assert {name for typ, name in staging.retained if typ in (BUCKET, SNAPSHOT)} == {
         "swipesavvy-api-artifacts",
+        "swipesavvy-api-alb-logs",
         "swipesavvy-frontend-logs",
         "swipesavvy-db-after-schema",
         "swipesavvy-db-after-seed",
