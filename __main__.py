@@ -84,6 +84,7 @@ database = Database(
         apply_immediately=not config.is_production,
         operator_code=operator_code,
         keep_on_destroy=not config.is_review,
+        existing_secrets_endpoint_security_group_id=config.network.existing_secrets_endpoint_security_group_id,
     ),
 )
 
@@ -103,6 +104,8 @@ pulumi.export("db_applied_migrations", database.applied_migrations)
 pulumi.export("db_connection", database.connection)
 if database.operator_arn is not None:
     pulumi.export("db_operator_arn", database.operator_arn)
+if database.secrets_endpoint_security_group_id is not None:  # a review stack in this VPC admits itself on it
+    pulumi.export("secrets_endpoint_security_group_id", database.secrets_endpoint_security_group_id)
 
 monitored = config.monitoring.enabled
 agent_key = (

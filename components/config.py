@@ -72,7 +72,11 @@ _AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
 # A review stack (one per pull request, created and destroyed by CI) is named pr-<number>:
 # it keeps nothing on destroy and owns nothing the account shares (README "Review stacks").
 REVIEW_STACK = re.compile(r"^pr-[1-9][0-9]*$")
-_RESOURCE_ID = {"vpc": re.compile(r"^vpc-[0-9a-f]{8,17}$"), "subnet": re.compile(r"^subnet-[0-9a-f]{8,17}$")}
+_RESOURCE_ID = {
+    "vpc": re.compile(r"^vpc-[0-9a-f]{8,17}$"),
+    "subnet": re.compile(r"^subnet-[0-9a-f]{8,17}$"),
+    "sg": re.compile(r"^sg-[0-9a-f]{8,17}$"),
+}
 
 
 class ConfigError(ValueError):
@@ -89,6 +93,10 @@ class NetworkConfig:
     existing_vpc_id: str | None = None
     private_subnet_ids: tuple[str, ...] = ()
     public_subnet_ids: tuple[str, ...] = ()
+    # The security group of a Secrets Manager endpoint with private DNS already in the existing
+    # VPC (a review stack in staging's): its private DNS answers for the whole VPC, so this
+    # stack admits its own readers on it.
+    existing_secrets_endpoint_security_group_id: str | None = None
 
     @property
     def uses_existing_vpc(self) -> bool:
@@ -443,8 +451,22 @@ def parse_network(raw: Any, region: str | None = None) -> NetworkConfig:
             s.path("existingVpcId"), None, "subnet ids are only used together with an existing VPC id", "vpc-0123abcd"
         )
     nat = s.boolean("natGateway", d.nat_gateway)
+    endpoint_group = s.text(
+        "existingSecretsEndpointSecurityGroupId",
+        None,
+        _RESOURCE_ID["sg"],
+        "must be a security group id like sg-0123abcd",
+        "sg-0123abcd",
+    )
+    if endpoint_group and not existing:
+        raise _fail(
+            s.path("existingSecretsEndpointSecurityGroupId"),
+            endpoint_group,
+            "is only used with existingVpcId (an endpoint already in that VPC)",
+            "sg-0123abcd",
+        )
     s.finish()
-    return NetworkConfig(vpc_cidr, zones, nat, existing, private, public)
+    return NetworkConfig(vpc_cidr, zones, nat, existing, private, public, endpoint_group)
 
 
 def _autoscaling_floor(allocated: int) -> int:

@@ -32,7 +32,7 @@ from components.config import DatabaseConfig, FeatureFlagSetting, SeedConfig
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
 from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
-from components.operator import DatabaseOperator, DatabaseOperatorArgs, OperatorCode
+from components.operator import HTTPS_PORT, DatabaseOperator, DatabaseOperatorArgs, OperatorCode
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
 
 MASTER_USERNAME = "swipesavvy_admin"
@@ -92,6 +92,9 @@ class DatabaseArgs:
     keep_on_destroy: bool = True
     """A final snapshot, automated backups and the manual snapshots outlive the instance;
     False (review stacks): destroy leaves none of them."""
+    existing_secrets_endpoint_security_group_id: str | None = None
+    """Another stack's Secrets Manager endpoint in this VPC (private DNS): the operator and
+    the backend are admitted on it, or their calls to Secrets Manager time out there."""
 
 
 class Database(pulumi.ComponentResource):
@@ -134,6 +137,21 @@ class Database(pulumi.ComponentResource):
         self.connection = connection
         operator = self._operator(name, args, security_group, tags) if config.access == "operator" else None
         self.operator_arn = operator.function_arn if operator else None
+        self.secrets_endpoint_security_group_id = operator.endpoint_security_group_id if operator else None
+        if args.existing_secrets_endpoint_security_group_id:
+            readers = {"backend": args.backend_security_group_id}
+            if operator:
+                readers["operator"] = operator.security_group_id
+            for reader, group_id in readers.items():
+                tcp_rule(
+                    aws.vpc.SecurityGroupIngressRule,
+                    f"{name}-existing-endpoint-from-{reader}",
+                    args.existing_secrets_endpoint_security_group_id,
+                    HTTPS_PORT,
+                    f"HTTPS from the {args.stack} {reader} security group",
+                    pulumi.ResourceOptions(parent=self),
+                    referenced_security_group_id=group_id,
+                )
         # What every resource working inside the database gets: where, and through what.
         reach = {
             "connection": connection,

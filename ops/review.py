@@ -4,6 +4,7 @@ A pull request's stack is staging's program and settings, changed where a copy w
 collide, be shared or outlive the stack (README "Review stacks"):
 - network: staging's VPC and subnets (``existingVpcId`` from staging's stack outputs), not
   a VPC, NAT gateway and Elastic IP of its own (the default quotas allow about two more);
+  admitted on staging's Secrets Manager endpoint, whose private DNS answers for the VPC;
 - database: no deletion protection, no snapshots, the operator function for access (in an
   existing VPC the default would be a runner inside it), no Secrets Manager endpoint of its
   own (one VPC holds one private-DNS endpoint per service; staging's NAT gateway serves);
@@ -33,6 +34,8 @@ NETWORK_OUTPUTS = {
     "privateSubnetIds": "private_subnet_ids",
     "publicSubnetIds": "public_subnet_ids",
 }
+# Staging's Secrets Manager endpoint (private DNS: it answers for the whole VPC), when it has one.
+ENDPOINT_OUTPUT = "secrets_endpoint_security_group_id"
 REVIEW_SEED_SCALE_SHARE = 0.1
 MIN_SEED_SCALE = 0.01
 # Database settings a review stack does not take from staging: its access and what it keeps.
@@ -70,6 +73,8 @@ def _network(outputs: Mapping[str, Any]) -> dict[str, Any]:
                 " --stack staging with this program, which exports it, then run this again)"
             )
         network[key] = value
+    if outputs.get(ENDPOINT_OUTPUT):
+        network["existingSecretsEndpointSecurityGroupId"] = outputs[ENDPOINT_OUTPUT]
     return network
 
 

@@ -11,6 +11,7 @@ import yaml
 from pulumi_program import run_program, stack_config, unwrap_all
 from test_ops_stack_cli import one_line_error, run
 
+from components.config import ConfigError, parse_network
 from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ops.review import ReviewConfigError, review_config
 
@@ -19,6 +20,7 @@ STAGING_OUTPUTS = {
     "private_subnet_ids": ["subnet-0aaa1111bbbb2222c", "subnet-0ddd3333eeee4444f"],
     "public_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
     "db_connection": {"host": "db.example", "port": 5432},
+    "secrets_endpoint_security_group_id": "sg-0e1d2c3b4a5968778",
 }
 
 
@@ -42,6 +44,7 @@ def test_the_review_config_is_staging_changed_where_a_copy_would_fail_collide_or
         "existingVpcId": "vpc-0a1b2c3d4e5f60718",
         "privateSubnetIds": ["subnet-0aaa1111bbbb2222c", "subnet-0ddd3333eeee4444f"],
         "publicSubnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+        "existingSecretsEndpointSecurityGroupId": "sg-0e1d2c3b4a5968778",
     }
     database = config["swipesavvy:database"]
     assert {
@@ -105,6 +108,16 @@ def test_the_command_writes_a_file_the_program_deploys_into_stagings_network(
         == STAGING_OUTPUTS["private_subnet_ids"]
     )
     assert review.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []  # staging's VPC has its own
+    # whose private DNS answers for the whole VPC: the review stack's readers are admitted on it.
+    admitted = {
+        r.name: (r.inputs["securityGroupId"], r.inputs["referencedSecurityGroupId"], r.inputs["fromPort"])
+        for r in review.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == "sg-0e1d2c3b4a5968778"
+    }
+    assert admitted == {
+        "swipesavvy-db-existing-endpoint-from-backend": ("sg-0e1d2c3b4a5968778", "swipesavvy-backend-id", 443),
+        "swipesavvy-db-existing-endpoint-from-operator": ("sg-0e1d2c3b4a5968778", "swipesavvy-db-operator-sg-id", 443),
+    }
     assert [r.name for r in review.resources if r.typ.startswith("datadog:")] == []
     assert review.retained == set() and review.protected == set()
     assert review.one("aws:rds/instance:Instance").inputs["skipFinalSnapshot"] is True
@@ -137,3 +150,19 @@ def test_bad_outputs_are_one_line(capsys, tmp_path):
     code, _, err = run(capsys, "review-config", "--pr", "42", "--staging-outputs", str(bad))
     assert code == EXIT_FAILED
     assert one_line_error(err).startswith("error: staging's stack outputs have no private_subnet_ids")
+
+
+def test_staging_exports_what_a_review_stack_needs(staging):
+    outputs = {name: value for name, (value, _secret) in staging.outputs.items()}
+    assert {"vpc_id", "private_subnet_ids", "public_subnet_ids", "secrets_endpoint_security_group_id"} <= set(outputs)
+    assert outputs["secrets_endpoint_security_group_id"] == "swipesavvy-db-operator-endpoint-sg-id"
+
+
+def test_an_existing_endpoint_group_needs_the_existing_vpc():
+    with pytest.raises(ConfigError) as raised:
+        parse_network({"existingSecretsEndpointSecurityGroupId": "sg-0e1d2c3b4a5968778"})
+    assert str(raised.value) == (
+        "swipesavvy:network.existingSecretsEndpointSecurityGroupId = 'sg-0e1d2c3b4a5968778' is invalid: is only used"
+        " with existingVpcId (an endpoint already in that VPC) (fix: pulumi config set --path"
+        " 'swipesavvy:network.existingSecretsEndpointSecurityGroupId' sg-0123abcd)"
+    )
