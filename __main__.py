@@ -128,6 +128,7 @@ backend = (
             tags=config.tags,
             release=backend_release,
             keep_on_destroy=not config.is_review,
+            boot_after=list(database.login_roles.values()),  # an instance reads its login's secret at boot
             agent=AgentArgs(
                 site=dd_site,
                 api_key_secret_arn=agent_key.secret_arn,
@@ -147,6 +148,7 @@ backend = (
 if backend is not None:
     pulumi.export("backend_group_name", backend.group_name)
     pulumi.export("backend_release_uri", backend.release_uri)
+    pulumi.export("backend_ami", backend.image_id)
 
 site_url = None
 if config.frontend is not None:
@@ -162,6 +164,8 @@ if config.frontend is not None:
             api=ApiOrigin(domain_name=backend.load_balancer_dns_name, load_balancer_arn=backend.load_balancer_arn)
             if backend
             else None,
+            # A release that fails its rollout leaves the cache (and the previous release) as they were.
+            invalidate_after=[backend.rollout] if backend else (),
         ),
     )
     pulumi.export("site_url", site.url)

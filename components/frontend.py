@@ -31,7 +31,7 @@ so with their own ``region`` (pulumi-aws v7), whatever the stack's ``aws:region`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,8 @@ class StaticSiteArgs:
     api: ApiOrigin | None = None
     keep_on_destroy: bool = True
     """The log bucket outlives the stack; False (review stacks): emptied and deleted."""
+    invalidate_after: Sequence[pulumi.Resource] = ()
+    """What must succeed before the cache is cleared (the backend's rollout): a failed one leaves it as it was."""
 
 
 class StaticSite(pulumi.ComponentResource):
@@ -230,7 +232,7 @@ class StaticSite(pulumi.ComponentResource):
         CloudFrontInvalidation(
             f"{name}-invalidation",
             CloudFrontInvalidationArgs(distribution_id=distribution.id, release=release_digest(files)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=uploads),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*uploads, *args.invalidate_after]),
         )
 
         self.url = (

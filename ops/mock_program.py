@@ -218,6 +218,7 @@ class RecordingMonitor(MockMonitor):
         self.parent_keys: dict[tuple[str, str], tuple[str, str]] = {}
         self.protected: set[tuple[str, str]] = set()
         self.retained: set[tuple[str, str]] = set()
+        self.ignored: dict[tuple[str, str], list[str]] = {}
 
     def RegisterResource(self, request):
         self.dependencies[(request.type, request.name)] = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
@@ -227,6 +228,8 @@ class RecordingMonitor(MockMonitor):
             self.protected.add((request.type, request.name))
         if request.retainOnDelete:
             self.retained.add((request.type, request.name))
+        if request.ignoreChanges:
+            self.ignored[(request.type, request.name)] = list(request.ignoreChanges)
         return super().RegisterResource(request)
 
 
@@ -238,6 +241,7 @@ class ProgramRun:
     retained: set[tuple[str, str]]  # (type, name) of resources registered with retain_on_delete=True
     parent_keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (type, name) -> its parent's
     outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)  # name -> (value, is_secret)
+    ignored: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (type, name) -> its ignore_changes
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]
@@ -277,7 +281,14 @@ def run_program(
     pulumi.runtime.set_all_config(raw, list(secret_keys))
     os.environ["PULUMI_CONFIG"] = json.dumps(raw)
     os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(secret_keys))
-    run = ProgramRun(mocks.resources, monitor.dependencies, monitor.protected, monitor.retained, monitor.parent_keys)
+    run = ProgramRun(
+        mocks.resources,
+        monitor.dependencies,
+        monitor.protected,
+        monitor.retained,
+        monitor.parent_keys,
+        ignored=monitor.ignored,
+    )
 
     async def resolve_outputs() -> None:
         for name, value in pulumi.runtime.get_root_resource().outputs.items():

@@ -104,6 +104,76 @@ def test_group_rolls_through_an_instance_refresh_and_waits_for_health(staging):
         200,
     )
     assert isinstance(refresh["preferences"]["instanceWarmup"], str)
+    assert refresh["preferences"]["autoRollback"] is True  # a failed refresh puts the previous version back
+
+
+def test_the_group_is_created_after_the_database_logins(staging, production):
+    for run in (staging, production):
+        logins = {r.name for r in run.of_type("pulumi-python:dynamic/db:LoginRole")}
+        assert {"swipesavvy-db-backend", "swipesavvy-db-monitor"} <= logins
+        assert logins <= set(run.dependencies[(ASG, "swipesavvy-api-asg")])
+
+
+def test_the_site_cache_is_cleared_only_after_the_rollout_succeeded(staging, production):
+    for run in (staging, production):
+        invalidation = ("pulumi-python:dynamic/cdn:CloudFrontInvalidation", "swipesavvy-frontend-invalidation")
+        assert "swipesavvy-api-rollout" in run.dependencies[invalidation]
+        rollout = ("pulumi-python:dynamic/autoscaling:InstanceRefreshWait", "swipesavvy-api-rollout")
+        assert "swipesavvy-api-asg" in run.dependencies[rollout]  # and the rollout waits for the group
+
+
+def test_a_recompressed_release_is_no_new_upload(staging):
+    """The object key is the tar's digest: other compressed bytes of it change nothing."""
+    assert staging.ignored[("aws:s3/bucketObjectv2:BucketObjectv2", "swipesavvy-api-release")] == ["source"]
+
+
+def warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+AMI_WARNING = (
+    f"swipesavvy:backend.ami is latest: the instances run {AMI_ID}"
+    " (/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64); when Amazon Linux publishes a newer"
+    " image, the next `pulumi up` rolls every instance"
+    f" (to choose when: pulumi config set --path 'swipesavvy:backend.ami' {AMI_ID})"
+)
+CA_WARNING = (
+    "swipesavvy:backend.rdsCaBundleSha256 is not set: the instances trust the RDS CA bundle the trust store serves"
+    " over HTTPS, unchecked (pin it: see README.md, Releases and AMIs)"
+)
+
+
+def test_the_preview_says_which_ami_latest_is_and_that_a_newer_one_rolls_the_instances(caplog):
+    caplog.set_level("WARNING")
+    run = run_program(stack_config("staging"), preview=True)
+    assert AMI_WARNING in warnings(caplog) and CA_WARNING in warnings(caplog)
+    assert run.one(LT).inputs["imageId"] == AMI_ID
+    assert run.outputs["backend_ami"] == (AMI_ID, False)
+
+
+def test_the_launch_template_names_an_ami_id_a_rollback_can_return_to(staging, production):
+    """ "You also cannot roll back to a launch template that is configured to use an AMI alias from
+    the AWS Systems Manager Parameter Store" (EC2 Auto Scaling user guide, "Undo changes with a
+    manual or auto rollback"): the program resolves the parameter itself."""
+    for run in (staging, production):
+        image = run.one(LT).inputs["imageId"]
+        assert image.startswith("ami-") and not image.startswith("resolve:ssm:")
+
+
+def test_a_pinned_ami_and_ca_bundle_are_used_as_set_without_a_warning(caplog):
+    config = stack_config("staging")
+    pin = "e" * 64
+    config["swipesavvy:backend"] = {
+        **config["swipesavvy:backend"],
+        "ami": "ami-0fedcba9876543210",
+        "rdsCaBundleSha256": pin,
+    }
+    caplog.set_level("WARNING")
+    run = run_program(config, preview=True)
+    assert not [w for w in warnings(caplog) if "swipesavvy:backend." in w]
+    assert run.one(LT).inputs["imageId"] == "ami-0fedcba9876543210"
+    install = next(f for f in cloud_config(run)["write_files"] if f["path"].endswith("-install"))
+    assert f"RDS_CA_BUNDLE_SHA256={pin}\n" in install["content"]
 
 
 def test_target_group_checks_the_health_endpoint_on_8080(staging):
