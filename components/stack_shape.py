@@ -5,8 +5,8 @@ create-before-delete with overlapping CIDRs, or move the load balancer and the d
 subnet group across VPCs, and fail half-way. A new major ``database.engineVersion`` needs
 a new parameter group family and RDS's ``allow_major_version_upgrade``, and is one way.
 This resource records those values when the stack is created; its ``check``, which the
-engine calls in every preview and before any step of ``pulumi up`` (it is the first
-resource the program registers), refuses a change in one line naming the way to do it:
+engine calls in every preview and, since every other resource depends on it
+(``after_shape``), before any step of ``pulumi up``, refuses a change in one line naming the way to do it:
 a new stack for the network, ``database.allowMajorVersionUpgrade`` (after a snapshot) for
 the engine. Availability zones the stack chose itself (none configured) are pinned: the
 recorded ones are kept even when the region's list changes, and the network uses them.
@@ -27,16 +27,10 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from components.config import NAMESPACE, NetworkConfig
 from components.dynamic import changed
+from components.network import ZONE_COUNT
 
-ZONE_COUNT = 2  # components/network.py: a public and a private subnet in each of two zones
-NETWORK_INPUTS = ("vpc_cidr", "existing_vpc_id")
+NETWORK_INPUTS = {"vpc_cidr": "network.vpcCidr", "existing_vpc_id": "network.existingVpcId"}  # input: setting
 RECORDED = (*NETWORK_INPUTS, "zones", "engine_major")
-SETTING = {
-    "vpc_cidr": "network.vpcCidr",
-    "existing_vpc_id": "network.existingVpcId",
-    "zones": "network.availabilityZones",
-    "engine_major": "database.engineVersion",
-}
 
 
 def _shown(value: Any) -> str:
@@ -54,10 +48,10 @@ def refusal(stack: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> tup
         "set it back, or build the new network as a new stack (pulumi stack init <name>) and move to it;"
         " subnets, the load balancer and the database cannot move in place"
     )
-    for key in NETWORK_INPUTS:
+    for key, setting in NETWORK_INPUTS.items():
         if changed(olds, news, key):
             return key, (
-                f"{NAMESPACE}:{SETTING[key]} changed from {_shown(olds.get(key))} to {_shown(news.get(key))} on"
+                f"{NAMESPACE}:{setting} changed from {_shown(olds.get(key))} to {_shown(news.get(key))} on"
                 f" stack {stack}, which already has its network: refused before anything changes (fix: {network_fix})"
             )
     if news.get("zones_configured") and changed(olds, news, "zones"):
