@@ -170,6 +170,8 @@ def test_stack_shape_through_the_engine(staging):
     assert engine.preview(upgrade).changes == DIFF_SOME
     assert engine.up(upgrade) == "update"
     assert engine.state.outputs["engine_major"] == "17"
+    engine.refresh()  # nothing to read back: the record stays as it is
+    assert engine.state.exists and engine.state.outputs["engine_major"] == "17"
     with pytest.raises(ProviderError, match="RDS cannot downgrade"):
         engine.preview({**upgrade, "engine_major": "16"})
     engine.destroy()
