@@ -258,3 +258,12 @@ def test_one_issue_per_stack_opened_updated_and_closed(tmp_path, drift, open_iss
             "",
             "Found by https://github.com/acme/infra/actions/runs/42",
         ]
+
+
+def test_staging_keeps_a_bounded_number_of_snapshots_after_each_update():
+    up = _load(ROOT / ".github/workflows/pulumi-up.yml")["jobs"]["up"]
+    prune = up["steps"][-1]
+    assert prune["if"] == "inputs.stack == 'staging'"
+    assert prune["run"] == ".venv/bin/python -m ops snapshots prune --stack staging --yes --region us-east-1"
+    prunes = [s for s in _steps() if "snapshots prune" in s.get("run", "")]
+    assert all("--stack staging" in s["run"] or '--stack "${STACK}"' in s["run"] for s in prunes)
