@@ -16,6 +16,7 @@ from components.network import Network, NetworkArgs
 from components.operator import build_operator_code
 from components.operator_package import PROJECT_ROOT, OperatorPackageError
 from components.release_archive import ReleaseArchiveError, load_release
+from components.stack_shape import StackShape, StackShapeArgs, after_shape, destroy_guard
 
 
 def read_settings() -> dict:
@@ -56,7 +57,18 @@ try:
 except (ConfigError, OperatorPackageError, ReleaseArchiveError) as error:
     raise pulumi.RunError(str(error)) from None
 
-network = Network("swipesavvy", NetworkArgs(config=config.network, tags=config.tags))
+# First: it refuses a network or engine change a live stack cannot make, before any step.
+shape = StackShape(
+    "swipesavvy-shape",
+    StackShapeArgs(
+        stack=config.stack,
+        network=config.network,
+        engine_version=config.database.engine_version,
+        allow_major_version_upgrade=config.database.allow_major_version_upgrade,
+    ),
+)
+declared = after_shape(shape)  # every later resource waits for it, and is recorded for the destroy guard
+network = Network("swipesavvy", NetworkArgs(config=config.network, tags=config.tags, zones=shape.zones))
 
 database = Database(
     "swipesavvy-db",
@@ -71,10 +83,15 @@ database = Database(
         tags=config.tags,
         apply_immediately=not config.is_production,
         operator_code=operator_code,
+        keep_on_destroy=not config.is_review,
+        existing_secrets_endpoint_security_group_id=config.network.existing_secrets_endpoint_security_group_id,
     ),
 )
 
 pulumi.export("vpc_id", network.vpc_id)
+# A review stack's network is staging's (python -m ops review-config reads these).
+pulumi.export("private_subnet_ids", network.private_subnet_ids)
+pulumi.export("public_subnet_ids", network.public_subnet_ids)
 pulumi.export("db_instance_identifier", database.instance_identifier)
 pulumi.export("db_address", database.address)
 pulumi.export("db_port", database.port)
@@ -92,9 +109,15 @@ if database.operator is not None:
     pulumi.export("db_reader_arn", database.operator.reader_arn)
     pulumi.export("db_read_invoke_policy_arn", database.operator.read_invoke_policy_arn)
     pulumi.export("db_operate_invoke_policy_arn", database.operator.operate_invoke_policy_arn)
+if database.secrets_endpoint_security_group_id is not None:  # a review stack in this VPC admits itself on it
+    pulumi.export("secrets_endpoint_security_group_id", database.secrets_endpoint_security_group_id)
 
 monitored = config.monitoring.enabled
-agent_key = AgentApiKey("swipesavvy-datadog-agent", AgentApiKeyArgs(config.stack, config.tags)) if monitored else None
+agent_key = (
+    AgentApiKey("swipesavvy-datadog-agent", AgentApiKeyArgs(config.stack, config.tags, not config.is_review))
+    if monitored
+    else None
+)
 backend = (
     BackendService(
         "swipesavvy-api",
@@ -109,6 +132,7 @@ backend = (
             db_secret_arn=database.app_secret_arns["swipesavvy_backend"],
             tags=config.tags,
             release=backend_release,
+            keep_on_destroy=not config.is_review,
             boot_after=list(database.login_roles.values()),  # an instance reads its login's secret at boot
             agent=AgentArgs(
                 site=dd_site,
@@ -117,6 +141,7 @@ backend = (
                 db_host=database.address,
                 db_port=database.port,
                 db_name=database.database_name,
+                api_key_version=agent_key.version,
             )
             if agent_key
             else None,
@@ -139,6 +164,7 @@ if config.frontend is not None:
             project_root=PROJECT_ROOT,
             stack=config.stack,
             tags=config.tags,
+            keep_on_destroy=not config.is_review,
             # The API is served through the same distribution, under /api/*.
             api=ApiOrigin(domain_name=backend.load_balancer_dns_name, load_balancer_arn=backend.load_balancer_arn)
             if backend
@@ -168,3 +194,7 @@ if monitored:
         ),
     )
     pulumi.export("dashboard_url", monitoring.dashboard_url)
+
+# Last: protected while the database is, and depending on everything, so any destroy (also
+# with --skip-preview) fails at its first delete, before anything else is deleted.
+destroy_guard("swipesavvy-destroy-guard", declared, protect=config.database.deletion_protection)

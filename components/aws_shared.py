@@ -48,6 +48,12 @@ def service_trust_policy(service: str) -> str:
     )
 
 
+def secret_recovery_days(keep_on_destroy: bool) -> int:
+    """A deleted secret's recovery window: 7 days, or none for a stack that keeps nothing on
+    destroy (a review stack's secrets must not outlive it)."""
+    return 7 if keep_on_destroy else 0
+
+
 def allow_document(actions: list[str], resource: str = "*") -> dict:
     """One statement allowing ``actions`` on ``resource``."""
     return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}

@@ -78,6 +78,9 @@ class AgentArgs:
     db_host: pulumi.Input[str]
     db_port: pulumi.Input[int]
     db_name: str
+    api_key_version: pulumi.Input[str] = ""
+    """The key's secret version: a rotated key is a new launch template version, so the
+    same update rolls the instances and every agent starts with the new key."""
 
 
 @dataclass
@@ -97,6 +100,8 @@ class BackendServiceArgs:
     """The packed local release (``load_release``); None for an uploaded s3:// release."""
     agent: AgentArgs | None = None
     """The Datadog agent (monitoring enabled); None: no agent."""
+    keep_on_destroy: bool = True
+    """The release bucket outlives the stack; False (review stacks): emptied and deleted."""
     boot_after: Sequence[pulumi.Resource] = ()
     """What must exist before an instance boots: the database logins its env file names."""
 
@@ -138,7 +143,7 @@ class BackendService(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        access_logs = self._access_log_bucket(name, tags)
+        access_logs = self._access_log_bucket(name, tags, args.keep_on_destroy)
         # Internal, in the private subnets: CloudFront's VPC origin is the only way in
         # (CloudFront developer guide, "Restrict access with VPC origins").
         load_balancer = aws.lb.LoadBalancer(
@@ -268,13 +273,13 @@ class BackendService(pulumi.ComponentResource):
         release = args.release
         # Old releases stay, also after `pulumi destroy` (retained): the rollback is a config
         # change, and a re-created stack can name an earlier release by its s3:// URI.
-        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=args.keep_on_destroy)
         artifacts = private_bucket(
             f"{name}-artifacts",
             kept,
             {**tags, "purpose": "backend releases"},
             expiration_days=None,
-            force_destroy=False,
+            force_destroy=not args.keep_on_destroy,
             region=None,
         )
         bucket_policy(artifacts)  # TLS only; the instances read through their role
@@ -361,17 +366,18 @@ class BackendService(pulumi.ComponentResource):
         )
         return group
 
-    def _access_log_bucket(self, name: str, tags: dict) -> LogBucket:
+    def _access_log_bucket(self, name: str, tags: dict, keep_on_destroy: bool) -> LogBucket:
         """A private bucket the load balancer writes its access logs to (AWS FSBP ELB.5),
-        kept after `pulumi destroy` like the site's logs; its lifecycle expires them."""
+        kept after `pulumi destroy` like the site's logs (not a review stack's); its
+        lifecycle expires them."""
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
         logs = private_bucket(
             f"{name}-alb-logs",
-            pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            pulumi.ResourceOptions(parent=self, retain_on_delete=keep_on_destroy),
             {**tags, "purpose": "load balancer access logs"},
             expiration_days=ACCESS_LOG_RETENTION_DAYS,
-            force_destroy=False,
+            force_destroy=not keep_on_destroy,
             region=None,  # ELB writes only to a bucket in its own region
         )
         objects = pulumi.Output.concat(logs.bucket.arn, f"/{ACCESS_LOG_PREFIX}/AWSLogs/", identity.account_id, "/*")
@@ -545,7 +551,14 @@ class BackendService(pulumi.ComponentResource):
             monitoring={"enabled": True},
             update_default_version=True,
             tag_specifications=[
-                {"resource_type": kind, "tags": {**tags, "Name": f"swipesavvy-{args.stack}-backend"}}
+                {
+                    "resource_type": kind,
+                    "tags": {
+                        **tags,
+                        "Name": f"swipesavvy-{args.stack}-backend",
+                        **({"datadog-agent-key-version": args.agent.api_key_version} if args.agent else {}),
+                    },
+                }
                 for kind in ("instance", "volume")
             ],
             tags=tags,

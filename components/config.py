@@ -73,7 +73,14 @@ SEEDED_FLAG_KEYS = frozenset(SEEDED_FLAGS)
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
 _AZ = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
-_RESOURCE_ID = {"vpc": re.compile(r"^vpc-[0-9a-f]{8,17}$"), "subnet": re.compile(r"^subnet-[0-9a-f]{8,17}$")}
+# A review stack (one per pull request, created and destroyed by CI) is named pr-<number>:
+# it keeps nothing on destroy and owns nothing the account shares (README "Review stacks").
+REVIEW_STACK = re.compile(r"^pr-[1-9][0-9]*$")
+_RESOURCE_ID = {
+    "vpc": re.compile(r"^vpc-[0-9a-f]{8,17}$"),
+    "subnet": re.compile(r"^subnet-[0-9a-f]{8,17}$"),
+    "sg": re.compile(r"^sg-[0-9a-f]{8,17}$"),
+}
 
 
 class ConfigError(ValueError):
@@ -90,6 +97,10 @@ class NetworkConfig:
     existing_vpc_id: str | None = None
     private_subnet_ids: tuple[str, ...] = ()
     public_subnet_ids: tuple[str, ...] = ()
+    # The security group of a Secrets Manager endpoint with private DNS already in the existing
+    # VPC (a review stack in staging's): its private DNS answers for the whole VPC, so this
+    # stack admits its own readers on it.
+    existing_secrets_endpoint_security_group_id: str | None = None
 
     @property
     def uses_existing_vpc(self) -> bool:
@@ -125,6 +136,9 @@ class DatabaseConfig:
     snapshot_after_schema: bool = False
     snapshot_after_seed: bool = False
     allow_data_destruction: bool = False
+    # A new major engineVersion is refused at preview (components/stack_shape.py) unless this
+    # says so; then RDS is allowed to upgrade (README "Upgrading PostgreSQL": snapshot first).
+    allow_major_version_upgrade: bool = False
 
 
 @dataclass(frozen=True)
@@ -226,7 +240,8 @@ class MonitoringConfig:
 
     enabled: bool = False
     notify: str = ""  # e.g. "@slack-swipesavvy-alerts @pagerduty-swipesavvy"; required in production
-    aws_integration: bool = True  # off when the account already has Datadog's AWS integration
+    # One per AWS account in Datadog: on only in the stack that owns it (README "Monitoring").
+    aws_integration: bool = False
     synthetics: bool = True  # unset: when the backend and frontend are deployed
     synthetics_locations: tuple[str, ...] = ("aws:us-east-1", "aws:eu-central-1")
     # A secure Synthetics global variable holding the API's bearer token (/api/features/all needs it).
@@ -251,6 +266,11 @@ class StackConfig:
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def is_review(self) -> bool:
+        """A pull request's stack: destroyed on close, keeping nothing (README "Review stacks")."""
+        return bool(REVIEW_STACK.match(self.stack))
 
     @property
     def tags(self) -> dict[str, str]:
@@ -442,8 +462,22 @@ def parse_network(raw: Any, region: str | None = None) -> NetworkConfig:
             s.path("existingVpcId"), None, "subnet ids are only used together with an existing VPC id", "vpc-0123abcd"
         )
     nat = s.boolean("natGateway", d.nat_gateway)
+    endpoint_group = s.text(
+        "existingSecretsEndpointSecurityGroupId",
+        None,
+        _RESOURCE_ID["sg"],
+        "must be a security group id like sg-0123abcd",
+        "sg-0123abcd",
+    )
+    if endpoint_group and not existing:
+        raise _fail(
+            s.path("existingSecretsEndpointSecurityGroupId"),
+            endpoint_group,
+            "is only used with existingVpcId (an endpoint already in that VPC)",
+            "sg-0123abcd",
+        )
     s.finish()
-    return NetworkConfig(vpc_cidr, zones, nat, existing, private, public)
+    return NetworkConfig(vpc_cidr, zones, nat, existing, private, public, endpoint_group)
 
 
 def _autoscaling_floor(allocated: int) -> int:
@@ -571,6 +605,7 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         snapshot_after_schema=s.boolean("snapshotAfterSchema", d.snapshot_after_schema),
         snapshot_after_seed=s.boolean("snapshotAfterSeed", d.snapshot_after_seed),
         allow_data_destruction=s.boolean("allowDataDestruction", d.allow_data_destruction),
+        allow_major_version_upgrade=s.boolean("allowMajorVersionUpgrade", d.allow_major_version_upgrade),
     )
     s.finish()
     if environment == "production":
@@ -848,7 +883,7 @@ def parse_stack_config(
     backend = parse_backend(values.get("backend"), project_root)
     _require_backend_egress(backend, network)
     frontend = parse_frontend(values.get("frontend"), project_root, environment)
-    return StackConfig(
+    config = StackConfig(
         stack=stack,
         environment=environment,
         network=network,
@@ -860,6 +895,42 @@ def parse_stack_config(
         monitoring=parse_monitoring(values.get("monitoring"), environment, backend, frontend),
         cost=parse_cost(values.get("cost")),
     )
+    if config.is_review:
+        _require_review_settings(config)
+    return config
+
+
+# What a review stack may not have, and why: each would outlive the stack, be shared with
+# other stacks, or collide with staging's (README "Review stacks").
+REVIEW_REFUSALS = (
+    (
+        "database.deletionProtection",
+        lambda c: c.database.deletion_protection,
+        "a review stack is destroyed when its pull request closes",
+        f"pulumi config set --path '{NAMESPACE}:database.deletionProtection' false",
+    ),
+    (
+        "monitoring.awsIntegration",
+        lambda c: c.monitoring.enabled and c.monitoring.aws_integration,
+        "Datadog's AWS integration is one per account, owned by one long-lived stack",
+        f"pulumi config set --path '{NAMESPACE}:monitoring.awsIntegration' false",
+    ),
+    (
+        "frontend.domain",
+        lambda c: c.frontend is not None and c.frontend.domain is not None,
+        "a custom domain belongs to one stack; a review stack uses its CloudFront address",
+        f"pulumi config rm --path '{NAMESPACE}:frontend.domain' and '{NAMESPACE}:frontend.hostedZoneId'",
+    ),
+)
+
+
+def _require_review_settings(config: StackConfig) -> None:
+    for key, violated, why, fix in REVIEW_REFUSALS:
+        if violated(config):
+            raise ConfigError(
+                f"{NAMESPACE}:{key} is not allowed in review stack {config.stack}: {why} (fix: {fix}, or generate"
+                " the file with python -m ops review-config)"
+            )
 
 
 def _resolve_access(database: DatabaseConfig, network: NetworkConfig) -> DatabaseConfig:

@@ -27,12 +27,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.aws_shared import service_trust_policy, tcp_rule
+from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
 from components.config import DatabaseConfig, FeatureFlagSetting, SeedConfig
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
 from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
-from components.operator import DatabaseOperator, DatabaseOperatorArgs, OperatorCode
+from components.operator import HTTPS_PORT, DatabaseOperator, DatabaseOperatorArgs, OperatorCode
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
 
 MASTER_USERNAME = "swipesavvy_admin"
@@ -41,6 +41,8 @@ MASTER_USERNAME = "swipesavvy_admin"
 POSTGRES_PORT = 5432
 ENHANCED_MONITORING_POLICY = "policy/service-role/AmazonRDSEnhancedMonitoringRole"
 APP_PASSWORD_LENGTH = 40
+LOG_EXPORTS = ("postgresql", "upgrade")
+DISPOSABLE_LOG_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,12 @@ class DatabaseArgs:
     """Apply modifications now rather than in the next maintenance window (off in production)."""
     operator_code: OperatorCode | None = None
     """The operator function's code; required when ``config.access`` is "operator"."""
+    keep_on_destroy: bool = True
+    """A final snapshot, automated backups and the manual snapshots outlive the instance;
+    False (review stacks): destroy leaves none of them."""
+    existing_secrets_endpoint_security_group_id: str | None = None
+    """Another stack's Secrets Manager endpoint in this VPC (private DNS): the operator and
+    the backend are admitted on it, or their calls to Secrets Manager time out there."""
 
 
 class Database(pulumi.ComponentResource):
@@ -138,6 +146,21 @@ class Database(pulumi.ComponentResource):
         self.app_secret_arns = {login: secret.arn for login, (secret, _version) in secrets.items()}
         operator = self._operator(name, args, security_group, tags) if config.access == "operator" else None
         self.operator = operator
+        self.secrets_endpoint_security_group_id = operator.endpoint_security_group_id if operator else None
+        if args.existing_secrets_endpoint_security_group_id:
+            readers = {"backend": args.backend_security_group_id}
+            if operator:
+                readers["operator"] = operator.security_group_id
+            for reader, group_id in readers.items():
+                tcp_rule(
+                    aws.vpc.SecurityGroupIngressRule,
+                    f"{name}-existing-endpoint-from-{reader}",
+                    args.existing_secrets_endpoint_security_group_id,
+                    HTTPS_PORT,
+                    f"HTTPS from the {args.stack} {reader} security group",
+                    pulumi.ResourceOptions(parent=self),
+                    referenced_security_group_id=group_id,
+                )
         # What every resource working inside the database gets: where, and through what.
         reach = {
             "connection": connection,
@@ -162,9 +185,7 @@ class Database(pulumi.ComponentResource):
         # Taken once per instance, before any data: on later schema changes the database
         # already holds mock data, so "after schema" would no longer mean "without data".
         schema_snapshot = (
-            self._snapshot(name, args.stack, "schema", instance, {}, [schema], tags)
-            if config.snapshot_after_schema
-            else None
+            self._snapshot(name, args, "schema", instance, {}, [schema], tags) if config.snapshot_after_schema else None
         )
         mock_data = (
             MockDataSeed(
@@ -192,7 +213,7 @@ class Database(pulumi.ComponentResource):
 
         if config.snapshot_after_seed and mock_data is not None:
             captured = {"schema": schema.migrations.apply(_digest), "data": mock_data.checksum.apply(lambda c: c[:12])}
-            self._snapshot(name, args.stack, "seed", instance, captured, [schema, mock_data], tags)
+            self._snapshot(name, args, "seed", instance, captured, [schema, mock_data], tags)
 
         self.security_group_id = security_group.id
         self.register_outputs(
@@ -286,20 +307,42 @@ class Database(pulumi.ComponentResource):
             policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", ENHANCED_MONITORING_POLICY),
             opts=child,
         )
-        final_snapshot_suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, opts=child)
+        # The inputs whose change makes AWS replace the instance: the final snapshot's suffix
+        # is renewed with them, so a replaced instance and its successor never both take
+        # "final-<suffix>" (DBSnapshotAlreadyExists would stop the later destroy).
+        identity = {
+            "engine": "postgres",
+            "db_name": config.name,
+            "username": MASTER_USERNAME,
+            "storage_encrypted": True,
+        }
+        final_snapshot = (
+            {
+                "skip_final_snapshot": False,
+                "final_snapshot_identifier": pulumi.Output.concat(
+                    f"swipesavvy-{args.stack}-final-",
+                    random.RandomId(
+                        f"{name}-final-snapshot",
+                        byte_length=4,
+                        keepers={key: str(value) for key, value in identity.items()},
+                        opts=child,
+                    ).hex,
+                ),
+            }
+            if args.keep_on_destroy
+            else {"skip_final_snapshot": True}
+        )
+        disposable = self._disposable_logs(name, args, tags, child) if not args.keep_on_destroy else {}
         return aws.rds.Instance(
             f"{name}-postgres",
-            engine="postgres",
+            **identity,
             engine_version=config.engine_version,
             instance_class=config.instance_class,
-            db_name=config.name,
-            username=MASTER_USERNAME,
             manage_master_user_password=True,  # generated and rotated by RDS, never in code or state
             port=POSTGRES_PORT,
             storage_type="gp3",
             allocated_storage=config.allocated_storage_gib,
             max_allocated_storage=config.max_allocated_storage_gib,
-            storage_encrypted=True,
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[security_group.id],
             publicly_accessible=False,
@@ -307,28 +350,49 @@ class Database(pulumi.ComponentResource):
             parameter_group_name=parameter_group.name,
             backup_retention_period=config.backup_retention_days,
             copy_tags_to_snapshot=True,
-            delete_automated_backups=False,
+            delete_automated_backups=not args.keep_on_destroy,
             deletion_protection=config.deletion_protection,
             iam_database_authentication_enabled=True,  # AWS FSBP RDS.10
-            skip_final_snapshot=False,
-            final_snapshot_identifier=pulumi.Output.concat(
-                f"swipesavvy-{args.stack}-final-", final_snapshot_suffix.hex
-            ),
-            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            **final_snapshot,
+            **disposable.get("naming", {}),
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             performance_insights_enabled=True,
             performance_insights_retention_period=config.performance_insights_retention_days,
             monitoring_interval=config.monitoring_interval_seconds,
             monitoring_role_arn=monitoring_role.arn,
             auto_minor_version_upgrade=True,
-            allow_major_version_upgrade=False,
+            # Only with database.allowMajorVersionUpgrade (StackShape refuses a major change otherwise).
+            allow_major_version_upgrade=config.allow_major_version_upgrade,
             apply_immediately=args.apply_immediately,
             tags=tags,
             # Protected while deletion protection is on, so `pulumi destroy` stops before it
             # deletes anything (the seed, logins and secrets would go first otherwise).
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[monitoring_attachment], protect=config.deletion_protection
+                parent=self,
+                depends_on=[monitoring_attachment, *disposable.get("log_groups", [])],
+                protect=config.deletion_protection,
+                delete_before_replace=not args.keep_on_destroy,  # a fixed identifier (below)
             ),
         )
+
+    @staticmethod
+    def _disposable_logs(name: str, args: DatabaseArgs, tags: dict, child: pulumi.ResourceOptions) -> dict:
+        """A stack that keeps nothing: the instance gets a fixed identifier, so its log groups
+        (RDS writes to /aws/rds/instance/<identifier>/<log>) are created first, with an expiry,
+        and deleted after it; RDS would otherwise create them itself, never expiring, and
+        they would outlive the stack."""
+        identifier = f"swipesavvy-{args.stack}-postgres"
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-{log}-log",
+                name=f"/aws/rds/instance/{identifier}/{log}",
+                retention_in_days=DISPOSABLE_LOG_DAYS,
+                tags=tags,
+                opts=child,
+            )
+            for log in LOG_EXPORTS
+        ]
+        return {"naming": {"identifier": identifier}, "log_groups": log_groups}
 
     def _login_secret(
         self, name: str, login: AppLogin, args: DatabaseArgs, instance: aws.rds.Instance, tags: dict
@@ -345,7 +409,7 @@ class Database(pulumi.ComponentResource):
             # window under the old name while a re-created stack gets new ones the same day.
             name_prefix=f"swipesavvy/{args.stack}/db/{login.name}-",
             description=f"SwipeSavvy {args.stack}: PostgreSQL login {login.name}",
-            recovery_window_in_days=7,
+            recovery_window_in_days=secret_recovery_days(args.keep_on_destroy),
             tags=tags,
             opts=child,
         )
@@ -421,14 +485,15 @@ class Database(pulumi.ComponentResource):
     def _snapshot(
         self,
         name: str,
-        stack: str,
+        args: DatabaseArgs,
         after: str,
         instance: aws.rds.Instance,
         captured: Mapping[str, pulumi.Input[str]],
         depends_on: list[pulumi.Resource],
         tags: dict,
     ) -> aws.rds.Snapshot:
-        """A manual snapshot (runbook steps 1.5 and 2.4), retained when replaced or destroyed.
+        """A manual snapshot (runbook steps 1.5 and 2.4), retained when replaced or destroyed
+        unless the stack keeps nothing on destroy (``python -m ops snapshots prune`` bounds them).
 
         Its identifier ends in a random suffix renewed with the instance and with what it
         captured (``captured``, also its tags), so it never collides with a retained
@@ -443,9 +508,9 @@ class Database(pulumi.ComponentResource):
         return aws.rds.Snapshot(
             f"{name}-after-{after}",
             db_instance_identifier=instance.identifier,
-            db_snapshot_identifier=pulumi.Output.concat(f"swipesavvy-{stack}-after-{after}-", suffix.hex),
+            db_snapshot_identifier=pulumi.Output.concat(f"swipesavvy-{args.stack}-after-{after}-", suffix.hex),
             tags={**tags, "captures": after, **captured},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, retain_on_delete=args.keep_on_destroy),
         )
 
 

@@ -97,6 +97,8 @@ class StaticSiteArgs:
     stack: str
     tags: Mapping[str, str]
     api: ApiOrigin | None = None
+    keep_on_destroy: bool = True
+    """The log bucket outlives the stack; False (review stacks): emptied and deleted."""
     invalidate_after: Sequence[pulumi.Resource] = ()
     """What must succeed before the cache is cleared (the backend's rollout): a failed one leaves it as it was."""
 
@@ -121,10 +123,10 @@ class StaticSite(pulumi.ComponentResource):
         # expiring) rather than failing on a non-empty bucket. Next to the delivery in us-east-1.
         logs = private_bucket(
             f"{name}-logs",
-            pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            pulumi.ResourceOptions(parent=self, retain_on_delete=args.keep_on_destroy),
             tags,
             expiration_days=LOG_RETENTION_DAYS,
-            force_destroy=False,
+            force_destroy=not args.keep_on_destroy,
             region=CLOUDFRONT_REGION,
         )
 

@@ -10,8 +10,12 @@
 - One dashboard with the runbook's five groups, on the same queries as the monitors
   (components/datadog_queries.py), templated by ``env``; an availability SLO and its
   burn-rate alert.
-- Datadog's AWS integration (the ``aws.rds.*`` metrics) with its read-only IAM role, unless
-  ``monitoring.awsIntegration`` is off.
+- Datadog's AWS integration (the ``aws.rds.*`` metrics of every instance in the account)
+  with its read-only IAM role, only with ``monitoring.awsIntegration``: Datadog keeps one per
+  AWS account, so exactly one stack per account owns it (production, in the committed
+  files; never a review stack, which the config refuses). Its role has one account-wide
+  name, so a second stack declaring it fails at the role's create (EntityAlreadyExists)
+  before Datadog's integration is touched, and destroying any other stack leaves it alone.
 
 The Datadog resources use the default provider: ``datadog:apiKey``, ``datadog:appKey``
 (secrets) and ``datadog:apiUrl``. Without keys the provider stops the preview ("api_key and
@@ -30,11 +34,13 @@ import pulumi_datadog as datadog
 
 from components import datadog_queries as q
 from components.agent_config import app_url
-from components.aws_shared import allow_document, split_actions
+from components.aws_shared import allow_document, secret_recovery_days, split_actions
 from components.config import MonitoringConfig, Threshold
 from components.datadog_queries import SERVICE, Series
 
 DATADOG_AWS_ACCOUNT = "464622532012"  # Datadog's account that assumes the integration role
+# One name per AWS account, like the integration itself: a second owner cannot be created.
+INTEGRATION_ROLE_NAME = "swipesavvy-datadog-integration"
 # CloudWatch metrics reach Datadog 10-20 minutes late: evaluate them 15 minutes behind.
 CLOUDWATCH_DELAY_SECONDS = 900
 RENOTIFY_MINUTES = 60
@@ -90,6 +96,8 @@ def alert_message(alert: Alert, stack: str, dashboard_url: str, notify: str) -> 
 class AgentApiKeyArgs:
     stack: str
     tags: Mapping[str, str]
+    keep_on_destroy: bool = True
+    """The secret stays recoverable for 7 days after a destroy; False (review stacks): deleted at once."""
 
 
 class AgentApiKey(pulumi.ComponentResource):
@@ -99,6 +107,8 @@ class AgentApiKey(pulumi.ComponentResource):
     the value exists only in Datadog, in the secret and, encrypted, in Pulumi state."""
 
     secret_arn: pulumi.Output[str]
+    version: pulumi.Output[str]
+    """The secret's version: new whenever the key is (``--replace`` on the key rotates it)."""
 
     def __init__(self, name: str, args: AgentApiKeyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swipesavvy:monitoring:AgentApiKey", name, None, opts)
@@ -108,13 +118,14 @@ class AgentApiKey(pulumi.ComponentResource):
             name,
             name_prefix=f"swipesavvy/{args.stack}/datadog/agent-api-key-",
             description=f"SwipeSavvy {args.stack}: the Datadog agent's API key",
-            recovery_window_in_days=7,
+            recovery_window_in_days=secret_recovery_days(args.keep_on_destroy),
             tags=dict(args.tags),
             opts=child,
         )
-        aws.secretsmanager.SecretVersion(name, secret_id=secret.id, secret_string=key.key, opts=child)
+        version = aws.secretsmanager.SecretVersion(name, secret_id=secret.id, secret_string=key.key, opts=child)
         self.secret_arn = secret.arn
-        self.register_outputs({"secret_arn": self.secret_arn})
+        self.version = version.version_id
+        self.register_outputs({"secret_arn": self.secret_arn, "version": self.version})
 
 
 @dataclass
@@ -470,7 +481,7 @@ class Monitoring(pulumi.ComponentResource):
         account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
         external_id = datadog.aws.IntegrationExternalId(f"{self._name}-aws", opts=self._child)
-        role_name = f"swipesavvy-{self._args.stack}-datadog-integration"
+        role_name = INTEGRATION_ROLE_NAME
         role = aws.iam.Role(
             f"{self._name}-datadog-integration",
             name=role_name,
@@ -527,7 +538,8 @@ class Monitoring(pulumi.ComponentResource):
             logs_config={"lambda_forwarder": {}},
             resources_config={},
             traces_config={"xray_services": {}},
-            account_tags=[f"env:{self._args.stack}"],
+            # Not env:<stack>: the integration reads every stack's metrics in the account.
+            account_tags=[f"integration-owner:{self._args.stack}", "managed-by:pulumi"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *attachments]),
         )
 

@@ -37,6 +37,8 @@ def subnet_cidrs(vpc_cidr: str) -> tuple[list[str], list[str]]:
 class NetworkArgs:
     config: NetworkConfig
     tags: Mapping[str, str]
+    zones: pulumi.Input[list] | None = None
+    """The zones recorded by ``StackShape`` (pinned once chosen); None: from the config or the region."""
 
 
 class Network(pulumi.ComponentResource):
@@ -55,7 +57,7 @@ class Network(pulumi.ComponentResource):
             self.private_subnet_ids = pulumi.Output.from_input(list(config.private_subnet_ids))
             self.public_subnet_ids = pulumi.Output.from_input(list(config.public_subnet_ids))
         else:
-            self._create_vpc(name, config, tags, child)
+            self._create_vpc(name, config, tags, child, args.zones)
 
         backend_sg = aws.ec2.SecurityGroup(
             f"{name}-backend",
@@ -74,7 +76,9 @@ class Network(pulumi.ComponentResource):
             }
         )
 
-    def _create_vpc(self, name: str, config: NetworkConfig, tags: dict, child: pulumi.ResourceOptions) -> None:
+    def _create_vpc(
+        self, name: str, config: NetworkConfig, tags: dict, child: pulumi.ResourceOptions, pinned: pulumi.Input | None
+    ) -> None:
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=config.vpc_cidr,
@@ -83,7 +87,9 @@ class Network(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-vpc"},
             opts=child,
         )
-        if config.availability_zones:
+        if pinned is not None:
+            zones = [pulumi.Output.from_input(pinned).apply(lambda z, i=i: z[i]) for i in range(ZONE_COUNT)]
+        elif config.availability_zones:
             zones = [pulumi.Output.from_input(zone) for zone in config.availability_zones[:ZONE_COUNT]]
         else:
             names = aws.get_availability_zones_output(

@@ -170,6 +170,8 @@ class DatabaseOperator(pulumi.ComponentResource):
             child,
             referenced_security_group_id=group.id,
         )
+        # The endpoint's group: another stack in this VPC admits its own readers on it.
+        self.endpoint_security_group_id: pulumi.Output[str] | None = None
         if args.secrets_endpoint:
             endpoint = self._secrets_endpoint(name, args, group, tags, child)
         else:  # the subnets reach Secrets Manager by their own route (a NAT gateway, an existing endpoint)
@@ -331,6 +333,7 @@ class DatabaseOperator(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-endpoint-sg"},
             opts=child,
         )
+        self.endpoint_security_group_id = endpoint_group.id
         for client, client_group_id in {"operator": group.id, **args.secrets_clients}.items():
             tcp_rule(
                 aws.vpc.SecurityGroupIngressRule,

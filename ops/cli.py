@@ -8,6 +8,8 @@
     python -m ops smoke --stack NAME       the runbook's smoke, admin and latency checks over HTTP
     python -m ops rehearse                 the whole deployment on this machine, no cloud account
     python -m ops rollback --stack NAME    deploy an earlier update's commit and config again
+    python -m ops review-config --pr N     write a review stack's settings from staging's
+    python -m ops snapshots prune --stack NAME   delete a stack's older retained snapshots
     python -m ops drift --stack NAME       what changed outside the stack (preview --refresh, verify)
     python -m ops cost --stack NAME        the stack's monthly cost from its plan (ops/cost_cli.py)
 
@@ -41,9 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import yaml
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from components.config import NAMESPACE, ConfigError, parse_stack_config
+from ops import review, snapshots
 from ops.connection import (
     DEFAULT_LOCK_TIMEOUT_S,
     DatabaseUnavailable,
@@ -798,6 +803,57 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- lifecycle: review stacks' settings, retained snapshots (README "Review stacks") -----------
+
+
+def cmd_review_config(args: argparse.Namespace) -> int:
+    staging = yaml.safe_load((PROJECT_ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    try:
+        raw = sys.stdin.read() if args.staging_outputs == "-" else Path(args.staging_outputs).read_text()
+    except OSError as error:
+        raise UsageError(f"--staging-outputs {args.staging_outputs}: {error.strerror}") from None
+    try:
+        outputs = json.loads(raw)
+        keys = all(os.environ.get(name) for name in review.DATADOG_KEY_ENV)
+        config = review.review_config(staging, outputs, args.pr, datadog_keys=keys)
+        stack = review.review_stack_name(args.pr)
+        settings = {key.partition(":")[2]: v for key, v in config.items() if key.startswith(f"{NAMESPACE}:")}
+        parse_stack_config(stack, settings, region=config.get("aws:region"))
+    except json.JSONDecodeError:
+        raise UsageError(
+            f"--staging-outputs {args.staging_outputs} is not JSON (fix: pulumi stack output --stack staging --json)"
+        ) from None
+    except (review.ReviewConfigError, ConfigError) as error:
+        raise CommandFailed(str(error)) from None
+    target = Path(args.output) if args.output else PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    target.write_text(review.header(args.pr) + yaml.safe_dump({"config": config}, sort_keys=False))
+    monitored = "on (keys from DD_API_KEY, DD_APP_KEY)" if config[f"{NAMESPACE}:monitoring"].get("enabled") else "off"
+    print(f"wrote {target.name} for stack {stack}: staging's network {outputs['vpc_id']}, monitoring {monitored}")
+    return EXIT_OK
+
+
+def cmd_snapshots_prune(args: argparse.Namespace) -> int:
+    import boto3
+    import botocore.exceptions
+
+    try:
+        rds = boto3.client("rds", region_name=args.region)
+        kept, doomed = snapshots.prune(rds, args.stack, args.keep, delete=args.yes)
+    except snapshots.SnapshotRefused as error:
+        raise CommandFailed(str(error), EXIT_REFUSED) from None
+    except botocore.exceptions.NoRegionError:
+        raise UsageError("no AWS region (fix: --region us-east-1, or AWS_REGION)") from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        raise CommandFailed(f"RDS: {error}", EXIT_UNAVAILABLE) from None
+    verb = "deleted" if args.yes else "would delete"
+    for snapshot in doomed:
+        print(f"{verb} {snapshot.identifier} ({snapshot.kind}, {snapshot.created:%Y-%m-%d %H:%M})")
+    print(f"{args.stack}: kept {len(kept)}, {verb} {len(doomed)} (newest {args.keep} of each kind kept)")
+    if doomed and not args.yes:
+        print("run again with --yes to delete them")
+    return EXIT_OK
+
+
 # --- drift: what changed outside the stack ----------------------------------------------------
 #
 # `pulumi preview --refresh --expect-no-changes --json` reads every resource back (the dynamic
@@ -1102,6 +1158,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("--yes", action="store_true", help="deploy after the preview without asking (for CI)")
     rollback.set_defaults(handler=cmd_rollback)
+
+    review_config = commands.add_parser(
+        "review-config", help="write Pulumi.pr-N.yaml: a review stack's settings, generated from staging's"
+    )
+    review_config.add_argument("--pr", required=True, type=_bounded(1, 10**9), metavar="N", help="the pull request")
+    review_config.add_argument(
+        "--staging-outputs",
+        required=True,
+        metavar="FILE",
+        help="staging's outputs: the output of pulumi stack output --stack staging --json (- for stdin)",
+    )
+    review_config.add_argument("--output", metavar="FILE", help="where to write (default: Pulumi.pr-N.yaml here)")
+    review_config.set_defaults(handler=cmd_review_config)
+
+    snapshot_commands = commands.add_parser("snapshots", help="a stack's retained RDS snapshots").add_subparsers(
+        dest="snapshots_command", required=True, metavar="SNAPSHOTS_COMMAND"
+    )
+    prune = snapshot_commands.add_parser(
+        "prune", help="delete a stack's retained snapshots but the newest of each kind (never production's)"
+    )
+    prune.add_argument("--stack", required=True, metavar="NAME", help="the stack whose snapshots to prune")
+    prune.add_argument(
+        "--keep",
+        type=_bounded(0, 100),
+        default=snapshots.DEFAULT_KEEP,
+        metavar="N",
+        help="how many of each kind stay (default: %(default)s; 0 only for a review stack pr-N)",
+    )
+    prune.add_argument("--region", metavar="REGION", help="the stack's region (default: the AWS environment's)")
+    prune.add_argument("--yes", action="store_true", help="delete them (without it: only list them)")
+    prune.set_defaults(handler=cmd_snapshots_prune)
 
     drift = commands.add_parser(
         "drift",

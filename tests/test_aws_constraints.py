@@ -576,8 +576,9 @@ class LongDatadogPermissions(RecordingMocks):
 
 
 def test_a_long_datadog_permission_list_becomes_managed_policies_iam_accepts():
-    run = run_program(stack_config("staging"), mocks=LongDatadogPermissions())
-    stack = stack_of("staging-long-datadog-list", run, stack_config("staging"))
+    # Production owns the account's integration (tests/test_monitoring.py).
+    run = run_program(stack_config("production"), stack="production", mocks=LongDatadogPermissions())
+    stack = stack_of("production-long-datadog-list", run, stack_config("production"))
     assert size_problems(stack) == []
     policies = [p for p in stack.of_type("aws:iam/policy:Policy") if "datadog-integration" in p.name]
     assert len(policies) == -(-iam_size(_allow(LongDatadogPermissions.ACTIONS)) // MANAGED_POLICY_CHARS)

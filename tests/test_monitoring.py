@@ -291,37 +291,72 @@ def test_dashboard_has_the_runbooks_five_groups_templated_by_env(staging):
     assert dict(staging.outputs)["dashboard_url"][0] == DASHBOARD_URL
 
 
-def test_aws_integration_role_trusts_datadog_with_the_external_id_and_reads_only(staging):
-    role = staging.of_name("aws:iam/role:Role", "swipesavvy-monitoring-datadog-integration").inputs
+def test_aws_integration_role_trusts_datadog_with_the_external_id_and_reads_only(production):
+    role = production.of_name("aws:iam/role:Role", "swipesavvy-monitoring-datadog-integration").inputs
     (statement,) = json.loads(role["assumeRolePolicy"])["Statement"]
     assert statement["Principal"] == {"AWS": "arn:aws:iam::464622532012:root"}
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "swipesavvy-monitoring-aws-id"}}
     # Datadog's list fits one managed policy here (tests/test_aws_constraints.py splits a long one).
     policy = json.loads(
-        staging.of_name("aws:iam/policy:Policy", "swipesavvy-monitoring-datadog-integration-0").inputs["policy"]
+        production.of_name("aws:iam/policy:Policy", "swipesavvy-monitoring-datadog-integration-0").inputs["policy"]
     )
     assert policy["Statement"] == [{"Effect": "Allow", "Action": sorted(DATADOG_IAM_PERMISSIONS), "Resource": "*"}]
-    attachment = staging.of_name(
+    attachment = production.of_name(
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "swipesavvy-monitoring-datadog-integration-0"
     ).inputs
     assert attachment == {
         "role": "swipesavvy-monitoring-datadog-integration",
         "policyArn": "arn:aws:iam::123456789012:policy/swipesavvy-monitoring-datadog-integration-0",
     }
-    account = unwrap_all(staging.one("datadog:aws/integrationAccount:IntegrationAccount").inputs)
+    account = unwrap_all(production.one("datadog:aws/integrationAccount:IntegrationAccount").inputs)
     assert account["authConfig"] == {
         "awsAuthConfigRole": {"roleName": role["name"], "externalId": "swipesavvy-monitoring-aws-id"}
     }
     assert account["awsAccountId"] == "123456789012" and account["awsPartition"] == "aws"
+    # It reads every stack's metrics in the account: no env tag of its own on them.
+    assert account["accountTags"] == ["integration-owner:production", "managed-by:pulumi"]
 
 
-def test_aws_integration_off_declares_none_of_it():
+INTEGRATION = "datadog:aws/integrationAccount:IntegrationAccount"
+
+
+def test_exactly_one_committed_stack_owns_the_accounts_integration(staging, production):
+    """Datadog keeps one AWS integration per account: production owns it, staging only uses it."""
+    assert len(production.of_type(INTEGRATION)) == 1
+    assert staging.of_type(INTEGRATION) == []
+    assert staging.of_type("datadog:aws/integrationExternalId:IntegrationExternalId") == []
+    assert [r.name for r in staging.of_type("aws:iam/role:Role") if "datadog" in r.name] == []
+    assert len(staging.of_type(MONITOR)) == 10  # the aws.rds.* monitors read production's integration
+
+
+def test_a_second_stack_owning_the_integration_collides_on_the_role_before_datadog(production):
+    """Two stacks in one account both set awsIntegration: the role's name is account-wide, so
+    the second stack's create fails on it (IAM: EntityAlreadyExists) and its integration,
+    which waits for the role, is never sent to Datadog (no 409, the owner's stays intact)."""
     config = stack_config("staging")
-    config["swipesavvy:monitoring"] = {**config["swipesavvy:monitoring"], "awsIntegration": False}
-    run = run_program(config)
-    assert run.of_type("datadog:aws/integrationAccount:IntegrationAccount") == []
-    assert run.of_type("datadog:aws/integrationExternalId:IntegrationExternalId") == []
-    assert len(run.of_type(MONITOR)) == 10
+    config["swipesavvy:monitoring"] = {**config["swipesavvy:monitoring"], "awsIntegration": True}
+    second = run_program(config)
+    names = [
+        run.of_name("aws:iam/role:Role", "swipesavvy-monitoring-datadog-integration").inputs["name"]
+        for run in (production, second)
+    ]
+    assert names == ["swipesavvy-datadog-integration", "swipesavvy-datadog-integration"]
+    assert (
+        "swipesavvy-monitoring-datadog-integration" in second.dependencies[(INTEGRATION, "swipesavvy-monitoring-aws")]
+    )
+
+
+def test_a_review_stack_may_not_own_the_integration():
+    config = stack_config("staging")
+    config["swipesavvy:monitoring"] = {**config["swipesavvy:monitoring"], "awsIntegration": True}
+    config["swipesavvy:database"] = {**config["swipesavvy:database"], "deletionProtection": False}
+    with pytest.raises(Exception) as raised:
+        run_program(config, stack="pr-7")
+    assert (
+        "swipesavvy:monitoring.awsIntegration is not allowed in review stack pr-7: Datadog's AWS integration is one"
+        " per account, owned by one long-lived stack (fix: pulumi config set --path"
+        " 'swipesavvy:monitoring.awsIntegration' false, or generate the file with python -m ops review-config)"
+    ) in str(raised.value)
 
 
 def test_the_agents_api_key_is_only_in_a_secret(staging):

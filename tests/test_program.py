@@ -326,9 +326,12 @@ def test_nat_gateway_only_when_configured():
 
 
 def test_protected_instance_stops_destroy_before_anything_is_deleted(staging):
-    """With deletion protection on, the instance is also `protect`ed: `pulumi destroy` fails
-    while planning, before it deletes the seed, the logins or their secrets."""
-    assert staging.protected == {(RDS, "swipesavvy-db-postgres")}
+    """With deletion protection on, the instance and the destroy guard (tests/test_lifecycle.py)
+    are `protect`ed: `pulumi destroy` fails before it deletes the seed, the logins or their secrets."""
+    assert staging.protected == {
+        (RDS, "swipesavvy-db-postgres"),
+        ("random:index/randomId:RandomId", "swipesavvy-destroy-guard"),
+    }
     config = stack_config("staging")
     config["swipesavvy:database"] = {**config["swipesavvy:database"], "deletionProtection": False}
     unprotected = run_program(config)

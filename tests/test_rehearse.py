@@ -18,6 +18,7 @@ COMPONENTS = [
     ("swipesavvy:frontend:StaticSite", "swipesavvy-frontend"),
     ("swipesavvy:monitoring:AgentApiKey", "swipesavvy-datadog-agent"),
     ("swipesavvy:monitoring:Monitoring", "swipesavvy-monitoring"),
+    ("pulumi:pulumi:Stack", "(stack)"),  # StackShape, which everything else waits for
 ]
 
 

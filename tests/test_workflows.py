@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from policy.policies import POLICIES
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 BIN = Path(sys.executable).parent
@@ -100,13 +102,46 @@ def test_pull_request_previews_may_only_read_the_databases():
     assert all("SWIPESAVVY_DB_READ_ONLY" not in json.dumps(workflow) for workflow in deploys)
 
 
+def _commands(steps: list[dict]) -> list[dict]:
+    """The pulumi/actions steps that run a command (without one, the action installs the CLI)."""
+    return [s["with"] for s in steps if s.get("uses", "").startswith("pulumi/actions@") and "with" in s]
+
+
 @pytest.mark.parametrize("job", ["review-stack-up", "review-stack-down"])
-def test_review_stacks_only_when_switched_on(job):
+def test_review_stacks_only_when_switched_on_with_generated_settings(job):
     review = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"][job]
     assert "vars.REVIEW_STACKS == 'true'" in review["if"]
-    (action,) = [s["with"] for s in review["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-    assert action["stack-name"].endswith("/pr-${{ github.event.pull_request.number }}")
+    (action,) = _commands(review["steps"])
+    assert action["stack-name"] == "${{ vars.PULUMI_ORG }}/pr-${{ github.event.pull_request.number }}"
     assert action["command"] == ("up" if job.endswith("up") else "destroy")
+    # The settings come from the tested generator (tests/test_review_config.py), fed staging's outputs.
+    (generate,) = [s for s in review["steps"] if "review-config" in s.get("run", "")]
+    assert generate["run"].splitlines() == [
+        'pulumi stack output --stack "${PULUMI_ORG}/staging" --json >staging-outputs.json',
+        '.venv/bin/python -m ops review-config --pr "${PR_NUMBER}" --staging-outputs staging-outputs.json',
+    ]
+    assert "sed " not in yaml.safe_dump(review)
+
+
+def test_ci_destroys_only_review_stacks_and_leaves_no_snapshot():
+    """Staging and production are never destroyed from CI (README "What `pulumi destroy` keeps")."""
+    destroys = [
+        (name, job) for _, name, job in _jobs() for a in _commands(job.get("steps", [])) if a["command"] == "destroy"
+    ]
+    assert [name for name, _ in destroys] == ["review-stack-down"]
+    assert not any(re.search(r"pulumi\s+(destroy|stack\s+rm)", s.get("run", "")) for s in _steps())
+    ((_, job),) = destroys
+    guard, *rest = job["steps"]
+    assert job["env"] == {"STACK": "pr-${{ github.event.pull_request.number }}"}
+    assert 'if [[ ! "${STACK}" =~ ^pr-[1-9][0-9]*$ ]]; then' in guard["run"] and "exit 1" in guard["run"]
+    script = subprocess.run(["bash", "-c", guard["run"]], env={"STACK": "staging"}, capture_output=True, text=True)
+    assert script.returncode == 1
+    assert script.stdout == "::error::refusing to destroy staging: CI destroys only review stacks (pr-<number>)\n"
+    assert subprocess.run(["bash", "-c", guard["run"]], env={"STACK": "pr-12"}).returncode == 0
+    assert (
+        rest[-1]["run"]
+        == '.venv/bin/python -m ops snapshots prune --stack "${STACK}" --keep 0 --yes --region us-east-1'
+    )
 
 
 def test_merges_deploy_staging_then_production_in_protected_environments_one_at_a_time():
@@ -120,6 +155,19 @@ def test_merges_deploy_staging_then_production_in_protected_environments_one_at_
     assert up["concurrency"] == {"group": "pulumi-${{ inputs.stack }}", "cancel-in-progress": False}
     (action,) = [s["with"] for s in up["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
     assert (action["command"], action["policyPacks"]) == ("up", "policy")
+
+
+def test_a_review_stack_without_monitors_is_warned_not_refused_by_the_policy_pack():
+    """Review stacks run with nothing but the repository's variables: without Datadog keys they
+    have no monitors, so `database-has-monitors` (mandatory for staging and production) only
+    warns there; every other policy stays mandatory."""
+    up = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"]["review-stack-up"]
+    (action,) = _commands(up["steps"])
+    config = json.loads((ROOT / action["policyPackConfigs"]).read_text())
+    assert config == {"database-has-monitors": {"enforcementLevel": "advisory"}}
+    assert "database-has-monitors" in {policy.name for policy in POLICIES}
+    previews = [a for _, name, job in _jobs() if name != "review-stack-up" for a in _commands(job.get("steps", []))]
+    assert previews and not any("policyPackConfigs" in a for a in previews)
 
 
 # --- drift.yml: nightly drift detection, read-only, one issue per stack -----------------------
@@ -221,3 +269,12 @@ def test_one_issue_per_stack_opened_updated_and_closed(tmp_path, drift, open_iss
             "",
             "Found by https://github.com/acme/infra/actions/runs/42",
         ]
+
+
+def test_staging_keeps_a_bounded_number_of_snapshots_after_each_update():
+    up = _load(ROOT / ".github/workflows/pulumi-up.yml")["jobs"]["up"]
+    prune = up["steps"][-1]
+    assert prune["if"] == "inputs.stack == 'staging'"
+    assert prune["run"] == ".venv/bin/python -m ops snapshots prune --stack staging --yes --region us-east-1"
+    prunes = [s for s in _steps() if "snapshots prune" in s.get("run", "")]
+    assert all("--stack staging" in s["run"] or '--stack "${STACK}"' in s["run"] for s in prunes)
