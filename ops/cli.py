@@ -59,7 +59,7 @@ from ops.operator_client import OperatorError
 from ops.operator_handler import lock_timed_out
 from ops.plan import plan_dot, plan_groups, plan_lines
 from ops.rehearse import Criterion, Rehearsal, create_database, criteria_rows, rehearsal_steps, run_steps
-from ops.smoke import Http, Limits, Undo, run_smoke
+from ops.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV, Http, Limits, Undo, run_smoke, url_problem
 from ops.transport import run_through
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
@@ -84,7 +84,6 @@ NOT_REHEARSED = (
     "not rehearsed here (they need the deployed stack): backend running, API and site answering, smoke and"
     " admin tests, latency; after `pulumi up`: python -m ops smoke --stack NAME and python -m ops verify --stack NAME"
 )
-API_TOKEN_ENV, ADMIN_TOKEN_ENV = "SWIPESAVVY_API_TOKEN", "SWIPESAVVY_ADMIN_TOKEN"
 # The operator's failure kinds (ops.operator_handler) as exit codes.
 OPERATOR_EXIT_CODES = {"invalid": EXIT_USAGE, "unavailable": EXIT_UNAVAILABLE, "locked": EXIT_LOCKED}
 
@@ -521,13 +520,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # --- smoke: the running API and site (runbook phases 5 and 7) ---------------------------------
 
 
+_URL_RULE = "is not an http:// or https:// URL with a host and no user or password"
+
+
 def smoke_urls(args: argparse.Namespace) -> tuple[str, str]:
-    """--api-url/--site-url, or the stack's api_url/site_url outputs."""
+    """--api-url/--site-url, or the stack's api_url/site_url outputs; each checked before any request."""
     if args.stack and (args.api_url or args.site_url):
         raise UsageError("--stack and --api-url/--site-url are alternatives: give one")
     if not args.stack:
         if not (args.api_url and args.site_url):
             raise UsageError("give --api-url and --site-url, or --stack NAME to read them from the stack's outputs")
+        for option, url, example in (
+            ("--api-url", args.api_url, "https://d111.cloudfront.net/api"),
+            ("--site-url", args.site_url, "https://d111.cloudfront.net/"),
+        ):
+            if shown := url_problem(url):
+                raise UsageError(f"{option} {shown} {_URL_RULE} (fix: e.g. {option} {example})")
         return args.api_url, args.site_url
     outputs = stack_outputs(args.stack)
     missing = [name for name in APP_URL_OUTPUTS if not isinstance(outputs.get(name), str)]
@@ -536,6 +544,12 @@ def smoke_urls(args: argparse.Namespace) -> tuple[str, str]:
             f"stack {args.stack!r} has no {' or '.join(missing)} output (fix: configure swipesavvy:backend and "
             "swipesavvy:frontend and `pulumi up`, or give --api-url and --site-url)"
         )
+    for name in APP_URL_OUTPUTS:
+        if shown := url_problem(outputs[name]):
+            raise UsageError(
+                f"stack {args.stack!r} output {name} {shown} {_URL_RULE} (fix: `pulumi up` with this version of the "
+                f"program, or give --{name.replace('_', '-')})"
+            )
     return outputs["api_url"], outputs["site_url"]
 
 
@@ -547,8 +561,8 @@ def _token(value: str | None, env: str, option: str) -> str:
 
 
 def _restored(undo: Undo) -> str:
-    if undo.not_restored:
-        return f"NOT restored: {'; '.join(undo.not_restored)}"
+    if left := undo.left_in_place():
+        return f"NOT restored: {'; '.join(left)}"
     return "every admin change was restored"
 
 
@@ -566,8 +580,8 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     undo = Undo(http)
     try:
         results = run_smoke(http, Limits(args.requests, args.concurrency, args.timeout), undo)
-    except KeyboardInterrupt:
-        code = EXIT_NOT_RESTORED if undo.not_restored else EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # the restores ran in run_smoke's finally, unless this interrupted them
+        code = EXIT_NOT_RESTORED if undo.left_in_place() else EXIT_INTERRUPTED
         raise CommandFailed(f"interrupted: {_restored(undo)}", code) from None
     rows = [(r.name, r.passed, f"{r.figure:>7}  {r.detail}") for r in results]
     if args.json:
