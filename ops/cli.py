@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -157,7 +158,15 @@ class StackTarget:
     label: str  # user@host:port/dbname, as describe() gives it for a DSN
 
 
-def stack_outputs(stack: str) -> dict[str, Any]:
+def pulumi_not_on_path(what: str, alternative: str = "") -> UsageError:
+    """The one answer, everywhere, to a missing Pulumi CLI: exit 2, like any missing prerequisite."""
+    return UsageError(
+        f"{what} the Pulumi CLI, which is not on PATH "
+        f"(fix: install it, https://www.pulumi.com/docs/install/{f', or {alternative}' if alternative else ''})"
+    )
+
+
+def stack_outputs(stack: str, alternative: str = "use --dsn") -> dict[str, Any]:
     """``pulumi stack output --json`` of ``stack`` (secrets left masked: none is needed)."""
     command = ["pulumi", "stack", "output", "--json", "--show-secrets=false", "--stack", stack]
     try:
@@ -165,10 +174,7 @@ def stack_outputs(stack: str) -> dict[str, Any]:
             command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_S, check=False
         )
     except FileNotFoundError:
-        raise UsageError(
-            "--stack reads the stack's outputs with the Pulumi CLI, which is not on PATH "
-            "(fix: install it, https://www.pulumi.com/docs/install/, or use --dsn)"
-        ) from None
+        raise pulumi_not_on_path("--stack reads the stack's outputs with", alternative) from None
     except subprocess.TimeoutExpired:
         raise CommandFailed(
             f"`pulumi stack output --stack {stack}` did not answer within {PULUMI_TIMEOUT_S} s "
@@ -537,7 +543,7 @@ def smoke_urls(args: argparse.Namespace) -> tuple[str, str]:
             if shown := url_problem(url):
                 raise UsageError(f"{option} {shown} {_URL_RULE} (fix: e.g. {option} {example})")
         return args.api_url, args.site_url
-    outputs = stack_outputs(args.stack)
+    outputs = stack_outputs(args.stack, "give --api-url and --site-url")
     missing = [name for name in APP_URL_OUTPUTS if not isinstance(outputs.get(name), str)]
     if missing:
         raise UsageError(
@@ -640,22 +646,32 @@ def _pulumi(command: list[str], cwd: Path, what: str, stream: bool = False, afte
     """Run ``pulumi COMMAND`` in ``cwd``; its stdout (also printed as it comes when ``stream``).
     A failure is a CommandFailed: ``what`` failed, pulumi's own ``error:`` line, then ``after``."""
     try:
+        # Its own session: Ctrl-C reaches this command only, which hands pulumi exactly one SIGINT
+        # (its graceful cancel; a second one would make it stop at once, mid-operation).
         process = subprocess.Popen(
-            ["pulumi", *command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            ["pulumi", *command],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
     except FileNotFoundError:
-        raise UsageError(
-            "rollback runs the Pulumi CLI, which is not on PATH (fix: install it, https://www.pulumi.com/docs/install/)"
-        ) from None
+        raise pulumi_not_on_path("rollback runs") from None
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
     reader.start()
     stdout = []
-    for line in process.stdout:
-        stdout.append(line)
-        if stream:
-            print(line, end="", flush=True)
-    code = process.wait()
+    try:
+        for line in process.stdout:
+            stdout.append(line)
+            if stream:
+                print(line, end="", flush=True)
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        process.wait()  # pulumi ends its operations and the update before its worktree goes
+        raise
     reader.join()
     if code != 0:
         lines = [line.strip() for line in [*stderr, *stdout] if line.strip()]
@@ -674,19 +690,23 @@ def stack_history(stack: str) -> list[dict[str, Any]]:
     command = ["stack", "history", "--json", "--show-secrets=false", "--non-interactive", "--stack", stack]
     try:
         text = _pulumi(command, PROJECT_ROOT, f"`pulumi stack history --stack {stack}`")
+    except UsageError:
+        raise
     except CommandFailed as error:
         if "no stack named" in str(error):
             raise UsageError(f"{error} (fix: `pulumi stack ls` lists the stacks)") from None
         raise CommandFailed(str(error), EXIT_UNAVAILABLE) from None
+    from ops.rollback import HistoryUnreadable, parse_history
+
     try:
-        history = json.loads(text)
-    except ValueError:
-        history = None
-    if not isinstance(history, list):
+        return parse_history(json.loads(text))
+    except (ValueError, RecursionError) as error:  # not JSON at all, or HistoryUnreadable
+        problem = str(error) if isinstance(error, HistoryUnreadable) else "it is not JSON"
         raise CommandFailed(
-            f"`pulumi stack history --json --stack {stack}` did not print a JSON list", EXIT_UNAVAILABLE
-        )
-    return history
+            f"`pulumi stack history --json --stack {stack}` printed a history this command cannot read: {problem} "
+            "(fix: `pulumi version` should be 3.x; redeploy by hand as README.md 'Rolling back' says)",
+            EXIT_UNAVAILABLE,
+        ) from None
 
 
 @contextmanager
@@ -712,6 +732,13 @@ def _confirmed(prompt: str) -> bool:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    try:
+        return _rollback(args)
+    except KeyboardInterrupt:  # one during `pulumi up` is answered there
+        raise CommandFailed("interrupted before `pulumi up`: nothing was deployed", EXIT_INTERRUPTED) from None
+
+
+def _rollback(args: argparse.Namespace) -> int:
     import yaml  # only this command reads stack settings files
 
     from ops.rollback import RollbackRefused, config_lines, history_rows, plan_rollback, rollback_settings
@@ -773,13 +800,22 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                 EXIT_REFUSED,
             )
         message = f"rollback to version {plan.version} (commit {plan.commit[:12]})"
-        _pulumi(
-            ["up", "--yes", "--skip-preview", "--message", message, *common],
-            project,
-            f"`pulumi up` of version {plan.version}",
-            True,
-            "; the stack may be partly updated (fix: `pulumi stack history` shows it; rerun the rollback, or fix forward)",
-        )
+        try:
+            _pulumi(
+                ["up", "--yes", "--skip-preview", "--message", message, *common],
+                project,
+                f"`pulumi up` of version {plan.version}",
+                True,
+                "; the stack may be partly updated (fix: `pulumi stack history` shows it; rerun the rollback, "
+                "or fix forward)",
+            )
+        except KeyboardInterrupt:
+            raise CommandFailed(
+                f"interrupted during `pulumi up` of version {plan.version}: the stack may be partly updated "
+                f"(fix: `pulumi stack history --stack {args.stack}` shows the update; `pulumi cancel --stack "
+                f"{args.stack}` if it is still marked in progress; rerun the rollback, or fix forward)",
+                EXIT_INTERRUPTED,
+            ) from None
     print(f"stack {args.stack} rolled back to version {plan.version} (commit {plan.commit[:12]})")
     return EXIT_OK
 
