@@ -378,7 +378,7 @@ def seed_parameters(args: argparse.Namespace) -> SeedParameters:
             raise UsageError(f"{option} must be {what}, got {value!r}") from None
 
     try:
-        return SeedParameters(
+        params = SeedParameters(
             scale=convert("--scale", args.scale, _number, "a number"),
             rng_seed=convert("--rng-seed", args.rng_seed, int, "an integer"),
             anchor_date=convert("--anchor-date", args.anchor_date, datetime.date.fromisoformat, "a date YYYY-MM-DD"),
@@ -387,6 +387,15 @@ def seed_parameters(args: argparse.Namespace) -> SeedParameters:
     except ValueError as error:  # "scale must be ..." -> "--scale must be ..."
         field, _, rest = str(error).partition(" ")
         raise UsageError(f"--{field.replace('_', '-')} {rest}") from None
+    # The loader refuses it against the database's date; here it is refused before any work
+    # (or any server: rehearse and sandbox call this first).
+    today = datetime.datetime.now(datetime.UTC).date()
+    if params.anchor_date > today:
+        raise UsageError(
+            f"--anchor-date must be today ({today.isoformat()} UTC) or earlier: the mock data covers the 90 days "
+            f"before it, never the future, got {args.anchor_date!r}"
+        )
+    return params
 
 
 def _number(text: str) -> int | float:
@@ -773,7 +782,15 @@ def _rollback(args: argparse.Namespace) -> int:
     with commit_worktree(repo, plan.commit) as tree:
         project = tree / PROJECT_ROOT.resolve().relative_to(repo.resolve())
         committed_file = project / f"Pulumi.{args.stack}.yaml"
-        committed = yaml.safe_load(committed_file.read_text()) if committed_file.is_file() else {}
+        try:
+            committed = yaml.safe_load(committed_file.read_text()) if committed_file.is_file() else {}
+        except yaml.YAMLError as error:
+            raise CommandFailed(
+                f"--to {plan.version}: {committed_file.name} at {plan.commit[:12]} is not valid YAML "
+                f"({' '.join(str(error).split())[:120]}), so its secrets cannot be recovered "
+                "(fix: choose another version with --to)",
+                EXIT_REFUSED,
+            ) from None
         try:
             settings = rollback_settings(plan, committed, args.stack)
         except RollbackRefused as error:

@@ -172,6 +172,11 @@ def rollback_settings(plan: RollbackPlan, committed: Mapping[str, Any] | None, s
     ciphertext, since ``stack history --show-secrets=false`` records only that a key was
     secret. A recorded secret the commit's file does not hold cannot be recovered: refused.
     """
+    if not isinstance(committed or {}, Mapping) or not isinstance((committed or {}).get("config") or {}, Mapping):
+        raise RollbackRefused(
+            f"--to {plan.version}: Pulumi.{stack}.yaml at {plan.commit[:12]} is not a mapping with a config: mapping, "
+            "so its secrets cannot be recovered (fix: choose another version with --to)"
+        )
     committed = dict(committed or {})
     committed_config = committed.get("config") or {}
     config: dict[str, Any] = {}

@@ -349,6 +349,18 @@ def test_a_setting_stored_as_a_secret_is_refused_not_copied_into_plain_inputs():
     assert mocks.resources == []
 
 
+def test_an_unknown_key_stored_as_a_secret_is_not_a_setting():
+    mocks = RecordingMocks()
+    config = {**stack_config("staging"), "swipesavvy:datadogApiKey": "ciphertext"}
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program(config, mocks=mocks, secret_keys=("swipesavvy:datadogApiKey",))
+    assert str(raised.value) == (
+        "swipesavvy:datadogApiKey is not a setting of this program; known settings: environment, network, database, "
+        "seed, featureFlags, backend, frontend, monitoring (fix: pulumi config rm swipesavvy:datadogApiKey)"
+    )
+    assert mocks.resources == []
+
+
 def test_availability_zones_outside_the_stacks_region_fail_the_preview():
     config = stack_config("staging")
     config["swipesavvy:network"] = {**config["swipesavvy:network"], "availabilityZones": ["eu-west-1a", "eu-west-1b"]}

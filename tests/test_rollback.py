@@ -406,3 +406,19 @@ def test_no_pulumi_on_path_is_one_exit_code_everywhere(tmp_path, capsys, monkeyp
     assert code == cli.EXIT_USAGE
     line = one_line_error(err)
     assert line.startswith("error: ") and "the Pulumi CLI, which is not on PATH (fix: " in line and fix in line
+
+
+@pytest.mark.parametrize(("text", "problem"), [("config: [\n", "is not valid YAML"), ("- 1\n", "is not a mapping")])
+def test_a_settings_file_at_the_commit_that_cannot_be_read_is_refused(
+    repo, pulumi, tmp_path, capsys, monkeypatch, text, problem
+):
+    path, _, second = repo
+    (path / "Pulumi.staging.yaml").write_text(text)
+    git(path, "commit", "-q", "-am", "broken settings")
+    broken = git(path, "rev-parse", "HEAD")
+    pulumi.record(recorded_update(1, broken, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    code, _, err = rollback(capsys, monkeypatch, "--yes")
+    assert code == cli.EXIT_REFUSED
+    assert one_line_error(err).startswith(f"error: --to 1: Pulumi.staging.yaml at {broken[:12]} {problem}")
+    assert pulumi.commands() == ["stack"]
+    assert_no_worktree_left(path, tmp_path)
