@@ -67,13 +67,13 @@ from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, SeedError, load_mock_data, unload_mock_data
 
 EXIT_OK = 0  # success
-EXIT_FAILED = 1  # a check, migration or seed failed, or the login lacks a privilege
-EXIT_USAGE = 2  # bad arguments, including a malformed DSN or DSN parameter
-EXIT_UNAVAILABLE = 3  # database unreachable or login refused
+EXIT_FAILED = 1  # a check, migration, seed, preview or up failed, or the login lacks a privilege
+EXIT_USAGE = 2  # bad arguments (a malformed DSN, a bad URL...) or a missing prerequisite (pulumi, dot)
+EXIT_UNAVAILABLE = 3  # the database, AWS (credentials), the Pulumi backend or embedded PostgreSQL unavailable
 EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing changed
-EXIT_NOT_RESTORED = 5  # smoke could not take back an admin change it made (the message says how)
-EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no such version, declined): nothing deployed
-EXIT_INTERRUPTED = 130  # Ctrl-C: the transaction in progress was rolled back
+EXIT_NOT_RESTORED = 5  # smoke left an admin change the API did not confirm restored (the message says how)
+EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no config, no such version, declined): nothing deployed
+EXIT_INTERRUPTED = 130  # Ctrl-C: the message says what that left (README's exit-code table)
 DSN_ENV = "SWIPESAVVY_DSN"
 SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
