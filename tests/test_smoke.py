@@ -5,8 +5,11 @@ always taken back. The percentile maths and the latency verdict are tested on th
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import time
+import urllib.request
 
 import pytest
 from smoke_fixture import ADMIN_TOKEN, FAILURES, TOKEN, SmokeFixture
@@ -383,3 +386,27 @@ def test_stack_urls_are_checked_too(capsys, pulumi):  # noqa: F811
         f"error: stack {STACK!r} output api_url 'ftp://example.com/api' is not an http:// or https:// URL with a "
         "host and no user or password (fix: `pulumi up` with this version of the program, or give --api-url)"
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "followed"),
+    [
+        ("https://api.example.com/api/health", "https://api.example.com/api/v2/health", True),
+        ("http://api.example.com/api/health", "https://api.example.com/api/health", True),  # an upgrade
+        ("https://api.example.com/api/health", "http://api.example.com/api/health", False),  # a downgrade
+        ("https://api.example.com/api/health", "https://api.example.com:8443/api/health", False),
+        ("https://api.example.com/api/health", "https://evil.example.net/api/health", False),
+        ("https://api.example.com/api/health", "file:///etc/passwd", False),
+    ],
+)
+def test_a_redirect_carries_the_token_only_to_the_same_host(old, new, followed):
+    handler = smoke._TokenStaysHome()
+    request = urllib.request.Request(old, headers={"Authorization": "Bearer t"})
+    response = io.BytesIO()
+    if followed:
+        redirected = handler.redirect_request(request, response, 302, "Found", {}, new)
+        assert redirected.full_url == new and redirected.get_header("Authorization") == "Bearer t"
+    else:
+        with pytest.raises(smoke.RedirectRefused, match=re.escape(new)):
+            handler.redirect_request(request, response, 302, "Found", {}, new)
+        assert response.closed
