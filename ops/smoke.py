@@ -166,7 +166,7 @@ class Http:
                 status = response.status
                 return Answer(status, response.read(), _ms_since(started), request=label)
         except RedirectRefused as error:
-            reason = f"redirected to {error}, another host: not followed (the token goes only to the host given)"
+            reason = f"redirected to {error}: not followed (a token goes only to the scheme, host and port given)"
         except (OSError, http.client.HTTPException, ValueError) as error:  # every way a request fails: _failure
             reason = self._failure(error)
         return Answer(status, b"", _ms_since(started), reason, label)

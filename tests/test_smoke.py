@@ -351,8 +351,8 @@ def test_the_token_is_never_sent_to_another_host_on_a_redirect(capsys):
     assert code == EXIT_FAILED
     health = next(line for line in out.splitlines() if " health " in line)
     assert health.endswith(
-        f"GET {fixture.url}/api/health: redirected to {elsewhere.url}/api/health, another host: not followed "
-        "(the token goes only to the host given), expected 200"
+        f"GET {fixture.url}/api/health: redirected to {elsewhere.url}/api/health: not followed "
+        "(a token goes only to the scheme, host and port given), expected 200"
     )
 
 
