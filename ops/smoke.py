@@ -26,6 +26,7 @@ import dataclasses
 import http.client
 import json
 import math
+import shlex
 import time
 import urllib.error
 import urllib.parse
@@ -308,7 +309,7 @@ class Undo:
         """The request that restores a change, to paste into a shell."""
         return (
             f"curl -X POST -H \"Authorization: Bearer ${ADMIN_TOKEN_ENV}\" -H 'Content-Type: application/json' "
-            f"-d '{json.dumps(body)}' {self.http.url(path)}"
+            f"-d {shlex.quote(json.dumps(body))} {shlex.quote(self.http.url(path))}"
         )
 
     def left_in_place(self) -> list[str]:
