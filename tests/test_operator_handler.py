@@ -288,7 +288,7 @@ def test_missing_argument_is_one_line(migrated, operation, args, missing):
     ("operation", "args", "connection_change", "fragment"),
     [
         ("read_schema", {}, {"port": "abc"}, "connection.port = 'abc' is not a port number"),
-        ("apply_flags", {"flags": ["dark_mode"], "actor": "x"}, {}, "invalid arguments for apply_flags"),
+        ("apply_flags", {"flags": ["dark_mode"], "actor": "x"}, {}, 'flags = ["dark_mode"] is not an object of flag'),
         ("seed", {**SEED_ARGS, "anchor_date": "28/12/2025"}, {}, "Invalid isoformat string"),
         ("seed", {**SEED_ARGS, "scale": 1000.0}, {}, "scale must be a number from"),
         ("read_schema", {}, {"sslmode": "sometimes"}, "invalid connection string"),
