@@ -584,7 +584,10 @@ def _restored(undo: Undo) -> str:
 def cmd_smoke(args: argparse.Namespace) -> int:
     if not args.timeout:
         raise UsageError("--timeout must be more than 0 seconds")
-    api_url, site_url = smoke_urls(args)
+    try:
+        api_url, site_url = smoke_urls(args)
+    except KeyboardInterrupt:
+        raise CommandFailed("interrupted before any request: nothing was changed", EXIT_INTERRUPTED) from None
     http = Http(
         api_url,
         site_url,
