@@ -7,7 +7,7 @@ stops `pulumi preview` with one line naming the setting and the fix.
 import pulumi
 
 from components.agent_config import datadog_site
-from components.backend import ORIGIN_HEADER, AgentArgs, BackendService, BackendServiceArgs
+from components.backend import AgentArgs, BackendService, BackendServiceArgs
 from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
 from components.database import Database, DatabaseArgs
 from components.frontend import ApiOrigin, StaticSite, StaticSiteArgs
@@ -101,11 +101,11 @@ backend = (
             project_root=PROJECT_ROOT,
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
-            public_subnet_ids=network.public_subnet_ids,
             security_group_id=network.backend_security_group_id,
             db_secret_arn=database.app_secret_arns["swipesavvy_backend"],
             tags=config.tags,
             release=backend_release,
+            boot_after=list(database.login_roles.values()),  # an instance reads its login's secret at boot
             agent=AgentArgs(
                 site=dd_site,
                 api_key_secret_arn=agent_key.secret_arn,
@@ -124,6 +124,7 @@ backend = (
 if backend is not None:
     pulumi.export("backend_group_name", backend.group_name)
     pulumi.export("backend_release_uri", backend.release_uri)
+    pulumi.export("backend_ami", backend.image_id)
 
 site_url = None
 if config.frontend is not None:
@@ -135,13 +136,11 @@ if config.frontend is not None:
             stack=config.stack,
             tags=config.tags,
             # The API is served through the same distribution, under /api/*.
-            api=ApiOrigin(
-                domain_name=backend.load_balancer_dns_name,
-                verify_header_name=ORIGIN_HEADER,
-                verify_header_value=backend.origin_header_value,
-            )
+            api=ApiOrigin(domain_name=backend.load_balancer_dns_name, load_balancer_arn=backend.load_balancer_arn)
             if backend
             else None,
+            # A release that fails its rollout leaves the cache (and the previous release) as they were.
+            invalidate_after=[backend.rollout] if backend else (),
         ),
     )
     pulumi.export("site_url", site.url)

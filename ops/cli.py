@@ -8,6 +8,8 @@
     python -m ops smoke --stack NAME       the runbook's smoke, admin and latency checks over HTTP
     python -m ops rehearse                 the whole deployment on this machine, no cloud account
     python -m ops rollback --stack NAME    deploy an earlier update's commit and config again
+    python -m ops drift --stack NAME       what changed outside the stack (preview --refresh, verify)
+    python -m ops cost --stack NAME        the stack's monthly cost from its plan (ops/cost_cli.py)
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
@@ -53,6 +55,7 @@ from ops.connection import (
     raised_during,
     scrub,
 )
+from ops.cost_cli import add_cost_parser, cost_summary
 from ops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
 from ops.login_checks import MAY_WRITE
 from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations, load_migrations, migration_checksums
@@ -73,12 +76,13 @@ EXIT_UNAVAILABLE = 3  # the database, AWS (credentials), the Pulumi backend or e
 EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing changed
 EXIT_NOT_RESTORED = 5  # smoke left an admin change the API did not confirm restored (the message says how)
 EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no config, no such version, declined): nothing deployed
+EXIT_DRIFT = 7  # drift: the stack's resources or database differ from what it declares
 EXIT_INTERRUPTED = 130  # Ctrl-C: the message says what that left (README's exit-code table)
 DSN_ENV = "SWIPESAVVY_DSN"
 SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
-CONNECTION_OUTPUT, OPERATOR_OUTPUT = "db_connection", "db_operator_arn"
+CONNECTION_OUTPUT, OPERATOR_OUTPUT, READER_OUTPUT = "db_connection", "db_operator_arn", "db_reader_arn"
 APP_SECRETS_OUTPUT = "db_app_secret_arns"
 APP_URL_OUTPUTS = ("api_url", "site_url")
 NOT_REHEARSED = (
@@ -654,9 +658,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 # version a later rollback can return to.
 
 
-def _pulumi(command: list[str], cwd: Path, what: str, stream: bool = False, after: str = "") -> str:
-    """Run ``pulumi COMMAND`` in ``cwd``; its stdout (also printed as it comes when ``stream``).
-    A failure is a CommandFailed: ``what`` failed, pulumi's own ``error:`` line, then ``after``."""
+def _run_pulumi(command: list[str], cwd: Path, stream: bool = False) -> tuple[int, str, list[str]]:
+    """Run ``pulumi COMMAND`` in ``cwd``: its exit code, stdout (also printed as it comes when
+    ``stream``) and stderr lines."""
     try:
         # Its own session: Ctrl-C reaches this command only, which hands pulumi exactly one SIGINT
         # (its graceful cancel; a second one would make it stop at once, mid-operation).
@@ -669,7 +673,7 @@ def _pulumi(command: list[str], cwd: Path, what: str, stream: bool = False, afte
             start_new_session=True,
         )
     except FileNotFoundError:
-        raise pulumi_not_on_path("rollback runs") from None
+        raise pulumi_not_on_path("this command runs") from None
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
     reader.start()
@@ -685,12 +689,24 @@ def _pulumi(command: list[str], cwd: Path, what: str, stream: bool = False, afte
         process.wait()  # pulumi ends its operations and the update before its worktree goes
         raise
     reader.join()
+    return code, "".join(stdout), stderr
+
+
+def _pulumi_reason(code: int, stdout: str, stderr: list[str]) -> str:
+    """Pulumi's own ``error:`` line (stderr first), else its last line, else the exit code."""
+    lines = [line.strip() for line in [*stderr, *stdout.splitlines()] if line.strip()]
+    reason = next((line for line in lines if line.lower().startswith("error:")), lines[-1] if lines else "")
+    reason = reason.split(":", 1)[1].strip() if reason.lower().startswith("error:") else reason
+    return reason or f"exit code {code}"
+
+
+def _pulumi(command: list[str], cwd: Path, what: str, stream: bool = False, after: str = "") -> str:
+    """Run ``pulumi COMMAND`` in ``cwd``; its stdout (also printed as it comes when ``stream``).
+    A failure is a CommandFailed: ``what`` failed, pulumi's own ``error:`` line, then ``after``."""
+    code, stdout, stderr = _run_pulumi(command, cwd, stream)
     if code != 0:
-        lines = [line.strip() for line in [*stderr, *stdout] if line.strip()]
-        reason = next((line for line in lines if line.lower().startswith("error:")), lines[-1] if lines else "")
-        reason = reason.split(":", 1)[1].strip() if reason.lower().startswith("error:") else reason
-        raise CommandFailed(f"{what} failed: {reason or f'exit code {code}'}{after}")
-    return "".join(stdout)
+        raise CommandFailed(f"{what} failed: {_pulumi_reason(code, stdout, stderr)}{after}")
+    return stdout
 
 
 def _git(repo: Path, *command: str) -> subprocess.CompletedProcess:
@@ -840,6 +856,83 @@ def _rollback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- drift: what changed outside the stack ----------------------------------------------------
+#
+# `pulumi preview --refresh --expect-no-changes --json` reads every resource back (the dynamic
+# providers read the database through the stack's read-only function) and prints what an update
+# would change; then `verify` checks the database through that function too. Nothing here, nor
+# in the role the drift workflow assumes, can change the stack: a preview saves no state.
+
+# pulumi's --expect-no-changes error, which it raises after printing the JSON (exit 7 in recent CLIs, 255 before)
+NO_CHANGES_EXPECTED = "no changes were expected"
+
+
+def _drift_preview(stack: str) -> dict[str, Any]:
+    """The preview digest of ``stack`` after a refresh; a preview that fails is a CommandFailed."""
+    from ops.drift import preview_failed
+
+    command = ["preview", "--refresh", "--expect-no-changes", "--json", "--non-interactive", "--stack", stack]
+    print(f"reading stack {stack} back: pulumi {' '.join(command)}", file=sys.stderr, flush=True)
+    code, stdout, stderr = _run_pulumi(command, PROJECT_ROOT)
+    try:
+        digest = json.loads(stdout)
+    except ValueError:
+        digest = None
+    changes_proposed = any(NO_CHANGES_EXPECTED in line for line in stderr)
+    if code != 0 and not (changes_proposed and isinstance(digest, dict)):
+        reason = (preview_failed(digest) or [_pulumi_reason(code, stdout, stderr)])[0]
+        if "no stack named" in reason:
+            raise UsageError(f"stack {stack!r} not found: {reason} (fix: `pulumi stack ls` lists the stacks)")
+        raise CommandFailed(f"`pulumi preview --refresh --stack {stack}` failed, so drift is unknown: {reason}")
+    if not isinstance(digest, dict):
+        raise CommandFailed(f"`pulumi preview --json --stack {stack}` did not print a JSON object", EXIT_UNAVAILABLE)
+    return digest
+
+
+def _drift_checks(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list[str]]:
+    """The failed checks of ``verify`` (the master checklist, a read), run through the stack's
+    read-only function and never through the operator that can change the database; and what
+    was not checked. The application logins' checks are not run: they probe writes."""
+    outputs = stack_outputs(args.stack)
+    reader = outputs.get(READER_OUTPUT)
+    notes = [
+        f"the application logins' access checks (they probe writes; `python -m ops verify --stack {args.stack}` "
+        "with deploy credentials runs them)"
+    ]
+    if outputs.get(OPERATOR_OUTPUT) and not reader:
+        return [], [
+            f"the database checks (verify): stack {args.stack!r} has no {READER_OUTPUT} output, and drift "
+            f"detection does not use the operator that can change the database (fix: `pulumi up` with a "
+            f"program that exports {READER_OUTPUT}; the refresh above still read the flags, seed, logins and schema)",
+            *notes,
+        ]
+    # The reader takes the operator's place: nothing below can reach the function that writes.
+    target = stack_target(args, {**outputs, OPERATOR_OUTPUT: reader} if reader else outputs)
+    results = stack_operation(args, target, "verify", {"require_seed": False})["results"]
+    return [(r["name"], r["detail"]) for r in results if not r["passed"]], notes
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from ops.drift import DriftReport, drift_lines, drifted_resources, report_document, summary_line, unchanged_count
+
+    digest = _drift_preview(args.stack)
+    failed_checks, notes = _drift_checks(args)
+    report = DriftReport(
+        args.stack, tuple(drifted_resources(digest)), unchanged_count(digest), tuple(failed_checks), tuple(notes)
+    )
+    if args.json:
+        print(json.dumps(report_document(report), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join([*drift_lines(report), *(f"not checked: {note}" for note in notes), summary_line(report)]))
+    if report.drifted:
+        raise CommandFailed(
+            f"{summary_line(report)} (fix: `pulumi up --stack {args.stack}` restores what it declares; or adopt the "
+            f"change in Pulumi.{report.short_name}.yaml or the program)",
+            EXIT_DRIFT,
+        )
+    return EXIT_OK
+
+
 # --- rehearse: the whole deployment on this machine ---------------------------------------------
 
 
@@ -888,6 +981,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     if state.program:
         print(f"plan for stack {args.stack} (under mocks, as `pulumi preview` would list the creates):")
         print("\n".join(plan_lines(plan_groups(state.program))))
+        print(cost_summary(args.stack, state.program))
         print()
         if args.graph:
             _draw(plan_dot(state.program, f"swipesavvy-{args.stack}: planned resources"), args.graph)
@@ -1050,6 +1144,7 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--graph", metavar="FILE.svg", help="also draw the plan with Graphviz (svg, png, pdf...)")
     _add_seed_options(rehearse)
     rehearse.set_defaults(handler=cmd_rehearse)
+    add_cost_parser(commands)
 
     rollback = commands.add_parser(
         "rollback",
@@ -1065,6 +1160,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("--yes", action="store_true", help="deploy after the preview without asking (for CI)")
     rollback.set_defaults(handler=cmd_rollback)
+
+    drift = commands.add_parser(
+        "drift",
+        help="what changed outside the stack: pulumi preview --refresh --expect-no-changes, then verify, both "
+        "read-only; one line per drifted resource and property, exit 7 on drift",
+    )
+    drift.add_argument("--stack", required=True, metavar="NAME", help="the Pulumi stack to check")
+    drift.add_argument("--json", action="store_true", help="print the report and its GitHub issue as JSON (for CI)")
+    drift.set_defaults(
+        handler=cmd_drift,
+        dsn=None,
+        connect_host=None,
+        connect_port=None,
+        require_seed=False,
+        lock_timeout=DEFAULT_LOCK_TIMEOUT_S,
+    )
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -1114,7 +1225,7 @@ def report(message: str, exit_code: int, argv: Sequence[str]) -> int:
 def _dsn_candidates(argv: Sequence[str]) -> list[str]:
     """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced).
     None for the commands that take no DSN: their URLs are not secrets."""
-    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"]):
+    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"], ["drift"]):
         return []
     looks_like_dsn = [arg for arg in argv if not arg.startswith("-") and ("=" in arg or "://" in arg)]
     dsn_options = [arg.partition("=")[2] for arg in argv if arg.startswith("--dsn=")]

@@ -120,3 +120,13 @@ def test_the_cloudfront_invalidation_without_credentials(no_credentials):
     with pytest.raises(invalidation.InvalidationFailed) as raised:
         invalidation.CloudFrontInvalidationProvider().create(props)
     assert str(raised.value) == f"cannot invalidate CloudFront distribution E123: no AWS credentials found {FIX}"
+
+
+def test_refreshing_prices_without_credentials(capsys, no_credentials):
+    from ops.cost_cli import price_table_path
+
+    before = price_table_path("us-east-1").read_text()
+    code, _, err = run(capsys, "cost", "--refresh-prices", "--region", "us-east-1")
+    assert code == EXIT_UNAVAILABLE
+    assert one_line_error(err) == f"error: cannot read the AWS Price List API: no AWS credentials found {FIX}"
+    assert price_table_path("us-east-1").read_text() == before

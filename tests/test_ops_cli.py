@@ -321,3 +321,11 @@ def test_an_anchor_date_after_today_is_refused_before_anything_starts(capsys, mo
         f"error: --anchor-date must be today ({today} UTC) or earlier: the mock data covers the 90 days before it, "
         "never the future, got '2099-01-01'"
     )
+
+
+def test_refreshing_prices_for_a_stack_without_a_settings_file_names_it(capsys):
+    code, _, err = run(capsys, "cost", "--refresh-prices", "--stack", "nope")
+    assert code == EXIT_USAGE
+    assert err.strip() == (
+        f"error: {ROOT / 'Pulumi.nope.yaml'} does not exist (fix: pulumi stack init nope, then pulumi config set ...)"
+    )

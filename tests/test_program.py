@@ -481,3 +481,16 @@ def test_operator_without_its_endpoint_reaches_secrets_manager_by_the_vpcs_route
         "0.0.0.0/0",
         "swipesavvy-db-operator-sg-id",
     )
+
+
+def test_the_operator_runs_one_operation_at_a_time_traced(staging):
+    # Checkov CKV_AWS_115 and CKV_AWS_50; the client retries a throttle (tests/test_operator_client.py).
+    function = staging.one("aws:lambda/function:Function")
+    assert function.inputs["reservedConcurrentExecutions"] == 1
+    assert function.inputs["tracingConfig"] == {"mode": "Active"}
+    xray = staging.of_name("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "swipesavvy-db-operator-xray").inputs
+    assert xray == {
+        "role": "swipesavvy-db-operator-role",
+        "policyArn": "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess",
+    }
+    assert "swipesavvy-db-operator-xray" in staging.dependencies[(function.typ, function.name)]
