@@ -79,6 +79,7 @@ EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no config, no suc
 EXIT_DRIFT = 7  # drift: the stack's resources or database differ from what it declares
 EXIT_INTERRUPTED = 130  # Ctrl-C: the message says what that left (README's exit-code table)
 DSN_ENV = "SWIPESAVVY_DSN"
+READ_ONLY_COMMANDS = (["drift"], ["cost"])  # read and print, never write: Ctrl-C leaves nothing changed
 SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
@@ -1202,7 +1203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.handler(args)
     except KeyboardInterrupt:
-        return report("interrupted: the transaction in progress was rolled back", EXIT_INTERRUPTED, argv)
+        changes_nothing = argv[:1] in READ_ONLY_COMMANDS  # no transaction to speak of
+        what = "nothing was changed" if changes_nothing else "the transaction in progress was rolled back"
+        return report(f"interrupted: {what}", EXIT_INTERRUPTED, argv)
     except InvalidConnectionString as error:
         return report(f"{error} (fix: the connection string in --dsn or ${DSN_ENV})", EXIT_USAGE, argv)
     except (CommandFailed, DatabaseUnavailable, MigrationError, SeedError) as error:

@@ -329,3 +329,15 @@ def test_refreshing_prices_for_a_stack_without_a_settings_file_names_it(capsys):
     assert err.strip() == (
         f"error: {ROOT / 'Pulumi.nope.yaml'} does not exist (fix: pulumi stack init nope, then pulumi config set ...)"
     )
+
+
+@pytest.mark.parametrize("argv", [["drift", "--stack", "staging"], ["cost", "--stack", "staging"]])
+def test_an_interrupt_of_a_command_that_changes_nothing_says_so(capsys, monkeypatch, argv):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_run_pulumi", interrupted)
+    monkeypatch.setattr("ops.cost_cli.estimate_for_stack", interrupted)
+    code, _, err = run(capsys, *argv)
+    assert code == cli.EXIT_INTERRUPTED
+    assert err.strip().splitlines()[-1] == "error: interrupted: nothing was changed"
