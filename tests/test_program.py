@@ -24,6 +24,8 @@ from pulumi_program import (
     unwrap_all,
 )
 
+from components.config import SECTIONS
+
 RDS = "aws:rds/instance:Instance"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 LOGIN = "pulumi-python:dynamic/db:LoginRole"
@@ -355,8 +357,8 @@ def test_an_unknown_key_stored_as_a_secret_is_not_a_setting():
     with pytest.raises(pulumi.RunError) as raised:
         run_program(config, mocks=mocks, secret_keys=("swipesavvy:datadogApiKey",))
     assert str(raised.value) == (
-        "swipesavvy:datadogApiKey is not a setting of this program; known settings: environment, network, database, "
-        "seed, featureFlags, backend, frontend, monitoring (fix: pulumi config rm swipesavvy:datadogApiKey)"
+        f"swipesavvy:datadogApiKey is not a setting of this program; known settings: {', '.join(SECTIONS)} "
+        "(fix: pulumi config rm swipesavvy:datadogApiKey)"
     )
     assert mocks.resources == []
 
