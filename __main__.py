@@ -33,7 +33,8 @@ def read_settings() -> dict:
     settings = {}
     for key in sorted(keys | set(SECTIONS)):
         full_key = config.full_key(key)
-        if pulumi.runtime.is_config_secret(full_key) or full_key in secret_keys:
+        secret = pulumi.runtime.is_config_secret(full_key) or full_key in secret_keys
+        if key in SECTIONS and secret:  # an unknown key is refused by the parser as "not a setting"
             raise ConfigError(
                 f"{full_key} is stored as a secret but holds no secret; the program would copy it into plain"
                 f" resource inputs (fix: pulumi config set --path '{full_key}' <value>, without --secret)"

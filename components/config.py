@@ -24,7 +24,9 @@ import dataclasses
 import datetime
 import ipaddress
 import json
+import os
 import re
+import tarfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,6 +165,7 @@ class BackendConfig:
     """The API service (runbook phase 3): a release archive run by systemd on EC2 behind an ALB."""
 
     artifact: str  # a build folder or .tar.gz under the project root, or s3://bucket/releases/<sha256>.tar.gz
+    dotfiles: tuple[str, ...] = ()  # dotfiles (or folders) the release may hold: see _shipped_problem
     instance_type: str = "t4g.small"
     instance_count: int = 1
     root_volume_gib: int = 20
@@ -191,6 +194,7 @@ class FrontendConfig:
     """The reporting dashboard (runbook phase 4): a static build on S3 behind CloudFront."""
 
     dist_dir: str  # the build folder, relative to the project root; must hold index.html
+    dotfiles: tuple[str, ...] = ()  # dotfiles (or folders) the site may serve: see _shipped_problem
     domain: str | None = None  # e.g. staging.swipesavvy.example: ACM certificate + alias records
     hosted_zone_id: str | None = None  # the Route 53 zone of ``domain``
     price_class: str = "PriceClass_100"
@@ -671,11 +675,68 @@ def parse_feature_flags(raw: Any) -> dict[str, FeatureFlagSetting]:
 
 
 def _project_path(s: _Section, name: str, project_root: Path, allowed: str, example: str) -> str:
-    """A required path setting, relative to the project root; it must exist (checked at preview)."""
+    """A required path setting, relative to the project root; it must exist and, symlinks
+    followed, stay under the root (checked at preview)."""
     value = s.get(name, None)
     if not isinstance(value, str) or not value or not (project_root / value).exists():
         raise _fail(s.path(name), value, allowed, example)
+    if not (project_root / value).resolve().is_relative_to(project_root.resolve()):
+        raise _fail(s.path(name), value, f"must be under the project root {project_root} (symlinks followed)", example)
     return value
+
+
+def _dotfiles(s: _Section) -> tuple[str, ...]:
+    """``dotfiles``: relative paths in the folder (a folder admits what is under it)."""
+
+    def relative(path: str) -> bool:
+        parts = path.split("/")
+        return bool(path) and not path.startswith("/") and all(part not in ("", ".", "..") for part in parts)
+
+    return s.strings("dotfiles", relative, "must be a list of paths relative to the folder, like .well-known", [".env"])
+
+
+def _listed(relative: str, dotfiles: tuple[str, ...]) -> bool:
+    return any(relative == listed or relative.startswith(f"{listed}/") for listed in dotfiles)
+
+
+def _shipped_problem(folder: Path, project_root: Path, dotfiles: tuple[str, ...]) -> str | None:
+    """What in a release or site build must not ship: a dotfile (``.env``, ``.git``: often a
+    secret) not listed in ``dotfiles``, or a symlink leading outside the project. None if nothing."""
+    if folder.is_file():  # a .tar.gz release: its member names
+        with tarfile.open(folder) as archive:
+            names = sorted(name.removeprefix("./") for name in archive.getnames())
+        hidden = (
+            n for n in names if any(p.startswith(".") for p in n.split("/") if p != ".") and not _listed(n, dotfiles)
+        )
+        return next((f"{name}, a dotfile" for name in hidden), None)
+    root = project_root.resolve()
+    for directory, folders, files in os.walk(folder):
+        for name in sorted(folders + files):
+            path = Path(directory, name)
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                return f"{relative}, a symlink to {path.resolve()}, outside the project"
+            if name.startswith(".") and not _listed(relative, dotfiles):
+                return f"{relative}, a dotfile"
+    return None
+
+
+def _refuse_unshippable(s: _Section, name: str, value: str, project_root: Path, dotfiles: tuple[str, ...]) -> None:
+    try:
+        problem = _shipped_problem(project_root / value, project_root, dotfiles)
+    except (tarfile.TarError, OSError) as error:
+        raise _fail(
+            s.path(name), value, f"must be a readable .tar.gz archive ({error})", "examples/backend-release"
+        ) from None
+    if problem is None:
+        return
+    item = problem.split(",", 1)[0]
+    if problem.endswith("a dotfile"):
+        why = f"{problem} (often a secret, so never shipped unless listed)"
+        fix = f"remove it from {value}, or if it must ship: pulumi config set --path '{NAMESPACE}:{s.key}.dotfiles[0]' {item}"
+    else:
+        why, fix = problem, f"remove it from {value}, or copy its target in"
+    raise ConfigError(f"{NAMESPACE}:{s.path(name)} = {value!r} is invalid: it holds {why} (fix: {fix})")
 
 
 def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
@@ -698,8 +759,12 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
             raise _fail(
                 s.path("artifact"), artifact, "must be a build folder or a .tar.gz archive", "examples/backend-release"
             )
+    dotfiles = _dotfiles(s)
+    if not artifact.startswith("s3://"):
+        _refuse_unshippable(s, "artifact", artifact, project_root, dotfiles)
     config = BackendConfig(
         artifact=artifact,
+        dotfiles=dotfiles,
         instance_type=s.text(
             "instanceType",
             d.instance_type,
@@ -740,6 +805,8 @@ def parse_frontend(raw: Any, project_root: Path, environment: str = "staging") -
     )
     if not (project_root / dist_dir / "index.html").is_file():
         raise _fail(s.path("distDir"), dist_dir, "must be a build folder holding index.html", "examples/frontend-dist")
+    dotfiles = _dotfiles(s)
+    _refuse_unshippable(s, "distDir", dist_dir, project_root, dotfiles)
     domain = s.text(
         "domain", None, _DOMAIN, "must be a DNS name like staging.swipesavvy.example", "staging.example.com"
     )
@@ -747,12 +814,13 @@ def parse_frontend(raw: Any, project_root: Path, environment: str = "staging") -
         "hostedZoneId", None, _HOSTED_ZONE, "must be a Route 53 hosted zone id like Z0123456789ABC", "Z0123456789ABC"
     )
     if bool(domain) != bool(zone):
-        missing = "hostedZoneId" if domain else "domain"
+        missing, example = ("hostedZoneId", "Z0123456789ABC") if domain else ("domain", "staging.example.com")
         raise _fail(
-            s.path(missing), None, "domain and hostedZoneId are set together (a custom domain needs its zone)", "..."
+            s.path(missing), None, "domain and hostedZoneId are set together (a custom domain needs its zone)", example
         )
     config = FrontendConfig(
         dist_dir=dist_dir,
+        dotfiles=dotfiles,
         domain=domain,
         hosted_zone_id=zone,
         price_class=s.choice("priceClass", d.price_class, PRICE_CLASSES),
@@ -858,6 +926,29 @@ def parse_monitoring(
         thresholds={name: _threshold(s, name, rule) for name, rule in THRESHOLDS.items()},
     )
     s.finish()
+    return config
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The ``config:`` of a stack settings file ``Pulumi.<stack>.yaml``, as Pulumi reads it;
+    a ConfigError naming the file when it is missing, not YAML, or has no such section."""
+    import yaml  # a dependency of the Pulumi SDK; only this function needs it
+
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist (fix: pulumi stack init {stack}, then pulumi config set ...)")
+    try:
+        settings = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path} is not valid YAML: {where}{problem} (fix: correct that line)") from None
+    config = settings.get("config") if isinstance(settings, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"{path} has no config: section (fix: pulumi config set --stack {stack} {NAMESPACE}:environment {stack})"
+        )
     return config
 
 

@@ -23,9 +23,11 @@ from typing import Any
 import boto3
 import pulumi
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 from components.dynamic import changed
+from ops.aws_credentials import credentials_problem
 
 ALL_PATHS = ["/*"]
 INPUTS = ("distribution_id", "release", "paths")
@@ -33,15 +35,27 @@ OUTPUT_KEYS = ("invalidation_id", "caller_reference", "invalidations")
 CLOUDFRONT_REGION = "us-east-1"  # CloudFront's API is global, served from us-east-1
 
 
+class InvalidationFailed(Exception):
+    """One line: which distribution, and why (missing AWS credentials say how to provide them)."""
+
+
 def _invalidate(props: Mapping[str, Any], number: int) -> dict[str, Any]:
     """Create the invalidation number ``number`` of this resource; its outputs."""
-    client = boto3.client("cloudfront", region_name=CLOUDFRONT_REGION, config=Config(retries={"mode": "standard"}))
     reference = f"{props['release']}-{number}"
     paths = list(props["paths"])
-    invalidation = client.create_invalidation(
-        DistributionId=props["distribution_id"],
-        InvalidationBatch={"Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": reference},
-    )["Invalidation"]
+    try:
+        client = boto3.client("cloudfront", region_name=CLOUDFRONT_REGION, config=Config(retries={"mode": "standard"}))
+        invalidation = client.create_invalidation(
+            DistributionId=props["distribution_id"],
+            InvalidationBatch={"Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": reference},
+        )["Invalidation"]
+    except (BotoCoreError, ClientError) as error:
+        problem = credentials_problem(error)
+        if problem is None:
+            raise
+        raise InvalidationFailed(
+            f"cannot invalidate CloudFront distribution {props['distribution_id']}: {problem}"
+        ) from None
     print(f"CloudFrontInvalidation: {props['distribution_id']} {' '.join(paths)} ({invalidation['Id']})")
     return {"invalidation_id": invalidation["Id"], "caller_reference": reference, "invalidations": number}
 

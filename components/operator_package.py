@@ -1,7 +1,8 @@
 """The deployment archive of the in-VPC "operator" Lambda function, built reproducibly.
 
-The function (python3.13 on arm64) runs the project's own ``ops/``, ``seed/`` and ``sql/``
-plus psycopg 3 with its binary wheel for that platform, unpacked at the zip root where
+The function (python3.13 on arm64) runs the project's own code: the modules of ``ops/`` and
+``seed/`` its handler imports (not the CLI, the cost estimate, the program's mocks...), and
+``sql/``, plus psycopg 3 with its binary wheel for that platform, unpacked at the zip root where
 Lambda imports from. Pulumi hashes a .zip file by the sha256 of its raw bytes, so the same
 inputs must give a byte-identical zip or every ``pulumi up`` would redeploy the function:
 names are sorted, timestamps and permissions fixed, entries stored uncompressed (deflate
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from modulefinder import ModuleFinder
 from pathlib import Path
 
 OPERATOR_RUNTIME = "python3.13"
@@ -36,8 +38,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WHEELHOUSE = Path(".build/operator-wheels")
 ARCHIVE = Path(".build/operator.zip")
 
-# Project code shipped to the function, as (directory, glob) pairs.
-PROJECT_SOURCES = (("ops", "**/*.py"), ("seed", "**/*.py"), ("sql", "*.sql"))
+# Project code shipped to the function: the handler and what it imports from these packages
+# (found by reading their import statements, not by running them), and the migrations.
+HANDLER_SOURCE = Path("ops/operator_handler.py")
+HANDLER_PACKAGES = ("ops", "seed")
+PROJECT_DATA = (("sql", "*.sql"),)
 TEXT_SUFFIXES = (".py", ".sql")
 
 # 1980-01-01 is the earliest date a zip entry can hold: no build-time clock in the bytes.
@@ -169,13 +174,25 @@ def _project_entries(project_root: Path) -> dict[str, bytes]:
     """The project's code by project-relative POSIX path; text in LF so a CRLF checkout
     (Windows, core.autocrlf) builds the same bytes."""
     entries = {}
-    for directory, pattern in PROJECT_SOURCES:
-        for path in (project_root / directory).glob(pattern):
-            data = path.read_bytes()
-            if path.suffix in TEXT_SUFFIXES:
-                data = data.replace(b"\r\n", b"\n")
-            entries[path.relative_to(project_root).as_posix()] = data
+    for path in _handler_modules(project_root) + [
+        path for directory, pattern in PROJECT_DATA for path in (project_root / directory).glob(pattern)
+    ]:
+        data = path.read_bytes()
+        if path.suffix in TEXT_SUFFIXES:
+            data = data.replace(b"\r\n", b"\n")
+        entries[path.relative_to(project_root).as_posix()] = data
     return entries
+
+
+def _handler_modules(project_root: Path) -> list[Path]:
+    """The handler's source and every module of HANDLER_PACKAGES it imports, directly or not
+    (package ``__init__`` files included): the least code the privileged function needs, and
+    none that imports the program's own packages (``components``) or Pulumi."""
+    finder = ModuleFinder(path=[str(project_root)])  # only the project: other imports are not followed
+    finder.run_script(str(project_root / HANDLER_SOURCE))
+    packages = [project_root / package for package in HANDLER_PACKAGES]
+    found = {Path(module.__file__) for module in finder.modules.values() if module.__file__}
+    return sorted(path for path in found if any(path.is_relative_to(package) for package in packages))
 
 
 def _wheel_entries(wheel: Path) -> dict[str, bytes]:

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -68,22 +69,23 @@ from ops.operator_client import OperatorError
 from ops.operator_handler import lock_timed_out
 from ops.plan import plan_dot, plan_groups, plan_lines
 from ops.rehearse import Criterion, Rehearsal, create_database, criteria_rows, rehearsal_steps, run_steps
-from ops.smoke import Http, Limits, Undo, run_smoke
+from ops.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV, Http, Limits, Undo, run_smoke, url_problem
 from ops.transport import READ_ONLY_ENV, read_only, run_through
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, SeedError, load_mock_data, unload_mock_data
 
 EXIT_OK = 0  # success
-EXIT_FAILED = 1  # a check, migration or seed failed, or the login lacks a privilege
-EXIT_USAGE = 2  # bad arguments, including a malformed DSN or DSN parameter
-EXIT_UNAVAILABLE = 3  # database unreachable or login refused
+EXIT_FAILED = 1  # a check, migration, seed, preview or up failed, or the login lacks a privilege
+EXIT_USAGE = 2  # bad arguments (a malformed DSN, a bad URL...) or a missing prerequisite (pulumi, dot)
+EXIT_UNAVAILABLE = 3  # the database, AWS (credentials), the Pulumi backend or embedded PostgreSQL unavailable
 EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing changed
-EXIT_NOT_RESTORED = 5  # smoke could not take back an admin change it made (the message says how)
-EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no such version, declined): nothing deployed
+EXIT_NOT_RESTORED = 5  # smoke left an admin change the API did not confirm restored (the message says how)
+EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no config, no such version, declined): nothing deployed
 EXIT_DRIFT = 7  # drift: the stack's resources or database differ from what it declares
-EXIT_INTERRUPTED = 130  # Ctrl-C: the transaction in progress was rolled back
+EXIT_INTERRUPTED = 130  # Ctrl-C: the message says what that left (README's exit-code table)
 DSN_ENV = "SWIPESAVVY_DSN"
+READ_ONLY_COMMANDS = (["drift"], ["cost"])  # read and print, never write: Ctrl-C leaves nothing changed
 SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
@@ -94,7 +96,6 @@ NOT_REHEARSED = (
     "not rehearsed here (they need the deployed stack): backend running, API and site answering, smoke and"
     " admin tests, latency; after `pulumi up`: python -m ops smoke --stack NAME and python -m ops verify --stack NAME"
 )
-API_TOKEN_ENV, ADMIN_TOKEN_ENV = "SWIPESAVVY_API_TOKEN", "SWIPESAVVY_ADMIN_TOKEN"
 # The operator's failure kinds (ops.operator_handler) as exit codes.
 OPERATOR_EXIT_CODES = {"invalid": EXIT_USAGE, "unavailable": EXIT_UNAVAILABLE, "locked": EXIT_LOCKED}
 
@@ -169,7 +170,15 @@ class StackTarget:
     reader_arn: str | None = None  # the stack's db_reader_arn: reads run in the VPC, read-only
 
 
-def stack_outputs(stack: str) -> dict[str, Any]:
+def pulumi_not_on_path(what: str, alternative: str = "") -> UsageError:
+    """The one answer, everywhere, to a missing Pulumi CLI: exit 2, like any missing prerequisite."""
+    return UsageError(
+        f"{what} the Pulumi CLI, which is not on PATH "
+        f"(fix: install it, https://www.pulumi.com/docs/install/{f', or {alternative}' if alternative else ''})"
+    )
+
+
+def stack_outputs(stack: str, alternative: str = "use --dsn") -> dict[str, Any]:
     """``pulumi stack output --json`` of ``stack`` (secrets left masked: none is needed)."""
     command = ["pulumi", "stack", "output", "--json", "--show-secrets=false", "--stack", stack]
     try:
@@ -177,10 +186,7 @@ def stack_outputs(stack: str) -> dict[str, Any]:
             command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_S, check=False
         )
     except FileNotFoundError:
-        raise UsageError(
-            "--stack reads the stack's outputs with the Pulumi CLI, which is not on PATH "
-            "(fix: install it, https://www.pulumi.com/docs/install/, or use --dsn)"
-        ) from None
+        raise pulumi_not_on_path("--stack reads the stack's outputs with", alternative) from None
     except subprocess.TimeoutExpired:
         raise CommandFailed(
             f"`pulumi stack output --stack {stack}` did not answer within {PULUMI_TIMEOUT_S} s "
@@ -394,7 +400,7 @@ def seed_parameters(args: argparse.Namespace) -> SeedParameters:
             raise UsageError(f"{option} must be {what}, got {value!r}") from None
 
     try:
-        return SeedParameters(
+        params = SeedParameters(
             scale=convert("--scale", args.scale, _number, "a number"),
             rng_seed=convert("--rng-seed", args.rng_seed, int, "an integer"),
             anchor_date=convert("--anchor-date", args.anchor_date, datetime.date.fromisoformat, "a date YYYY-MM-DD"),
@@ -403,6 +409,15 @@ def seed_parameters(args: argparse.Namespace) -> SeedParameters:
     except ValueError as error:  # "scale must be ..." -> "--scale must be ..."
         field, _, rest = str(error).partition(" ")
         raise UsageError(f"--{field.replace('_', '-')} {rest}") from None
+    # The loader refuses it against the database's date; here it is refused before any work
+    # (or any server: rehearse and sandbox call this first).
+    today = datetime.datetime.now(datetime.UTC).date()
+    if params.anchor_date > today:
+        raise UsageError(
+            f"--anchor-date must be today ({today.isoformat()} UTC) or earlier: the mock data covers the 90 days "
+            f"before it, never the future, got {args.anchor_date!r}"
+        )
+    return params
 
 
 def _number(text: str) -> int | float:
@@ -542,21 +557,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # --- smoke: the running API and site (runbook phases 5 and 7) ---------------------------------
 
 
+_URL_RULE = "is not an http:// or https:// URL with a host and no user or password"
+
+
 def smoke_urls(args: argparse.Namespace) -> tuple[str, str]:
-    """--api-url/--site-url, or the stack's api_url/site_url outputs."""
+    """--api-url/--site-url, or the stack's api_url/site_url outputs; each checked before any request."""
     if args.stack and (args.api_url or args.site_url):
         raise UsageError("--stack and --api-url/--site-url are alternatives: give one")
     if not args.stack:
         if not (args.api_url and args.site_url):
             raise UsageError("give --api-url and --site-url, or --stack NAME to read them from the stack's outputs")
+        for option, url, example in (
+            ("--api-url", args.api_url, "https://d111.cloudfront.net/api"),
+            ("--site-url", args.site_url, "https://d111.cloudfront.net/"),
+        ):
+            if shown := url_problem(url):
+                raise UsageError(f"{option} {shown} {_URL_RULE} (fix: e.g. {option} {example})")
         return args.api_url, args.site_url
-    outputs = stack_outputs(args.stack)
+    outputs = stack_outputs(args.stack, "give --api-url and --site-url")
     missing = [name for name in APP_URL_OUTPUTS if not isinstance(outputs.get(name), str)]
     if missing:
         raise UsageError(
             f"stack {args.stack!r} has no {' or '.join(missing)} output (fix: configure swipesavvy:backend and "
             "swipesavvy:frontend and `pulumi up`, or give --api-url and --site-url)"
         )
+    for name in APP_URL_OUTPUTS:
+        if shown := url_problem(outputs[name]):
+            raise UsageError(
+                f"stack {args.stack!r} output {name} {shown} {_URL_RULE} (fix: `pulumi up` with this version of the "
+                f"program, or give --{name.replace('_', '-')})"
+            )
     return outputs["api_url"], outputs["site_url"]
 
 
@@ -568,15 +598,18 @@ def _token(value: str | None, env: str, option: str) -> str:
 
 
 def _restored(undo: Undo) -> str:
-    if undo.not_restored:
-        return f"NOT restored: {'; '.join(undo.not_restored)}"
+    if left := undo.left_in_place():
+        return f"NOT restored: {'; '.join(left)}"
     return "every admin change was restored"
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     if not args.timeout:
         raise UsageError("--timeout must be more than 0 seconds")
-    api_url, site_url = smoke_urls(args)
+    try:
+        api_url, site_url = smoke_urls(args)
+    except KeyboardInterrupt:
+        raise CommandFailed("interrupted before any request: nothing was changed", EXIT_INTERRUPTED) from None
     http = Http(
         api_url,
         site_url,
@@ -587,8 +620,8 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     undo = Undo(http)
     try:
         results = run_smoke(http, Limits(args.requests, args.concurrency, args.timeout), undo)
-    except KeyboardInterrupt:
-        code = EXIT_NOT_RESTORED if undo.not_restored else EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # the restores ran in run_smoke's finally, unless this interrupted them
+        code = EXIT_NOT_RESTORED if undo.left_in_place() else EXIT_INTERRUPTED
         raise CommandFailed(f"interrupted: {_restored(undo)}", code) from None
     rows = [(r.name, r.passed, f"{r.figure:>7}  {r.detail}") for r in results]
     if args.json:
@@ -647,22 +680,32 @@ def _run_pulumi(command: list[str], cwd: Path, stream: bool = False) -> tuple[in
     """Run ``pulumi COMMAND`` in ``cwd``: its exit code, stdout (also printed as it comes when
     ``stream``) and stderr lines."""
     try:
+        # Its own session: Ctrl-C reaches this command only, which hands pulumi exactly one SIGINT
+        # (its graceful cancel; a second one would make it stop at once, mid-operation).
         process = subprocess.Popen(
-            ["pulumi", *command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            ["pulumi", *command],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
     except FileNotFoundError:
-        raise UsageError(
-            "this command runs the Pulumi CLI, which is not on PATH (fix: install it, https://www.pulumi.com/docs/install/)"
-        ) from None
+        raise pulumi_not_on_path("this command runs") from None
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
     reader.start()
     stdout = []
-    for line in process.stdout:
-        stdout.append(line)
-        if stream:
-            print(line, end="", flush=True)
-    code = process.wait()
+    try:
+        for line in process.stdout:
+            stdout.append(line)
+            if stream:
+                print(line, end="", flush=True)
+        code = process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        process.wait()  # pulumi ends its operations and the update before its worktree goes
+        raise
     reader.join()
     return code, "".join(stdout), stderr
 
@@ -693,19 +736,23 @@ def stack_history(stack: str) -> list[dict[str, Any]]:
     command = ["stack", "history", "--json", "--show-secrets=false", "--non-interactive", "--stack", stack]
     try:
         text = _pulumi(command, PROJECT_ROOT, f"`pulumi stack history --stack {stack}`")
+    except UsageError:
+        raise
     except CommandFailed as error:
         if "no stack named" in str(error):
             raise UsageError(f"{error} (fix: `pulumi stack ls` lists the stacks)") from None
         raise CommandFailed(str(error), EXIT_UNAVAILABLE) from None
+    from ops.rollback import HistoryUnreadable, parse_history
+
     try:
-        history = json.loads(text)
-    except ValueError:
-        history = None
-    if not isinstance(history, list):
+        return parse_history(json.loads(text))
+    except (ValueError, RecursionError) as error:  # not JSON at all, or HistoryUnreadable
+        problem = str(error) if isinstance(error, HistoryUnreadable) else "it is not JSON"
         raise CommandFailed(
-            f"`pulumi stack history --json --stack {stack}` did not print a JSON list", EXIT_UNAVAILABLE
-        )
-    return history
+            f"`pulumi stack history --json --stack {stack}` printed a history this command cannot read: {problem} "
+            "(fix: `pulumi version` should be 3.x; redeploy by hand as README.md 'Rolling back' says)",
+            EXIT_UNAVAILABLE,
+        ) from None
 
 
 @contextmanager
@@ -731,6 +778,13 @@ def _confirmed(prompt: str) -> bool:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    try:
+        return _rollback(args)
+    except KeyboardInterrupt:  # one during `pulumi up` is answered there
+        raise CommandFailed("interrupted before `pulumi up`: nothing was deployed", EXIT_INTERRUPTED) from None
+
+
+def _rollback(args: argparse.Namespace) -> int:
     import yaml  # only this command reads stack settings files
 
     from ops.rollback import RollbackRefused, config_lines, history_rows, plan_rollback, rollback_settings
@@ -765,7 +819,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     with commit_worktree(repo, plan.commit) as tree:
         project = tree / PROJECT_ROOT.resolve().relative_to(repo.resolve())
         committed_file = project / f"Pulumi.{args.stack}.yaml"
-        committed = yaml.safe_load(committed_file.read_text()) if committed_file.is_file() else {}
+        try:
+            committed = yaml.safe_load(committed_file.read_text()) if committed_file.is_file() else {}
+        except yaml.YAMLError as error:
+            raise CommandFailed(
+                f"--to {plan.version}: {committed_file.name} at {plan.commit[:12]} is not valid YAML "
+                f"({' '.join(str(error).split())[:120]}), so its secrets cannot be recovered "
+                "(fix: choose another version with --to)",
+                EXIT_REFUSED,
+            ) from None
         try:
             settings = rollback_settings(plan, committed, args.stack)
         except RollbackRefused as error:
@@ -792,13 +854,22 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                 EXIT_REFUSED,
             )
         message = f"rollback to version {plan.version} (commit {plan.commit[:12]})"
-        _pulumi(
-            ["up", "--yes", "--skip-preview", "--message", message, *common],
-            project,
-            f"`pulumi up` of version {plan.version}",
-            True,
-            "; the stack may be partly updated (fix: `pulumi stack history` shows it; rerun the rollback, or fix forward)",
-        )
+        try:
+            _pulumi(
+                ["up", "--yes", "--skip-preview", "--message", message, *common],
+                project,
+                f"`pulumi up` of version {plan.version}",
+                True,
+                "; the stack may be partly updated (fix: `pulumi stack history` shows it; rerun the rollback, "
+                "or fix forward)",
+            )
+        except KeyboardInterrupt:
+            raise CommandFailed(
+                f"interrupted during `pulumi up` of version {plan.version}: the stack may be partly updated "
+                f"(fix: `pulumi stack history --stack {args.stack}` shows the update; `pulumi cancel --stack "
+                f"{args.stack}` if it is still marked in progress; rerun the rollback, or fix forward)",
+                EXIT_INTERRUPTED,
+            ) from None
     print(f"stack {args.stack} rolled back to version {plan.version} (commit {plan.commit[:12]})")
     return EXIT_OK
 
@@ -1231,7 +1302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.handler(args)
     except KeyboardInterrupt:
-        return report("interrupted: the transaction in progress was rolled back", EXIT_INTERRUPTED, argv)
+        changes_nothing = argv[:1] in READ_ONLY_COMMANDS  # no transaction to speak of
+        what = "nothing was changed" if changes_nothing else "the transaction in progress was rolled back"
+        return report(f"interrupted: {what}", EXIT_INTERRUPTED, argv)
     except InvalidConnectionString as error:
         return report(f"{error} (fix: the connection string in --dsn or ${DSN_ENV})", EXIT_USAGE, argv)
     except (CommandFailed, DatabaseUnavailable, MigrationError, SeedError) as error:

@@ -29,7 +29,7 @@ from ops.cost import (
     render_text,
 )
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
 
 def _fail(message: str, code: int) -> int:
@@ -62,7 +62,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
         print(line)
         return 0
     if args.refresh_prices:
-        return refresh_prices(args.region or _stack_region(args.stack))
+        try:
+            region = args.region or _stack_region(args.stack)
+        except ConfigError as error:  # the stack file is missing or unreadable: one line naming it
+            return _fail(str(error), EXIT_USAGE)
+        return refresh_prices(region)
     if not (PROJECT_ROOT / f"Pulumi.{args.stack}.yaml").is_file():
         return _fail(
             f"no stack config Pulumi.{args.stack}.yaml in {PROJECT_ROOT} (fix: --stack NAME of a Pulumi.NAME.yaml)",
@@ -96,6 +100,7 @@ def refresh_prices(region: str) -> int:
     import boto3
     import botocore.exceptions
 
+    from ops.aws_credentials import credentials_problem
     from ops.price_list import PRICING_REGION, refresh_table
 
     path = price_table_path(region)
@@ -103,12 +108,14 @@ def refresh_prices(region: str) -> int:
         return _fail(
             f"no price table {path.name} to refresh (fix: copy ops/prices/us-east-1.json to {path.name})", EXIT_USAGE
         )
-    client = boto3.client("pricing", region_name=PRICING_REGION)
     try:
+        client = boto3.client("pricing", region_name=PRICING_REGION)
         document, report = refresh_table(
             json.loads(path.read_text()), client, datetime.datetime.now(datetime.UTC).date()
         )
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        if problem := credentials_problem(error):
+            return _fail(f"cannot read the AWS Price List API: {problem}", EXIT_UNAVAILABLE)
         return _fail(
             f"cannot read the AWS Price List API: {error} (fix: AWS credentials allowed pricing:GetProducts)",
             EXIT_FAILED,

@@ -20,6 +20,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg.conninfo import make_conninfo
 
+from ops.aws_credentials import credentials_problem
+
 PASSWORD_SECRET_KEY = "password_secret_arn"
 CONNECTION_KEYS = ("host", "port", "dbname", "user", "sslmode")
 
@@ -52,14 +54,14 @@ def secret_region(arn: str) -> str:
 def read_password(arn: str) -> str:
     """The ``password`` field of a secret in the RDS JSON shape (as RDS-managed master
     secrets and this program's login secrets are)."""
-    client = boto3.client("secretsmanager", region_name=secret_region(arn))
+    region = secret_region(arn)
     try:
-        text = client.get_secret_value(SecretId=arn)["SecretString"]
+        text = boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)["SecretString"]
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "error")
-        raise CredentialsUnavailable(f"cannot read secret {arn}: {code}") from None
+        reason = credentials_problem(error) or error.response.get("Error", {}).get("Code", "error")
+        raise CredentialsUnavailable(f"cannot read secret {arn}: {reason}") from None
     except BotoCoreError as error:
-        raise CredentialsUnavailable(f"cannot read secret {arn}: {type(error).__name__}") from None
+        raise CredentialsUnavailable(f"cannot read secret {arn}: {credentials_problem(error) or error}") from None
     try:
         return json.loads(text)["password"]
     except (ValueError, KeyError, TypeError):

@@ -9,7 +9,9 @@ flag changed outside it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
 import psycopg
 
@@ -33,6 +35,39 @@ SEEDED_FLAGS: dict[str, tuple[str, bool, int]] = {
 
 class UnknownFlag(ValueError):
     """A configured flag key that the database does not have."""
+
+
+class InvalidFlagSetting(ValueError):
+    """A flag setting of the wrong type; the message is one line naming it."""
+
+
+def flag_settings(flags: Any) -> dict[str, tuple[bool, int]]:
+    """``{key: (enabled, rollout_percentage)}`` from ``{key: {"enabled", "rollout_percentage"}}``
+    as a request carries it, types checked, never coerced (``bool("false")`` is true). The
+    engine hands numbers over as doubles, so an integral float is an integer."""
+    if not isinstance(flags, Mapping):
+        raise InvalidFlagSetting(f"flags = {_shown(flags)} is not an object of flag settings")
+    settings = {}
+    for key, flag in flags.items():
+        if not isinstance(flag, Mapping):
+            raise InvalidFlagSetting(
+                f"flags.{key} = {_shown(flag)} is not an object with enabled and rollout_percentage"
+            )
+        enabled, percentage = flag.get("enabled"), flag.get("rollout_percentage")
+        if not isinstance(enabled, bool):
+            raise InvalidFlagSetting(f"flags.{key}.enabled = {_shown(enabled)} is not true or false")
+        if isinstance(percentage, float) and percentage.is_integer():
+            percentage = int(percentage)
+        if isinstance(percentage, bool) or not isinstance(percentage, int) or not 0 <= percentage <= 100:
+            raise InvalidFlagSetting(
+                f"flags.{key}.rollout_percentage = {_shown(percentage)} is not an integer from 0 to 100"
+            )
+        settings[key] = (enabled, percentage)
+    return settings
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, default=repr)[:60]
 
 
 def apply_flag_settings(

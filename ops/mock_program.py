@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import ROOT as ROOT_RESOURCE
+
+from components.config import read_stack_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -261,7 +262,7 @@ class ProgramRun:
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    return yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return read_stack_file(PROJECT_ROOT / f"Pulumi.{stack}.yaml")
 
 
 def run_program(

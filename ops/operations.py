@@ -21,7 +21,7 @@ import psycopg
 
 from ops.connection import connect
 from ops.db_credentials import conninfo_for, read_password
-from ops.flags import apply_flag_settings, read_flag_settings
+from ops.flags import InvalidFlagSetting, apply_flag_settings, flag_settings, read_flag_settings
 from ops.login_checks import login_checks
 from ops.logins import LoginSpec, drop_login, ensure_login, read_login
 from ops.migrations import (
@@ -124,9 +124,10 @@ def read_seed(conn: psycopg.Connection, _args: Mapping[str, Any]) -> dict[str, A
 
 
 def apply_flags(conn: psycopg.Connection, args: Mapping[str, Any]) -> dict[str, Any]:
-    settings = {
-        key: (bool(flag["enabled"]), int(flag["rollout_percentage"])) for key, flag in _arg(args, "flags").items()
-    }
+    try:
+        settings = flag_settings(_arg(args, "flags"))
+    except InvalidFlagSetting as error:
+        raise InvalidRequest(str(error)) from None
     changed = apply_flag_settings(conn, settings, actor=_arg(args, "actor"), reason=FLAG_REASON)
     return {"changed": changed}
 

@@ -37,6 +37,8 @@ from botocore.exceptions import (
     WaiterError,
 )
 
+from ops.aws_credentials import credentials_problem
+
 FUNCTION_TIMEOUT_S = 900  # the function's own limit (Lambda's maximum); the program sets it
 READ_TIMEOUT_S = FUNCTION_TIMEOUT_S + 60
 THROTTLE_BACKOFF_S = 2.0
@@ -111,7 +113,8 @@ def lambda_client(function_arn: str):
 def _client_error(function_arn: str, error: ClientError) -> OperatorError:
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", "")
-    return OperatorError(f"cannot invoke operator {function_arn}: {code} {message}".strip(), "unavailable")
+    reason = credentials_problem(error) or f"{code} {message}".strip()
+    return OperatorError(f"cannot invoke operator {function_arn}: {reason}", "unavailable")
 
 
 def _wait_until_active(client, function_arn: str) -> None:
@@ -157,11 +160,12 @@ def _invoke_once(client, function_arn: str, payload: bytes) -> dict[str, Any]:
 
 def invoke_operator(function_arn: str, request: Mapping[str, Any], client=None) -> dict[str, Any]:
     """Run one operation request in the operator; its result, or OperatorError (one line)."""
-    client = client or lambda_client(function_arn)
     try:
+        client = client or lambda_client(function_arn)
         _wait_until_active(client, function_arn)
     except BotoCoreError as error:  # nothing was sent to the function yet
-        raise OperatorError(f"cannot invoke operator {function_arn}: {error}", "unavailable") from None
+        reason = credentials_problem(error) or error
+        raise OperatorError(f"cannot invoke operator {function_arn}: {reason}", "unavailable") from None
     try:
         response = _invoke_once(client, function_arn, json.dumps(request).encode())
     except ReadTimeoutError:
@@ -178,7 +182,8 @@ def invoke_operator(function_arn: str, request: Mapping[str, Any], client=None) 
             f" the operation may have run: {VERIFY_HINT} before retrying"
         ) from None
     except BotoCoreError as error:
-        raise OperatorError(f"cannot invoke operator {function_arn}: {error}", "unavailable") from None
+        reason = credentials_problem(error) or error
+        raise OperatorError(f"cannot invoke operator {function_arn}: {reason}", "unavailable") from None
     body = response["Payload"].read()
     try:
         answer = json.loads(body or b"null")

@@ -3,8 +3,9 @@
 Pulumi has no rollback command; its answer is to deploy the earlier program and config again.
 Each update in ``pulumi stack history --json`` records the git commit it ran from
 (``environment["git.head"]``) and whether the work tree was dirty (``git.dirty``): a rollback
-redeploys that commit from a temporary worktree. This module turns the history and ``--to``
-into a plan, or a one-line refusal; no Pulumi, git or AWS call happens here.
+redeploys that commit from a temporary worktree. This module checks the history against
+``HISTORY_SCHEMA`` and turns it and ``--to`` into a plan, or a one-line refusal; no Pulumi,
+git or AWS call happens here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,53 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 class RollbackRefused(ValueError):
     """The chosen version cannot be redeployed; the message is one line naming the fix."""
+
+
+class HistoryUnreadable(ValueError):
+    """``pulumi stack history --json`` printed something that does not fit ``HISTORY_SCHEMA``;
+    the message is one line naming the entry and the field."""
+
+
+# What this module reads of each entry (pulumi's UpdateInfo): the field -> its JSON type. Other
+# fields are ignored; version is required, the rest optional.
+HISTORY_SCHEMA: dict[str, tuple[type, str]] = {
+    "kind": (str, "a string"),
+    "result": (str, "a string"),
+    "startTime": (str, "a string"),
+    "message": (str, "a string"),
+    "environment": (dict, "an object"),
+    "config": (dict, "an object"),
+}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)[:60]
+
+
+def parse_history(history: Any) -> list[dict[str, Any]]:
+    """The history's entries, each checked against ``HISTORY_SCHEMA`` (``environment`` of
+    strings, ``config`` of objects); HistoryUnreadable for the first that does not fit."""
+    if not isinstance(history, list):
+        raise HistoryUnreadable("it is not a JSON list")
+    for number, entry in enumerate(history, 1):
+        if not isinstance(entry, dict):
+            raise HistoryUnreadable(f"entry {number} is {_json(entry)}, not an object")
+        if "version" not in entry:
+            raise HistoryUnreadable(f"entry {number} has no version (an integer from 1)")
+        version = entry["version"]
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise HistoryUnreadable(f"entry {number} has version {_json(version)}, not an integer from 1")
+        where = f"entry {number} (version {version})"
+        for name, (kind, what) in HISTORY_SCHEMA.items():
+            if name in entry and not isinstance(entry[name], kind):
+                raise HistoryUnreadable(f"{where} has {name} {_json(entry[name])}, not {what}")
+        for key, value in entry.get("environment", {}).items():
+            if not isinstance(value, str):
+                raise HistoryUnreadable(f"{where} has environment.{key} {_json(value)}, not a string")
+        for key, value in entry.get("config", {}).items():
+            if not isinstance(value, dict):
+                raise HistoryUnreadable(f"{where} has config.{key} {_json(value)}, not an object")
+    return history
 
 
 @dataclass(frozen=True)
@@ -61,6 +109,11 @@ def plan_rollback(history: Sequence[Mapping[str, Any]], stack: str, to: int | No
                 f"--to {to}: stack {stack!r} has no update with that version (updates: {known}) "
                 f"(fix: pulumi stack history --stack {stack})"
             )
+    if not chosen.get("config"):
+        raise RollbackRefused(
+            f"--to {chosen['version']}: the update recorded no config, so the settings it ran with cannot be "
+            "recovered (fix: choose another version with --to, or redeploy by hand as README.md 'Rolling back' says)"
+        )
     environment = chosen.get("environment") or {}
     commit = environment.get("git.head", "")
     if not _COMMIT.match(commit):
@@ -119,6 +172,11 @@ def rollback_settings(plan: RollbackPlan, committed: Mapping[str, Any] | None, s
     ciphertext, since ``stack history --show-secrets=false`` records only that a key was
     secret. A recorded secret the commit's file does not hold cannot be recovered: refused.
     """
+    if not isinstance(committed or {}, Mapping) or not isinstance((committed or {}).get("config") or {}, Mapping):
+        raise RollbackRefused(
+            f"--to {plan.version}: Pulumi.{stack}.yaml at {plan.commit[:12]} is not a mapping with a config: mapping, "
+            "so its secrets cannot be recovered (fix: choose another version with --to)"
+        )
     committed = dict(committed or {})
     committed_config = committed.get("config") or {}
     config: dict[str, Any] = {}

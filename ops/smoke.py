@@ -22,10 +22,14 @@ Plain urllib and threads, no Pulumi.
 
 from __future__ import annotations
 
+import dataclasses
+import http.client
 import json
 import math
+import shlex
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +46,10 @@ CAMPAIGN_ID = 1
 API_P95_TARGET_MS = 300.0  # "API response < 300 ms"
 API_P99_TARGET_MS = 500.0  # the "API latency > 500 ms" alert
 SITE_P95_TARGET_MS = 500.0  # "Frontend load < 500 ms"
+API_TOKEN_ENV, ADMIN_TOKEN_ENV = "SWIPESAVVY_API_TOKEN", "SWIPESAVVY_ADMIN_TOKEN"
+RESTORE_ATTEMPTS = 3  # a restore is idempotent (it sets a state): retried when the answer is not a clear one
+RESTORE_RETRY_DELAY_S = 0.5
+URL_SCHEMES = ("http", "https")
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,17 @@ class Answer:
     status: int | None  # None: no HTTP answer at all (see error)
     body: bytes
     ms: float
-    error: str | None = None
+    error: str | None = None  # set: the answer is not usable (no answer, a broken one, the wrong content)
+    request: str = ""  # "GET https://...": named in every failure
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.error is None
 
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
 
@@ -77,17 +90,59 @@ class CheckFailed(Exception):
     """Ends one check with this one-line detail."""
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be smoke-tested (not http/https, no host, a bad port, credentials in
+    it: they would be printed with every failure); None when it can."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not one)
+    except ValueError:
+        return repr(url)
+    if parts.username is not None or parts.password is not None:
+        return "with a user or password"
+    if parts.scheme not in URL_SCHEMES or not parts.hostname:
+        return repr(url)
+    return None
+
+
+class RedirectRefused(Exception):
+    """A redirect that would carry the bearer token to another host (or over plain HTTP)."""
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+class _TokenStaysHome(urllib.request.HTTPRedirectHandler):
+    """urllib follows redirects with every header, the token included, wherever they lead: a
+    request with a token follows one only to its own scheme, host and port, or from http to
+    https on the same host; anything else is refused (and no request goes to a non-HTTP URL)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        (scheme, host, port), (new_scheme, new_host, new_port) = _origin(req.full_url), _origin(newurl)
+        same = (new_scheme, new_host, new_port) == (scheme, host, port)
+        upgrade = (scheme, new_scheme, new_host) == ("http", "https", host)
+        if new_scheme not in URL_SCHEMES or (req.has_header("Authorization") and not (same or upgrade)):
+            fp.close()
+            raise RedirectRefused(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class Http:
     """The API and the site over HTTP; never raises for a network or HTTP failure."""
 
     def __init__(self, api_url: str, site_url: str, token: str, admin_token: str, timeout_s: float):
         self.api_url, self.site_url = api_url.rstrip("/"), site_url
         self.token, self.admin_token, self.timeout_s = token, admin_token, timeout_s
+        self.opener = urllib.request.build_opener(_TokenStaysHome)
+
+    def url(self, path: str) -> str:
+        # api_url ends in /api (the stack's output), the runbook's paths start with it.
+        return self.api_url.removesuffix("/api") + path
 
     def api(self, method: str, path: str, body: Any = None, *, admin: bool = False) -> Answer:
-        # api_url ends in /api (the stack's output), the runbook's paths start with it.
-        url = self.api_url.removesuffix("/api") + path
-        return self.fetch(method, url, body, self.admin_token if admin else self.token)
+        return self.fetch(method, self.url(path), body, self.admin_token if admin else self.token)
 
     def site(self) -> Answer:
         return self.fetch("GET", self.site_url, None, None)
@@ -99,20 +154,38 @@ class Http:
         data = None if body is None else json.dumps(body).encode()
         if data is not None:
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        label = f"{method} {url}"
         started = time.perf_counter()
+        status = None
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return Answer(response.status, response.read(), _ms_since(started))
-        except urllib.error.HTTPError as error:
-            return Answer(error.code, error.read(), _ms_since(started))
-        except TimeoutError:
-            return Answer(None, b"", _ms_since(started), f"no answer within {self.timeout_s:g} s")
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            if isinstance(reason, TimeoutError):
-                return Answer(None, b"", _ms_since(started), f"no answer within {self.timeout_s:g} s")
-            return Answer(None, b"", _ms_since(started), f"no answer: {reason}")
+            request = urllib.request.Request(url, data=data, headers=headers, method=method)
+            try:
+                response = self.opener.open(request, timeout=self.timeout_s)
+            except urllib.error.HTTPError as error:  # 4xx/5xx: an answer all the same
+                response = error
+            with response:
+                status = response.status
+                return Answer(status, response.read(), _ms_since(started), request=label)
+        except RedirectRefused as error:
+            reason = f"redirected to {error}: not followed (a token goes only to the scheme, host and port given)"
+        except (OSError, http.client.HTTPException, ValueError) as error:  # every way a request fails: _failure
+            reason = self._failure(error)
+        return Answer(status, b"", _ms_since(started), reason, label)
+
+    def _failure(self, error: Exception) -> str:
+        reason = getattr(error, "reason", error) if isinstance(error, urllib.error.URLError) else error
+        if isinstance(reason, TimeoutError):
+            return f"no answer within {self.timeout_s:g} s"
+        if isinstance(reason, http.client.IncompleteRead):
+            expected = len(reason.partial) + reason.expected if reason.expected is not None else "?"
+            return f"answer cut short ({len(reason.partial)} of {expected} bytes)"
+        if isinstance(reason, http.client.RemoteDisconnected):
+            return "no answer: the server closed the connection"
+        if isinstance(reason, http.client.BadStatusLine):
+            return f"not an HTTP answer (status line {str(reason.line).strip()[:60]!r})"
+        if isinstance(reason, (http.client.HTTPException, ValueError)):
+            return f"not a valid HTTP answer ({type(reason).__name__}: {str(reason)[:80]})"
+        return f"no answer: {reason}"
 
 
 def _ms_since(started: float) -> float:
@@ -132,8 +205,8 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def latency_verdict(answers: Sequence[Answer], targets: dict[int, float]) -> tuple[bool, str, str]:
     """(passed, figure, detail) for timed requests against ``{percentile: max ms}``."""
-    failed = [a for a in answers if a.status != 200]
-    timings = [a.ms for a in answers if a.status == 200]
+    failed = [a for a in answers if not a.ok]
+    timings = [a.ms for a in answers if a.ok]
     if not timings:
         return False, "-", f"all {len(answers)} requests failed: {describe(failed[0])}"
     figures = {p: percentile(timings, p) for p in (50, 95, 99)}
@@ -151,24 +224,46 @@ def _targets(targets: dict[int, float]) -> str:
 
 
 def describe(answer: Answer) -> str:
-    if answer.status is None:
-        return answer.error or "no answer"
-    return f"HTTP {answer.status}"
+    """What came back, with the request it answered: ``GET https://.../api/health: HTTP 503``."""
+    outcome = answer.error or (f"HTTP {answer.status}" if answer.status is not None else "no answer")
+    return f"{answer.request}: {outcome}" if answer.request else outcome
 
 
 def flag_states(answer: Answer) -> dict[str, tuple[bool, int]]:
-    """``{key: (enabled, rollout_percentage)}`` from ``/api/features/all``; CheckFailed otherwise."""
+    """``{key: (enabled, rollout_percentage)}`` from ``/api/features/all``, each of the type the
+    API promises (never coerced: "false" is not false); CheckFailed otherwise."""
     expect_status(answer, 200)
     flags = answer.json()
-    try:
-        return {flag["key"]: (bool(flag["enabled"]), int(flag["rollout_percentage"])) for flag in flags}
-    except (TypeError, KeyError, ValueError):
-        raise CheckFailed("/api/features/all is not a JSON array of flags (key, enabled, rollout_percentage)") from None
+    if not isinstance(flags, list) or not all(isinstance(f, dict) and isinstance(f.get("key"), str) for f in flags):
+        raise CheckFailed(f"{answer.request}: not a JSON array of flags (key, enabled, rollout_percentage)")
+    states = {}
+    for flag in flags:
+        key, enabled, percentage = flag["key"], flag.get("enabled"), flag.get("rollout_percentage")
+        if not isinstance(enabled, bool):
+            raise CheckFailed(f"{answer.request}: flag {key} has enabled {_shown(enabled)}, expected true or false")
+        if isinstance(percentage, bool) or not isinstance(percentage, int) or not 0 <= percentage <= 100:
+            raise CheckFailed(
+                f"{answer.request}: flag {key} has rollout_percentage {_shown(percentage)}, "
+                "expected an integer from 0 to 100"
+            )
+        states[key] = (enabled, percentage)
+    return states
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value)[:40]
 
 
 def expect_status(answer: Answer, *statuses: int) -> None:
-    if answer.status not in statuses:
+    if answer.error or answer.status not in statuses:
         raise CheckFailed(f"{describe(answer)}, expected {' or '.join(map(str, statuses))}")
+
+
+def expect_json_array(answer: Answer) -> Answer:
+    """``answer``, marked failed when it is a 200 whose body is not a JSON array (an HTML page)."""
+    if answer.ok and not isinstance(answer.json(), list):
+        return dataclasses.replace(answer, error="HTTP 200 but the body is not a JSON array")
+    return answer
 
 
 def state_text(enabled: bool, percentage: int) -> str:
@@ -181,7 +276,9 @@ def state_text(enabled: bool, percentage: int) -> str:
 @dataclass
 class Undo:
     """Admin changes to take back, newest first; each registered before its request is sent
-    (a timed-out request may still have been applied, and restoring is idempotent)."""
+    (a timed-out request may still have been applied, and restoring is idempotent). A change
+    leaves ``pending`` only when the API confirmed its restore (HTTP 200, read in full) or
+    gave up on it (then it is in ``not_restored``): an interrupt never loses one."""
 
     http: Http
     pending: list[tuple[str, str, dict]] = field(default_factory=list)  # (what, path, body)
@@ -191,15 +288,37 @@ class Undo:
         self.pending.append((what, path, body))
 
     def restore_last(self) -> Answer:
-        what, path, body = self.pending.pop()
-        answer = self.http.api("POST", path, body, admin=True)
-        if answer.status != 200:
-            self.not_restored.append(f"{what} ({describe(answer)}; fix: POST {path} {json.dumps(body)})")
+        what, path, body = self.pending[-1]
+        for attempt in range(1, RESTORE_ATTEMPTS + 1):
+            answer = self.http.api("POST", path, body, admin=True)
+            refused = answer.error is None and answer.status is not None and 400 <= answer.status < 500
+            if answer.ok or refused or attempt == RESTORE_ATTEMPTS:
+                break
+            time.sleep(RESTORE_RETRY_DELAY_S * attempt)
+        if not answer.ok:
+            tries = f", {attempt} attempts" if attempt > 1 else ""
+            self.not_restored.append(f"{what} ({describe(answer)}{tries}; fix: {self.fix(path, body)})")
+        self.pending.pop()
         return answer
 
     def restore_all(self) -> None:
         while self.pending:
             self.restore_last()
+
+    def fix(self, path: str, body: dict) -> str:
+        """The request that restores a change, to paste into a shell."""
+        return (
+            f"curl -X POST -H \"Authorization: Bearer ${ADMIN_TOKEN_ENV}\" -H 'Content-Type: application/json' "
+            f"-d {shlex.quote(json.dumps(body))} {shlex.quote(self.http.url(path))}"
+        )
+
+    def left_in_place(self) -> list[str]:
+        """Every change not confirmed restored: given up on, or still pending (interrupted)."""
+        unconfirmed = [
+            f"{what} (interrupted before the API confirmed it; fix: {self.fix(path, body)})"
+            for what, path, body in reversed(self.pending)
+        ]
+        return self.not_restored + unconfirmed
 
 
 # --- the checks --------------------------------------------------------------------------------
@@ -253,7 +372,7 @@ def _change_flag(http: Http, undo: Undo, key: str, action: str, body: dict, rest
     path = f"/api/features/{key}/{action}"
     undo.register(f"{key} {action}", path, restore)
     answer = http.api("POST", path, body, admin=True)
-    if answer.status is not None and 400 <= answer.status < 500:
+    if answer.error is None and answer.status is not None and 400 <= answer.status < 500:
         undo.pending.pop()  # refused: nothing changed, nothing to take back
     expect_status(answer, 200)
     return flag_states(http.api("GET", "/api/features/all"))
@@ -315,6 +434,8 @@ def timed_requests(send: Callable[[], Answer], limits: Limits) -> list[Answer]:
 
 
 def _latency_check(send: Callable[[Http], Answer], targets: dict[int, float]) -> Check:
+    """Timed ``send`` calls against ``targets``; an answer counts when ``send`` found it ok."""
+
     def check(http: Http, _undo: Undo, limits: Limits) -> tuple[str, str]:
         passed, figure, detail = latency_verdict(timed_requests(lambda: send(http), limits), targets)
         if not passed:
@@ -335,7 +456,8 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     (
         "api_latency",
         _latency_check(
-            lambda http: http.api("GET", "/api/features/all"), {95: API_P95_TARGET_MS, 99: API_P99_TARGET_MS}
+            lambda http: expect_json_array(http.api("GET", "/api/features/all")),
+            {95: API_P95_TARGET_MS, 99: API_P99_TARGET_MS},
         ),
     ),
     ("site_latency", _latency_check(lambda http: http.site(), {95: SITE_P95_TARGET_MS})),
@@ -356,7 +478,7 @@ def run_smoke(http: Http, limits: Limits, undo: Undo, checks=CHECKS) -> list[Smo
                 results.append(SmokeResult(name, False, "-", str(failure)))
     finally:
         undo.restore_all()
-    if initial.status == 200:
+    if initial.ok:
         results.append(flags_unchanged(initial, http.api("GET", "/api/features/all")))
     return results
 

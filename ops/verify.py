@@ -348,9 +348,9 @@ def check_seed_analytics_window(conn: psycopg.Connection, manifest: Manifest) ->
     )
     bad = _scalar(
         conn,
-        """
+        f"""
         SELECT count(*) FROM campaigns c
-        WHERE c.is_mock AND (
+        WHERE {MOCK_ROWS["campaigns"]} AND (
             (SELECT count(*) FILTER (WHERE d.date BETWEEN %(first)s AND %(last)s) <> %(days)s OR count(*) <> %(days)s
                FROM campaign_analytics_daily d WHERE d.campaign_id = c.id)
             OR (SELECT count(*) FILTER (WHERE s.date BETWEEN %(first)s AND %(last)s) <> %(segs)s
@@ -381,7 +381,8 @@ def check_seed_no_future_dates(conn: psycopg.Connection, manifest: Manifest) -> 
                    AND {MOCK_ROWS["ab_test_assignments"]})
              + (SELECT count(*) FROM user_merchant_affinity
                  WHERE (last_transaction_at > now() OR computed_at > now()) AND {MOCK_ROWS["user_merchant_affinity"]})
-             + (SELECT count(*) FROM user_optimal_send_times WHERE updated_at > now() AND is_mock)""",
+             + (SELECT count(*) FROM user_optimal_send_times WHERE updated_at > now()
+                   AND {MOCK_ROWS["user_optimal_send_times"]})""",
     )
     return CheckResult(
         "seed_no_future_dates",
@@ -438,7 +439,7 @@ def check_seed_send_times(conn: psycopg.Connection, manifest: Manifest) -> Check
     users, rows, unmatched = conn.execute(f"""
         WITH profiled AS (SELECT DISTINCT user_id FROM user_merchant_affinity
                           WHERE {MOCK_ROWS["user_merchant_affinity"]}),
-             timed AS (SELECT user_id FROM user_optimal_send_times WHERE is_mock)
+             timed AS (SELECT user_id FROM user_optimal_send_times WHERE {MOCK_ROWS["user_optimal_send_times"]})
         SELECT (SELECT count(*) FROM profiled), (SELECT count(*) FROM timed),
                (SELECT count(*) FROM profiled p FULL JOIN timed t USING (user_id)
                  WHERE p.user_id IS NULL OR t.user_id IS NULL)""").fetchone()

@@ -14,9 +14,9 @@ resource call. In one transaction, under an advisory lock so two seeders queue u
 
 Any error, or an exception from the progress callback, rolls everything back: the data
 that was there before is left as it was. Seeded rows are the ``is_mock`` campaigns,
-merchants, ml_models and user_optimal_send_times plus the rows that hang off mock
-campaigns, tests and merchants; the schema, the feature flags and every other row are
-never touched.
+merchants, ml_models and user_optimal_send_times (and those in the generator's reserved id
+range, even when unmarked by hand) plus the rows that hang off mock campaigns, tests and
+merchants; the schema, the feature flags and every other row are never touched.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from psycopg.types.json import Jsonb
 
 from seed.generator import (
     GENERATOR_VERSION,
+    MOCK_ID_BASE,
+    MOCK_USER_ID_BASE,
     TABLE_ORDER,
     TABLES,
     SeedParameters,
@@ -51,22 +53,26 @@ CHUNK_LINES = 4096  # lines per COPY write (about 300 KB)
 PROGRESS_INTERVAL_S = 0.25  # the callback also gets every table's final count
 NOT_MIGRATED = "schema is not migrated: run `python -m ops db migrate` first"
 
-_MOCK_CAMPAIGNS = "SELECT id FROM campaigns WHERE is_mock"
+# A seeded row is marked is_mock, or has an id in the range the generator reserves (above
+# MOCK_ID_BASE, which identity sequences never reach): a mock row unmarked by hand is still
+# the seeder's, so a reseed replaces it rather than failing on its id.
+_SEEDED = f"(is_mock OR id > {MOCK_ID_BASE})"
+_MOCK_CAMPAIGNS = f"SELECT id FROM campaigns WHERE {_SEEDED}"
 _MOCK_TESTS = f"SELECT id FROM ab_tests WHERE campaign_id IN ({_MOCK_CAMPAIGNS})"
-_MOCK_MERCHANTS = "SELECT id FROM merchants WHERE is_mock"
+_MOCK_MERCHANTS = f"SELECT id FROM merchants WHERE {_SEEDED}"
 # table -> the condition that makes a row a seeded one: what the seeder deletes and counts.
 # Rows that hang off mock campaigns / merchants go with them (their FKs cascade anyway).
 MOCK_ROWS: dict[str, str] = {
-    "campaigns": "is_mock",
-    "merchants": "is_mock",
-    "ml_models": "is_mock",
+    "campaigns": _SEEDED,
+    "merchants": _SEEDED,
+    "ml_models": _SEEDED,
     "ab_tests": f"campaign_id IN ({_MOCK_CAMPAIGNS})",
     "campaign_analytics_daily": f"campaign_id IN ({_MOCK_CAMPAIGNS})",
     "campaign_analytics_segments": f"campaign_id IN ({_MOCK_CAMPAIGNS})",
     "ab_test_assignments": f"test_id IN ({_MOCK_TESTS})",
     "ab_test_results": f"test_id IN ({_MOCK_TESTS})",
     "user_merchant_affinity": f"merchant_id IN ({_MOCK_MERCHANTS})",
-    "user_optimal_send_times": "is_mock",
+    "user_optimal_send_times": f"(is_mock OR user_id > {MOCK_USER_ID_BASE})",
     "campaign_optimizations": f"campaign_id IN ({_MOCK_CAMPAIGNS})",
 }
 assert tuple(MOCK_ROWS) == TABLE_ORDER

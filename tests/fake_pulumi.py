@@ -9,7 +9,9 @@ It answers what ``python -m ops rollback`` and ``python -m ops drift`` ask, as t
   ``--expect-no-changes`` and a change summary counting anything but ``same``/``read*`` (Pulumi's
   ``ResourceChanges.HasChanges``), the CLI's error line after the JSON and its exit code 7;
 - ``pulumi install``, ``pulumi preview``, ``pulumi up``: a few lines of output and success, or,
-  for the command named in ``$FAKE_PULUMI_FAIL``, pulumi's ``error:`` line on stderr and exit 255.
+  for the command named in ``$FAKE_PULUMI_FAIL``, pulumi's ``error:`` line on stderr and exit 255;
+  the one named in ``$FAKE_PULUMI_WAIT`` waits after its first line for a SIGINT, logged as
+  ``{"interrupted": command}``, then exits 255.
 Anything else is an error, as an unknown command is.
 
 Every call is appended to ``$FAKE_PULUMI_LOG`` as one JSON line: its arguments, its working
@@ -21,8 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 VERSION = "v3.272.0"
@@ -65,6 +69,8 @@ def main(args: list[str]) -> int:
         log.write(json.dumps(call) + "\n")
     words = [arg for arg in args if not arg.startswith("-")]
     command = " ".join(words[:2]) if words[:1] == ["stack"] else (words[0] if words else "")
+    if command == os.environ.get("FAKE_PULUMI_WAIT"):
+        _on_interrupt(command)  # before its first line: the test interrupts on that line
     if command == os.environ.get("FAKE_PULUMI_FAIL"):
         sys.stderr.write(f"error: {os.environ.get('FAKE_PULUMI_FAIL_REASON', 'preview failed')}\n")
         return 255
@@ -92,11 +98,25 @@ def main(args: list[str]) -> int:
         print(
             f"{verb} ({stack})\n\n    pulumi:pulumi:Stack  swipesavvy-{stack}\n ~  aws:rds:Instance  database  update"
         )
+        if command == os.environ.get("FAKE_PULUMI_WAIT"):
+            sys.stdout.flush()
+            time.sleep(30)  # for the SIGINT (see main), which ends it
         print("\nResources:\n    ~ 1 to update\n    41 unchanged")
     else:
         sys.stderr.write(f"error: unknown command {' '.join(args)!r} for 'pulumi'\n")
         return 255
     return 0
+
+
+def _on_interrupt(command: str) -> None:
+    """As pulumi on SIGINT: cancel gracefully, say so in the log, exit 255."""
+
+    def cancelled(*_):
+        with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
+            log.write(json.dumps({"interrupted": command}) + "\n")
+        sys.exit(255)
+
+    signal.signal(signal.SIGINT, cancelled)
 
 
 if __name__ == "__main__":

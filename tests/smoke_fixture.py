@@ -31,13 +31,34 @@ FAILURES = {
     "restore_refused": "a flag's second change is refused (the restore fails)",
     "slow_api": "every API request takes 350 ms (over the 300 ms target)",
     "hang": "every API request takes longer than the client's timeout",
+    "bad_status_line": "every API read (GET) is answered with a garbage status line",
+    "truncated_body": "every API read (GET) promises more bytes than it sends",
+    "restore_garbage": "a flag's later changes (the restores) get a garbage status line, unapplied",
+    "infinite_rollout": "/api/features/all gives the flags at 0% a rollout_percentage of 1e999",
+    "string_enabled": '/api/features/all gives tier_progress_bar "enabled": "false" (a string)',
+    "html_api": "/api/features/all answers 200 with an HTML page",
+    "redirect": "every request is redirected (302) to redirect_to, another server",
 }
+GARBAGE = object()  # an answer written as a garbage status line
+
+
+class Redirect(str):
+    """An answer that is a 302 to this URL."""
 
 
 class SmokeFixture:
-    def __init__(self, failure: str | None = None, die_after: int | None = None, hang_s: float = 3.0):
+    def __init__(
+        self,
+        failure: str | None = None,
+        die_after: int | None = None,
+        hang_s: float = 3.0,
+        garbage_restores: int = 10**6,
+        redirect_to: str = "",
+    ):
         assert failure is None or failure in FAILURES, failure
         self.failure, self.die_after, self.hang_s = failure, die_after, hang_s
+        self.garbage_restores, self.redirect_to = garbage_restores, redirect_to
+        self.tokens: list[str | None] = []  # the bearer token of every request, as received
         self.flags = {key: [enabled, pct] for key, (_, enabled, pct) in SEEDED_FLAGS.items()}
         self.audit: list[dict] = []
         self.changes: dict[str, int] = {}  # per flag, for restore_refused
@@ -69,6 +90,8 @@ class SmokeFixture:
     # --- answers -----------------------------------------------------------------------------
 
     def answer(self, method: str, path: str, token: str | None, body: dict | None) -> tuple[int, object]:
+        if self.failure == "redirect":
+            return 302, Redirect(self.redirect_to + path)
         if not path.startswith("/api/"):
             text = PAGE.replace(b"Reporting Dashboard", b"Welcome") if self.failure == "dashboard_text" else PAGE
             return 200, text
@@ -76,6 +99,8 @@ class SmokeFixture:
             time.sleep(0.35)
         if self.failure == "hang":
             time.sleep(self.hang_s)
+        if method == "GET" and self.failure in ("bad_status_line", "truncated_body"):
+            return 200, GARBAGE
         if path == "/api/health":
             service = "someone-else" if self.failure == "health_body" else "swipesavvy-backend"
             return 200, {"status": "healthy", "service": service}
@@ -88,6 +113,12 @@ class SmokeFixture:
     def _api(self, method: str, path: str, admin: bool, body: dict) -> tuple[int, object]:
         if (method, path) == ("GET", "/api/features/all"):
             flags = [{"key": k, "enabled": e, "rollout_percentage": p} for k, (e, p) in self.flags.items()]
+            if self.failure == "html_api":
+                return 200, PAGE
+            if self.failure == "infinite_rollout":
+                return 200, json.dumps(flags).replace('"rollout_percentage": 0', '"rollout_percentage": 1e999').encode()
+            if self.failure == "string_enabled":
+                flags[0]["enabled"] = "false"
             return 200, flags[:9] if self.failure == "flag_count" else flags
         if re.fullmatch(r"/api/analytics/campaign/\d+/metrics", path) and method == "GET":
             return (500, {"error": "boom"}) if self.failure == "metrics_error" else (404, {"error": "no data"})
@@ -106,6 +137,9 @@ class SmokeFixture:
         self.changes[key] = self.changes.get(key, 0) + 1
         if self.failure == "restore_refused" and self.changes[key] > 1:
             return 503, {"error": "unavailable"}
+        if self.failure == "restore_garbage" and self.changes[key] > 1 and self.garbage_restores > 0:
+            self.garbage_restores -= 1
+            return 200, GARBAGE
         if action == "rollout" and self.failure == "rollout_refused":
             return 403, {"error": "forbidden"}
         old = list(self.flags[key])
@@ -151,12 +185,29 @@ def _handler(fixture: SmokeFixture):
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else None
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
+            fixture.tokens.append(token)
             status, payload = fixture.answer(self.command, self.path, token, body)
+            if payload is GARBAGE:
+                self._garbage()
+                return
+            if isinstance(payload, Redirect):
+                self.send_response(status)
+                self.send_header("Location", payload)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/html" if isinstance(payload, bytes) else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _garbage(self):
+            self.close_connection = True
+            if fixture.failure == "truncated_body":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n[{")
+            else:
+                self.wfile.write(b"HTTP/1.1 TWO-HUNDRED OK\r\n\r\n")
 
     return Handler

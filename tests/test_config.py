@@ -447,6 +447,143 @@ def test_direct_access_with_a_runner_or_a_tunnel_is_accepted():
         )
 
 
+# --- releases and sites: only what is under the project, no unlisted dotfiles ---------------------
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A project root holding a release folder and a site build, and a folder beside it (outside)."""
+    root = tmp_path / "project"
+    for folder in (root / "release", root / "site", tmp_path / "outside"):
+        folder.mkdir(parents=True)
+        (folder / "index.html").write_text("<h1>Reporting Dashboard</h1>")
+        (folder / "server.js").write_text("// the API")
+    return root
+
+
+def section_settings(section: str, **values) -> dict:
+    network = {"natGateway": True}
+    return {"environment": "staging", "network": network, section: values}
+
+
+def refusal(project: Path, section: str, **values) -> str:
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config("staging", section_settings(section, **values), project_root=project)
+    return str(raised.value)
+
+
+OUTSIDE = {
+    "../outside": "'../outside' is invalid: must be under the project root",
+    "/tmp": "'/tmp' is invalid: must be under the project root",
+    "linked": "'linked' is invalid: must be under the project root",
+}
+
+
+@pytest.mark.parametrize("value", sorted(OUTSIDE))
+@pytest.mark.parametrize(("section", "key"), [("backend", "artifact"), ("frontend", "distDir")])
+def test_a_release_or_site_outside_the_project_is_refused(project, section, key, value):
+    (project / "linked").symlink_to(project.parent / "outside")
+    message = refusal(project, section, **{key: value})
+    assert message.startswith(f"swipesavvy:{section}.{key} = {OUTSIDE[value]}")
+    assert "(fix: pulumi config set --path" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "folder"), [("backend", "artifact", "release"), ("frontend", "distDir", "site")]
+)
+def test_a_symlink_inside_that_leads_outside_is_refused(project, section, key, folder):
+    (project / folder / "secret.txt").symlink_to(project.parent / "outside" / "server.js")
+    assert refusal(project, section, **{key: folder}) == (
+        f"swipesavvy:{section}.{key} = '{folder}' is invalid: it holds secret.txt, a symlink to "
+        f"{project.parent / 'outside' / 'server.js'}, outside the project "
+        f"(fix: remove it from {folder}, or copy its target in)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "folder"), [("backend", "artifact", "release"), ("frontend", "distDir", "site")]
+)
+def test_dotfiles_are_refused_unless_listed(project, section, key, folder):
+    (project / folder / ".env").write_text("DB_PASSWORD=hunter2")
+    (project / folder / ".well-known").mkdir()
+    (project / folder / ".well-known" / "security.txt").write_text("Contact: mailto:security@example.com")
+    assert refusal(project, section, **{key: folder}) == (
+        f"swipesavvy:{section}.{key} = '{folder}' is invalid: it holds .env, a dotfile (often a secret, so never "
+        f"shipped unless listed) (fix: remove it from {folder}, or if it must ship: "
+        f"pulumi config set --path 'swipesavvy:{section}.dotfiles[0]' .env)"
+    )
+    assert ".well-known" in refusal(project, section, **{key: folder, "dotfiles": [".env"]})
+    config = parse_stack_config(
+        "staging", section_settings(section, **{key: folder, "dotfiles": [".env", ".well-known"]}), project_root=project
+    )
+    assert getattr(config, section).dotfiles == (".env", ".well-known")
+
+
+def test_dotfiles_inside_a_release_archive_are_refused_unless_listed(project):
+    import io
+    import tarfile
+
+    with tarfile.open(project / "release.tar.gz", "w:gz") as tar:
+        for name, data in (("server.js", b"// api"), ("config/.env", b"DB_PASSWORD=hunter2")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert refusal(project, "backend", artifact="release.tar.gz").startswith(
+        "swipesavvy:backend.artifact = 'release.tar.gz' is invalid: it holds config/.env, a dotfile"
+    )
+    settings = section_settings("backend", artifact="release.tar.gz", dotfiles=["config/.env"])
+    assert parse_stack_config("staging", settings, project_root=project).backend.dotfiles == ("config/.env",)
+
+
+@pytest.mark.parametrize("listed", ["../.env", "/etc/.env", "", "a//b"])
+def test_listed_dotfiles_are_relative_paths_inside_the_folder(project, listed):
+    message = refusal(project, "frontend", distDir="site", dotfiles=[listed])
+    assert message.startswith(f"swipesavvy:frontend.dotfiles = [{listed!r}]".replace("'", '"'))
+
+
+# --- the stack file itself, and other fixes that must be real commands --------------------------------
+
+
+def test_a_domain_without_its_zone_names_a_real_fix(project):
+    assert refusal(project, "frontend", distDir="site", domain="staging.example.com") == (
+        "swipesavvy:frontend.hostedZoneId = null is invalid: domain and hostedZoneId are set together (a custom "
+        "domain needs its zone) (fix: pulumi config set --path 'swipesavvy:frontend.hostedZoneId' Z0123456789ABC)"
+    )
+    assert refusal(project, "frontend", distDir="site", hostedZoneId="Z0123456789ABC").endswith(
+        "(fix: pulumi config set --path 'swipesavvy:frontend.domain' staging.example.com)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("encryptionsalt: x\n", "has no config: section (fix: pulumi config set --stack staging swipesavvy:environment staging)"),
+        ("", "has no config: section (fix: pulumi config set --stack staging swipesavvy:environment staging)"),
+        ("config: [1, 2]\n", "has no config: section (fix: pulumi config set --stack staging swipesavvy:environment staging)"),
+        ("config:\n  a: b\n c: d\n", "is not valid YAML: line 3, column 2: expected <block end>, but found '<block mapping start>' (fix: correct that line)"),
+    ],
+)  # fmt: skip
+def test_the_stack_file_is_read_with_one_line_naming_it(tmp_path, text, problem):
+    from components.config import read_stack_file
+
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        read_stack_file(path)
+    assert str(raised.value) == f"{path} {problem}"
+
+
+def test_the_stack_file_config(tmp_path):
+    from components.config import read_stack_file
+
+    assert (
+        read_stack_file(ROOT / "Pulumi.staging.yaml")
+        == yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    )
+    with pytest.raises(ConfigError, match=r"Pulumi.nope.yaml does not exist \(fix: pulumi stack init nope"):
+        read_stack_file(tmp_path / "Pulumi.nope.yaml")
+
+
 def test_the_web_acl_is_required_in_production_and_a_switch_elsewhere():
     frontend = {"distDir": "examples/frontend-dist"}
     assert parse_stack_config("production", {"environment": "production", "frontend": frontend}).frontend.waf is True

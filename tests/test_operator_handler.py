@@ -288,6 +288,32 @@ def test_unknown_operation_is_one_line(migrated):
 
 
 @pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ({"enabled": "false", "rollout_percentage": 0}, 'flags.community_feed.enabled = "false" is not true or false'),
+        ({"enabled": 1, "rollout_percentage": 0}, "flags.community_feed.enabled = 1 is not true or false"),
+        (
+            {"enabled": True, "rollout_percentage": 25.5},
+            "flags.community_feed.rollout_percentage = 25.5 is not an integer from 0 to 100",
+        ),
+        (
+            {"enabled": True, "rollout_percentage": "25"},
+            'flags.community_feed.rollout_percentage = "25" is not an integer from 0 to 100',
+        ),
+        ({"enabled": True}, "flags.community_feed.rollout_percentage = null is not an integer from 0 to 100"),
+        ("on", 'flags.community_feed = "on" is not an object with enabled and rollout_percentage'),
+    ],
+)
+def test_flag_settings_are_type_checked_not_coerced(migrated, flag, message):
+    """A string "false" is not false: refused in one line, and nothing is changed."""
+    dsn, connection = migrated
+    args = {"flags": {"dark_mode": {"enabled": False, "rollout_percentage": 0.0}, "community_feed": flag}, "actor": "t"}
+    assert assert_one_line_error(call(connection, "apply_flags", args), "invalid") == message
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT enabled FROM feature_flags WHERE key = 'dark_mode'").fetchone() == (True,)
+
+
+@pytest.mark.parametrize(
     ("operation", "args", "missing"),
     [
         ("migrate", {}, "migrations"),
@@ -308,7 +334,7 @@ def test_missing_argument_is_one_line(migrated, operation, args, missing):
     ("operation", "args", "connection_change", "fragment"),
     [
         ("read_schema", {}, {"port": "abc"}, "connection.port = 'abc' is not a port number"),
-        ("apply_flags", {"flags": ["dark_mode"], "actor": "x"}, {}, "invalid arguments for apply_flags"),
+        ("apply_flags", {"flags": ["dark_mode"], "actor": "x"}, {}, 'flags = ["dark_mode"] is not an object of flag'),
         ("seed", {**SEED_ARGS, "anchor_date": "28/12/2025"}, {}, "Invalid isoformat string"),
         ("seed", {**SEED_ARGS, "scale": 1000.0}, {}, "scale must be a number from"),
         ("read_schema", {}, {"sslmode": "sometimes"}, "invalid connection string"),

@@ -66,6 +66,24 @@ def _build(root: Path, output: Path) -> operator_package.OperatorArchive:
     return build_operator_archive(root, PROJECT_ROOT / WHEELHOUSE, output)
 
 
+def _loaded_by_the_handler() -> set[str]:
+    """The project's modules a fresh interpreter has loaded once it imported the handler."""
+    program = (
+        "import sys, ops.operator_handler\n"
+        "for module in list(sys.modules.values()):\n"
+        "    print(getattr(module, '__file__', None) or '')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=60
+    )
+    files = {Path(line) for line in result.stdout.splitlines() if line}
+    return {
+        path.relative_to(PROJECT_ROOT).as_posix()
+        for path in files
+        if path.is_relative_to(PROJECT_ROOT / "ops") or path.is_relative_to(PROJECT_ROOT / "seed")
+    }
+
+
 def _source_tree(root: Path) -> dict[str, bytes]:
     """What the archive must hold of the project, walked independently of the component."""
     files = {}
@@ -120,10 +138,14 @@ def test_archive_holds_project_code_and_psycopg_for_arm64(wheels: list[Path], tm
     with zipfile.ZipFile(archive.path) as built:
         contents = {info.filename: built.read(info) for info in built.infolist()}
         infos = built.infolist()
-    project = _source_tree(PROJECT_ROOT)
-    assert {name: data for name, data in contents.items() if name.split("/")[0] in ("ops", "seed", "sql")} == {
-        name: data.replace(b"\r\n", b"\n") for name, data in project.items()
-    }
+    project = {name: data.replace(b"\r\n", b"\n") for name, data in _source_tree(PROJECT_ROOT).items()}
+    shipped = {name: data for name, data in contents.items() if name.split("/")[0] in ("ops", "seed", "sql")}
+    # Project files byte for byte: every migration, and every module the handler loads when it
+    # starts (lazy imports too, which a fresh import does not show), and none it never imports.
+    assert all(shipped[name] == data for name, data in project.items() if name.startswith("sql/"))
+    assert {name: project[name] for name in shipped} == shipped
+    assert _loaded_by_the_handler() <= set(shipped)
+    assert not {"ops/cli.py", "ops/mock_program.py", "ops/cost.py", "ops/rehearse.py"} & set(shipped)
     # Everything pip would install from both wheels, byte for byte: no runtime file left out.
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as source:

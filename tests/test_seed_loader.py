@@ -236,17 +236,16 @@ def test_failure_inside_a_generator_half_way_keeps_previous_data(conn, monkeypat
 
 def test_database_error_half_way_is_one_line_and_rolls_back(conn):
     load_mock_data(conn, SMALL)
-    # A row the seeder does not own where the next data set wants a mock user: the COPY of
-    # user_optimal_send_times (table 10 of 11) fails on the primary key.
-    conn.execute(
-        f"INSERT INTO user_optimal_send_times (user_id, best_hour, best_day_of_week, confidence)"
-        f" VALUES ({MOCK_USER_ID_BASE + 40}, 1, 1, 0.5)"
-    )
+    # A constraint the next data set breaks only in user_optimal_send_times (table 10 of 11):
+    # its COPY fails after nine tables were replaced.
+    conn.execute("ALTER TABLE user_optimal_send_times ADD CONSTRAINT no_eight_pm CHECK (best_hour <> 20) NOT VALID")
     before = fingerprint(conn)
     with pytest.raises(SeedError) as raised:
         load_mock_data(conn, SeedParameters(scale=0.1))
     message = str(raised.value)
-    assert message.startswith("mock data load failed and was rolled back: duplicate key value")
+    assert message.startswith(
+        'mock data load failed and was rolled back: new row for relation "user_optimal_send_times" violates check'
+    )
     assert "user_optimal_send_times" in message and "\n" not in message
     assert fingerprint(conn) == before
 

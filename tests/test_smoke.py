@@ -5,14 +5,17 @@ always taken back. The percentile maths and the latency verdict are tested on th
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import time
+import urllib.request
 
 import pytest
 from smoke_fixture import ADMIN_TOKEN, FAILURES, TOKEN, SmokeFixture
 from test_ops_stack_cli import STACK, one_line_error, pulumi, run  # noqa: F401  (pulumi: a fixture)
 
-from ops import smoke
+from ops import cli, smoke
 from ops.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RESTORED, EXIT_OK, EXIT_USAGE
 from ops.smoke import Answer, latency_verdict, percentile
 
@@ -41,6 +44,13 @@ def smoke_argv(fixture: SmokeFixture, *extra: str) -> list[str]:
 def marks(out: str) -> dict[str, bool]:
     """{check name: passed} from the printed checklist."""
     return {line.split()[1]: line.startswith("✓") for line in out.splitlines() if line[:1] in "✓✗"}
+
+
+def restore_curl(fixture: SmokeFixture, key: str, action: str, body: str) -> str:
+    return (
+        f"curl -X POST -H \"Authorization: Bearer $SWIPESAVVY_ADMIN_TOKEN\" -H 'Content-Type: application/json' "
+        f"-d '{body}' {fixture.url}/api/features/{key}/{action}"
+    )
 
 
 # --- pure: percentiles and the verdict --------------------------------------------------------
@@ -98,7 +108,13 @@ def test_a_slow_api_fails_the_300_ms_target_with_its_figures(capsys):
     with SmokeFixture("slow_api") as fixture:
         code, out, _ = run(capsys, *smoke_argv(fixture, "--requests", "10"))
     latency = next(line for line in out.splitlines() if " api_latency " in line)
-    assert code == EXIT_FAILED and latency.startswith("✗") and "p95 3" in latency and "> 300 ms" in latency
+    # The fixture answers in about 350 ms; a busy machine only adds to that.
+    figures = re.fullmatch(
+        r"✗ api_latency +- +p50 (\d+) / p95 (\d+) / p99 (\d+) ms over 10 requests; p95 (\d+) ms > 300 ms", latency
+    )
+    assert code == EXIT_FAILED and figures, latency
+    p50, p95, p99, reported = map(int, figures.groups())
+    assert 300 < p50 <= p95 <= p99 and reported == p95
 
 
 def test_a_hanging_api_times_out_cleanly(capsys):
@@ -133,7 +149,7 @@ def test_an_api_that_dies_after_a_toggle_names_what_is_left_changed(capsys):
     assert code == EXIT_NOT_RESTORED
     line = one_line_error(err, ADMIN_TOKEN)
     assert "NOT restored: tier_progress_bar toggle" in line
-    assert 'fix: POST /api/features/tier_progress_bar/toggle {"enabled": true}' in line
+    assert "fix: " + restore_curl(fixture, "tier_progress_bar", "toggle", '{"enabled": true}') in line
 
 
 def test_a_refused_restore_is_named_with_the_request_that_fixes_it(capsys):
@@ -141,7 +157,11 @@ def test_a_refused_restore_is_named_with_the_request_that_fixes_it(capsys):
         code, _, err = run(capsys, *smoke_argv(fixture))
     assert code == EXIT_NOT_RESTORED
     line = one_line_error(err)
-    assert "tier_progress_bar toggle (HTTP 503" in line and "community_feed rollout (HTTP 503" in line
+    toggle, rollout = (
+        f"POST {fixture.url}/api/features/{path}" for path in ("tier_progress_bar/toggle", "community_feed/rollout")
+    )
+    assert f"tier_progress_bar toggle ({toggle}: HTTP 503, {smoke.RESTORE_ATTEMPTS} attempts; fix: curl" in line
+    assert f"community_feed rollout ({rollout}: HTTP 503, {smoke.RESTORE_ATTEMPTS} attempts; fix: curl" in line
 
 
 def test_an_interrupt_mid_change_restores_then_exits_130(capsys, monkeypatch):
@@ -200,3 +220,209 @@ def test_bad_arguments_are_usage_errors(capsys, monkeypatch, argv, message):
     monkeypatch.delenv("SWIPESAVVY_API_TOKEN", raising=False)
     code, _, err = run(capsys, *argv)
     assert code == EXIT_USAGE and message in one_line_error(err)
+
+
+# --- honest to the end: interrupts, broken answers, redirects, bad URLs -------------------------
+
+
+def test_an_interrupt_during_a_restore_is_exit_5_naming_the_change_and_the_request(capsys, monkeypatch):
+    """The restore never reaches the API (Ctrl-C as it is sent, and again in the final restore):
+    the change is not restored, and the run must not say it was."""
+    real = smoke.Http.api
+
+    def interrupted_restores(http, method, path, body=None, *, admin=False):
+        if path.endswith("/toggle") and body == {"enabled": True}:  # taking the toggle back
+            raise KeyboardInterrupt
+        return real(http, method, path, body, admin=admin)
+
+    monkeypatch.setattr(smoke.Http, "api", interrupted_restores)
+    with SmokeFixture() as fixture:
+        code, _, err = run(capsys, *smoke_argv(fixture))
+        assert fixture.state()["tier_progress_bar"] == (False, 100)
+    assert code == EXIT_NOT_RESTORED
+    assert one_line_error(err, ADMIN_TOKEN) == (
+        "error: interrupted: NOT restored: tier_progress_bar toggle (interrupted before the API confirmed it; fix: "
+        + restore_curl(fixture, "tier_progress_bar", "toggle", '{"enabled": true}')
+        + ")"
+    )
+
+
+def test_an_interrupt_once_during_a_restore_is_restored_by_the_final_one(capsys, monkeypatch):
+    real, interrupts = smoke.Http.api, []
+
+    def one_interrupted_restore(http, method, path, body=None, *, admin=False):
+        if path.endswith("/toggle") and body == {"enabled": True} and not interrupts:
+            interrupts.append(path)
+            raise KeyboardInterrupt
+        return real(http, method, path, body, admin=admin)
+
+    monkeypatch.setattr(smoke.Http, "api", one_interrupted_restore)
+    with SmokeFixture() as fixture:
+        before = fixture.state()
+        code, _, err = run(capsys, *smoke_argv(fixture))
+        assert fixture.state() == before
+    assert code == EXIT_INTERRUPTED and interrupts
+    assert one_line_error(err) == "error: interrupted: every admin change was restored"
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        ("bad_status_line", "not an HTTP answer (status line 'HTTP/1.1 TWO-HUNDRED OK')"),
+        ("truncated_body", "answer cut short (2 of 500 bytes)"),
+    ],
+)
+def test_a_broken_http_answer_is_one_line_per_check_naming_the_url(capsys, failure, reason):
+    with SmokeFixture(failure) as fixture:
+        before = fixture.state()
+        code, out, err = run(capsys, *smoke_argv(fixture, "--requests", "3"))
+        assert fixture.state() == before
+    assert code == EXIT_FAILED and "Traceback" not in out + err
+    health = next(line for line in out.splitlines() if " health " in line)
+    assert health.endswith(f"GET {fixture.url}/api/health: {reason}, expected 200")
+    assert [name for name, passed in marks(out).items() if not passed] == [
+        "health", "feature_flags", "campaign_metrics", "admin_toggle", "admin_rollout", "api_latency",
+    ]  # fmt: skip
+    assert one_line_error(err).startswith("error: smoke failed: health, feature_flags")
+
+
+def test_a_garbage_answer_to_a_restore_is_retried(capsys):
+    with SmokeFixture("restore_garbage", garbage_restores=1) as fixture:
+        before = fixture.state()
+        code, out, err = run(capsys, *smoke_argv(fixture))
+        assert fixture.state() == before
+    assert code == EXIT_OK, err
+    assert marks(out)["admin_toggle"]
+
+
+def test_a_restore_that_never_gets_a_valid_answer_is_named(capsys):
+    with SmokeFixture("restore_garbage") as fixture:
+        code, _, err = run(capsys, *smoke_argv(fixture))
+        assert fixture.state()["tier_progress_bar"] == (False, 100)  # never applied
+    assert code == EXIT_NOT_RESTORED
+    line = one_line_error(err, ADMIN_TOKEN)
+    toggle = f"POST {fixture.url}/api/features/tier_progress_bar/toggle"
+    assert (
+        f"tier_progress_bar toggle ({toggle}: not an HTTP answer (status line 'HTTP/1.1 TWO-HUNDRED OK'), "
+        f"{smoke.RESTORE_ATTEMPTS} attempts; fix: "
+        + restore_curl(fixture, "tier_progress_bar", "toggle", '{"enabled": true}')
+        + ")"
+    ) in line
+
+
+def test_an_infinite_rollout_is_a_failed_check_not_a_traceback(capsys):
+    with SmokeFixture("infinite_rollout") as fixture:
+        code, out, err = run(capsys, *smoke_argv(fixture, "--requests", "3"))
+    assert code == EXIT_FAILED and "Traceback" not in err
+    flags = next(line for line in out.splitlines() if " feature_flags " in line)
+    assert flags.endswith(
+        f"GET {fixture.url}/api/features/all: flag community_feed has rollout_percentage Infinity, "
+        "expected an integer from 0 to 100"
+    )
+
+
+def test_a_string_where_a_boolean_belongs_is_not_read_as_true(capsys):
+    with SmokeFixture("string_enabled") as fixture:
+        code, out, _ = run(capsys, *smoke_argv(fixture, "--requests", "3"))
+    assert code == EXIT_FAILED
+    flags = next(line for line in out.splitlines() if " feature_flags " in line)
+    assert flags.endswith(
+        f'GET {fixture.url}/api/features/all: flag tier_progress_bar has enabled "false", expected true or false'
+    )
+
+
+def test_api_latency_counts_an_html_answer_as_failed(capsys):
+    with SmokeFixture("html_api") as fixture:
+        code, out, _ = run(capsys, *smoke_argv(fixture, "--requests", "3"))
+    assert code == EXIT_FAILED
+    latency = next(line for line in out.splitlines() if " api_latency " in line)
+    assert latency.endswith(
+        f"all 3 requests failed: GET {fixture.url}/api/features/all: HTTP 200 but the body is not a JSON array"
+    )
+
+
+def test_a_failing_check_names_the_url_it_tried(capsys):
+    with SmokeFixture() as fixture:
+        url = fixture.url
+    code, out, _ = run(capsys, *smoke_argv(fixture, "--requests", "2"))  # the server is gone
+    assert code == EXIT_FAILED
+    health = next(line for line in out.splitlines() if " health " in line)
+    assert health.endswith(f"GET {url}/api/health: no answer: [Errno 111] Connection refused, expected 200")
+
+
+def test_the_token_is_never_sent_to_another_host_on_a_redirect(capsys):
+    with SmokeFixture() as elsewhere, SmokeFixture("redirect", redirect_to=elsewhere.url) as fixture:
+        code, out, _ = run(capsys, *smoke_argv(fixture, "--requests", "2"))
+        assert elsewhere.tokens == [None, None, None]  # the site (no token), followed: the page, 2 latency requests
+    assert code == EXIT_FAILED
+    health = next(line for line in out.splitlines() if " health " in line)
+    assert health.endswith(
+        f"GET {fixture.url}/api/health: redirected to {elsewhere.url}/api/health: not followed "
+        "(a token goes only to the scheme, host and port given), expected 200"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://[::1", "'http://[::1'"),
+        ("ftp://example.com/api", "'ftp://example.com/api'"),
+        ("file:///etc/passwd", "'file:///etc/passwd'"),
+        ("example.com/api", "'example.com/api'"),
+        ("http:///api", "'http:///api'"),
+        ("http://example.com:99999/api", "'http://example.com:99999/api'"),
+        ("https://user:pw@example.com/api", "with a user or password"),
+    ],
+)
+def test_urls_are_checked_before_anything_runs(capsys, url, shown):
+    argv = ["smoke", "--api-url", url, "--site-url", "https://example.com/", "--token", "t", "--admin-token", "a"]
+    code, _, err = run(capsys, *argv)
+    assert code == EXIT_USAGE
+    assert one_line_error(err, ":pw@") == (
+        f"error: --api-url {shown} is not an http:// or https:// URL with a host and no user or password "
+        "(fix: e.g. --api-url https://d111.cloudfront.net/api)"
+    )
+
+
+def test_stack_urls_are_checked_too(capsys, pulumi):  # noqa: F811
+    pulumi.set_outputs({"api_url": "ftp://example.com/api", "site_url": "https://example.com/"})
+    code, _, err = run(capsys, "smoke", "--stack", STACK, "--token", "t", "--admin-token", "a")
+    assert code == EXIT_USAGE
+    assert one_line_error(err) == (
+        f"error: stack {STACK!r} output api_url 'ftp://example.com/api' is not an http:// or https:// URL with a "
+        "host and no user or password (fix: `pulumi up` with this version of the program, or give --api-url)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "followed"),
+    [
+        ("https://api.example.com/api/health", "https://api.example.com/api/v2/health", True),
+        ("http://api.example.com/api/health", "https://api.example.com/api/health", True),  # an upgrade
+        ("https://api.example.com/api/health", "http://api.example.com/api/health", False),  # a downgrade
+        ("https://api.example.com/api/health", "https://api.example.com:8443/api/health", False),
+        ("https://api.example.com/api/health", "https://evil.example.net/api/health", False),
+        ("https://api.example.com/api/health", "file:///etc/passwd", False),
+    ],
+)
+def test_a_redirect_carries_the_token_only_to_the_same_host(old, new, followed):
+    handler = smoke._TokenStaysHome()
+    request = urllib.request.Request(old, headers={"Authorization": "Bearer t"})
+    response = io.BytesIO()
+    if followed:
+        redirected = handler.redirect_request(request, response, 302, "Found", {}, new)
+        assert redirected.full_url == new and redirected.get_header("Authorization") == "Bearer t"
+    else:
+        with pytest.raises(smoke.RedirectRefused, match=re.escape(new)):
+            handler.redirect_request(request, response, 302, "Found", {}, new)
+        assert response.closed
+
+
+def test_an_interrupt_before_any_request_says_nothing_was_changed(capsys, monkeypatch):
+    def interrupted(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "stack_outputs", interrupted)
+    code, _, err = run(capsys, "smoke", "--stack", STACK, "--token", "t", "--admin-token", "a")
+    assert code == EXIT_INTERRUPTED
+    assert one_line_error(err) == "error: interrupted before any request: nothing was changed"

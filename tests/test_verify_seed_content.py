@@ -70,6 +70,32 @@ def test_changed_values_fail_verify_and_a_plain_reseed_repairs_them(seeded_dsn, 
     assert code == EXIT_OK, out + err
 
 
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("campaigns", f"id = {MOCK_ID_BASE + 1}"),
+        ("merchants", f"id = {MOCK_ID_BASE + 2}"),
+        ("ml_models", f"id = {MOCK_ID_BASE + 1}"),
+        ("user_optimal_send_times", f"user_id = {MOCK_USER_ID_BASE + 1}"),
+    ],
+)
+def test_a_mock_row_unmarked_by_hand_is_repaired_by_the_reseed_verify_names(seeded_dsn, capsys, table, key):
+    """Rows in the reserved mock id range are the seeder's whatever their is_mock says: the
+    plain reseed verify advises replaces them instead of failing on a duplicate key."""
+    tamper(seeded_dsn, f"UPDATE {table} SET is_mock = false WHERE {key}")
+    code, out, _ = run(capsys, "verify", "--dsn", seeded_dsn)
+    assert code == EXIT_FAILED and failed_checks(out) == {"seed_content"}
+    advice = "`python -m ops db seed --scale 0.05 --rng-seed 3 --anchor-date 2025-12-28 --dataset-version 1`"
+    assert f"mock rows differ from the manifest in {table}: {advice} reloads them" in out
+
+    code, out, err = run(capsys, "db", "seed", "--dsn", seeded_dsn, *SEED_ARGS)
+    assert code == EXIT_OK, err
+    code, out, err = run(capsys, "verify", "--dsn", seeded_dsn, "--require-seed")
+    assert code == EXIT_OK, out + err
+    with psycopg.connect(seeded_dsn) as conn:
+        assert conn.execute(f"SELECT is_mock FROM {table} WHERE {key}").fetchone() == (True,)
+
+
 def test_mock_rows_without_a_manifest_fail_verify_until_reseeded(seeded_dsn, capsys):
     tamper(seeded_dsn, f"DELETE FROM {MANIFEST}")
     code, out, _ = run(capsys, "verify", "--dsn", seeded_dsn)
