@@ -74,11 +74,15 @@ function caller(req) {
   );
 }
 
-function authorized(admin) {
+// "public": no token needed (the apps read the flags before anyone signs in, and so does the
+// stack's synthetic test when no token variable is configured), but a wrong one is refused.
+function authorized(level) {
   return (req, res, next) => {
     const who = caller(req);
-    if (!who) return res.status(401).json({ error: "a valid bearer token is required" });
-    if (admin && !who.admin) return res.status(403).json({ error: "this call needs the admin token" });
+    if (!who && !(level === "public" && !req.get("authorization"))) {
+      return res.status(401).json({ error: "a valid bearer token is required" });
+    }
+    if (level === "admin" && !who.admin) return res.status(403).json({ error: "this call needs the admin token" });
     req.caller = who;
     return next();
   };
@@ -148,10 +152,17 @@ const app = express();
 app.disable("x-powered-by");
 app.use(express.json({ limit: "16kb" }));
 
-// One JSON line per request, with the span it ran in (logs and traces correlate).
+// The request's root span (express.request), not the middleware span active in here: its
+// name is what the monitors' trace.<name>.* metrics are called.
+function requestSpan(span) {
+  const trace = span ? span.context()._trace : null;
+  return trace && trace.started.length ? trace.started[0] : span;
+}
+
+// One JSON line per request, with its span (logs and traces correlate).
 app.use((req, res, next) => {
   const started = process.hrtime.bigint();
-  const span = tracer.scope().active();
+  const span = requestSpan(tracer.scope().active());
   res.on("finish", () => {
     const context = span ? span.context() : null;
     log("info", "request", {
@@ -178,7 +189,7 @@ app.get(
 
 app.get(
   "/api/features/all",
-  authorized(false),
+  authorized("public"),
   route(async (_req, res) => {
     if (!flagsEnabled) return res.status(503).json({ error: "feature flags are disabled (FEATURE_FLAGS_ENABLED)" });
     return res.json(await readFlags());
@@ -187,7 +198,7 @@ app.get(
 
 app.post(
   "/api/features/:key/toggle",
-  authorized(true),
+  authorized("admin"),
   route(async (req, res) => {
     const enabled = req.body ? req.body.enabled : undefined;
     if (typeof enabled !== "boolean") return res.status(400).json({ error: '"enabled" must be true or false' });
@@ -197,7 +208,7 @@ app.post(
 
 app.post(
   "/api/features/:key/rollout",
-  authorized(true),
+  authorized("admin"),
   route(async (req, res) => {
     const percentage = req.body ? req.body.percentage : undefined;
     if (!Number.isInteger(percentage) || percentage < 0 || percentage > 100) {
@@ -209,7 +220,7 @@ app.post(
 
 app.get(
   "/api/features/audit-log",
-  authorized(true),
+  authorized("admin"),
   route(async (_req, res) => {
     const { rows } = await pool.query(
       "SELECT id, flag_key, action, old_value, new_value, changed_by, session_login, reason, changed_at" +
@@ -221,7 +232,7 @@ app.get(
 
 app.get(
   "/api/analytics/campaign/:id/metrics",
-  authorized(false),
+  authorized("staging"),
   route(async (req, res) => {
     if (!/^\d{1,18}$/.test(req.params.id)) return res.status(400).json({ error: "the campaign id is a number" });
     const { rows } = await pool.query("SELECT * FROM reporting.campaign_performance WHERE campaign_id = $1", [
@@ -234,7 +245,7 @@ app.get(
 
 app.post(
   "/api/export",
-  authorized(false),
+  authorized("staging"),
   route(async (req, res) => {
     const format = req.body ? req.body.format : undefined;
     if (format !== "json") return res.status(400).json({ error: '"format" must be "json"' });
