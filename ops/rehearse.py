@@ -126,7 +126,7 @@ def timed(step: Callable[[Rehearsal], Outcome], state: Rehearsal) -> tuple[Outco
     return outcome, time.perf_counter() - started
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -330,6 +330,51 @@ def _wait_for(url: str, process, scratch: Scratch, log: str) -> None:
         time.sleep(0.1)
 
 
+def run_backend(scratch: Scratch, release_dir: Path, exec_start: str, env_file: Path, statsd_port: int) -> str:
+    """The release started as the unit's ExecStart, with the env file's values as systemd reads
+    them (plus where DogStatsD and the trace agent are); its URL once it answers."""
+    node, *arguments = shlex.split(exec_start)
+    values = read_environment_file(env_file.read_text())
+    process = scratch.start(
+        [shutil.which("node") or "node", *arguments],
+        "backend.log",
+        cwd=release_dir,
+        env={
+            **values,
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "API_HOST": "127.0.0.1",
+            "DD_DOGSTATSD_PORT": str(statsd_port),
+            "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{free_port()}",  # no agent here: traces are dropped
+            "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
+            "INGESTION_SAMPLE_S": "1",
+        },
+    )
+    url = f"http://127.0.0.1:{values['API_PORT']}"
+    _wait_for(f"{url}/api/health", process, scratch, "backend.log")
+    return url
+
+
+def serve_site(scratch: Scratch, function_code: str, site_dir: Path, api_origin: str) -> str:
+    """``ops/edge.js``: the site's build behind the viewer-request function, /api/* to ``api_origin``; its URL."""
+    code_file = scratch.path / "viewer-request.js"
+    code_file.write_text(function_code)
+    port = free_port()
+    process = scratch.start(
+        ["node", str(PROJECT_ROOT / "ops" / "edge.js")],
+        "edge.log",
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "EDGE_PORT": str(port),
+            "SITE_DIR": str(site_dir),
+            "FUNCTION_FILE": str(code_file),
+            "API_ORIGIN": api_origin,
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+    _wait_for(url + "/", process, scratch, "edge.log")
+    return url
+
+
 def start_backend(state: Rehearsal) -> Outcome:
     files = boot_files(state.program)
     settings, unit = script_settings(files[INSTALL_SCRIPT_PATH]), unit_settings(files[UNIT_PATH])
@@ -349,7 +394,6 @@ def start_backend(state: Rehearsal) -> Outcome:
     # As the install script unpacks it.
     subprocess.run(["tar", "-xzf", release.path, "-C", str(directory), "--no-same-owner"], check=True)
     state.tokens = {"api_token": secrets.token_urlsafe(24), "admin_token": secrets.token_urlsafe(24)}
-    port = _free_port()
     secret = {
         "engine": "postgres",
         "host": state.server.host,
@@ -359,33 +403,18 @@ def start_backend(state: Rehearsal) -> Outcome:
         "password": state.login_passwords[BACKEND_LOGIN],
     }
     fixed = json.loads(settings["FIXED_ENVIRONMENT"])
-    fixed |= {"API_PORT": str(port), "DB_SSLMODE": fixed.get("DB_SSLMODE", "verify-full")}
+    fixed |= {"API_PORT": str(free_port()), "DB_SSLMODE": fixed.get("DB_SSLMODE", "verify-full")}
     fixed["DB_SSLROOTCERT"] = str(state.server.ca_file)
     env_file = state.scratch.path / "backend.env"
     env_file.write_text(render_environment(json.dumps(secret), BACKEND_LOGIN, fixed, "", json.dumps(state.tokens)))
     env_file.chmod(0o600)
     state.statsd = DogStatsDListener()
-    node, *arguments = shlex.split(unit["ExecStart"])
-    process = state.scratch.start(
-        [shutil.which("node") or "node", *arguments],
-        "backend.log",
-        cwd=directory,
-        env={
-            **read_environment_file(env_file.read_text()),
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "API_HOST": "127.0.0.1",
-            "DD_DOGSTATSD_PORT": str(state.statsd.port),
-            "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{_free_port()}",  # no agent here: traces are dropped
-            "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
-            "INGESTION_SAMPLE_S": "1",
-        },
-    )
-    state.backend_url = f"http://127.0.0.1:{port}"
-    _wait_for(f"{state.backend_url}/api/health", process, state.scratch, "backend.log")
+    state.backend_url = run_backend(state.scratch, directory, unit["ExecStart"], env_file, state.statsd.port)
+    node = shlex.split(unit["ExecStart"])[0]
     return Outcome(
         True,
         f"{node.rsplit('/', 1)[-1]} {ENTRYPOINT} of release {digest[:12]}, env file from the user data"
-        f" ({len(fixed) + 6} settings; here: {', '.join(LOCAL_ENVIRONMENT)})",
+        f" ({len(read_environment_file(env_file.read_text()))} settings; here: {', '.join(LOCAL_ENVIRONMENT)})",
     )
 
 
@@ -393,24 +422,9 @@ def start_backend(state: Rehearsal) -> Outcome:
 
 
 def start_edge(state: Rehearsal) -> Outcome:
-    function = state.program.one("aws:cloudfront/function:Function")
-    code_file = state.scratch.path / "viewer-request.js"
-    code_file.write_text(function.inputs["code"])
-    port = _free_port()
     site_dir = PROJECT_ROOT / state.config.frontend.dist_dir
-    process = state.scratch.start(
-        ["node", str(PROJECT_ROOT / "ops" / "edge.js")],
-        "edge.log",
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "EDGE_PORT": str(port),
-            "SITE_DIR": str(site_dir),
-            "FUNCTION_FILE": str(code_file),
-            "API_ORIGIN": state.backend_url,
-        },
-    )
-    state.edge_url = f"http://127.0.0.1:{port}"
-    _wait_for(state.edge_url + "/", process, state.scratch, "edge.log")
+    code = state.program.one("aws:cloudfront/function:Function").inputs["code"]
+    state.edge_url = serve_site(state.scratch, code, site_dir, state.backend_url)
     http = Http(state.edge_url, state.edge_url, "", "", 5.0)
     index = (site_dir / "index.html").read_bytes()
     asset = next(path for path in sorted(site_dir.rglob("*")) if path.is_file() and path.name != "index.html")
@@ -424,7 +438,8 @@ def start_edge(state: Rehearsal) -> Outcome:
     if wrong:
         return Outcome(False, f"not served as the function routes them: {', '.join(wrong)}")
     return Outcome(
-        True, f"{state.config.frontend.dist_dir}: / and /reports/q3 -> index.html, {asset_uri} as is; /api/* -> backend"
+        True,
+        f"{state.config.frontend.dist_dir}: / and /reports/q3 -> index.html, {asset_uri} as is; /api/* -> backend",
     )
 
 

@@ -9,6 +9,7 @@ const tracer = require("dd-trace").init({ logInjection: true, startupLogs: false
 
 const crypto = require("node:crypto");
 const fs = require("node:fs");
+const tls = require("node:tls");
 const express = require("express");
 const { Pool } = require("pg");
 const StatsD = require("hot-shots");
@@ -52,7 +53,10 @@ function sslOptions() {
     fail(`DB_SSLROOTCERT=${caFile} cannot be read: ${error.code || error.message}`);
   }
   if (mode === "verify-ca") return { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
-  return { ca, rejectUnauthorized: true };
+  // pg hands node's TLS no host for an IP address, and node then checks the name "localhost":
+  // check DB_HOST itself.
+  const host = required("DB_HOST");
+  return { ca, rejectUnauthorized: true, checkServerIdentity: (_name, cert) => tls.checkServerIdentity(host, cert) };
 }
 
 // Bearer tokens: API_TOKEN (staging calls) and ADMIN_TOKEN (staging and admin calls). The
