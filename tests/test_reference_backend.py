@@ -92,7 +92,7 @@ def start(database):
     scratch, server, password = database
     started: list[Scratch] = []
 
-    def backend(**overrides: str) -> Backend:
+    def backend(tokens: dict[str, str] | None = TOKENS, **overrides: str) -> Backend:
         own = Scratch("backend-test")
         started.append(own)
         secret = {"host": server.host, "port": server.port, "dbname": DATABASE, "username": LOGIN, "password": password}
@@ -103,7 +103,9 @@ def start(database):
             **overrides,
         }
         env_file = own.path / "backend.env"
-        env_file.write_text(render_environment(json.dumps(secret), LOGIN, fixed, "", json.dumps(TOKENS)))
+        env_file.write_text(
+            render_environment(json.dumps(secret), LOGIN, fixed, "", json.dumps(tokens) if tokens else "")
+        )
         statsd = DogStatsDListener()
         exec_start = unit_settings(render_unit())["ExecStart"]
         return Backend(own, run_backend(own, RELEASE, exec_start, env_file, statsd.port), statsd)
@@ -182,6 +184,15 @@ def test_tokens_and_bodies_are_checked(shared, call, token, status):
     method, path, body = call
     answer = Http(shared.url, shared.url, "", "", 10.0).fetch(method, shared.url + path, body, TOKENS.get(token, token))
     assert answer.status == status, answer.body
+
+
+def test_without_the_tokens_secret_token_calls_answer_503_and_the_rest_works(start):
+    backend = start(tokens=None)
+    assert backend.get("/api/health").status == 200
+    assert backend.get("/api/features/all").status == 200  # what the synthetic tests read
+    export = backend.post("/api/export", {"format": "json"}, "anything")
+    assert (export.status, export.json()) == (503, {"error": "no API tokens configured (API_TOKEN, ADMIN_TOKEN)"})
+    assert next(e for e in backend.log() if e["message"] == "listening")["level"] == "warn"
 
 
 def test_every_metric_a_monitor_or_the_dashboard_queries_is_sent_with_their_tags(start, staging):

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -175,15 +176,22 @@ def _scratch_of(pid: int, purpose: str) -> Path | None:
     return None
 
 
+START_LIMIT_S = 180.0
+
+
 def _start_until(command: list[str], marker: str) -> tuple[subprocess.Popen, list[str]]:
     """Start ``python -m ops COMMAND`` and read its stderr until a line contains ``marker``."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ops", *command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    watchdog = threading.Timer(START_LIMIT_S, process.kill)  # a marker never printed ends the test, not CI
+    watchdog.daemon = True
+    watchdog.start()
     seen = []
     for line in process.stderr:
         seen.append(line)
         if marker in line:
+            watchdog.cancel()
             return process, seen
     process.kill()
     raise AssertionError(f"{marker!r} never printed: {''.join(seen)[-2000:]}")
@@ -216,7 +224,7 @@ def test_sigterm_stops_the_rehearsal_its_servers_and_removes_its_directory():
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_or_terminated_sandbox_leaves_nothing_running(how):
-    process, _ = _start_until(["sandbox", "--scale", "0.02"], "verifying")  # the server is up by then
+    process, _ = _start_until(["sandbox", "--scale", "0.02"], "starting a throwaway PostgreSQL")
     try:
         for line in process.stdout:
             if line.startswith("sandbox ready"):
