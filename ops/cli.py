@@ -835,6 +835,9 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
     terminate_on_sigterm()
     state = Rehearsal(config, _scratch("rehearse"))
+    # The program under mocks takes longest (imports included) and needs nothing from the
+    # database: it runs in a thread from the start, while PostgreSQL starts and phases 1-2 run.
+    program = BackgroundProgram(lambda: run_program(stack_config(args.stack), stack=args.stack))
     try:
         _progress(0, 0, "database: starting a throwaway PostgreSQL over TLS")
         started = time.perf_counter()
@@ -842,15 +845,18 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
             detail = start_database(state)
         except ServerUnavailable as error:
             raise CommandFailed(f"cannot start the local PostgreSQL: {error}", EXIT_UNAVAILABLE) from None
-        # The program under mocks takes longest and needs nothing from the database: it runs meanwhile.
-        program = BackgroundProgram(lambda: run_program(stack_config(args.stack), stack=args.stack))
         first = Criterion(1, "database", True, time.perf_counter() - started, detail)
         criteria = [first, *run_steps(rehearsal_steps(params, program), state, _progress)]
-        program.finish()
+    except KeyboardInterrupt:
+        raise  # the thread is a daemon: the exit does not wait for it
+    except BaseException:
+        program.finish()  # nothing of this run keeps running in this process
+        raise
     finally:
         if state.statsd:
             state.statsd.close()
         state.scratch.close()
+    program.finish()
     if state.program:
         print(f"plan for stack {args.stack} (under mocks, as `pulumi preview` would list the creates):")
         print("\n".join(plan_lines(plan_groups(state.program))))

@@ -556,7 +556,7 @@ def span_names(state: Rehearsal) -> Outcome:
             names.add(entry.get("span"))
     if names != {wanted}:
         return Outcome(False, f"request spans {sorted(map(str, names))}, the monitors query {datadog_queries.APM_SPAN}")
-    return Outcome(True, f"every request is a {wanted} span ({datadog_queries.APM_SPAN}.* in the monitors)")
+    return Outcome(True, f"every request makes an {wanted} span ({datadog_queries.APM_SPAN}.* in the monitors)")
 
 
 def failed_assertions(assertions: list[dict], answer: Answer) -> list[str]:

@@ -135,6 +135,7 @@ def test_no_postgresql_is_one_line_and_exit_3(capsys, monkeypatch):
         raise ServerUnavailable("Debian's PostgreSQL server is not installed (fix: ./install.sh)")
 
     monkeypatch.setattr(rehearse, "start_postgres", no_server)
+    monkeypatch.setattr(cli, "BackgroundProgram", lambda _run: rehearse.BackgroundProgram(lambda: None))
     code, _, err = run(capsys, "rehearse")
     assert code == EXIT_UNAVAILABLE
     assert err.strip().splitlines()[-1] == (
