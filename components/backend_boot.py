@@ -283,7 +283,7 @@ def render_environment(secret_text: str, login: str, fixed: dict, sentry_dsn: st
     except (ValueError, TypeError, KeyError):
         raise ValueError("the database secret is not RDS JSON with host, port, dbname, username and password") from None
     if database["DB_USER"] != login:
-        raise ValueError("the database secret is for login %r, not %r" % (database["DB_USER"], login))
+        raise ValueError(f"the database secret is for login {database['DB_USER']!r}, not {login!r}")
     tokens = {}
     if api_tokens_text:
         try:
@@ -296,7 +296,7 @@ def render_environment(secret_text: str, login: str, fixed: dict, sentry_dsn: st
     def quoted(value: str) -> str:
         return '"' + "".join("\\" + c if c in '\\"$`' else c for c in value) + '"'
 
-    return "".join("%s=%s\n" % (name, quoted(value)) for name, value in values.items())
+    return "".join(f"{name}={quoted(value)}\n" for name, value in values.items())
 
 
 _ENVIRONMENT_WRITER = f"""\

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -107,7 +108,16 @@ def test_symlinked_directory_is_refused_not_followed(release: Path, tmp_path: Pa
 
 def test_the_example_release_packs(tmp_path: Path):
     archive = load_release(PROJECT_ROOT, EXAMPLE)
-    assert [m.name for m in members(archive.data)] == ["package.json", "server.js"]
+    names = [m.name for m in members(archive.data)]
+    top = [name for name in names if "/" not in name]
+    assert top == ["README.md", "node_modules", "package-lock.json", "package.json", "server.js"]
+    # The packages the lockfile pins, vendored (the instance runs no npm), without optional native addons.
+    lock = json.loads((PROJECT_ROOT / EXAMPLE / "package-lock.json").read_text())
+    required = {
+        path for path, entry in lock["packages"].items() if path and not entry.get("optional") and not entry.get("dev")
+    }
+    assert {name for name in names if name in required} == required
+    assert not [name for name in names if name.endswith(".node")]
     assert archive.sha256 == hashlib.sha256(archive.data).hexdigest()
     assert archive.key == f"releases/{archive.sha256}.tar.gz"
     assert archive == ReleaseArchive(pack_release(PROJECT_ROOT / EXAMPLE))
