@@ -15,11 +15,7 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! command -v 
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql openssl cloud-init systemd shellcheck nodejs graphviz >/dev/null
 fi
-# The reference backend's packages, exactly as its lockfile pins them; packed into the release
-# with it (the instance runs no npm). No optional native addons (dd-trace runs without them, on
-# arm64 too), no install scripts, no .bin symlinks (a release holds regular files only).
-(cd examples/backend-release && npm ci --omit=dev --omit=optional --ignore-scripts --no-bin-links --no-audit --no-fund --loglevel=error \
-  && rm -f node_modules/.package-lock.json)
+./examples/vendor-backend-release.sh  # the reference backend's packages, packed into its release
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements-dev.txt
 # The operator function's psycopg wheels (arm64): tests and `pulumi up` then package offline.

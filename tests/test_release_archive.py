@@ -137,3 +137,14 @@ def test_other_artifacts_are_refused(tmp_path: Path, artifact: str):
     (tmp_path / "notes.txt").write_text("not a release\n")
     with pytest.raises(ReleaseArchiveError, match="neither a build folder nor a .tar.gz archive"):
         load_release(tmp_path, artifact)
+
+
+def test_a_release_with_dependencies_but_no_node_modules_is_refused(tmp_path: Path):
+    shutil.copy(PROJECT_ROOT / EXAMPLE / "package.json", tmp_path / "package.json")
+    (tmp_path / "server.js").write_text("require('express')")
+    with pytest.raises(ReleaseArchiveError) as refused:
+        pack_release(tmp_path)
+    assert str(refused.value) == (
+        f"{tmp_path} has dependencies in package.json but no node_modules; the instance installs none"
+        " (fix: npm ci in it, as examples/vendor-backend-release.sh does for the reference backend)"
+    )
