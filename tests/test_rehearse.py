@@ -273,7 +273,7 @@ def test_the_architecture_is_the_components_their_main_resources_and_the_edges_b
     groups = plan_groups(staging)
     assert dot.count("subgraph cluster_") == len(groups)
     nodes = [line for line in dot.splitlines() if line.startswith('    "') and "[label=" in line]
-    assert len(nodes) <= 30  # readable on one screen (the full plan has 124)
+    assert len(nodes) <= 30  # readable on one screen (the full plan has over 120)
     assert '[label="datadog Monitor x10"]' in dot and '[label="rds Instance"]' in dot
     names = {g.component: i for i, g in enumerate(groups)}
     edges = {(names[a], names[b]) for a, b in component_edges(staging)}
