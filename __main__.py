@@ -7,7 +7,7 @@ stops `pulumi preview` with one line naming the setting and the fix.
 import pulumi
 
 from components.agent_config import datadog_site
-from components.backend import ORIGIN_HEADER, AgentArgs, BackendService, BackendServiceArgs
+from components.backend import AgentArgs, BackendService, BackendServiceArgs
 from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
 from components.database import Database, DatabaseArgs
 from components.frontend import ApiOrigin, StaticSite, StaticSiteArgs
@@ -83,10 +83,15 @@ pulumi.export("db_master_secret_arn", database.master_secret_arn)
 pulumi.export("db_app_secret_arns", database.app_secret_arns)
 pulumi.export("db_applied_migrations", database.applied_migrations)
 # How `python -m ops --stack` reaches the database: the connection (no password: it names
-# the master secret) and, in operator mode, the function that runs the operations.
+# the master secret) and, in operator mode, the function that runs the operations, its
+# read-only twin, and the managed policies that allow invoking each (README "Reaching a
+# private database": the preview role attaches the read one, the deploy role both).
 pulumi.export("db_connection", database.connection)
-if database.operator_arn is not None:
-    pulumi.export("db_operator_arn", database.operator_arn)
+if database.operator is not None:
+    pulumi.export("db_operator_arn", database.operator.function_arn)
+    pulumi.export("db_reader_arn", database.operator.reader_arn)
+    pulumi.export("db_read_invoke_policy_arn", database.operator.read_invoke_policy_arn)
+    pulumi.export("db_operate_invoke_policy_arn", database.operator.operate_invoke_policy_arn)
 
 monitored = config.monitoring.enabled
 agent_key = AgentApiKey("swipesavvy-datadog-agent", AgentApiKeyArgs(config.stack, config.tags)) if monitored else None
@@ -100,11 +105,11 @@ backend = (
             project_root=PROJECT_ROOT,
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
-            public_subnet_ids=network.public_subnet_ids,
             security_group_id=network.backend_security_group_id,
             db_secret_arn=database.app_secret_arns["swipesavvy_backend"],
             tags=config.tags,
             release=backend_release,
+            boot_after=list(database.login_roles.values()),  # an instance reads its login's secret at boot
             agent=AgentArgs(
                 site=dd_site,
                 api_key_secret_arn=agent_key.secret_arn,
@@ -123,6 +128,7 @@ backend = (
 if backend is not None:
     pulumi.export("backend_group_name", backend.group_name)
     pulumi.export("backend_release_uri", backend.release_uri)
+    pulumi.export("backend_ami", backend.image_id)
 
 site_url = None
 if config.frontend is not None:
@@ -134,13 +140,11 @@ if config.frontend is not None:
             stack=config.stack,
             tags=config.tags,
             # The API is served through the same distribution, under /api/*.
-            api=ApiOrigin(
-                domain_name=backend.load_balancer_dns_name,
-                verify_header_name=ORIGIN_HEADER,
-                verify_header_value=backend.origin_header_value,
-            )
+            api=ApiOrigin(domain_name=backend.load_balancer_dns_name, load_balancer_arn=backend.load_balancer_arn)
             if backend
             else None,
+            # A release that fails its rollout leaves the cache (and the previous release) as they were.
+            invalidate_after=[backend.rollout] if backend else (),
         ),
     )
     pulumi.export("site_url", site.url)

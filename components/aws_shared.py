@@ -1,5 +1,5 @@
-"""Small AWS building blocks the components share: one-port security-group rules and
-service trust policies."""
+"""Small AWS building blocks the components share: one-port security-group rules, service
+trust policies, and action lists split into policies IAM accepts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import json
 
 import pulumi
 import pulumi_aws as aws
+
+# A managed policy document: at most 6,144 characters, whitespace not counted (IAM user
+# guide, "IAM and AWS STS quotas").
+MANAGED_POLICY_CHARS = 6144
 
 RuleKind = type[aws.vpc.SecurityGroupIngressRule] | type[aws.vpc.SecurityGroupEgressRule]
 
@@ -42,3 +46,26 @@ def service_trust_policy(service: str) -> str:
             "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}],
         }
     )
+
+
+def allow_document(actions: list[str], resource: str = "*") -> dict:
+    """One statement allowing ``actions`` on ``resource``."""
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}
+
+
+def policy_size(document: dict) -> int:
+    """The size IAM counts against its quotas: the JSON without whitespace."""
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def split_actions(actions: list[str], limit: int = MANAGED_POLICY_CHARS) -> list[list[str]]:
+    """``actions`` (sorted, without repeats) in consecutive groups whose ``allow_document`` each
+    fits in ``limit`` characters: as few managed policies as the list needs."""
+    groups: list[list[str]] = [[]]
+    for action in sorted(set(actions)):
+        if groups[-1] and policy_size(allow_document([*groups[-1], action])) > limit:
+            groups.append([])
+        groups[-1].append(action)
+        if policy_size(allow_document(groups[-1])) > limit:
+            raise ValueError(f"the IAM action {action!r} alone does not fit in a policy of {limit} characters")
+    return groups if groups[0] else []

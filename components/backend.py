@@ -1,25 +1,32 @@
 """``BackendService``: the SwipeSavvy API (runbook phase 3) on EC2, behind a load balancer.
 
 - The release is ``backend.artifact``: a local build (packed reproducibly and uploaded to
-  a private, versioned artifact bucket under its content hash) or an existing ``s3://``
-  object. Changing it is the release; returning to the old value is the rollback.
-- Instances: Amazon Linux 2023 (the public SSM parameter), IMDSv2 only with hop limit 1, an
-  encrypted root volume, no public address, Session Manager instead of SSH (no key pair,
-  no port 22). cloud-init installs Node.js, fetches and checks the release, writes the env
-  file from Secrets Manager at boot and starts the sandboxed systemd service
-  (components/backend_boot.py): no secret is in user data or state.
-- An Auto Scaling group in the private subnets; a new launch-template version rolls the
-  instances through an instance refresh (launch before terminate), and the group waits for
-  the load balancer's health check on ``/api/health``.
-- Network: the load balancer admits port 80 only from CloudFront's origin-facing prefix
-  list and forwards only requests carrying the secret origin header CloudFront adds
-  (others get 403); instances admit 8080 only from the load balancer and reach out only
-  on 443 (AWS APIs, package repositories, Datadog) through the VPC's NAT gateway.
+  a private, versioned artifact bucket under its digest, the sha256 of its uncompressed
+  tar) or an existing ``s3://`` object. Changing it is the release; returning to the old
+  value is the rollback.
+- Instances: ``backend.ami`` (an AMI id, or ``latest``: Amazon Linux 2023's public SSM
+  parameter, announced in the preview since a newer image rolls the instances), IMDSv2
+  only with hop limit 1, an encrypted root volume, no public address, Session Manager
+  instead of SSH (no key pair, no port 22). cloud-init installs Node.js, fetches and
+  checks the release, installs the RDS CA bundle, writes the env file from Secrets Manager
+  at boot and starts the sandboxed systemd service (components/backend_boot.py): no secret
+  is in user data or state.
+- An Auto Scaling group in the private subnets, created after the database logins; a new
+  launch-template version rolls the instances through an instance refresh (launch before
+  terminate, auto rollback), and `pulumi up` waits for it (``rollout``,
+  components/instance_refresh.py): instances that never pass the load balancer's health
+  check on ``/api/health`` fail the update with the group back on the previous version.
+- Network: an internal load balancer in the private subnets, reached only by CloudFront
+  through a VPC origin (components/frontend.py): nothing about the API is public but the
+  distribution. It admits port 80 only from CloudFront's origin-facing prefix list and
+  writes access logs to a private bucket. Instances admit 8080 only from the load balancer
+  and reach out only on 443 (AWS APIs, package repositories, Datadog) through the VPC's
+  NAT gateway (or, for Secrets Manager, the database operator's interface endpoint).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,21 +37,35 @@ import pulumi_random as random
 from components.agent_config import AgentSettings
 from components.aws_shared import service_trust_policy, tcp_rule
 from components.backend_boot import BootSettings, user_data
-from components.config import BackendConfig
+from components.config import LATEST_AMI, BackendConfig
+from components.instance_refresh import InstanceRefreshWait, InstanceRefreshWaitArgs
 from components.private_bucket import bucket_policy, private_bucket
 from components.release_archive import ReleaseArchive
 
 API_PORT = BootSettings.api_port
-ORIGIN_HEADER = "X-Origin-Verify"
 HEALTH_CHECK_PATH = "/api/health"
 CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
 SSM_CORE_POLICY = "policy/AmazonSSMManagedInstanceCore"
 HTTP_PORT, HTTPS_PORT = 80, 443
+# Launch before terminate: with one instance, 100/200 keeps it serving during a refresh.
+MIN_HEALTHY_PERCENT, MAX_HEALTHY_PERCENT = 100, 200
 BUILD_DIR = Path(".build")
+ACCESS_LOG_RETENTION_DAYS = 90
+ACCESS_LOG_PREFIX = "alb"
+# Where ELB writes access logs: regions opened since August 2022 take this service
+# principal, older ones the region's ELB account (ELB user guide, "Enable access logs for
+# your Application Load Balancer", step 2: "Attach a policy to your S3 bucket").
+ELB_LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 
 def ami_parameter(architecture: str) -> str:
     return f"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{architecture}"
+
+
+@dataclass(frozen=True)
+class LogBucket:
+    bucket: aws.s3.Bucket
+    policy: aws.s3.BucketPolicy
 
 
 @dataclass
@@ -68,7 +89,6 @@ class BackendServiceArgs:
     project_root: Path
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list]
-    public_subnet_ids: pulumi.Input[list]
     security_group_id: pulumi.Input[str]
     """The backend tier's security group (created by Network, admitted by the database)."""
     db_secret_arn: pulumi.Input[str]
@@ -78,13 +98,18 @@ class BackendServiceArgs:
     """The packed local release (``load_release``); None for an uploaded s3:// release."""
     agent: AgentArgs | None = None
     """The Datadog agent (monitoring enabled); None: no agent."""
+    boot_after: Sequence[pulumi.Resource] = ()
+    """What must exist before an instance boots: the database logins its env file names."""
 
 
 class BackendService(pulumi.ComponentResource):
     load_balancer_dns_name: pulumi.Output[str]
-    origin_header_value: pulumi.Output[str]
+    load_balancer_arn: pulumi.Output[str]
     group_name: pulumi.Output[str]
     release_uri: pulumi.Output[str]
+    image_id: pulumi.Output[str]
+    rollout: InstanceRefreshWait
+    """Ends when the instances run the current launch template version; fails `pulumi up` otherwise."""
 
     def __init__(self, name: str, args: BackendServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swipesavvy:backend:BackendService", name, None, opts)
@@ -92,11 +117,6 @@ class BackendService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         release_uri, release_object_arn, release_sha256 = self._release(name, args, tags)
-        # CloudFront adds this header to every request it sends here; the load balancer
-        # forwards nothing without it. Generated once; kept in state as a secret.
-        origin_secret = random.RandomPassword(f"{name}-origin-verify", length=48, special=False, opts=child)
-        self.origin_header_value = pulumi.Output.secret(origin_secret.result)
-
         tokens_secret_arn = self._api_tokens(name, args, tags, child)
 
         alb_group = self._load_balancer_security_group(name, args, tags, child)
@@ -121,37 +141,28 @@ class BackendService(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        access_logs = self._access_log_bucket(name, tags)
+        # Internal, in the private subnets: CloudFront's VPC origin is the only way in
+        # (CloudFront developer guide, "Restrict access with VPC origins").
         load_balancer = aws.lb.LoadBalancer(
             f"{name}-alb",
             load_balancer_type="application",
-            internal=False,
-            subnets=args.public_subnet_ids,
+            internal=True,
+            subnets=args.private_subnet_ids,
             security_groups=[alb_group.id],
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.environment == "production",
+            access_logs={"bucket": access_logs.bucket.bucket, "prefix": ACCESS_LOG_PREFIX, "enabled": True},
             tags=tags,
-            opts=child,
+            # ELB checks that it may write to the bucket when logging is switched on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access_logs.policy]),
         )
-        listener = aws.lb.Listener(
+        aws.lb.Listener(
             f"{name}-http",
             load_balancer_arn=load_balancer.arn,
             port=HTTP_PORT,
             protocol="HTTP",
-            default_actions=[
-                {
-                    "type": "fixed-response",
-                    "fixed_response": {"content_type": "text/plain", "status_code": "403", "message_body": "Forbidden"},
-                }
-            ],
-            tags=tags,
-            opts=child,
-        )
-        aws.lb.ListenerRule(
-            f"{name}-from-cloudfront",
-            listener_arn=listener.arn,
-            priority=1,
-            conditions=[{"http_header": {"http_header_name": ORIGIN_HEADER, "values": [self.origin_header_value]}}],
-            actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+            default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
             tags=tags,
             opts=child,
         )
@@ -175,20 +186,31 @@ class BackendService(pulumi.ComponentResource):
                     db_secret_arn=values[3],
                     node_env=args.environment,
                     log_level=config.log_level,
+                    rds_ca_bundle_sha256=config.rds_ca_bundle_sha256,
                     agent=values[4],
                     api_tokens_secret_arn=values[5],
                 )
             )
         )
-        template = self._launch_template(name, args, profile, boot, tags, child)
+        if config.rds_ca_bundle_sha256 is None:
+            pulumi.log.warn(
+                "swipesavvy:backend.rdsCaBundleSha256 is not set: the instances trust the RDS CA bundle the trust"
+                " store serves over HTTPS, unchecked (pin it: see README.md, Releases and AMIs)",
+                resource=self,
+            )
+        self.image_id = self._image(config)
+        template = self._launch_template(name, args, profile, boot, self.image_id, tags, child)
+        # A version number, not "$Latest": an instance refresh only starts on a change, and a
+        # rollback needs a numbered version to return to (EC2 Auto Scaling user guide, "Undo
+        # changes with a manual or auto rollback").
+        version = template.latest_version.apply(str)
         group = aws.autoscaling.Group(
             f"{name}-asg",
             vpc_zone_identifiers=args.private_subnet_ids,
             min_size=config.instance_count,
             max_size=config.instance_count,
             desired_capacity=config.instance_count,
-            # A version number, not "$Latest": an instance refresh only starts on a change.
-            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            launch_template={"id": template.id, "version": version},
             target_group_arns=[target_group.arn],
             health_check_type="ELB",
             health_check_grace_period=config.health_check_grace_seconds,
@@ -196,28 +218,47 @@ class BackendService(pulumi.ComponentResource):
             wait_for_capacity_timeout="20m",
             instance_refresh={
                 "strategy": "Rolling",
-                # Launch before terminate: with one instance, 100/200 keeps it serving.
                 "preferences": {
-                    "min_healthy_percentage": 100,
-                    "max_healthy_percentage": 200,
+                    "min_healthy_percentage": MIN_HEALTHY_PERCENT,
+                    "max_healthy_percentage": MAX_HEALTHY_PERCENT,
                     "instance_warmup": str(config.health_check_grace_seconds),
+                    # A refresh whose instances never turn healthy puts the previous version back.
+                    "auto_rollback": True,
                 },
             },
             tags=[
                 {"key": key, "value": value, "propagate_at_launch": True}
                 for key, value in {**tags, "Name": f"swipesavvy-{args.stack}-backend"}.items()
             ],
+            # The env file is written at boot from the backend login's secret: the login must exist.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.boot_after)),
+        )
+        # The provider starts the refresh and returns; this waits for it (components/instance_refresh.py).
+        self.rollout = InstanceRefreshWait(
+            f"{name}-rollout",
+            InstanceRefreshWaitArgs(
+                region=region,
+                group_name=group.name,
+                launch_template_id=template.id,
+                launch_template_version=version,
+                min_healthy_percentage=MIN_HEALTHY_PERCENT,
+                max_healthy_percentage=MAX_HEALTHY_PERCENT,
+                instance_warmup_seconds=config.health_check_grace_seconds,
+            ),
             opts=child,
         )
 
         self.load_balancer_dns_name = load_balancer.dns_name
+        self.load_balancer_arn = load_balancer.arn
         self.group_name = group.name
         self.release_uri = release_uri
         self.register_outputs(
             {
                 "load_balancer_dns_name": self.load_balancer_dns_name,
+                "load_balancer_arn": self.load_balancer_arn,
                 "group_name": self.group_name,
                 "release_uri": self.release_uri,
+                "image_id": self.image_id,
             }
         )
 
@@ -254,7 +295,9 @@ class BackendService(pulumi.ComponentResource):
             source=pulumi.FileAsset(str(self._staged(args.project_root, release))),
             content_type="application/gzip",
             tags=tags,
-            opts=kept,
+            # The key names the release's content (its tar's digest); another machine's
+            # compressor packs the same release into other bytes, which is no new release.
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(ignore_changes=["source"])),
         )
         uri = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
         return uri, pulumi.Output.concat(bucket.arn, "/", obj.key), pulumi.Output.from_input(release.sha256)
@@ -295,10 +338,15 @@ class BackendService(pulumi.ComponentResource):
         group = aws.ec2.SecurityGroup(
             f"{name}-alb-sg",
             vpc_id=args.vpc_id,
-            description="SwipeSavvy API load balancer: HTTP from CloudFront only",
+            description="SwipeSavvy API load balancer (internal): HTTP from the CloudFront VPC origin only",
             tags={**tags, "Name": f"{name}-alb-sg"},
             opts=child,
         )
+        # CloudFront's VPC-origin traffic comes from its origin-facing ranges. The managed
+        # group CloudFront-VPCOrigins-Service-SG exists only once the VPC origin does, so
+        # the prefix list is what one `pulumi up` can name (CloudFront developer guide,
+        # "Restrict access with VPC origins"). The load balancer has no public address:
+        # nothing outside the VPC reaches it but through CloudFront.
         cloudfront = aws.ec2.get_managed_prefix_list_output(
             name=CLOUDFRONT_PREFIX_LIST, opts=pulumi.InvokeOutputOptions(parent=self)
         )
@@ -307,7 +355,7 @@ class BackendService(pulumi.ComponentResource):
             f"{name}-alb-from-cloudfront",
             group.id,
             HTTP_PORT,
-            "HTTP from CloudFront's origin-facing servers",
+            "HTTP from the CloudFront VPC origin (origin-facing prefix list)",
             child,
             prefix_list_id=cloudfront.id,
         )
@@ -321,6 +369,39 @@ class BackendService(pulumi.ComponentResource):
             referenced_security_group_id=args.security_group_id,
         )
         return group
+
+    def _access_log_bucket(self, name: str, tags: dict) -> LogBucket:
+        """A private bucket the load balancer writes its access logs to (AWS FSBP ELB.5),
+        kept after `pulumi destroy` like the site's logs; its lifecycle expires them."""
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        logs = private_bucket(
+            f"{name}-alb-logs",
+            pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            {**tags, "purpose": "load balancer access logs"},
+            expiration_days=ACCESS_LOG_RETENTION_DAYS,
+            force_destroy=False,
+            region=None,  # ELB writes only to a bucket in its own region
+        )
+        objects = pulumi.Output.concat(logs.bucket.arn, f"/{ACCESS_LOG_PREFIX}/AWSLogs/", identity.account_id, "/*")
+        policy = bucket_policy(
+            logs,
+            {
+                "Sid": "ElbLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"Service": ELB_LOG_DELIVERY_PRINCIPAL},
+                "Action": "s3:PutObject",
+                "Resource": objects,
+            },
+            {
+                "Sid": "ElbRegionAccountLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"AWS": elb_account.arn},
+                "Action": "s3:PutObject",
+                "Resource": objects,
+            },
+        )
+        return LogBucket(logs.bucket, policy)
 
     def _instance_rules(
         self, name: str, args: BackendServiceArgs, alb_group: aws.ec2.SecurityGroup, child: pulumi.ResourceOptions
@@ -440,23 +521,44 @@ class BackendService(pulumi.ComponentResource):
         )
         return aws.iam.InstanceProfile(f"{name}-instance", role=role.name, tags=tags, opts=child)
 
+    def _image(self, config: BackendConfig) -> pulumi.Output[str]:
+        """The AMI id: ``backend.ami`` as set, or with ``latest`` the newest Amazon Linux 2023 for
+        the architecture, announced in every preview since a newer one rolls the instances."""
+        if config.ami != LATEST_AMI:
+            return pulumi.Output.from_input(config.ami)
+        parameter = ami_parameter(config.architecture)
+        # A public AMI id; .value is always marked secret. An id, not "resolve:ssm:": a rollback
+        # cannot return to a launch template that names an SSM parameter (EC2 Auto Scaling user
+        # guide, "Undo changes with a manual or auto rollback").
+        image = aws.ssm.get_parameter_output(
+            name=parameter, opts=pulumi.InvokeOutputOptions(parent=self)
+        ).insecure_value
+        return image.apply(lambda ami: self._announce_latest(ami, parameter))
+
+    def _announce_latest(self, ami: str, parameter: str) -> str:
+        pulumi.log.warn(
+            f"swipesavvy:backend.ami is latest: the instances run {ami} ({parameter}); when Amazon Linux"
+            f" publishes a newer image, the next `pulumi up` rolls every instance"
+            f" (to choose when: pulumi config set --path 'swipesavvy:backend.ami' {ami})",
+            resource=self,
+        )
+        return ami
+
     def _launch_template(
         self,
         name: str,
         args: BackendServiceArgs,
         profile: aws.iam.InstanceProfile,
         boot: pulumi.Output[str],
+        image_id: pulumi.Output[str],
         tags: dict,
         child: pulumi.ResourceOptions,
     ) -> aws.ec2.LaunchTemplate:
         config = args.config
-        image = aws.ssm.get_parameter_output(
-            name=ami_parameter(config.architecture), opts=pulumi.InvokeOutputOptions(parent=self)
-        )
         return aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description=f"SwipeSavvy {args.stack} API",
-            image_id=image.insecure_value,  # a public AMI id; .value is always marked secret
+            image_id=image_id,
             instance_type=config.instance_type,
             iam_instance_profile={"arn": profile.arn},
             user_data=boot,  # already base64, as EC2 requires

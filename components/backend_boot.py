@@ -2,8 +2,11 @@
 
 An Amazon Linux 2023 instance gets one cloud-config as user data. cloud-init creates the
 service user, installs Node.js 22, writes the systemd unit and the install script, and runs
-the script, which downloads the release from S3, checks its sha256, unpacks it, writes the
-environment file from Secrets Manager and starts the service.
+the script, which downloads the release from S3, checks its digest (the sha256 of the
+uncompressed tar), unpacks it, installs the RDS CA bundle (``RDS_CA_BUNDLE``, checked
+against its pinned sha256 when ``backend.rdsCaBundleSha256`` is set), writes the
+environment file from Secrets Manager (with ``DB_SSLMODE=verify-full`` and
+``DB_SSLROOTCERT`` naming the bundle) and starts the service.
 
 No secret value is in the user data or in anything rendered here: it holds only the
 secrets' ARNs, and the instance role reads the values at boot. The database secret is the
@@ -38,6 +41,12 @@ NODE_ENVS = ("staging", "production")
 UNIT_PATH = f"/etc/systemd/system/{SERVICE}.service"
 INSTALL_SCRIPT_PATH = f"/usr/local/sbin/{SERVICE}-install"
 ENV_FILE = "/etc/swipesavvy/backend.env"
+# The RDS CA bundle node-postgres verifies the server against (sslmode verify-full). Under
+# /etc, root's and world-readable: the unit's ProtectSystem=strict leaves /etc readable, and
+# ProtectHome/PrivateTmp would hide it under /home, /root or /tmp.
+RDS_CA_BUNDLE = "/etc/swipesavvy/rds-global-bundle.pem"
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+DB_SSLMODE = "verify-full"  # RDS forces TLS (rds.force_ssl); verify-full also checks the host name
 BACKEND_DIR = "/opt/swipesavvy/backend"  # releases/<sha256>/ and the `current` symlink
 # AL2023's nodejs22 package installs versioned binaries; the unversioned name may be absent.
 PACKAGES = ("nodejs22", "nodejs22-npm")
@@ -58,7 +67,7 @@ class BootSettings:
 
     region: str
     release_uri: str  # s3://<bucket>/releases/<release_sha256>.tar.gz
-    release_sha256: str
+    release_sha256: str  # the release's digest: sha256 of the uncompressed tar
     db_secret_arn: str  # RDS JSON of the swipesavvy_backend login
     node_env: str
     log_level: str = "info"
@@ -67,6 +76,7 @@ class BootSettings:
     feature_flags_enabled: bool = True
     feature_flags_cache_ttl: int = 300  # seconds
     sentry_dsn_secret_arn: str | None = None  # a plain-string secret; SENTRY_DSN is empty without it
+    rds_ca_bundle_sha256: str | None = None  # the pinned bundle; None: any PEM bundle served over HTTPS
     api_tokens_secret_arn: str | None = None  # JSON {"api_token", "admin_token"}: the API's bearer tokens
     agent: AgentSettings | None = None  # the Datadog agent (components/agent_config.py), when monitored
 
@@ -75,6 +85,13 @@ class BootSettings:
         # here so a wrong value stops the preview, not the instance's boot.
         _require(_REGION.fullmatch(self.region), "region", self.region, "an AWS region like eu-central-1")
         _require(_SHA256.fullmatch(self.release_sha256), "release_sha256", self.release_sha256, "64 lowercase hex")
+        if self.rds_ca_bundle_sha256 is not None:
+            _require(
+                _SHA256.fullmatch(self.rds_ca_bundle_sha256),
+                "rds_ca_bundle_sha256",
+                self.rds_ca_bundle_sha256,
+                "64 lowercase hex",
+            )
         _require(
             re.fullmatch(rf"s3://[^/]+/releases/{self.release_sha256}\.tar\.gz", self.release_uri),
             "release_uri",
@@ -174,11 +191,13 @@ ROOT="${SWIPESAVVY_ROOT:-}"
 backend_dir="$ROOT$BACKEND_DIR"
 release_dir="$backend_dir/releases/$RELEASE_SHA256"
 env_file="$ROOT$ENV_FILE"
+ca_file="$ROOT$RDS_CA_BUNDLE"
 incoming=""
 env_incoming=""
+ca_incoming=""
 
 cleanup() {
-  for path in "$incoming" "$env_incoming"; do
+  for path in "$incoming" "$env_incoming" "$ca_incoming"; do
     [ -z "$path" ] || rm -rf -- "$path"
   done
 }
@@ -208,17 +227,51 @@ install_release() {
   mkdir -p "$backend_dir/releases"
   incoming=$(mktemp -d "$backend_dir/releases/.incoming.XXXXXX")
   aws s3 cp --only-show-errors "$RELEASE_URI" "$incoming/release.tar.gz"
-  actual=$(sha256sum "$incoming/release.tar.gz" | cut -d ' ' -f 1)
+  # The digest is the uncompressed tar's (components/release_archive.py): checked on the
+  # very bytes tar unpacks, whichever compressor made the download.
+  if ! gzip -dc "$incoming/release.tar.gz" >"$incoming/release.tar"; then
+    fail "$RELEASE_URI is not a gzip archive: refusing to install it"
+  fi
+  actual=$(sha256sum "$incoming/release.tar" | cut -d ' ' -f 1)
   if [ "$actual" != "$RELEASE_SHA256" ]; then
-    fail "$RELEASE_URI has sha256 $actual, not $RELEASE_SHA256: refusing to install it"
+    fail "$RELEASE_URI holds a tar with sha256 $actual, not $RELEASE_SHA256: refusing to install it"
   fi
   mkdir "$incoming/release"
-  tar -xzf "$incoming/release.tar.gz" -C "$incoming/release" --no-same-owner
+  tar -xf "$incoming/release.tar" -C "$incoming/release" --no-same-owner
   if [ ! -f "$incoming/release/$ENTRYPOINT" ]; then
     fail "$RELEASE_URI has no $ENTRYPOINT at its root: refusing to install it"
   fi
   # One rename: a release directory is complete or absent, which the check above relies on.
   mv -T "$incoming/release" "$release_dir"
+}
+
+# Prints why the CA bundle file $1 is not to be trusted; nothing when it is.
+ca_bundle_problem() {
+  if [ -n "$RDS_CA_BUNDLE_SHA256" ]; then
+    actual=$(sha256sum "$1" | cut -d ' ' -f 1)
+    if [ "$actual" != "$RDS_CA_BUNDLE_SHA256" ]; then
+      echo "has sha256 $actual, not the pinned $RDS_CA_BUNDLE_SHA256 (swipesavvy:backend.rdsCaBundleSha256)"
+    fi
+  elif ! grep -q -e '-----BEGIN CERTIFICATE-----' "$1"; then
+    echo "holds no PEM certificate"
+  fi
+}
+
+install_ca_bundle() {
+  if [ -f "$ca_file" ] && [ -z "$(ca_bundle_problem "$ca_file")" ]; then
+    return # installed by an earlier run
+  fi
+  mkdir -p "$(dirname "$ca_file")"
+  ca_incoming=$(mktemp "$ca_file.XXXXXX")
+  curl --fail --silent --show-error --proto '=https' --tlsv1.2 --retry 3 --max-time 60 \
+    --output "$ca_incoming" "$RDS_CA_BUNDLE_URL"
+  problem=$(ca_bundle_problem "$ca_incoming")
+  if [ -n "$problem" ]; then
+    fail "$RDS_CA_BUNDLE_URL $problem: refusing to trust it"
+  fi
+  chmod 0644 "$ca_incoming" # public certificates; the service user reads them
+  mv -f "$ca_incoming" "$ca_file"
+  ca_incoming=""
 }
 
 point_current() {
@@ -255,6 +308,7 @@ start_service() {
 }
 
 install_release
+install_ca_bundle
 point_current
 write_environment
 start_service
@@ -324,6 +378,10 @@ def fixed_environment(settings: BootSettings) -> dict[str, str]:
         "LOG_LEVEL": settings.log_level,
         "FEATURE_FLAGS_ENABLED": "true" if settings.feature_flags_enabled else "false",
         "FEATURE_FLAGS_CACHE_TTL": str(settings.feature_flags_cache_ttl),
+        # node-postgres: TLS, the server's certificate checked against the RDS CA bundle
+        # and its name against DB_HOST (the backend passes both to pg's `ssl` option).
+        "DB_SSLMODE": DB_SSLMODE,
+        "DB_SSLROOTCERT": RDS_CA_BUNDLE,
     }
     if settings.agent is not None:
         # dd-trace's unified service tags: traces carry the same env/service/version as the host.
@@ -346,6 +404,9 @@ def _script_variables(settings: BootSettings) -> dict[str, str]:
         "BACKEND_DIR": BACKEND_DIR,
         "ENV_FILE": ENV_FILE,
         "ENTRYPOINT": ENTRYPOINT,
+        "RDS_CA_BUNDLE": RDS_CA_BUNDLE,
+        "RDS_CA_BUNDLE_URL": RDS_CA_BUNDLE_URL,
+        "RDS_CA_BUNDLE_SHA256": settings.rds_ca_bundle_sha256 or "",
     }
 
 

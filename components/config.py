@@ -13,6 +13,7 @@ Layout of ``Pulumi.<stack>.yaml`` (keys in the ``swipesavvy`` namespace):
     swipesavvy:seed:      {...}              # SeedConfig
     swipesavvy:featureFlags: {key: {enabled, rolloutPercentage}}
     swipesavvy:monitoring: {...}             # MonitoringConfig (Datadog)
+    swipesavvy:cost:      {...}              # CostConfig (usage for python -m ops cost)
 
 Secrets are never read here; they stay ``pulumi.Output`` secrets end to end.
 """
@@ -45,6 +46,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 _EC2_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 # An existing release is named by its content: the boot script checks the digest.
+# An AMI id (8 or 17 hex digits, EC2 API reference: Image) or "latest".
+_AMI = re.compile(r"^(ami-([0-9a-f]{8}|[0-9a-f]{17})|latest)\Z")
+LATEST_AMI = "latest"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}\Z")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/releases/[0-9a-f]{64}\.tar\.gz$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _HOSTED_ZONE = re.compile(r"^Z[A-Z0-9]{5,31}$")
@@ -149,6 +154,13 @@ class BackendConfig:
     root_volume_gib: int = 20
     health_check_grace_seconds: int = 600  # cloud-init installs Node.js and the release first
     log_level: str = "info"
+    # The instances' image: an AMI id, or "latest" (Amazon Linux 2023's public SSM parameter for
+    # the architecture). A different image is a new launch template version: it rolls every
+    # instance, so with "latest" the next `pulumi up` after an Amazon Linux release does.
+    ami: str = LATEST_AMI
+    # sha256 of the RDS trust store's global-bundle.pem the boot installs; None: not pinned
+    # (any PEM bundle served over HTTPS from the trust store, and the preview warns).
+    rds_ca_bundle_sha256: str | None = None
 
     @property
     def architecture(self) -> str:
@@ -168,6 +180,7 @@ class FrontendConfig:
     domain: str | None = None  # e.g. staging.swipesavvy.example: ACM certificate + alias records
     hosted_zone_id: str | None = None  # the Route 53 zone of ``domain``
     price_class: str = "PriceClass_100"
+    waf: bool = False  # an AWS WAF web ACL on the distribution; on by default, and required, in production
 
 
 @dataclass(frozen=True)
@@ -233,6 +246,7 @@ class StackConfig:
     backend: BackendConfig | None = None  # not deployed when the section is absent
     frontend: FrontendConfig | None = None
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    cost: CostConfig = field(default_factory=lambda: CostConfig())  # defined with its parser below
 
     @property
     def is_production(self) -> bool:
@@ -662,12 +676,26 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
         root_volume_gib=s.integer("rootVolumeGib", d.root_volume_gib, 8, 500, " GiB"),
         health_check_grace_seconds=s.integer("healthCheckGraceSeconds", d.health_check_grace_seconds, 60, 3600, " s"),
         log_level=s.choice("logLevel", d.log_level, LOG_LEVELS),
+        ami=s.text(
+            "ami",
+            d.ami,
+            _AMI,
+            "must be an AMI id (ami- and 8 or 17 hex digits) or latest (the newest Amazon Linux 2023)",
+            "ami-0123456789abcdef0",
+        ),
+        rds_ca_bundle_sha256=s.text(
+            "rdsCaBundleSha256",
+            None,
+            _SHA256_HEX,
+            "must be the sha256 (64 lowercase hex) of https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+            "$(curl -fsS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum | cut -c1-64)",
+        ),
     )
     s.finish()
     return config
 
 
-def parse_frontend(raw: Any, project_root: Path) -> FrontendConfig | None:
+def parse_frontend(raw: Any, project_root: Path, environment: str = "staging") -> FrontendConfig | None:
     if raw is None:
         return None
     s = _Section("frontend", raw)
@@ -693,7 +721,12 @@ def parse_frontend(raw: Any, project_root: Path) -> FrontendConfig | None:
         domain=domain,
         hosted_zone_id=zone,
         price_class=s.choice("priceClass", d.price_class, PRICE_CLASSES),
+        waf=s.boolean("waf", environment == "production"),
     )
+    if not config.waf and environment == "production":
+        raise _fail(
+            s.path("waf"), False, "production's distribution always has its web ACL (AWS FSBP CloudFront.6)", "true"
+        )
     s.finish()
     return config
 
@@ -793,7 +826,7 @@ def parse_monitoring(
     return config
 
 
-SECTIONS = ("environment", "network", "database", "seed", "featureFlags", "backend", "frontend", "monitoring")
+SECTIONS = ("environment", "network", "database", "seed", "featureFlags", "backend", "frontend", "monitoring", "cost")
 
 
 def parse_stack_config(
@@ -814,7 +847,7 @@ def parse_stack_config(
     network = parse_network(values.get("network"), region)
     backend = parse_backend(values.get("backend"), project_root)
     _require_backend_egress(backend, network)
-    frontend = parse_frontend(values.get("frontend"), project_root)
+    frontend = parse_frontend(values.get("frontend"), project_root, environment)
     return StackConfig(
         stack=stack,
         environment=environment,
@@ -825,6 +858,7 @@ def parse_stack_config(
         backend=backend,
         frontend=frontend,
         monitoring=parse_monitoring(values.get("monitoring"), environment, backend, frontend),
+        cost=parse_cost(values.get("cost")),
     )
 
 
@@ -851,3 +885,56 @@ def _resolve_access(database: DatabaseConfig, network: NetworkConfig) -> Databas
             "operator",
         )
     return dataclasses.replace(database, access=access)
+
+
+# --- cost assumptions (swipesavvy:cost) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """Usage a plan cannot know, for ``python -m ops cost`` (monthly, per the resource named).
+    Nothing here changes what is deployed; the defaults are a quiet staging stack's."""
+
+    nat_gb_per_month: float = 50  # through all NAT gateways: packages, releases, AWS APIs, Datadog
+    cdn_gb_per_month: float = 20  # CloudFront to viewers
+    cdn_requests_per_month: int = 2_000_000  # CloudFront HTTPS requests (site and /api)
+    load_balancer_capacity_units: float = 1  # average LCUs per hour, per load balancer
+    endpoint_gb_per_month: float = 1  # through all interface endpoints
+    log_gb_per_month: float = 1  # CloudWatch Logs ingested per log group (RDS's exported logs too)
+    access_log_gb_per_month: float = 1  # vended logs delivered (CloudFront access logs)
+    s3_gb_per_bucket: float = 1
+    s3_put_requests_per_bucket: int = 10_000
+    s3_get_requests_per_bucket: int = 100_000
+    secret_api_calls_per_month: int = 10_000  # per secret
+    lambda_invocations_per_month: int = 1_000  # per function
+    lambda_average_seconds: float = 5
+    custom_metrics: int = 50  # Datadog custom metrics (timeseries) the stack sends
+
+
+COST_NUMBERS = {  # key: (field, largest accepted value)
+    "natGbPerMonth": ("nat_gb_per_month", 1e7),
+    "cdnGbPerMonth": ("cdn_gb_per_month", 1e7),
+    "loadBalancerCapacityUnits": ("load_balancer_capacity_units", 1e5),
+    "endpointGbPerMonth": ("endpoint_gb_per_month", 1e7),
+    "logGbPerMonth": ("log_gb_per_month", 1e7),
+    "accessLogGbPerMonth": ("access_log_gb_per_month", 1e7),
+    "s3GbPerBucket": ("s3_gb_per_bucket", 1e7),
+    "lambdaAverageSeconds": ("lambda_average_seconds", 900),  # a function's longest timeout
+}
+COST_INTEGERS = {
+    "cdnRequestsPerMonth": "cdn_requests_per_month",
+    "s3PutRequestsPerBucket": "s3_put_requests_per_bucket",
+    "s3GetRequestsPerBucket": "s3_get_requests_per_bucket",
+    "secretApiCallsPerMonth": "secret_api_calls_per_month",
+    "lambdaInvocationsPerMonth": "lambda_invocations_per_month",
+    "customMetrics": "custom_metrics",
+}
+
+
+def parse_cost(raw: Any) -> CostConfig:
+    s = _Section("cost", raw)
+    d = CostConfig()
+    numbers = {f: s.number(key, getattr(d, f), 0, high) for key, (f, high) in COST_NUMBERS.items()}
+    integers = {f: s.integer(key, getattr(d, f), 0, MAX_EXACT_INTEGER) for key, f in COST_INTEGERS.items()}
+    s.finish()
+    return CostConfig(**numbers, **integers)

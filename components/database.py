@@ -60,6 +60,11 @@ LOGIN_ROLES = (
     # The Datadog agent's postgres check: statistics only (pg_monitor, through migration 011).
     AppLogin("swipesavvy_monitor", "swipesavvy_monitoring", "monitoring_connection_limit", statement_timeout_ms=10_000),
 )
+# As which login the read-only operator reads: SELECT on the tables, the views and the
+# deployment's records in swipesavvy_meta, no write (swipesavvy_readonly), and the catalogs
+# everyone may read (pg_roles, pg_auth_members, pg_db_role_setting): all that refresh and
+# verify read. An application login already, so no fourth password to manage.
+READER_LOGIN = "swipesavvy_analytics"
 
 
 def parameter_group_settings(config: DatabaseConfig) -> dict[str, str]:
@@ -96,10 +101,12 @@ class Database(pulumi.ComponentResource):
     security_group_id: pulumi.Output[str]
     master_secret_arn: pulumi.Output[str]
     app_secret_arns: dict[str, pulumi.Output[str]]
+    login_roles: dict[str, LoginRole]
+    """The application logins by name: what depends on a login existing (the backend's boot) waits for it."""
     applied_migrations: pulumi.Output[list]
     instance_identifier: pulumi.Output[str]
     connection: pulumi.Output[dict]
-    operator_arn: pulumi.Output[str] | None
+    operator: DatabaseOperator | None
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swipesavvy:database:Database", name, None, opts)
@@ -127,13 +134,16 @@ class Database(pulumi.ComponentResource):
             }
         )
         self.connection = connection
+        secrets = {login.name: self._login_secret(name, login, args, instance, tags) for login in LOGIN_ROLES}
+        self.app_secret_arns = {login: secret.arn for login, (secret, _version) in secrets.items()}
         operator = self._operator(name, args, security_group, tags) if config.access == "operator" else None
-        self.operator_arn = operator.function_arn if operator else None
+        self.operator = operator
         # What every resource working inside the database gets: where, and through what.
         reach = {
             "connection": connection,
             "database_id": pulumi.Output.concat(instance.resource_id, "/", config.name),
-            "operator": self.operator_arn,
+            "operator": operator.function_arn if operator else None,
+            "reader": operator.reader_arn if operator else None,
         }
 
         schema = DatabaseSchema(
@@ -142,8 +152,10 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[instance, *filter(None, [operator])]),
         )
         self.applied_migrations = schema.applied
-        self.app_secret_arns = {
-            role.name: self._login_role(name, role, args, reach, schema, instance, tags) for role in LOGIN_ROLES
+        # The backend's group boots only after these exist (BackendServiceArgs.boot_after).
+        self.login_roles = {
+            login.name: self._login_role(name, login, args, reach, schema, *secrets[login.name])
+            for login in LOGIN_ROLES
         }
 
         after_schema = pulumi.ResourceOptions(parent=self, depends_on=[schema])
@@ -318,17 +330,10 @@ class Database(pulumi.ComponentResource):
             ),
         )
 
-    def _login_role(
-        self,
-        name: str,
-        login: AppLogin,
-        args: DatabaseArgs,
-        reach: dict[str, pulumi.Output | None],
-        schema: DatabaseSchema,
-        instance: aws.rds.Instance,
-        tags: dict,
-    ) -> pulumi.Output[str]:
-        """The login, its generated password and the Secrets Manager secret holding both."""
+    def _login_secret(
+        self, name: str, login: AppLogin, args: DatabaseArgs, instance: aws.rds.Instance, tags: dict
+    ) -> tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]:
+        """The login's generated password and the Secrets Manager secret holding it."""
         slug = login.name.removeprefix("swipesavvy_")
         child = pulumi.ResourceOptions(parent=self)
         password = random.RandomPassword(
@@ -359,8 +364,21 @@ class Database(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        LoginRole(
-            f"{name}-{slug}",
+        return secret, version
+
+    def _login_role(
+        self,
+        name: str,
+        login: AppLogin,
+        args: DatabaseArgs,
+        reach: dict[str, pulumi.Output | None],
+        schema: DatabaseSchema,
+        secret: aws.secretsmanager.Secret,
+        version: aws.secretsmanager.SecretVersion,
+    ) -> LoginRole:
+        """The login in the database, with the password its secret holds."""
+        return LoginRole(
+            f"{name}-{login.name.removeprefix('swipesavvy_')}",
             LoginRoleArgs(
                 **reach,
                 name=login.name,
@@ -373,7 +391,6 @@ class Database(pulumi.ComponentResource):
             # The group roles it joins are created by the migrations.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[schema]),
         )
-        return secret.arn
 
     def _operator(
         self, name: str, args: DatabaseArgs, security_group: aws.ec2.SecurityGroup, tags: dict
@@ -387,9 +404,15 @@ class Database(pulumi.ComponentResource):
                 vpc_id=args.vpc_id,
                 subnet_ids=args.subnet_ids,
                 database_security_group_id=security_group.id,
-                master_secret_arn=self.master_secret_arn,
+                connection=self.connection,
+                logins={login.name: login.group for login in LOGIN_ROLES},
+                login_secret_arns=self.app_secret_arns,
+                reader_login=READER_LOGIN,
                 code=args.operator_code,
+                allow_data_destruction=args.config.allow_data_destruction,
                 secrets_endpoint=args.config.operator_secrets_endpoint,
+                # The endpoint's private DNS also answers the backend's instances (boot, agent).
+                secrets_clients={"backend": args.backend_security_group_id},
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(parent=self),

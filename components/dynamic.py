@@ -6,7 +6,8 @@ and during preview any input may be the "unknown" sentinel. ``delete`` and ``rea
 the outputs stored in state, not what the program computes now. So providers hold no
 state: each call runs a named operation (``ops.operations``) through a transport, either
 a direct connection from the ``connection`` input, or, when the ``operator`` input names
-the in-VPC operator function, an invocation of it. Passwords are read from Secrets
+the in-VPC operator function, an invocation of it (of its read-only twin, the ``reader``
+input, for the reads ``pulumi refresh`` makes). Passwords are read from Secrets
 Manager where the operation runs: state never holds one that could go stale.
 
 The provider classes are pickled by reference: their module path and class name are in
@@ -29,6 +30,8 @@ IDENTITY_INPUT = "database_id"
 CONNECTION_INPUT = "connection"
 # The operator function (ARN) that runs the operations inside the VPC; absent: direct.
 OPERATOR_INPUT = "operator"
+# Its read-only twin (ARN): refresh reads through it (ops.transport), never through the operator.
+READER_INPUT = "reader"
 
 
 def is_unknown(value: Any) -> bool:
@@ -48,7 +51,9 @@ def changed(olds: Mapping[str, Any], news: Mapping[str, Any], key: str) -> bool:
 
 def run(props: Mapping[str, Any], operation: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Run ``operation`` for the resource ``props`` describe, through its transport."""
-    return run_through(props[CONNECTION_INPUT], props.get(OPERATOR_INPUT), operation, args or {})
+    return run_through(
+        props[CONNECTION_INPUT], props.get(OPERATOR_INPUT), operation, args or {}, reader_arn=props.get(READER_INPUT)
+    )
 
 
 class PostgresResourceProvider(ResourceProvider):
@@ -59,13 +64,14 @@ class PostgresResourceProvider(ResourceProvider):
     - ``replace_inputs``: a change means a new resource (delete first: fixed identity);
     - ``work_inputs``: a change means work in the database;
     - ``recorded_inputs``: a change is an update that only records the new value in state
-      (the connection, the operator, the delete policy), so ``delete`` acts on the current one;
+      (the connection, the operator and reader, the delete policy), so ``delete`` acts on
+      the current one;
     - ``output_keys``: computed by ``apply``; kept as they are when no work is needed.
     """
 
     replace_inputs: tuple[str, ...] = (IDENTITY_INPUT,)
     work_inputs: tuple[str, ...] = ()
-    recorded_inputs: tuple[str, ...] = (CONNECTION_INPUT, OPERATOR_INPUT)
+    recorded_inputs: tuple[str, ...] = (CONNECTION_INPUT, OPERATOR_INPUT, READER_INPUT)
     output_keys: tuple[str, ...] = ()
 
     def resource_id(self, props: Mapping[str, Any]) -> str:

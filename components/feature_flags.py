@@ -15,12 +15,12 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
-from components.dynamic import CONNECTION_INPUT, OPERATOR_INPUT, PostgresResourceProvider, run
+from components.dynamic import PostgresResourceProvider, run
 
 
 class FeatureFlagSettingsProvider(PostgresResourceProvider):
     work_inputs = ("flags",)
-    recorded_inputs = (CONNECTION_INPUT, OPERATOR_INPUT, "actor")
+    recorded_inputs = (*PostgresResourceProvider.recorded_inputs, "actor")
 
     def resource_id(self, props: Mapping[str, Any]) -> str:
         return f"{props['database_id']}/feature-flags"
@@ -44,6 +44,8 @@ class FeatureFlagSettingsArgs:
     """Recorded as changed_by in the audit log, e.g. ``pulumi:staging``."""
     operator: pulumi.Input[str] | None = None
     """The operator function's ARN when the database is reached through it."""
+    reader: pulumi.Input[str] | None = None
+    """Its read-only twin's ARN, for refresh."""
 
 
 class FeatureFlagSettings(Resource, module="db", name="FeatureFlagSettings"):
@@ -59,6 +61,7 @@ class FeatureFlagSettings(Resource, module="db", name="FeatureFlagSettings"):
                 "flags": args.flags,
                 "actor": args.actor,
                 "operator": args.operator,
+                "reader": args.reader,
             },
             opts,
         )

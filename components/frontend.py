@@ -12,11 +12,15 @@
   a viewer-request CloudFront Function on the default behaviour only, so ``/api/*`` errors
   stay API errors (distribution-wide custom error responses would turn them into pages).
 - ``/api/*`` (when ``api`` is given): forwarded, uncached, with all methods, viewer headers,
-  cookies and query strings, to the backend's load balancer, unchanged (Express serves
-  ``/api/...``). The origin carries the verify header the load balancer requires.
+  cookies and query strings, to the backend's internal load balancer, unchanged (Express
+  serves ``/api/...``), through a CloudFront VPC origin: CloudFront reaches it inside the
+  VPC over AWS's network, so no shared secret is needed and nothing else can reach it.
 - Access logs: CloudFront standard logging v2 (CloudWatch log delivery) into a log bucket
   with the same protections. Legacy logging writes through ACLs, which an owner-enforced
   bucket refuses; v2 writes under a bucket policy for ``delivery.logs.amazonaws.com``.
+- Web ACL (``waf``: on by default, and required, in production): AWS WAF in front of the
+  distribution, with AWS's managed common rule set and known-bad-inputs rule group, and a
+  per-address rate limit on ``/api/*``.
 - Custom domain (optional): an ACM certificate validated through DNS in the hosted zone,
   TLS 1.2 (2021 ciphers) with SNI, and A/AAAA alias records. Without one, the
   ``*.cloudfront.net`` name with CloudFront's certificate.
@@ -27,7 +31,7 @@ so with their own ``region`` (pulumi-aws v7), whatever the stack's ``aws:region`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,12 @@ READ_METHODS = ["GET", "HEAD"]
 HSTS_MAX_AGE_S = 63072000  # two years
 LOG_RETENTION_DAYS = 90
 VALIDATION_RECORD_TTL_S = 300
+# Requests one address may send to /api/* in 5 minutes before WAF blocks it (the dashboard
+# makes a few calls a page; a script hammering the API is stopped at the edge).
+API_RATE_LIMIT_PER_5_MIN = 2000
+RATE_WINDOW_S = 300
+# AWS managed rule groups, in the order WAF evaluates them.
+MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
 
 # cloudfront-js-2.0, viewer request. A path whose last segment has no "." is a route of the
 # app (/reports/q3), answered with index.html; files (/assets/app.7d41e0c9.js) are served
@@ -71,13 +81,12 @@ function handler(event) {
 
 @dataclass
 class ApiOrigin:
-    """The backend's load balancer, reached by CloudFront for ``/api/*``."""
+    """The backend's internal load balancer, reached by CloudFront for ``/api/*``."""
 
     domain_name: pulumi.Input[str]
     """The load balancer's DNS name."""
-    verify_header_value: pulumi.Input[str]
-    """The shared secret the load balancer's listener rule requires (kept a secret)."""
-    verify_header_name: str = "X-Origin-Verify"
+    load_balancer_arn: pulumi.Input[str]
+    """The load balancer the VPC origin points at."""
 
 
 @dataclass
@@ -88,6 +97,8 @@ class StaticSiteArgs:
     stack: str
     tags: Mapping[str, str]
     api: ApiOrigin | None = None
+    invalidate_after: Sequence[pulumi.Resource] = ()
+    """What must succeed before the cache is cleared (the backend's rollout): a failed one leaves it as it was."""
 
 
 class StaticSite(pulumi.ComponentResource):
@@ -154,6 +165,7 @@ class StaticSite(pulumi.ComponentResource):
         )
 
         certificate_arn = self._certificate(name, config, tags) if config.domain else None
+        web_acl = self._web_acl(name, prefix, args.stack, tags) if config.waf else None
         origins: list[dict[str, Any]] = [
             {
                 "origin_id": SITE_ORIGIN_ID,
@@ -162,7 +174,7 @@ class StaticSite(pulumi.ComponentResource):
             }
         ]
         if args.api:
-            origins.append(self._api_origin(args.api))
+            origins.append(self._api_origin(name, prefix, args.api, tags))
         distribution = aws.cloudfront.Distribution(
             f"{name}-cdn",
             enabled=True,
@@ -184,6 +196,7 @@ class StaticSite(pulumi.ComponentResource):
                 "function_associations": [{"event_type": "viewer-request", "function_arn": spa_routes.arn}],
             },
             ordered_cache_behaviors=[self._api_behavior(headers)] if args.api else None,
+            web_acl_id=web_acl.arn if web_acl else None,  # WAFv2 takes the ACL's ARN
             restrictions={"geo_restriction": {"restriction_type": "none"}},
             viewer_certificate=(
                 {
@@ -217,7 +230,7 @@ class StaticSite(pulumi.ComponentResource):
         CloudFrontInvalidation(
             f"{name}-invalidation",
             CloudFrontInvalidationArgs(distribution_id=distribution.id, release=release_digest(files)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=uploads),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*uploads, *args.invalidate_after]),
         )
 
         self.url = (
@@ -296,6 +309,58 @@ class StaticSite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
 
+    def _web_acl(self, name: str, prefix: str, stack: str, tags: dict) -> aws.wafv2.WebAcl:
+        """A CloudFront-scope web ACL (it lives in us-east-1): AWS's managed rule groups, then a
+        rate limit per address on the API (AWS WAF developer guide, "Using AWS WAF with
+        Amazon CloudFront"; "Rate-based rule statement")."""
+
+        def visibility(metric: str) -> dict[str, Any]:
+            return {"cloudwatch_metrics_enabled": True, "metric_name": metric, "sampled_requests_enabled": True}
+
+        managed = [
+            {
+                "name": group,
+                "priority": priority,
+                "override_action": {"none": {}},  # the group's own actions (block) apply
+                "statement": {"managed_rule_group_statement": {"vendor_name": "AWS", "name": group}},
+                "visibility_config": visibility(f"{prefix}-{group}"),
+            }
+            for priority, group in enumerate(MANAGED_RULE_GROUPS)
+        ]
+        api_rate = {
+            "name": "api-rate-limit",
+            "priority": len(MANAGED_RULE_GROUPS),
+            "action": {"block": {}},
+            "statement": {
+                "rate_based_statement": {
+                    "limit": API_RATE_LIMIT_PER_5_MIN,
+                    "evaluation_window_sec": RATE_WINDOW_S,
+                    "aggregate_key_type": "IP",
+                    "scope_down_statement": {
+                        "byte_match_statement": {
+                            "field_to_match": {"uri_path": {}},
+                            "positional_constraint": "STARTS_WITH",
+                            "search_string": API_PATH.removesuffix("*"),
+                            "text_transformations": [{"priority": 0, "type": "NONE"}],
+                        }
+                    },
+                }
+            },
+            "visibility_config": visibility(f"{prefix}-api-rate-limit"),
+        }
+        return aws.wafv2.WebAcl(
+            f"{name}-waf",
+            name=f"{prefix}-cdn",
+            description=f"SwipeSavvy {stack} CloudFront: AWS managed rules and an API rate limit",
+            scope="CLOUDFRONT",
+            region=CLOUDFRONT_REGION,
+            default_action={"allow": {}},
+            rules=[*managed, api_rate],
+            visibility_config=visibility(f"{prefix}-cdn"),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def _certificate(self, name: str, config: FrontendConfig, tags: dict) -> pulumi.Output[str]:
         """An ACM certificate for the domain, validated through DNS; its ARN once issued."""
         child = pulumi.ResourceOptions(parent=self)
@@ -346,22 +411,29 @@ class StaticSite(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-    @staticmethod
-    def _api_origin(api: ApiOrigin) -> dict[str, Any]:
-        return {
-            "origin_id": API_ORIGIN_ID,
-            "domain_name": api.domain_name,
-            # The load balancer has no certificate (no name of its own): it listens on HTTP,
-            # admits only CloudFront's origin-facing ranges and requests carrying the header.
-            "custom_origin_config": {
+    def _api_origin(self, name: str, prefix: str, api: ApiOrigin, tags: dict) -> dict[str, Any]:
+        """A VPC origin to the internal load balancer (CloudFront developer guide, "Restrict
+        access with VPC origins"): CloudFront puts its own network interfaces in the VPC and
+        reaches the load balancer over AWS's private network, not the internet. It speaks
+        HTTP to it: the load balancer has no name of its own to hold a certificate for."""
+        origin = aws.cloudfront.VpcOrigin(
+            f"{name}-api-origin",
+            vpc_origin_endpoint_config={
+                "name": f"{prefix}-api",
+                "arn": api.load_balancer_arn,
                 "http_port": 80,
                 "https_port": 443,
                 "origin_protocol_policy": "http-only",
-                "origin_ssl_protocols": ["TLSv1.2"],
+                # Required by the API even for http-only; unused.
+                "origin_ssl_protocols": {"items": ["TLSv1.2"], "quantity": 1},
             },
-            "custom_headers": [
-                {"name": api.verify_header_name, "value": pulumi.Output.secret(api.verify_header_value)}
-            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return {
+            "origin_id": API_ORIGIN_ID,
+            "domain_name": api.domain_name,
+            "vpc_origin_config": {"vpc_origin_id": origin.id},
         }
 
     @staticmethod

@@ -56,6 +56,8 @@ class LoginRoleArgs:
     statement_timeout_ms: int = 0
     operator: pulumi.Input[str] | None = None
     """The operator function's ARN when the database is reached through it."""
+    reader: pulumi.Input[str] | None = None
+    """Its read-only twin's ARN, for refresh."""
 
 
 class LoginRole(Resource, module="db", name="LoginRole"):

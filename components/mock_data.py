@@ -50,6 +50,8 @@ class MockDataSeedArgs:
     seed: SeedConfig
     operator: pulumi.Input[str] | None = None
     """The operator function's ARN when the database is reached through it."""
+    reader: pulumi.Input[str] | None = None
+    """Its read-only twin's ARN, for refresh."""
 
 
 class MockDataSeed(Resource, module="db", name="MockDataSeed"):
@@ -67,6 +69,7 @@ class MockDataSeed(Resource, module="db", name="MockDataSeed"):
                 "connection": args.connection,
                 "database_id": args.database_id,
                 "operator": args.operator,
+                "reader": args.reader,
                 "scale": seed.scale,
                 "rng_seed": seed.rng_seed,
                 "anchor_date": seed.anchor_date.isoformat(),

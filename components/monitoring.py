@@ -30,6 +30,7 @@ import pulumi_datadog as datadog
 
 from components import datadog_queries as q
 from components.agent_config import app_url
+from components.aws_shared import allow_document, split_actions
 from components.config import MonitoringConfig, Threshold
 from components.datadog_queries import SERVICE, Series
 
@@ -492,20 +493,30 @@ class Monitoring(pulumi.ComponentResource):
             tags=dict(self._args.tags),
             opts=self._child,
         )
-        permissions = datadog.aws.get_integration_iam_permissions_output(opts=invoke).iam_permissions
-        aws.iam.RolePolicy(
-            f"{self._name}-datadog-integration",
-            role=role.id,
-            policy=permissions.apply(
-                lambda actions: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [{"Effect": "Allow", "Action": sorted(actions), "Resource": "*"}],
-                    }
+        # Datadog's list is longer than one role's inline policies may be (10,240 characters):
+        # managed policies of at most 6,144 each, as Datadog's own Terraform guide splits it
+        # (IAM user guide, "IAM and AWS STS quotas"). Read while planning, so the preview
+        # shows how many there are.
+        permissions = datadog.aws.get_integration_iam_permissions(
+            opts=pulumi.InvokeOptions(parent=self)
+        ).iam_permissions
+        attachments = []
+        for index, actions in enumerate(split_actions(permissions)):
+            policy = aws.iam.Policy(
+                f"{self._name}-datadog-integration-{index}",
+                description=f"Datadog AWS integration permissions, part {index + 1}",
+                policy=json.dumps(allow_document(actions)),
+                tags=dict(self._args.tags),
+                opts=self._child,
+            )
+            attachments.append(
+                aws.iam.RolePolicyAttachment(
+                    f"{self._name}-datadog-integration-{index}",
+                    role=role.name,
+                    policy_arn=policy.arn,
+                    opts=self._child,
                 )
-            ),
-            opts=self._child,
-        )
+            )
         datadog.aws.IntegrationAccount(
             f"{self._name}-aws",
             aws_account_id=account,
@@ -517,7 +528,7 @@ class Monitoring(pulumi.ComponentResource):
             resources_config={},
             traces_config={"xray_services": {}},
             account_tags=[f"env:{self._args.stack}"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role, *attachments]),
         )
 
 

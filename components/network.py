@@ -1,9 +1,11 @@
 """``Network``: the VPC the database and backend live in, or an existing one.
 
 New VPC: a public and a private subnet in each of two availability zones, an internet
-gateway for the public side (the load balancer), and private subnets with no route to the
-internet unless ``network.natGateway`` is true (then one NAT gateway, in the first zone).
-Existing VPC: the configured VPC and subnet ids are used as they are; nothing is created.
+gateway (the NAT gateway's way out, and what CloudFront's VPC origins require of the VPC),
+and private subnets with no route to the internet unless ``network.natGateway`` is true
+(then one NAT gateway, in the first zone). Everything else lives in the private subnets,
+the load balancer included. Existing VPC: the configured VPC and subnet ids are used as
+they are; nothing is created (the VPC needs an internet gateway for the API's VPC origin).
 
 It also owns the backend tier's security group, so the database can admit exactly that
 group before the backend itself is deployed.

@@ -1,17 +1,19 @@
 """The backend release as a reproducible .tar.gz (no Pulumi).
 
-Pulumi uploads the release as an S3 object keyed by the archive's sha256, and the boot
-script checks that digest before it unpacks anything. So the same folder must give the
-same bytes, or every ``pulumi up`` would upload a new object and roll the instances:
-entries are sorted, and everything the file system would otherwise leak into the archive
-(timestamps, owners, umask, the gzip header's time and file name) is fixed.
+A release is named by its **digest**: the sha256 of the uncompressed tar. Pulumi uploads
+the .tar.gz as the S3 object ``releases/<digest>.tar.gz``, the launch template's user data
+names that digest, and the boot script decompresses the download, checks the tar's sha256
+against it and unpacks exactly the bytes it checked. The digest does not depend on the
+compressor: the same folder packed by another zlib (a laptop's, CI's) or at another level
+has the same key, so it neither uploads a new object nor rolls the instances.
+
+So the same folder must give the same tar: entries are sorted, and everything the file
+system would otherwise leak into the archive (timestamps, owners, umask) is fixed, as are
+the gzip header's time and file name.
 
 Layout: the folder's contents sit at the archive root, no top-level prefix, so the boot
 script unpacks an archive straight into its release directory. A ``.tar.gz`` artifact
 given instead of a folder must follow the same layout (``server.js`` at the root).
-
-One limit: the gzip stream is zlib's level-9 output. The same zlib gives the same bytes;
-another compressor (e.g. zlib-ng) may not, which costs one upload and one instance roll.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import os
 import stat
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +42,9 @@ class ReleaseArchiveError(Exception):
 @dataclass(frozen=True)
 class ReleaseArchive:
     data: bytes = field(repr=False)
+    """The .tar.gz as uploaded."""
     sha256: str = field(init=False)
+    """The release's digest: sha256 of the uncompressed tar (``release_digest``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sha256", release_digest(self.data))
@@ -51,7 +56,15 @@ class ReleaseArchive:
 
 
 def release_digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    """sha256 of the tar inside the .tar.gz ``data``: what the boot script checks after
+    ``gzip -dc``, the same whichever compressor made ``data``."""
+    try:
+        tar = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ReleaseArchiveError(
+            f"the release is not a complete gzip stream ({error}); build the .tar.gz again"
+        ) from None
+    return hashlib.sha256(tar).hexdigest()
 
 
 def _entries(directory: Path) -> list[tuple[str, Path]]:
@@ -113,8 +126,9 @@ def _require_vendored_packages(directory: Path) -> None:
         )
 
 
-def pack_release(directory: Path) -> bytes:
-    """The folder's files and directories as a byte-reproducible .tar.gz (see the module doc)."""
+def pack_release(directory: Path, compresslevel: int = GZIP_LEVEL) -> bytes:
+    """The folder's files and directories as a .tar.gz whose tar is byte-reproducible (see
+    the module doc); with one zlib and level, the .tar.gz is too."""
     if not directory.is_dir():
         raise ReleaseArchiveError(f"{directory} is not a folder; name the release's build folder")
     _require_vendored_packages(directory)
@@ -129,14 +143,14 @@ def pack_release(directory: Path) -> bytes:
                     tar.addfile(info, content)
     compressed = io.BytesIO()
     # filename="" and mtime=0: the gzip header would otherwise hold a name and the time of packing.
-    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0) as gz:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=compresslevel, mtime=0) as gz:
         gz.write(tar_bytes.getvalue())
     return compressed.getvalue()
 
 
 def load_release(project_root: Path, artifact: str) -> ReleaseArchive:
     """The release named by ``swipesavvy:backend.artifact``: a build folder (packed here) or a
-    .tar.gz under the project root (uploaded byte for byte as it is)."""
+    .tar.gz under the project root (uploaded byte for byte as it is, named by its tar's digest)."""
     path = project_root / artifact
     if path.is_dir():
         return ReleaseArchive(pack_release(path))

@@ -16,13 +16,13 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, Resource
 
-from components.dynamic import CONNECTION_INPUT, OPERATOR_INPUT, PostgresResourceProvider, is_unknown, run
+from components.dynamic import PostgresResourceProvider, is_unknown, run
 from ops.migrations import MigrationError, load_migrations, migration_checksums, pending_names
 
 
 class DatabaseSchemaProvider(PostgresResourceProvider):
     work_inputs = ("migrations",)
-    recorded_inputs = (CONNECTION_INPUT, OPERATOR_INPUT, "allow_data_destruction")
+    recorded_inputs = (*PostgresResourceProvider.recorded_inputs, "allow_data_destruction")
     output_keys = ("applied",)
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -82,6 +82,8 @@ class DatabaseSchemaArgs:
     """When true, deleting this resource drops every object the migrations created."""
     operator: pulumi.Input[str] | None = None
     """The operator function's ARN when the database is reached through it."""
+    reader: pulumi.Input[str] | None = None
+    """Its read-only twin's ARN, for refresh."""
 
 
 class DatabaseSchema(Resource, module="db", name="DatabaseSchema"):
@@ -99,6 +101,7 @@ class DatabaseSchema(Resource, module="db", name="DatabaseSchema"):
                 "migrations": migration_checksums(load_migrations()),
                 "allow_data_destruction": args.allow_data_destruction,
                 "operator": args.operator,
+                "reader": args.reader,
                 "applied": None,
             },
             opts,

@@ -8,11 +8,14 @@
     python -m ops smoke --stack NAME       the runbook's smoke, admin and latency checks over HTTP
     python -m ops rehearse                 the whole deployment on this machine, no cloud account
     python -m ops rollback --stack NAME    deploy an earlier update's commit and config again
+    python -m ops drift --stack NAME       what changed outside the stack (preview --refresh, verify)
+    python -m ops cost --stack NAME        the stack's monthly cost from its plan (ops/cost_cli.py)
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
 database from the stack's outputs (``pulumi stack output``): ``db_connection``, run through
-the operator function ``db_operator_arn`` when the stack has one, else directly (with
+the operator function ``db_operator_arn`` (reads through its read-only twin ``db_reader_arn``)
+when the stack has one, else directly (with
 ``--connect-host``/``--connect-port`` for a tunnel), as the stack's own resources run them. Exit codes: the EXIT_* constants below, as
 the README lists them. Every failure is one line on stderr, never a traceback, and no
 message contains the DSN or a password (``report`` scrubs them on the way out).
@@ -33,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,7 @@ from ops.connection import (
     raised_during,
     scrub,
 )
+from ops.cost_cli import add_cost_parser, cost_summary
 from ops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
 from ops.local_postgres import LocalPostgres, Scratch, ServerUnavailable, start_postgres, terminate_on_sigterm
 from ops.login_checks import MAY_WRITE
@@ -71,7 +75,7 @@ from ops.rehearse import (
     start_database,
 )
 from ops.smoke import Http, Limits, Undo, run_smoke
-from ops.transport import run_through
+from ops.transport import READ_ONLY_ENV, read_only, run_through
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, SeedError, load_mock_data, unload_mock_data
@@ -83,12 +87,13 @@ EXIT_UNAVAILABLE = 3  # database unreachable or login refused
 EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing changed
 EXIT_NOT_RESTORED = 5  # smoke could not take back an admin change it made (the message says how)
 EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no such version, declined): nothing deployed
+EXIT_DRIFT = 7  # drift: the stack's resources or database differ from what it declares
 EXIT_INTERRUPTED = 130  # Ctrl-C: the transaction in progress was rolled back
 DSN_ENV = "SWIPESAVVY_DSN"
 SANDBOX_DATABASE = "swipesavvy_sandbox"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi` runs here
 PULUMI_TIMEOUT_S = 120
-CONNECTION_OUTPUT, OPERATOR_OUTPUT = "db_connection", "db_operator_arn"
+CONNECTION_OUTPUT, OPERATOR_OUTPUT, READER_OUTPUT = "db_connection", "db_operator_arn", "db_reader_arn"
 APP_SECRETS_OUTPUT = "db_app_secret_arns"
 APP_URL_OUTPUTS = ("api_url", "site_url")
 API_TOKEN_ENV, ADMIN_TOKEN_ENV = "SWIPESAVVY_API_TOKEN", "SWIPESAVVY_ADMIN_TOKEN"
@@ -163,6 +168,7 @@ class StackTarget:
     connection: dict[str, Any]  # the stack's db_connection, tunnel overrides applied
     operator_arn: str | None  # the stack's db_operator_arn: operations run in the VPC
     label: str  # user@host:port/dbname, as describe() gives it for a DSN
+    reader_arn: str | None = None  # the stack's db_reader_arn: reads run in the VPC, read-only
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
@@ -210,8 +216,10 @@ def stack_target(args: argparse.Namespace, outputs: dict[str, Any] | None = None
             f"stack {args.stack!r} has no usable {CONNECTION_OUTPUT} output (host, port, dbname, user, "
             f"{PASSWORD_SECRET_KEY}) (fix: `pulumi up` with this version of the program, or use --dsn)"
         )
-    if operator_arn is not None and not (isinstance(operator_arn, str) and operator_arn.startswith("arn:")):
-        raise UsageError(f"stack {args.stack!r} has a {OPERATOR_OUTPUT} output that is not a function ARN")
+    reader_arn = outputs.get(READER_OUTPUT)
+    for output, arn in ((OPERATOR_OUTPUT, operator_arn), (READER_OUTPUT, reader_arn)):
+        if arn is not None and not (isinstance(arn, str) and arn.startswith("arn:")):
+            raise UsageError(f"stack {args.stack!r} has a {output} output that is not a function ARN")
     connection = {key: connection[key] for key in (*CONNECTION_KEYS, PASSWORD_SECRET_KEY) if key in connection}
     if args.connect_host or args.connect_port:
         if operator_arn:
@@ -228,7 +236,7 @@ def stack_target(args: argparse.Namespace, outputs: dict[str, Any] | None = None
             f"stack {args.stack!r}: {CONNECTION_OUTPUT}.{str(error).removeprefix('connection.')}"
         ) from None
     label = f"{connection['user']}@{connection['host']}:{port}/{connection['dbname']}"
-    return StackTarget(connection, operator_arn or None, label)
+    return StackTarget(connection, operator_arn or None, label, reader_arn or None)
 
 
 def stack_operation(args: argparse.Namespace, target: StackTarget, operation: str, op_args: dict[str, Any]) -> Any:
@@ -238,7 +246,12 @@ def stack_operation(args: argparse.Namespace, target: StackTarget, operation: st
         # The operations' progress lines go to stderr, as they go to the operator's log.
         with redirect_stdout(sys.stderr):
             return run_through(
-                target.connection, target.operator_arn, operation, op_args, lock_timeout_s=lock_timeout_s
+                target.connection,
+                target.operator_arn,
+                operation,
+                op_args,
+                reader_arn=target.reader_arn,
+                lock_timeout_s=lock_timeout_s,
             )
     except OperatorError as error:
         raise CommandFailed(str(error), OPERATOR_EXIT_CODES.get(error.kind, EXIT_FAILED)) from None
@@ -333,8 +346,11 @@ def _stack_verify(args: argparse.Namespace) -> int:
     logins = app_login_connections(args, outputs, target)  # a bad output is refused before any work
     results = stack_operation(args, target, "verify", {"require_seed": args.require_seed})["results"]
     rows = [(r["name"], r["passed"], r["detail"]) for r in results]
+    if read_only():  # the logins' checks connect as each login: only the operator reads their secrets
+        print(f"the logins' own checks are skipped: {READ_ONLY_ENV} is set", file=sys.stderr)
+        logins = {}
     for login, connection in logins.items():
-        as_login = StackTarget(connection, target.operator_arn, f"{login}@{target.label.split('@', 1)[1]}")
+        as_login = replace(target, connection=connection, label=f"{login}@{target.label.split('@', 1)[1]}")
         op_args = {"may_write": MAY_WRITE[login], "require_seed": args.require_seed}
         rows += login_rows(login, stack_operation(args, as_login, "verify_login", op_args)["results"])
     return _print_checklist(rows, target.label)
@@ -624,16 +640,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 # version a later rollback can return to.
 
 
-def _pulumi(command: list[str], cwd: Path, what: str, stream: bool = False, after: str = "") -> str:
-    """Run ``pulumi COMMAND`` in ``cwd``; its stdout (also printed as it comes when ``stream``).
-    A failure is a CommandFailed: ``what`` failed, pulumi's own ``error:`` line, then ``after``."""
+def _run_pulumi(command: list[str], cwd: Path, stream: bool = False) -> tuple[int, str, list[str]]:
+    """Run ``pulumi COMMAND`` in ``cwd``: its exit code, stdout (also printed as it comes when
+    ``stream``) and stderr lines."""
     try:
         process = subprocess.Popen(
             ["pulumi", *command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
     except FileNotFoundError:
         raise UsageError(
-            "rollback runs the Pulumi CLI, which is not on PATH (fix: install it, https://www.pulumi.com/docs/install/)"
+            "this command runs the Pulumi CLI, which is not on PATH (fix: install it, https://www.pulumi.com/docs/install/)"
         ) from None
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
@@ -645,12 +661,24 @@ def _pulumi(command: list[str], cwd: Path, what: str, stream: bool = False, afte
             print(line, end="", flush=True)
     code = process.wait()
     reader.join()
+    return code, "".join(stdout), stderr
+
+
+def _pulumi_reason(code: int, stdout: str, stderr: list[str]) -> str:
+    """Pulumi's own ``error:`` line (stderr first), else its last line, else the exit code."""
+    lines = [line.strip() for line in [*stderr, *stdout.splitlines()] if line.strip()]
+    reason = next((line for line in lines if line.lower().startswith("error:")), lines[-1] if lines else "")
+    reason = reason.split(":", 1)[1].strip() if reason.lower().startswith("error:") else reason
+    return reason or f"exit code {code}"
+
+
+def _pulumi(command: list[str], cwd: Path, what: str, stream: bool = False, after: str = "") -> str:
+    """Run ``pulumi COMMAND`` in ``cwd``; its stdout (also printed as it comes when ``stream``).
+    A failure is a CommandFailed: ``what`` failed, pulumi's own ``error:`` line, then ``after``."""
+    code, stdout, stderr = _run_pulumi(command, cwd, stream)
     if code != 0:
-        lines = [line.strip() for line in [*stderr, *stdout] if line.strip()]
-        reason = next((line for line in lines if line.lower().startswith("error:")), lines[-1] if lines else "")
-        reason = reason.split(":", 1)[1].strip() if reason.lower().startswith("error:") else reason
-        raise CommandFailed(f"{what} failed: {reason or f'exit code {code}'}{after}")
-    return "".join(stdout)
+        raise CommandFailed(f"{what} failed: {_pulumi_reason(code, stdout, stderr)}{after}")
+    return stdout
 
 
 def _git(repo: Path, *command: str) -> subprocess.CompletedProcess:
@@ -772,6 +800,83 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- drift: what changed outside the stack ----------------------------------------------------
+#
+# `pulumi preview --refresh --expect-no-changes --json` reads every resource back (the dynamic
+# providers read the database through the stack's read-only function) and prints what an update
+# would change; then `verify` checks the database through that function too. Nothing here, nor
+# in the role the drift workflow assumes, can change the stack: a preview saves no state.
+
+# pulumi's --expect-no-changes error, which it raises after printing the JSON (exit 7 in recent CLIs, 255 before)
+NO_CHANGES_EXPECTED = "no changes were expected"
+
+
+def _drift_preview(stack: str) -> dict[str, Any]:
+    """The preview digest of ``stack`` after a refresh; a preview that fails is a CommandFailed."""
+    from ops.drift import preview_failed
+
+    command = ["preview", "--refresh", "--expect-no-changes", "--json", "--non-interactive", "--stack", stack]
+    print(f"reading stack {stack} back: pulumi {' '.join(command)}", file=sys.stderr, flush=True)
+    code, stdout, stderr = _run_pulumi(command, PROJECT_ROOT)
+    try:
+        digest = json.loads(stdout)
+    except ValueError:
+        digest = None
+    changes_proposed = any(NO_CHANGES_EXPECTED in line for line in stderr)
+    if code != 0 and not (changes_proposed and isinstance(digest, dict)):
+        reason = (preview_failed(digest) or [_pulumi_reason(code, stdout, stderr)])[0]
+        if "no stack named" in reason:
+            raise UsageError(f"stack {stack!r} not found: {reason} (fix: `pulumi stack ls` lists the stacks)")
+        raise CommandFailed(f"`pulumi preview --refresh --stack {stack}` failed, so drift is unknown: {reason}")
+    if not isinstance(digest, dict):
+        raise CommandFailed(f"`pulumi preview --json --stack {stack}` did not print a JSON object", EXIT_UNAVAILABLE)
+    return digest
+
+
+def _drift_checks(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list[str]]:
+    """The failed checks of ``verify`` (the master checklist, a read), run through the stack's
+    read-only function and never through the operator that can change the database; and what
+    was not checked. The application logins' checks are not run: they probe writes."""
+    outputs = stack_outputs(args.stack)
+    reader = outputs.get(READER_OUTPUT)
+    notes = [
+        f"the application logins' access checks (they probe writes; `python -m ops verify --stack {args.stack}` "
+        "with deploy credentials runs them)"
+    ]
+    if outputs.get(OPERATOR_OUTPUT) and not reader:
+        return [], [
+            f"the database checks (verify): stack {args.stack!r} has no {READER_OUTPUT} output, and drift "
+            f"detection does not use the operator that can change the database (fix: `pulumi up` with a "
+            f"program that exports {READER_OUTPUT}; the refresh above still read the flags, seed, logins and schema)",
+            *notes,
+        ]
+    # The reader takes the operator's place: nothing below can reach the function that writes.
+    target = stack_target(args, {**outputs, OPERATOR_OUTPUT: reader} if reader else outputs)
+    results = stack_operation(args, target, "verify", {"require_seed": False})["results"]
+    return [(r["name"], r["detail"]) for r in results if not r["passed"]], notes
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from ops.drift import DriftReport, drift_lines, drifted_resources, report_document, summary_line, unchanged_count
+
+    digest = _drift_preview(args.stack)
+    failed_checks, notes = _drift_checks(args)
+    report = DriftReport(
+        args.stack, tuple(drifted_resources(digest)), unchanged_count(digest), tuple(failed_checks), tuple(notes)
+    )
+    if args.json:
+        print(json.dumps(report_document(report), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join([*drift_lines(report), *(f"not checked: {note}" for note in notes), summary_line(report)]))
+    if report.drifted:
+        raise CommandFailed(
+            f"{summary_line(report)} (fix: `pulumi up --stack {args.stack}` restores what it declares; or adopt the "
+            f"change in Pulumi.{report.short_name}.yaml or the program)",
+            EXIT_DRIFT,
+        )
+    return EXIT_OK
+
+
 # --- rehearse: the whole deployment on this machine ---------------------------------------------
 
 
@@ -860,7 +965,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     if state.program:
         print(f"plan for stack {args.stack} (under mocks, as `pulumi preview` would list the creates):")
         print("\n".join(plan_lines(plan_groups(state.program))))
-        # (issue 18) The plan's cost total belongs here, under the plan it prices.
+        print(cost_summary(args.stack, state.program))
         print()
         if args.graph:
             title = f"swipesavvy-{args.stack}: " + (
@@ -1038,6 +1143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_seed_options(rehearse)
     rehearse.set_defaults(handler=cmd_rehearse)
+    add_cost_parser(commands)
 
     rollback = commands.add_parser(
         "rollback",
@@ -1053,6 +1159,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("--yes", action="store_true", help="deploy after the preview without asking (for CI)")
     rollback.set_defaults(handler=cmd_rollback)
+
+    drift = commands.add_parser(
+        "drift",
+        help="what changed outside the stack: pulumi preview --refresh --expect-no-changes, then verify, both "
+        "read-only; one line per drifted resource and property, exit 7 on drift",
+    )
+    drift.add_argument("--stack", required=True, metavar="NAME", help="the Pulumi stack to check")
+    drift.add_argument("--json", action="store_true", help="print the report and its GitHub issue as JSON (for CI)")
+    drift.set_defaults(
+        handler=cmd_drift,
+        dsn=None,
+        connect_host=None,
+        connect_port=None,
+        require_seed=False,
+        lock_timeout=DEFAULT_LOCK_TIMEOUT_S,
+    )
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -1102,7 +1224,7 @@ def report(message: str, exit_code: int, argv: Sequence[str]) -> int:
 def _dsn_candidates(argv: Sequence[str]) -> list[str]:
     """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced).
     None for the commands that take no DSN: their URLs are not secrets."""
-    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"]):
+    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"], ["drift"]):
         return []
     looks_like_dsn = [arg for arg in argv if not arg.startswith("-") and ("=" in arg or "://" in arg)]
     dsn_options = [arg.partition("=")[2] for arg in argv if arg.startswith("--dsn=")]

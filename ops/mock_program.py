@@ -32,6 +32,7 @@ APP_PASSWORD_PREFIX = "APP-PASSWORD-generated-"
 ALB_DNS_NAME = "swipesavvy-api-alb-123456.us-east-1.elb.amazonaws.com"
 AMI_ID = "ami-0al2023arm64"
 CLOUDFRONT_PREFIX_LIST_ID = "pl-3b927c52"
+ELB_ACCOUNT = "127311923021"  # us-east-1's Elastic Load Balancing account
 OPERATOR_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
 CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
@@ -87,6 +88,9 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         return {"name": args.name, "arn": f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:{args.name}"}
     if args.typ == "aws:iam/instanceProfile:InstanceProfile":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/{args.name}", "name": args.name}
+    if args.typ == "aws:iam/policy:Policy":
+        name = inputs.get("name", args.name)
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:policy/{name}", "name": name}
     if args.typ == "aws:iam/role:Role":
         return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{args.name}", "name": args.name}
     if args.typ in ("aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup"):
@@ -104,6 +108,8 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             "domainName": CLOUDFRONT_DOMAIN,
             "hostedZoneId": CLOUDFRONT_ZONE_ID,
         }
+    if args.typ == "aws:wafv2/webAcl:WebAcl":
+        return {"arn": f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/{inputs['name']}/0123"}
     if args.typ == "aws:cloudfront/function:Function":
         return {"arn": f"arn:aws:cloudfront::{ACCOUNT}:function/{inputs['name']}"}
     if args.typ == "aws:acm/certificate:Certificate":
@@ -167,6 +173,8 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
         }
     if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
         return {"id": CLOUDFRONT_PREFIX_LIST_ID, "name": args.args["name"], "addressFamily": "IPv4", "entries": []}
+    if args.token == "aws:elb/getServiceAccount:getServiceAccount":
+        return {"id": ELB_ACCOUNT, "arn": f"arn:aws:iam::{ELB_ACCOUNT}:root"}
     if args.token == "datadog:aws/getIntegrationIamPermissions:getIntegrationIamPermissions":
         return {"id": "permissions", "iamPermissions": DATADOG_IAM_PERMISSIONS}
     if args.token == "datadog:index/getSyntheticsGlobalVariable:getSyntheticsGlobalVariable":
@@ -211,6 +219,7 @@ class RecordingMonitor(MockMonitor):
         self.parent_keys: dict[tuple[str, str], tuple[str, str]] = {}
         self.protected: set[tuple[str, str]] = set()
         self.retained: set[tuple[str, str]] = set()
+        self.ignored: dict[tuple[str, str], list[str]] = {}
 
     def RegisterResource(self, request):
         self.dependencies[(request.type, request.name)] = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
@@ -220,6 +229,8 @@ class RecordingMonitor(MockMonitor):
             self.protected.add((request.type, request.name))
         if request.retainOnDelete:
             self.retained.add((request.type, request.name))
+        if request.ignoreChanges:
+            self.ignored[(request.type, request.name)] = list(request.ignoreChanges)
         return super().RegisterResource(request)
 
 
@@ -231,6 +242,7 @@ class ProgramRun:
     retained: set[tuple[str, str]]  # (type, name) of resources registered with retain_on_delete=True
     parent_keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (type, name) -> its parent's
     outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)  # name -> (value, is_secret)
+    ignored: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (type, name) -> its ignore_changes
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]
@@ -270,7 +282,14 @@ def run_program(
     pulumi.runtime.set_all_config(raw, list(secret_keys))
     os.environ["PULUMI_CONFIG"] = json.dumps(raw)
     os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(secret_keys))
-    run = ProgramRun(mocks.resources, monitor.dependencies, monitor.protected, monitor.retained, monitor.parent_keys)
+    run = ProgramRun(
+        mocks.resources,
+        monitor.dependencies,
+        monitor.protected,
+        monitor.retained,
+        monitor.parent_keys,
+        ignored=monitor.ignored,
+    )
 
     async def resolve_outputs() -> None:
         for name, value in pulumi.runtime.get_root_resource().outputs.items():

@@ -3,8 +3,8 @@
 One code path, two transports: a dynamic provider either runs an operation here, over a
 direct connection (``run_operation``), or sends the same request to the operator function
 inside the VPC (ops.operator_client -> ops.operator_handler), which calls ``run_operation``
-there. A request is JSON: ``{"operation": name, "connection": {...}, "args": {...}}``; a
-result is a JSON object. No password travels in either: the connection and the login
+there, over the connection its own configuration allows (ops.authority). A request is JSON:
+``{"operation": name, "connection": {...}, "args": {...}}``; a result is a JSON object. No password travels in either: the connection and the login
 operations name Secrets Manager secrets, read where the operation runs.
 
 Plain psycopg 3 and boto3, no Pulumi.
@@ -194,6 +194,12 @@ OPERATIONS: dict[str, Operation] = {
     "verify": verify,
     "verify_login": verify_login,
 }
+# What ``pulumi refresh``, previews and ``verify`` need: they change nothing, and run as a login
+# that may only read (ops.authority: the read-only operator). verify_login is not one: it
+# connects as each application login, whose secrets only the deploying side may read.
+READ_OPERATIONS = frozenset({"read_schema", "read_seed", "read_flags", "read_login", "verify"})
+# Refused unless the stack allows data destruction (database.allowDataDestruction).
+DESTRUCTIVE_OPERATIONS = frozenset({"drop_schema"})
 
 
 def run_operation(connection: Mapping[str, Any], operation: str, args: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,10 +3,17 @@
 Built for what a synchronous Lambda invoke really does (shared/reference/operator-notes.md):
 - botocore retries a read timeout, which would run a long seed two or three times, so
   retries are off (one attempt) and the read timeout outlasts the function's own timeout;
-  a throttle (nothing ran) is retried here, a bounded number of times;
+  a throttle (nothing ran) is retried here, for as long as another operation may hold the
+  function's one concurrent execution (its reserved concurrency is 1: deploy operations
+  run one at a time);
 - a new or idle VPC function is not active yet: wait for it before invoking (an idle,
   Inactive one is woken first: it stays Inactive until an invoke, which fails);
 - a function error is HTTP 200 with ``FunctionError``: it is turned into an exception;
+- an invoke waits silently for up to 15 minutes, longer than a NAT gateway keeps an idle
+  connection (350 s): TCP keepalive probes every ``KEEPALIVE_INTERVAL_S`` after
+  ``KEEPALIVE_IDLE_S`` keep it open (botocore's ``tcp_keepalive`` alone waits the OS
+  default of 7200 s before the first probe). A connection that still drops after the
+  request was sent may have run the operation: the error says how to check, not "cannot invoke";
 - the handler answers ``{"ok": false, "error": one line}`` for a failed operation, the
   same line the CLI prints; that becomes an OperatorError with that line.
 """
@@ -14,6 +21,7 @@ Built for what a synchronous Lambda invoke really does (shared/reference/operato
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Mapping
 from contextlib import suppress
@@ -21,15 +29,39 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError, WaiterError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    ReadTimeoutError,
+    WaiterError,
+)
 
 FUNCTION_TIMEOUT_S = 900  # the function's own limit (Lambda's maximum); the program sets it
 READ_TIMEOUT_S = FUNCTION_TIMEOUT_S + 60
-THROTTLE_RETRIES = 4
 THROTTLE_BACKOFF_S = 2.0
+THROTTLE_BACKOFF_MAX_S = 15.0
+
+
+def _throttle_delays() -> list[float]:
+    """Waits between throttled attempts: doubling from 2 s, at most 15 s, until together they
+    outlast one whole operation in the function's single slot (its timeout, and a minute)."""
+    delays: list[float] = []
+    while sum(delays) < READ_TIMEOUT_S:
+        delays.append(min(THROTTLE_BACKOFF_S * 2 ** len(delays), THROTTLE_BACKOFF_MAX_S))
+    return delays
+
+
+THROTTLE_DELAYS_S = _throttle_delays()
+THROTTLE_RETRIES = len(THROTTLE_DELAYS_S)
 ACTIVE_WAIT_DELAY_S = 5
 ACTIVE_WAIT_ATTEMPTS = 60  # 5 minutes: a VPC function's network interfaces take a while
 WAKE_UP_REQUEST = b"{}"  # the handler refuses it (no operation) without touching the database
+# The first probe after 60 s idle, then every 15 s; 4 unanswered probes end the connection.
+KEEPALIVE_IDLE_S = 60
+KEEPALIVE_INTERVAL_S = 15
+KEEPALIVE_PROBES = 4
+VERIFY_HINT = "check with `python -m ops verify --stack NAME`"
 
 
 class OperatorError(Exception):
@@ -50,14 +82,30 @@ def function_region(function_arn: str) -> str | None:
     return parts[3] if len(parts) > 3 and parts[:3] == ["arn", "aws", "lambda"] else None
 
 
+def keepalive_socket_options() -> list[tuple[int, int, int]]:
+    """TCP_KEEPIDLE/INTVL/CNT as this platform names them (macOS: TCP_KEEPALIVE is the idle time)."""
+    idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+    wanted = [
+        (idle, KEEPALIVE_IDLE_S),
+        (getattr(socket, "TCP_KEEPINTVL", None), KEEPALIVE_INTERVAL_S),
+        (getattr(socket, "TCP_KEEPCNT", None), KEEPALIVE_PROBES),
+    ]
+    return [(socket.IPPROTO_TCP, option, value) for option, value in wanted if option is not None]
+
+
 def lambda_client(function_arn: str):
     config = Config(
         connect_timeout=10,
         read_timeout=READ_TIMEOUT_S,
         retries={"total_max_attempts": 1},
-        tcp_keepalive=True,
+        tcp_keepalive=True,  # SO_KEEPALIVE; the intervals are added below
     )
-    return boto3.client("lambda", region_name=function_region(function_arn), config=config)
+    client = boto3.client("lambda", region_name=function_region(function_arn), config=config)
+    # botocore has no setting for the intervals. Its HTTP session hands this list, the same
+    # object, to every connection pool it creates, and pools and connections are created at
+    # the first request: extended in place now, every socket of this client gets them.
+    client._endpoint.http_session._socket_options.extend(keepalive_socket_options())
+    return client
 
 
 def _client_error(function_arn: str, error: ClientError) -> OperatorError:
@@ -96,14 +144,14 @@ def _wait_until_active(client, function_arn: str) -> None:
 
 
 def _invoke_once(client, function_arn: str, payload: bytes) -> dict[str, Any]:
-    for attempt in range(THROTTLE_RETRIES + 1):
+    for delay in [*THROTTLE_DELAYS_S, None]:
         try:
             return client.invoke(FunctionName=function_arn, InvocationType="RequestResponse", Payload=payload)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
-            if code != "TooManyRequestsException" or attempt == THROTTLE_RETRIES:
+            if code != "TooManyRequestsException" or delay is None:
                 raise _client_error(function_arn, error) from None
-            time.sleep(THROTTLE_BACKOFF_S * 2**attempt)  # throttled: nothing ran, safe to retry
+            time.sleep(delay)  # throttled: nothing ran, safe to retry
     raise AssertionError("unreachable")
 
 
@@ -112,11 +160,22 @@ def invoke_operator(function_arn: str, request: Mapping[str, Any], client=None) 
     client = client or lambda_client(function_arn)
     try:
         _wait_until_active(client, function_arn)
+    except BotoCoreError as error:  # nothing was sent to the function yet
+        raise OperatorError(f"cannot invoke operator {function_arn}: {error}", "unavailable") from None
+    try:
         response = _invoke_once(client, function_arn, json.dumps(request).encode())
     except ReadTimeoutError:
         raise OperatorError(
             f"operator {function_arn} did not answer within {READ_TIMEOUT_S:g} s; it may still be running:"
             f" see its log group before retrying"
+        ) from None
+    except HTTPClientError as error:
+        # The request went out and the connection broke before the answer (ConnectionClosedError
+        # and the like): the function may have run. Connect failures (botocore's
+        # ConnectionError: nothing was sent) are not HTTPClientError and end below.
+        raise OperatorError(
+            f"operator {function_arn}: the connection dropped after the request was sent ({error});"
+            f" the operation may have run: {VERIFY_HINT} before retrying"
         ) from None
     except BotoCoreError as error:
         raise OperatorError(f"cannot invoke operator {function_arn}: {error}", "unavailable") from None

@@ -4,11 +4,18 @@ It runs inside the VPC, next to the database, the same ``ops.operations`` the CL
 dynamic providers run over a direct connection. An event is a request
 ``{"operation": name, "connection": {...}, "args": {...}}`` (optionally ``"lock_timeout_s"``);
 the answer is ``{"ok": true, "result": {...}}`` or ``{"ok": false, "error": one line,
-"kind": ...}``. Errors are the one-line messages the CLI prints: never a traceback, never
-a password (there is none in the event: the connection names the master secret, which the
-function reads itself). ``kind`` says what failed, for exit codes: ``invalid`` (the
-request), ``unavailable`` (database or secret), ``locked`` (gave up waiting for a lock),
-``failed`` (anything else).
+"kind": ...}``. What it may do is its own configuration (ops.authority, from the function's
+environment), never the event's: the event's connection must name this database and its
+deploying login, and the function connects with the login and secret it was configured
+with. Errors are the one-line messages the CLI prints: never a traceback, never a password
+(there is none in the event: the function reads the secrets itself). ``kind`` says what
+failed, for exit codes: ``invalid`` (the request, or one this function refuses),
+``unavailable`` (database or secret), ``locked`` (gave up waiting for a lock), ``failed``
+(anything else).
+
+Every invocation leaves one JSON line in the function's log (``RECORD``): the operation,
+a digest of its arguments, the outcome, the duration and the request id; no secret (the
+arguments hold none, and only their digest is logged).
 
 Nothing waits without a bound: the session gets ``lock_timeout`` (LOCK_TIMEOUT_S, or the
 request's ``lock_timeout_s``) and a ``statement_timeout`` that ends a statement before the
@@ -22,6 +29,7 @@ is retried once, reading the secret again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -33,6 +41,7 @@ from typing import Any
 
 import psycopg
 
+from ops.authority import AUTHORITY_ENV, Authority, AuthorityMissing, authorize
 from ops.connection import (
     DEFAULT_LOCK_TIMEOUT_S,
     DatabaseUnavailable,
@@ -57,6 +66,7 @@ KIND_INVALID, KIND_UNAVAILABLE, KIND_LOCKED, KIND_FAILED = "invalid", "unavailab
 # Failures whose message is already the one line an operator should read, and their kind.
 EXPECTED_ERRORS: dict[type[Exception], str] = {
     InvalidRequest: KIND_INVALID,
+    AuthorityMissing: KIND_FAILED,
     InvalidConnectionString: KIND_INVALID,
     CredentialsUnavailable: KIND_UNAVAILABLE,
     DatabaseUnavailable: KIND_UNAVAILABLE,
@@ -67,6 +77,9 @@ EXPECTED_ERRORS: dict[type[Exception], str] = {
 # What a malformed argument raises inside an operation (a port "abc", flags that are not a map...).
 BAD_ARGUMENT_ERRORS = (ValueError, TypeError, KeyError, AttributeError)
 
+EVENT_KEYS = ("operation", "connection", "args", "lock_timeout_s")
+RECORD = "operator-call"  # the "record" field of the one log line per invocation
+
 _sleep = time.sleep  # tests replace it
 
 
@@ -74,6 +87,9 @@ def _request(event: Any) -> tuple[Mapping[str, Any], str, Mapping[str, Any], flo
     shape = "the event must be a JSON object with operation, connection and args"
     if not isinstance(event, Mapping):
         raise InvalidRequest(shape)
+    extra = sorted(str(key) for key in event if key not in EVENT_KEYS)
+    if extra:
+        raise InvalidRequest(f"the event has fields this operator does not take: {', '.join(extra)}; {shape}")
     connection, operation, args = event.get("connection"), event.get("operation"), event.get("args", {})
     if not isinstance(operation, str) or not isinstance(connection, Mapping) or not isinstance(args, Mapping):
         raise InvalidRequest(shape)
@@ -159,12 +175,14 @@ def _answer_error(kind: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": one_line(message)[:1000], "kind": kind}
 
 
-def handler(event: Any, context: Any = None) -> dict[str, Any]:
+def _answer(event: Any, context: Any) -> dict[str, Any]:
     operation, lock_timeout_s = None, LOCK_TIMEOUT_S
     try:
         connection, operation, args, lock_timeout_s = _request(event)
+        authority = Authority.from_json(os.environ.get(AUTHORITY_ENV))
+        allowed = authorize(authority, operation, connection, args)
         with session_limits(lock_timeout_s=lock_timeout_s, statement_timeout_s=statement_timeout_for(context)):
-            result = _run(connection, operation, args)
+            result = _run(allowed, operation, args)
     except Exception as error:
         return _failure(error, operation, lock_timeout_s)
     try:
@@ -172,3 +190,32 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     except (TypeError, ValueError) as error:
         return _answer_error(KIND_FAILED, f"operator error in {operation}: its result is not JSON: {error}")
     return {"ok": True, "result": result}
+
+
+def arguments_digest(event: Any) -> str:
+    """sha256 of the event's arguments as canonical JSON: which call it was, not what it said."""
+    args = event.get("args") if isinstance(event, Mapping) else None
+    return hashlib.sha256(json.dumps(args, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def record(event: Any, context: Any, answer: Mapping[str, Any], seconds: float) -> str:
+    """The invocation's log line: JSON, one line, no secret (the error lines hold none)."""
+    operation = event.get("operation") if isinstance(event, Mapping) else None
+    line = {
+        "record": RECORD,
+        "operation": operation[:100] if isinstance(operation, str) else None,
+        "arguments_sha256": arguments_digest(event),
+        "outcome": "ok" if answer["ok"] else answer["kind"],
+        "duration_ms": round(seconds * 1000, 1),
+        "request_id": getattr(context, "aws_request_id", None),
+    }
+    if not answer["ok"]:
+        line["error"] = answer["error"]
+    return json.dumps(line)
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    started = time.monotonic()
+    answer = _answer(event, context)
+    print(record(event, context, answer, time.monotonic() - started), flush=True)
+    return answer

@@ -59,10 +59,17 @@ def _scalar(conn: psycopg.Connection, query: str, params: tuple = ()) -> int:
     return conn.execute(query, params).fetchone()[0]
 
 
+# The relations information_schema.tables lists in public (tables, views, foreign tables),
+# from the catalog: information_schema shows only what the current login has privileges on,
+# and verify also runs as logins that may only read (the read-only operator, the app logins).
+PUBLIC_TABLES = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'f')"
+)
+
+
 def check_tables(conn: psycopg.Connection) -> CheckResult:
-    names = {
-        row[0] for row in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
-    }
+    names = {row[0] for row in conn.execute(PUBLIC_TABLES)}
     missing, extra = sorted(EXPECTED_TABLES - names), sorted(names - EXPECTED_TABLES)
     detail = f"{len(names)} tables in public (expected {len(EXPECTED_TABLES)})"
     if missing:
@@ -73,13 +80,7 @@ def check_tables(conn: psycopg.Connection) -> CheckResult:
 
 
 def check_key_tables(conn: psycopg.Connection) -> CheckResult:
-    present = {
-        row[0]
-        for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name = ANY(%s)",
-            (list(KEY_TABLES),),
-        )
-    }
+    present = {row[0] for row in conn.execute(f"{PUBLIC_TABLES} AND c.relname = ANY(%s)", (list(KEY_TABLES),))}
     missing = [t for t in KEY_TABLES if t not in present]
     detail = ", ".join(f"{t}: {'present' if t in present else 'MISSING'}" for t in KEY_TABLES)
     return CheckResult("key_tables", not missing, detail)

@@ -1,8 +1,13 @@
-"""A fake ``pulumi`` executable for the rollback tests (``tests/test_rollback.py`` puts it first on PATH).
+"""A fake ``pulumi`` executable for the rollback and drift tests (``tests/test_rollback.py`` and
+``tests/test_drift.py`` put it first on PATH).
 
-It answers what ``python -m ops rollback`` asks, as the real CLI does:
+It answers what ``python -m ops rollback`` and ``python -m ops drift`` ask, as the real CLI does:
 - ``pulumi version``: a version line (what the Automation API asks first, should the command move to it);
 - ``pulumi stack history --json ...``: replays the recorded output in ``$FAKE_PULUMI_HISTORY``;
+- ``pulumi stack output --json ...``: replays ``$FAKE_PULUMI_OUTPUTS``;
+- ``pulumi preview --json ...``: replays the preview digest in ``$FAKE_PULUMI_PREVIEW``; with
+  ``--expect-no-changes`` and a change summary counting anything but ``same``/``read*`` (Pulumi's
+  ``ResourceChanges.HasChanges``), the CLI's error line after the JSON and its exit code 7;
 - ``pulumi install``, ``pulumi preview``, ``pulumi up``: a few lines of output and success, or,
   for the command named in ``$FAKE_PULUMI_FAIL``, pulumi's ``error:`` line on stderr and exit 255.
 Anything else is an error, as an unknown command is.
@@ -21,6 +26,16 @@ import sys
 from pathlib import Path
 
 VERSION = "v3.272.0"
+UNCHANGED = ("same", "read", "read-discard", "read-replacement")
+
+
+def put_on_path(bin_dir: Path, monkeypatch) -> None:
+    """Install this fake as ``pulumi`` in ``bin_dir`` and put that first on PATH (for a test)."""
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "pulumi"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).resolve()}" "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
 def _git(*command: str) -> str:
@@ -58,6 +73,17 @@ def main(args: list[str]) -> int:
     elif command == "stack history":
         with open(os.environ["FAKE_PULUMI_HISTORY"]) as history:
             sys.stdout.write(history.read())
+    elif command == "stack output":
+        with open(os.environ["FAKE_PULUMI_OUTPUTS"]) as outputs:
+            sys.stdout.write(outputs.read())
+    elif command == "preview" and "--json" in args:
+        with open(os.environ["FAKE_PULUMI_PREVIEW"]) as preview:
+            text = preview.read()
+        sys.stdout.write(text)
+        summary = json.loads(text).get("changeSummary") or {}
+        if "--expect-no-changes" in args and any(n for op, n in summary.items() if op not in UNCHANGED):
+            sys.stderr.write("error: no changes were expected for preview but changes were proposed\n")
+            return 7
     elif command == "install":
         print("Installing dependencies...\nFinished installing dependencies")
     elif command in ("preview", "up"):

@@ -22,6 +22,7 @@ from ops.mock_program import (  # noqa: F401  (re-exported for the tests)
     DATADOG_IAM_PERMISSIONS,
     DATADOG_TOKEN_VARIABLE_ID,
     DB_ADDRESS,
+    ELB_ACCOUNT,
     MASTER_PASSWORD,
     MASTER_SECRET_ARN,
     OPERATOR_ARN_PREFIX,

@@ -10,14 +10,15 @@ import pulumi
 import pytest
 import yaml
 from pulumi_program import (
+    ACCOUNT,
     ALB_DNS_NAME,
     AMI_ID,
     CLOUDFRONT_PREFIX_LIST_ID,
     DB_ADDRESS,
+    ELB_ACCOUNT,
     PROJECT_ROOT,
     RecordingMocks,
     is_secret,
-    plain_values,
     run_program,
     stack_config,
     unwrap_all,
@@ -33,6 +34,7 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 BACKEND_SG = "swipesavvy-backend-id"
 ALB_SG = "swipesavvy-api-alb-sg-id"
+TARGET_GROUP_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:swipesavvy-api-api"
 
 
 def cloud_config(run) -> dict:
@@ -106,6 +108,76 @@ def test_group_rolls_through_an_instance_refresh_and_waits_for_health(staging):
         200,
     )
     assert isinstance(refresh["preferences"]["instanceWarmup"], str)
+    assert refresh["preferences"]["autoRollback"] is True  # a failed refresh puts the previous version back
+
+
+def test_the_group_is_created_after_the_database_logins(staging, production):
+    for run in (staging, production):
+        logins = {r.name for r in run.of_type("pulumi-python:dynamic/db:LoginRole")}
+        assert {"swipesavvy-db-backend", "swipesavvy-db-monitor"} <= logins
+        assert logins <= set(run.dependencies[(ASG, "swipesavvy-api-asg")])
+
+
+def test_the_site_cache_is_cleared_only_after_the_rollout_succeeded(staging, production):
+    for run in (staging, production):
+        invalidation = ("pulumi-python:dynamic/cdn:CloudFrontInvalidation", "swipesavvy-frontend-invalidation")
+        assert "swipesavvy-api-rollout" in run.dependencies[invalidation]
+        rollout = ("pulumi-python:dynamic/autoscaling:InstanceRefreshWait", "swipesavvy-api-rollout")
+        assert "swipesavvy-api-asg" in run.dependencies[rollout]  # and the rollout waits for the group
+
+
+def test_a_recompressed_release_is_no_new_upload(staging):
+    """The object key is the tar's digest: other compressed bytes of it change nothing."""
+    assert staging.ignored[("aws:s3/bucketObjectv2:BucketObjectv2", "swipesavvy-api-release")] == ["source"]
+
+
+def warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+AMI_WARNING = (
+    f"swipesavvy:backend.ami is latest: the instances run {AMI_ID}"
+    " (/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64); when Amazon Linux publishes a newer"
+    " image, the next `pulumi up` rolls every instance"
+    f" (to choose when: pulumi config set --path 'swipesavvy:backend.ami' {AMI_ID})"
+)
+CA_WARNING = (
+    "swipesavvy:backend.rdsCaBundleSha256 is not set: the instances trust the RDS CA bundle the trust store serves"
+    " over HTTPS, unchecked (pin it: see README.md, Releases and AMIs)"
+)
+
+
+def test_the_preview_says_which_ami_latest_is_and_that_a_newer_one_rolls_the_instances(caplog):
+    caplog.set_level("WARNING")
+    run = run_program(stack_config("staging"), preview=True)
+    assert AMI_WARNING in warnings(caplog) and CA_WARNING in warnings(caplog)
+    assert run.one(LT).inputs["imageId"] == AMI_ID
+    assert run.outputs["backend_ami"] == (AMI_ID, False)
+
+
+def test_the_launch_template_names_an_ami_id_a_rollback_can_return_to(staging, production):
+    """ "You also cannot roll back to a launch template that is configured to use an AMI alias from
+    the AWS Systems Manager Parameter Store" (EC2 Auto Scaling user guide, "Undo changes with a
+    manual or auto rollback"): the program resolves the parameter itself."""
+    for run in (staging, production):
+        image = run.one(LT).inputs["imageId"]
+        assert image.startswith("ami-") and not image.startswith("resolve:ssm:")
+
+
+def test_a_pinned_ami_and_ca_bundle_are_used_as_set_without_a_warning(caplog):
+    config = stack_config("staging")
+    pin = "e" * 64
+    config["swipesavvy:backend"] = {
+        **config["swipesavvy:backend"],
+        "ami": "ami-0fedcba9876543210",
+        "rdsCaBundleSha256": pin,
+    }
+    caplog.set_level("WARNING")
+    run = run_program(config, preview=True)
+    assert not [w for w in warnings(caplog) if "swipesavvy:backend." in w]
+    assert run.one(LT).inputs["imageId"] == "ami-0fedcba9876543210"
+    install = next(f for f in cloud_config(run)["write_files"] if f["path"].endswith("-install"))
+    assert f"RDS_CA_BUNDLE_SHA256={pin}\n" in install["content"]
 
 
 def test_target_group_checks_the_health_endpoint_on_8080(staging):
@@ -114,18 +186,44 @@ def test_target_group_checks_the_health_endpoint_on_8080(staging):
     assert target["healthCheck"]["path"] == "/api/health" and target["healthCheck"]["matcher"] == "200"
 
 
-def test_load_balancer_serves_only_cloudfront_requests_with_the_origin_header(staging):
+def test_the_load_balancer_is_internal_in_the_private_subnets_and_forwards_to_the_api(staging):
     alb = staging.one("aws:lb/loadBalancer:LoadBalancer").inputs
-    assert alb["dropInvalidHeaderFields"] is True and alb["internal"] is False
-    assert alb["subnets"] == ["swipesavvy-public-0-id", "swipesavvy-public-1-id"]
+    assert alb["dropInvalidHeaderFields"] is True and alb["internal"] is True
+    assert alb["subnets"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
     listener = staging.one("aws:lb/listener:Listener").inputs
     assert listener["port"] == 80
-    assert listener["defaultActions"][0]["fixedResponse"]["statusCode"] == "403"
-    rule = staging.one("aws:lb/listenerRule:ListenerRule").inputs
-    assert is_secret(rule["conditions"])  # the header's value makes the whole condition secret
-    (condition,) = unwrap_all(rule["conditions"])
-    assert condition["httpHeader"]["httpHeaderName"] == "X-Origin-Verify"
-    assert rule["actions"][0]["type"] == "forward"
+    assert listener["defaultActions"] == [{"type": "forward", "targetGroupArn": TARGET_GROUP_ARN}]
+    assert staging.of_type("aws:lb/listenerRule:ListenerRule") == []  # no shared-secret header to check
+
+
+def test_the_load_balancer_writes_access_logs_the_elb_log_delivery_may_write(staging):
+    alb = staging.one("aws:lb/loadBalancer:LoadBalancer")
+    assert alb.inputs["accessLogs"] == {"bucket": "swipesavvy-api-alb-logs-a1b2c3d", "prefix": "alb", "enabled": True}
+    assert "swipesavvy-api-alb-logs" in staging.dependencies[(alb.typ, alb.name)]  # the policy first
+    policy = json.loads(staging.of_name("aws:s3/bucketPolicy:BucketPolicy", "swipesavvy-api-alb-logs").inputs["policy"])
+    objects = f"arn:aws:s3:::swipesavvy-api-alb-logs-a1b2c3d/alb/AWSLogs/{ACCOUNT}/*"
+    assert policy["Statement"][:2] == [
+        {
+            "Sid": "ElbLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": objects,
+        },
+        {
+            "Sid": "ElbRegionAccountLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ELB_ACCOUNT}:root"},
+            "Action": "s3:PutObject",
+            "Resource": objects,
+        },
+    ]
+    assert [s["Sid"] for s in policy["Statement"]] == [
+        "ElbLogDelivery",
+        "ElbRegionAccountLogDelivery",
+        "DenyInsecureTransport",
+    ]
+    assert ("aws:s3/bucket:Bucket", "swipesavvy-api-alb-logs") in staging.retained
 
 
 def test_security_groups_admit_only_the_next_hop(staging):
@@ -179,14 +277,6 @@ def test_the_release_is_uploaded_under_its_content_hash_to_a_private_bucket(stag
         staging.of_name("aws:s3/bucketPolicy:BucketPolicy", "swipesavvy-api-artifacts").inputs["policy"]
     )
     assert [s["Sid"] for s in policy["Statement"]] == ["DenyInsecureTransport"]
-
-
-def test_cloudfront_and_the_load_balancer_share_the_origin_secret_and_keep_it_secret(staging):
-    secret = "APP-PASSWORD-generated-swipesavvy-api-origin-verify"  # what the mocked generator returns
-    rule = staging.one("aws:lb/listenerRule:ListenerRule").inputs
-    assert secret in json.dumps(unwrap_all(rule["conditions"])) and secret not in plain_values(rule)
-    distribution = staging.one("aws:cloudfront/distribution:Distribution").inputs
-    assert secret in json.dumps(unwrap_all(distribution["origins"])) and secret not in plain_values(distribution)
 
 
 def test_outputs_name_the_site_the_api_and_the_group(staging):
@@ -248,3 +338,13 @@ def test_the_api_tokens_are_generated_into_their_own_secret(staging):
     for kind in ("api", "admin"):
         token = staging.of_name("random:index/randomPassword:RandomPassword", f"swipesavvy-api-{kind}-token").inputs
         assert (token["length"], token["special"]) == (40, False)
+
+
+def test_every_bucket_lifecycle_aborts_incomplete_uploads(staging, production):
+    # Checkov CKV_AWS_300, on every bucket of both committed stacks (release, ALB logs, site, site logs).
+    for run in (staging, production):
+        lifecycles = run.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        assert {r.name for r in lifecycles} == {r.name for r in run.of_type("aws:s3/bucket:Bucket")}
+        for lifecycle in lifecycles:
+            (rule,) = lifecycle.inputs["rules"]
+            assert rule["status"] == "Enabled" and rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}

@@ -13,6 +13,7 @@ import ast
 import base64
 import configparser
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -29,6 +30,8 @@ from components import backend_boot
 from components.backend_boot import (
     ENV_FILE,
     INSTALL_SCRIPT_PATH,
+    RDS_CA_BUNDLE,
+    RDS_CA_BUNDLE_URL,
     SERVICE_USER,
     UNIT_PATH,
     BootSettings,
@@ -70,11 +73,17 @@ ENV_KEYS = [
     "LOG_LEVEL",
     "FEATURE_FLAGS_ENABLED",
     "FEATURE_FLAGS_CACHE_TTL",
+    "DB_SSLMODE",
+    "DB_SSLROOTCERT",
     "SENTRY_DSN",
 ]
+# A stand-in for the RDS trust store's global-bundle.pem (the real one cannot be fetched here).
+CA_BUNDLE = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+CA_BUNDLE_SHA256 = hashlib.sha256(CA_BUNDLE).hexdigest()
 EXPOSURE_LIMIT = 2.5
 
-# One stand-in for aws, systemctl and chown (its file name says which): logs the call, serves
+# One stand-in for aws, curl, systemctl and chown (its file name says which): logs the call, serves
+# the RDS CA bundle from <sandbox>/truststore/global-bundle.pem to curl, serves
 # `aws s3 cp` from <sandbox>/s3/<bucket>/<key> and `aws secretsmanager get-secret-value`
 # from <sandbox>/secrets.json, and accepts only the exact forms the script should use.
 FAKE_TOOL = """\
@@ -85,6 +94,14 @@ tool, args = os.path.basename(sys.argv[0]), sys.argv[1:]
 sandbox = os.environ["FAKE_SANDBOX"]
 with open(os.path.join(sandbox, "calls.jsonl"), "a") as log:
     log.write(json.dumps({{"tool": tool, "args": args, "region": os.environ.get("AWS_DEFAULT_REGION")}}) + "\\n")
+if tool == "curl":
+    if args[-1] != {ca_url!r} or "--fail" not in args or "--output" not in args:
+        sys.exit("fake curl: unexpected call " + repr(args))
+    served = os.path.join(sandbox, "truststore", "global-bundle.pem")
+    if not os.path.isfile(served):
+        sys.exit("curl: (22) The requested URL returned error: 404")
+    shutil.copyfile(served, args[args.index("--output") + 1])
+    sys.exit(0)
 if tool != "aws":
     sys.exit(0)
 if args[:3] == ["s3", "cp", "--only-show-errors"] and len(args) == 5 and args[3].startswith("s3://"):
@@ -305,11 +322,20 @@ class Sandbox:
         self.root.mkdir()
         bin_dir = base / "bin"
         bin_dir.mkdir()
-        for tool in ("aws", "systemctl", "chown"):
-            (bin_dir / tool).write_text(FAKE_TOOL.format(python=sys.executable))
+        for tool in ("aws", "curl", "systemctl", "chown"):
+            (bin_dir / tool).write_text(FAKE_TOOL.format(python=sys.executable, ca_url=RDS_CA_BUNDLE_URL))
             (bin_dir / tool).chmod(0o755)
         self.path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
         self.secrets: dict[str, str] = {DB_SECRET_ARN: json.dumps(DB_SECRET), SENTRY_SECRET_ARN: SENTRY_DSN}
+
+    def publish_ca_bundle(self, data: bytes) -> None:
+        path = self.base / "truststore" / "global-bundle.pem"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    @property
+    def ca_bundle(self) -> Path:
+        return self.root / RDS_CA_BUNDLE.lstrip("/")
 
     def upload(self, key: str, data: bytes) -> None:
         path = self.base / "s3" / BUCKET / key
@@ -364,6 +390,7 @@ def sandbox(tmp_path: Path, example_release: ReleaseArchive) -> Sandbox:
     require_tool("python3", "the script's env writer; AL2023 has it")
     box = Sandbox(tmp_path)
     box.upload(example_release.key, example_release.data)
+    box.publish_ca_bundle(CA_BUNDLE)
     return box
 
 
@@ -380,6 +407,8 @@ def expected_environment(sentry_dsn: str = "") -> dict[str, str]:
         "LOG_LEVEL": "info",
         "FEATURE_FLAGS_ENABLED": "true",
         "FEATURE_FLAGS_CACHE_TTL": "300",
+        "DB_SSLMODE": "verify-full",
+        "DB_SSLROOTCERT": "/etc/swipesavvy/rds-global-bundle.pem",
         "SENTRY_DSN": sentry_dsn,
     }
 
@@ -423,8 +452,42 @@ def test_install_script_installs_the_release_and_writes_the_env_file(sandbox: Sa
     # Nothing echoed a secret, and no temporary file is left beside the results.
     assert PASSWORD not in result.stdout + result.stderr
     assert PASSWORD not in (sandbox.base / "calls.jsonl").read_text()
-    assert sorted(p.name for p in sandbox.env_file.parent.iterdir()) == ["backend.env"]
+    assert sorted(p.name for p in sandbox.env_file.parent.iterdir()) == ["backend.env", "rds-global-bundle.pem"]
     assert sorted(p.name for p in (sandbox.backend / "releases").iterdir()) == [settings.release_sha256]
+    # The CA bundle the env file names, readable by the service user (root's, 0644).
+    assert sandbox.ca_bundle.read_bytes() == CA_BUNDLE and mode(sandbox.ca_bundle) == 0o644
+    assert [c["args"][-1] for c in sandbox.calls("curl")] == [RDS_CA_BUNDLE_URL]
+
+
+def test_a_pinned_ca_bundle_is_installed_when_it_matches(sandbox: Sandbox, settings: BootSettings):
+    pinned = dataclasses.replace(settings, rds_ca_bundle_sha256=CA_BUNDLE_SHA256)
+    result = sandbox.run(render_install_script(pinned))
+    assert result.returncode == 0, result.stderr
+    assert sandbox.ca_bundle.read_bytes() == CA_BUNDLE
+
+
+def test_a_ca_bundle_that_is_not_the_pinned_one_aborts_before_the_env_file(sandbox: Sandbox, settings: BootSettings):
+    changed = CA_BUNDLE + b"-----BEGIN CERTIFICATE-----\nMIIBother\n-----END CERTIFICATE-----\n"
+    sandbox.publish_ca_bundle(changed)
+    result = sandbox.run(render_install_script(dataclasses.replace(settings, rds_ca_bundle_sha256=CA_BUNDLE_SHA256)))
+    assert result.returncode != 0
+    assert result.stderr == (
+        f"swipesavvy-backend-install: {RDS_CA_BUNDLE_URL} has sha256 {hashlib.sha256(changed).hexdigest()},"
+        f" not the pinned {CA_BUNDLE_SHA256} (swipesavvy:backend.rdsCaBundleSha256): refusing to trust it\n"
+    )
+    assert not sandbox.ca_bundle.exists() and not sandbox.env_file.exists()
+    assert sorted(p.name for p in sandbox.ca_bundle.parent.iterdir()) == []  # no temporary file left
+    assert not sandbox.calls("systemctl")
+
+
+def test_an_unpinned_bundle_must_hold_a_certificate(sandbox: Sandbox, settings: BootSettings):
+    sandbox.publish_ca_bundle(b"<html>captive portal</html>")
+    result = sandbox.run(render_install_script(settings))
+    assert result.returncode != 0
+    assert result.stderr == (
+        f"swipesavvy-backend-install: {RDS_CA_BUNDLE_URL} holds no PEM certificate: refusing to trust it\n"
+    )
+    assert not sandbox.env_file.exists()
 
 
 def test_sentry_dsn_comes_from_its_own_secret(sandbox: Sandbox, settings: BootSettings):
@@ -475,7 +538,8 @@ def test_running_it_again_changes_nothing(sandbox: Sandbox, settings: BootSettin
     assert mode(sandbox.env_file) == 0o600
     assert os.readlink(sandbox.backend / "current") == f"releases/{settings.release_sha256}"
     assert sorted(p.name for p in sandbox.backend.iterdir()) == ["current", "releases"]
-    assert sorted(p.name for p in sandbox.env_file.parent.iterdir()) == ["backend.env"]
+    assert sorted(p.name for p in sandbox.env_file.parent.iterdir()) == ["backend.env", "rds-global-bundle.pem"]
+    assert not sandbox.calls("curl")  # the installed bundle is kept
 
 
 def test_a_new_release_moves_current_and_keeps_the_old_one(
@@ -511,11 +575,38 @@ def test_a_wrong_digest_aborts_before_anything_changes(
     result = sandbox.run(render_install_script(tampered))
 
     assert result.returncode != 0
-    assert f"has sha256 {example_release.sha256}, not {claimed}: refusing to install it" in result.stderr
+    assert result.stderr == (
+        f"swipesavvy-backend-install: s3://{BUCKET}/releases/{claimed}.tar.gz holds a tar with sha256"
+        f" {example_release.sha256}, not {claimed}: refusing to install it\n"
+    )
     assert (sandbox.env_file.read_bytes(), sandbox.env_file.stat().st_mtime_ns) == env_before
     assert os.readlink(sandbox.backend / "current") == f"releases/{example_release.sha256}"
     assert sorted(p.name for p in (sandbox.backend / "releases").iterdir()) == [example_release.sha256]
     assert [c["tool"] for c in sandbox.calls()] == ["aws"]  # the download; no secret read, no systemctl
+
+
+def test_a_release_compressed_elsewhere_installs_under_the_same_digest(
+    sandbox: Sandbox, settings: BootSettings, example_release: ReleaseArchive
+):
+    """The upload side names the release by its tar's digest; another compressor's .tar.gz of the
+    same folder (here: zlib level 1, different bytes) passes the boot's check under that name."""
+    fast = ReleaseArchive(pack_release(PROJECT_ROOT / "examples/backend-release", compresslevel=1))
+    assert fast.data != example_release.data and fast.key == example_release.key
+    sandbox.upload(example_release.key, fast.data)
+    result = sandbox.run(render_install_script(settings))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (sandbox.backend / "current").iterdir()) == ["package.json", "server.js"]
+
+
+def test_a_download_that_is_not_gzip_is_refused(sandbox: Sandbox, settings: BootSettings):
+    sandbox.upload(settings.release_uri.removeprefix(f"s3://{BUCKET}/"), b"<Error>AccessDenied</Error>")
+    result = sandbox.run(render_install_script(settings))
+    assert result.returncode != 0
+    assert result.stderr.endswith(
+        f"swipesavvy-backend-install: {settings.release_uri} is not a gzip archive: refusing to install it\n"
+    )
+    assert not (sandbox.backend / "current").exists()
+    assert sorted(p.name for p in (sandbox.backend / "releases").iterdir()) == []
 
 
 def test_a_release_without_server_js_at_its_root_is_refused(sandbox: Sandbox, tmp_path: Path):
@@ -560,7 +651,7 @@ def test_a_secret_that_is_not_the_backend_logins_is_refused(
     assert message in result.stderr
     assert PASSWORD not in result.stdout + result.stderr
     assert not sandbox.env_file.exists()
-    assert list(sandbox.env_file.parent.iterdir()) == []  # the temporary file is gone too
+    assert [p.name for p in sandbox.env_file.parent.iterdir()] == ["rds-global-bundle.pem"]  # no temporary file
     assert sandbox.calls("systemctl") == []
 
 

@@ -445,3 +445,57 @@ def test_direct_access_with_a_runner_or_a_tunnel_is_accepted():
         assert (
             parse_stack_config("staging", {"environment": "staging", "database": database}).database.access == "direct"
         )
+
+
+def test_the_web_acl_is_required_in_production_and_a_switch_elsewhere():
+    frontend = {"distDir": "examples/frontend-dist"}
+    assert parse_stack_config("production", {"environment": "production", "frontend": frontend}).frontend.waf is True
+    assert parse_stack_config("staging", {"environment": "staging", "frontend": frontend}).frontend.waf is False
+    switched = parse_stack_config("staging", {"environment": "staging", "frontend": {**frontend, "waf": "true"}})
+    assert switched.frontend.waf is True
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config("production", {"environment": "production", "frontend": {**frontend, "waf": False}})
+    assert str(raised.value) == (
+        "swipesavvy:frontend.waf = false is invalid: production's distribution always has its web ACL"
+        " (AWS FSBP CloudFront.6) (fix: pulumi config set --path 'swipesavvy:frontend.waf' true)"
+    )
+
+
+def backend_settings(**backend) -> dict:
+    return {
+        "environment": "staging",
+        "network": {"natGateway": True},
+        "backend": {"artifact": "examples/backend-release", **backend},
+    }
+
+
+# AMI ids are "ami-" and 8 hex digits, or 17 since longer resource ids (Amazon EC2 user guide,
+# "Resource IDs").
+@pytest.mark.parametrize("ami", ["latest", "ami-12c6146b", "ami-0123456789abcdef0"])
+def test_backend_ami_is_an_id_or_latest(ami):
+    assert parse_stack_config("staging", backend_settings(ami=ami)).backend.ami == ami
+
+
+def test_backend_ami_defaults_to_latest_and_the_ca_bundle_to_unpinned():
+    backend = parse_stack_config("staging", backend_settings()).backend
+    assert (backend.ami, backend.rds_ca_bundle_sha256) == ("latest", None)
+
+
+@pytest.mark.parametrize("ami", ["ami-123", "ami-0123456789ABCDEF0", "al2023", "ami-0123456789abcdef0\n", 7])
+def test_another_backend_ami_is_refused_in_one_line(ami):
+    shown = repr(ami) if isinstance(ami, str) else str(ami)
+    assert config_error(backend_settings(ami=ami)) == (
+        f"swipesavvy:backend.ami = {shown} is invalid: must be an AMI id (ami- and 8 or 17 hex digits) or latest"
+        " (the newest Amazon Linux 2023) (fix: pulumi config set --path 'swipesavvy:backend.ami' ami-0123456789abcdef0)"
+    )
+
+
+def test_a_ca_bundle_pin_is_a_sha256():
+    pin = "e" * 64
+    assert parse_stack_config("staging", backend_settings(rdsCaBundleSha256=pin)).backend.rds_ca_bundle_sha256 == pin
+    assert config_error(backend_settings(rdsCaBundleSha256="E" * 64)) == (
+        f"swipesavvy:backend.rdsCaBundleSha256 = '{'E' * 64}' is invalid: must be the sha256 (64 lowercase hex) of"
+        " https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem (fix: pulumi config set --path"
+        " 'swipesavvy:backend.rdsCaBundleSha256'"
+        " $(curl -fsS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum | cut -c1-64))"
+    )

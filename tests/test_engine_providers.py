@@ -7,8 +7,10 @@ master) whose master password is read from Secrets Manager (moto) when the provi
 Each test walks the engine's sequence for one provider: first preview (unknown
 connection) -> create -> the second run (no change) -> a changed work input (update) ->
 a connection-only change -> replacement -> refresh -> delete. Each runs twice: with a
-direct connection, and through the operator function (``database.access: operator``),
-served by a local Lambda API stand-in (tests/fake_lambda.py) that runs the handler.
+direct connection, and through the operator functions (``database.access: operator``),
+served by a local Lambda API stand-in (tests/fake_lambda.py) that runs the handler: the
+operator for the changes, the reader (as swipesavvy_analytics) for refresh, each with the
+authority the program gives it in its environment.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from pulumi.runtime.rpc import UNKNOWN
 from pulumi_program import PROJECT_ROOT
 from rds_helpers import RdsDatabase, put_secret, rotate_password
 
+from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
 from ops.connection import connect
+from ops.logins import LoginSpec, ensure_login
 from ops.migrations import load_migrations, migration_checksums
+from ops.operations import READ_OPERATIONS
 
 SCHEMA, SEED, FLAGS, LOGIN = (
     "swipesavvy-db-schema",
@@ -46,6 +51,13 @@ def declared(staging, production):
 
 
 OPERATOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:swipesavvy-staging-db-operator"
+READER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:swipesavvy-staging-db-reader"
+LOGIN_GROUPS = {
+    "swipesavvy_backend": "swipesavvy_readwrite",
+    "swipesavvy_analytics": "swipesavvy_readonly",
+    "swipesavvy_monitor": "swipesavvy_monitoring",
+}
+READER_LOGIN = "swipesavvy_analytics"
 
 
 @dataclass
@@ -55,22 +67,61 @@ class Deployment:
     rds: RdsDatabase
     lam: FakeLambda | None = None
     env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # each login's secret ARN
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for login in LOGIN_GROUPS:
+            self.passwords[login] = f"first-password-{login}-0123456789"
+            self.secrets[login] = put_secret(
+                f"swipesavvy/test/db/{login}-{self.rds.dbname}", {"username": login, "password": self.passwords[login]}
+            )
+        self.deploy_functions(self.rds.connection())
+
+    def deploy_functions(self, connection: dict, allow_data_destruction: bool = False) -> None:
+        """Through the operator: its functions' authority as the program sets it for this
+        database and config (an update of the stack updates the functions first)."""
+        if not self.lam:
+            return
+        logins = {login: ManagedLogin(group, self.secrets[login]) for login, group in LOGIN_GROUPS.items()}
+        writer = Authority("write", connection, logins, allow_data_destruction)
+        reader = Authority("read", connection, logins, allow_data_destruction, READER_LOGIN)
+        for name, authority in (("swipesavvy-staging-db-operator", writer), ("swipesavvy-staging-db-reader", reader)):
+            self.lam.configure(name, {AUTHORITY_ENV: authority.to_json()})
+
+    def reader_login_exists(self) -> None:
+        """The reader's login, as the stack's LoginRole creates it after the schema."""
+        with connect(self.rds.master_dsn) as conn:
+            spec = LoginSpec(READER_LOGIN, LOGIN_GROUPS[READER_LOGIN], connection_limit=5)
+            ensure_login(conn, spec, self.passwords[READER_LOGIN])
 
     def inputs(self, declared: dict, name: str, **overrides) -> dict:
         """The program's declared inputs for ``name``, pointed at the test database."""
         inputs = {**declared[name], "connection": self.rds.connection(), "database_id": DATABASE_ID}
         inputs.pop("operator", None)
+        inputs.pop("reader", None)
         if self.lam:
-            inputs["operator"] = OPERATOR_ARN
+            inputs["operator"], inputs["reader"] = OPERATOR_ARN, READER_ARN
         return {**inputs, **overrides}
 
     def engine(self, name: str, cwd: Path = PROJECT_ROOT) -> PulumiEngine:
         return PulumiEngine({**self.rds.env, **self.env}, f"urn:pulumi:staging::swipesavvy::dynamic:{name}", cwd)
 
     def assert_transport_used(self) -> None:
-        """Through the operator, the operations were invocations of it."""
-        if self.lam:
-            assert self.lam.invocations
+        """Through the operator, the operations were invocations of it: every change of the
+        operator, every read of the reader (of the operator only after the reader could not
+        log in yet), and at least one read answered by the reader."""
+        if not self.lam:
+            return
+        assert self.lam.calls
+        previous = None
+        for function, operation, ok in self.lam.calls:
+            if operation not in READ_OPERATIONS:
+                assert function == "swipesavvy-staging-db-operator", (function, operation)
+            elif function != "swipesavvy-staging-db-reader":
+                assert previous == ("swipesavvy-staging-db-reader", operation, False), (function, operation)
+            previous = (function, operation, ok)
+        assert ("swipesavvy-staging-db-reader", True) in {(function, ok) for function, _, ok in self.lam.calls}
 
 
 @pytest.fixture(params=["direct", "operator"])
@@ -126,6 +177,7 @@ def test_database_schema_through_the_engine(declared, deploy, project_without_la
     assert last not in engine.state.outputs["applied"]
     assert public_tables(rds) == 16
     assert_no_password_in_state(engine, rds.server.master_password)
+    deploy.reader_login_exists()  # the stack's logins follow the schema
 
     # The second run of the same commit changes nothing.
     assert engine.preview(old).changes == DIFF_NONE
@@ -141,6 +193,7 @@ def test_database_schema_through_the_engine(declared, deploy, project_without_la
     # A connection-only change (a tunnel) and the delete policy are recorded, no work done.
     applied_at = rds.query("SELECT name, applied_at FROM swipesavvy_meta.schema_migrations ORDER BY 1")
     moved = {**news, "connection": rds.connection(host="localhost"), "allow_data_destruction": True}
+    deploy.deploy_functions(moved["connection"], allow_data_destruction=True)
     diff = engine.preview(moved)
     assert diff.changes == DIFF_SOME and list(diff.replaces) == []
     assert engine.up(moved) == "update"
@@ -198,6 +251,7 @@ def test_a_rotated_master_password_is_read_at_run_time(declared, deploy):
     rds = deploy.rds
     engine = deploy.engine(SCHEMA)
     news = deploy.inputs(declared, SCHEMA, allow_data_destruction=True)
+    deploy.deploy_functions(news["connection"], allow_data_destruction=True)
     engine.up(news)
     old_password, new_password = rds.server.master_password, "rotated-" + rds.server.master_password[:20]
     with psycopg.connect(rds.server.superuser_dsn, autocommit=True) as conn:
@@ -225,8 +279,10 @@ def test_a_rotated_master_password_is_read_at_run_time(declared, deploy):
 def test_an_unreadable_secret_is_one_line_naming_it(declared, deploy):
     engine = deploy.engine(SCHEMA)
     missing = deploy.rds.master_secret_arn.replace("rds!db-test-", "rds!db-gone-")
+    connection = deploy.rds.connection(password_secret_arn=missing)
+    deploy.deploy_functions(connection)
     with pytest.raises(ProviderError, match=r"cannot read secret arn:aws:secretsmanager:.*ResourceNotFoundException"):
-        engine.up(deploy.inputs(declared, SCHEMA, connection=deploy.rds.connection(password_secret_arn=missing)))
+        engine.up(deploy.inputs(declared, SCHEMA, connection=connection))
 
 
 # --- MockDataSeed -----------------------------------------------------------------------------
@@ -243,6 +299,7 @@ def loaded_at(rds):
 @pytest.fixture
 def migrated(declared, deploy):
     deploy.engine(SCHEMA).up(deploy.inputs(declared, SCHEMA))
+    deploy.reader_login_exists()
     return deploy
 
 
@@ -267,6 +324,7 @@ def test_mock_data_seed_through_the_engine(declared, migrated):
     # A connection-only change keeps the data as it is.
     load = loaded_at(rds)
     moved = {**reseeded, "connection": rds.connection(host="localhost")}
+    migrated.deploy_functions(moved["connection"])
     assert engine.up(moved) == "update"
     assert loaded_at(rds) == load and engine.state.outputs["counts"]["campaigns"] == mock_rows(rds)
 
@@ -342,11 +400,13 @@ def test_feature_flag_settings_through_the_engine(declared, migrated):
     assert flag(rds, "advanced_analytics") == (True, 50)
 
     moved = {**changed, "connection": rds.connection(host="localhost")}
+    migrated.deploy_functions(moved["connection"])
     assert engine.up(moved) == "update"
     assert engine.up({**moved, "database_id": "db-OTHER/x"}) == "replace"
 
     engine.destroy()  # flag states are the application's data once set
     assert flag(rds, "advanced_analytics") == (True, 50)
+    migrated.assert_transport_used()
 
 
 # --- LoginRole ----------------------------------------------------------------------------------
@@ -402,6 +462,7 @@ def test_login_role_through_the_engine(declared, migrated):
     assert engine.up(rotated) == "same"
 
     moved = {**rotated, "connection": rds.connection(host="localhost")}
+    migrated.deploy_functions(moved["connection"])
     assert engine.up(moved) == "update"
 
     # Dropped by hand: refresh forgets it, up creates it again.
@@ -410,10 +471,17 @@ def test_login_role_through_the_engine(declared, migrated):
     assert not engine.state.exists
     assert engine.up(moved) == "create"
 
-    renamed = {**moved, "name": "swipesavvy_reader", "group": "swipesavvy_readonly"}
+    # Another of the stack's logins (one the operator may manage), with its own secret.
+    renamed = {
+        **moved,
+        "name": "swipesavvy_analytics",
+        "group": "swipesavvy_readonly",
+        "password_secret_arn": migrated.secrets["swipesavvy_analytics"],
+    }
     assert list(engine.preview(renamed).replaces) == ["name"]
     assert engine.up(renamed) == "replace"
     assert rds.scalar("SELECT count(*) FROM pg_roles WHERE rolname = 'swipesavvy_backend'") == 0
 
     engine.destroy()
-    assert rds.scalar("SELECT count(*) FROM pg_roles WHERE rolname = 'swipesavvy_reader'") == 0
+    assert rds.scalar("SELECT count(*) FROM pg_roles WHERE rolname = 'swipesavvy_analytics'") == 0
+    migrated.assert_transport_used()

@@ -20,8 +20,6 @@ from pulumi_program import (
     RecordingMocks,
     RecordingMonitor,
     is_secret,
-    plain_values,
-    unwrap,
     unwrap_all,
 )
 
@@ -42,7 +40,7 @@ DIST = "examples/frontend-dist"
 DOMAIN = "staging.swipesavvy.example"
 ZONE = "Z0123456789ABC"
 ALB = "swipesavvy-alb-123456.us-east-1.elb.amazonaws.com"
-VERIFY_SECRET = "VERIFY-HEADER-secret-value-0123"
+ALB_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/swipesavvy-api-alb/1"
 TAGS = {"project": "swipesavvy", "environment": "staging", "stack": "staging", "managed-by": "pulumi"}
 COMPONENT = "swipesavvy:frontend:StaticSite"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -108,7 +106,7 @@ def run_site(*, api: bool, domain: bool) -> SiteRun:
 
     @pulumi.runtime.test
     def program():
-        origin = ApiOrigin(domain_name=ALB, verify_header_value=pulumi.Output.secret(VERIFY_SECRET)) if api else None
+        origin = ApiOrigin(domain_name=ALB, load_balancer_arn=ALB_ARN) if api else None
         site = StaticSite(NAME, StaticSiteArgs(config, PROJECT_ROOT, "staging", TAGS, origin))
         outputs = {
             "url": site.url,
@@ -308,22 +306,22 @@ def test_api_behaviour_goes_to_the_load_balancer_uncached_and_unchanged(full):
     origin = distribution["origins"][1]
     assert origin["originId"] == "api" and origin["domainName"] == ALB
     assert "originPath" not in origin  # /api/... reaches Express as /api/...
-    assert origin["customOriginConfig"] == {
+    # A VPC origin, not a custom origin over the internet; no shared-secret header.
+    assert origin == {"originId": "api", "domainName": ALB, "vpcOriginConfig": {"vpcOriginId": f"{NAME}-api-origin-id"}}
+
+
+def test_the_vpc_origin_points_at_the_internal_load_balancer(full):
+    vpc_origin = full.get("aws:cloudfront/vpcOrigin:VpcOrigin", f"{NAME}-api-origin")
+    assert vpc_origin.inputs["vpcOriginEndpointConfig"] == {
+        "name": "swipesavvy-staging-api",
+        "arn": ALB_ARN,
         "httpPort": 80,
         "httpsPort": 443,
-        "originProtocolPolicy": "http-only",
-        "originSslProtocols": ["TLSv1.2"],
+        "originProtocolPolicy": "http-only",  # inside AWS's network; the load balancer has no certificate
+        "originSslProtocols": {"items": ["TLSv1.2"], "quantity": 1},
     }
-    assert origin["customHeaders"] == [{"name": "X-Origin-Verify", "value": VERIFY_SECRET}]
-
-
-def test_the_verify_header_value_stays_secret(full):
-    origins = full.one(DISTRIBUTION).inputs["origins"]
-    assert is_secret(origins)
-    assert unwrap(origins)[1]["customHeaders"][0]["value"] == VERIFY_SECRET
-    for resource in full.resources:
-        assert VERIFY_SECRET not in plain_values(resource.inputs), resource.name
-        assert VERIFY_SECRET not in repr(resource.inputs.get("__provider", "")), resource.name
+    assert full.parents[("aws:cloudfront/vpcOrigin:VpcOrigin", f"{NAME}-api-origin")].endswith(f"::{NAME}")
+    assert not is_secret(full.one(DISTRIBUTION).inputs["origins"])  # nothing secret travels to the origin
 
 
 def test_without_api_the_site_is_the_only_origin(bare):
@@ -440,3 +438,40 @@ def test_the_invalidation_follows_the_upload(site):
     }
     uploads = {(OBJECT, r.name) for r in site.of_type(OBJECT)}
     assert site.depends_on[(INVALIDATION, invalidation.name)] == {*uploads, (DISTRIBUTION, f"{NAME}-cdn")}
+
+
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+
+
+def test_production_cloudfront_has_a_web_acl_with_managed_rules_and_an_api_rate_limit(production):
+    acl = production.one(WEB_ACL).inputs
+    assert (acl["scope"], acl["region"], acl["defaultAction"]) == ("CLOUDFRONT", "us-east-1", {"allow": {}})
+    managed, rate = acl["rules"][:2], acl["rules"][2]
+    assert [(r["priority"], r["statement"]["managedRuleGroupStatement"]) for r in managed] == [
+        (0, {"vendorName": "AWS", "name": "AWSManagedRulesCommonRuleSet"}),
+        (1, {"vendorName": "AWS", "name": "AWSManagedRulesKnownBadInputsRuleSet"}),
+    ]
+    assert all(r["overrideAction"] == {"none": {}} for r in managed)
+    assert rate["action"] == {"block": {}} and rate["priority"] == 2
+    assert rate["statement"]["rateBasedStatement"] == {
+        "limit": 2000,
+        "evaluationWindowSec": 300,
+        "aggregateKeyType": "IP",
+        "scopeDownStatement": {
+            "byteMatchStatement": {
+                "fieldToMatch": {"uriPath": {}},
+                "positionalConstraint": "STARTS_WITH",
+                "searchString": "/api/",
+                "textTransformations": [{"priority": 0, "type": "NONE"}],
+            }
+        },
+    }
+    distribution = production.one(DISTRIBUTION).inputs
+    assert (
+        distribution["webAclId"] == "arn:aws:wafv2:us-east-1:123456789012:global/webacl/swipesavvy-production-cdn/0123"
+    )
+
+
+def test_staging_has_no_web_acl_unless_switched_on(staging):
+    assert staging.of_type(WEB_ACL) == []
+    assert "webAclId" not in staging.one(DISTRIBUTION).inputs

@@ -296,10 +296,18 @@ def test_aws_integration_role_trusts_datadog_with_the_external_id_and_reads_only
     (statement,) = json.loads(role["assumeRolePolicy"])["Statement"]
     assert statement["Principal"] == {"AWS": "arn:aws:iam::464622532012:root"}
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "swipesavvy-monitoring-aws-id"}}
+    # Datadog's list fits one managed policy here (tests/test_aws_constraints.py splits a long one).
     policy = json.loads(
-        staging.of_name("aws:iam/rolePolicy:RolePolicy", "swipesavvy-monitoring-datadog-integration").inputs["policy"]
+        staging.of_name("aws:iam/policy:Policy", "swipesavvy-monitoring-datadog-integration-0").inputs["policy"]
     )
     assert policy["Statement"] == [{"Effect": "Allow", "Action": sorted(DATADOG_IAM_PERMISSIONS), "Resource": "*"}]
+    attachment = staging.of_name(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "swipesavvy-monitoring-datadog-integration-0"
+    ).inputs
+    assert attachment == {
+        "role": "swipesavvy-monitoring-datadog-integration",
+        "policyArn": "arn:aws:iam::123456789012:policy/swipesavvy-monitoring-datadog-integration-0",
+    }
     account = unwrap_all(staging.one("datadog:aws/integrationAccount:IntegrationAccount").inputs)
     assert account["authConfig"] == {
         "awsAuthConfigRole": {"roleName": role["name"], "externalId": "swipesavvy-monitoring-aws-id"}

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote
 
 import boto3
 import pytest
+import urllib3.util.connection as urllib3_connection
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
@@ -33,7 +37,7 @@ REQUEST = {
 
 @pytest.fixture(autouse=True)
 def fast(monkeypatch):
-    monkeypatch.setattr(operator_client, "THROTTLE_BACKOFF_S", 0)
+    monkeypatch.setattr(operator_client, "THROTTLE_DELAYS_S", [0.0] * THROTTLE_RETRIES)
     monkeypatch.setattr(operator_client, "ACTIVE_WAIT_DELAY_S", 0)
 
 
@@ -155,6 +159,14 @@ def test_throttled_past_the_retries_is_one_line(stubbed):
     assert error.kind == "unavailable"
 
 
+def test_throttles_are_retried_for_as_long_as_another_operation_may_hold_the_one_slot():
+    # The function's reserved concurrency is 1 (components/operator.py): a second operation is
+    # throttled while the first runs, which may take the function's whole timeout.
+    assert sum(operator_client._throttle_delays()) >= FUNCTION_TIMEOUT_S
+    assert max(operator_client._throttle_delays()) == operator_client.THROTTLE_BACKOFF_MAX_S
+    assert operator_client._throttle_delays()[:3] == [2.0, 4.0, 8.0]
+
+
 def test_another_invoke_error_is_not_retried(stubbed):
     client, stubber = stubbed
     state(stubber, "Active")
@@ -232,15 +244,29 @@ def test_lambda_client_makes_one_attempt_and_outlasts_the_function():
     assert client.meta.region_name == "eu-west-1"
 
 
+def test_keepalive_socket_options_are_short():
+    """The first probe long before a NAT gateway's 350 s idle limit, and a dead peer noticed in
+    about two minutes, not after Linux's default 7200 s of silence."""
+    assert operator_client.keepalive_socket_options() == [
+        (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60),
+        (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 15),
+        (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4),
+    ]
+    assert operator_client.KEEPALIVE_IDLE_S + operator_client.KEEPALIVE_INTERVAL_S * 4 < 350
+
+
 # --- a read timeout on a real HTTP exchange -----------------------------------------------
 
 
 class SlowLambda(BaseHTTPRequestHandler):
-    """GetFunction answers Active at once; Invoke answers after ``delay_s``."""
+    """GetFunction answers Active at once; Invoke answers after ``delay_s``, or, with ``drop``,
+    reads the request and closes the connection without an answer (as a NAT gateway that
+    forgot an idle connection does)."""
 
     posts: list[str]
-    delay_s: float
+    delay_s: float = 3.0
     release: threading.Event
+    drop: bool = False
 
     def do_GET(self):
         self._answer({"Configuration": {"FunctionName": "op", "State": "Active"}})
@@ -248,6 +274,10 @@ class SlowLambda(BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.posts.append(self.path)
+        if self.drop:
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
         self.release.wait(self.delay_s)
         self._answer({"ok": True, "result": {}})
 
@@ -270,7 +300,7 @@ class SlowLambda(BaseHTTPRequestHandler):
 def slow_lambda(monkeypatch):
     posts: list[str] = []
     release = threading.Event()
-    handler = type("Handler", (SlowLambda,), {"posts": posts, "delay_s": 3.0, "release": release})
+    handler = type("Handler", (SlowLambda,), {"posts": posts, "release": release})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -308,3 +338,52 @@ def test_the_slow_endpoint_does_see_botocores_own_retries(slow_lambda):
     with pytest.raises(ReadTimeoutError):
         client.invoke(FunctionName=ARN, InvocationType="RequestResponse", Payload=b"{}")
     assert len(slow_lambda) == 3
+
+
+def test_a_connection_dropped_after_the_request_says_it_may_have_run(slow_lambda, monkeypatch):
+    """The request reached the function and the answer never came back: retrying blindly could
+    run a seed twice, so the line says how to check instead of "cannot invoke"."""
+    monkeypatch.setattr(SlowLambda, "drop", True)
+    error = failure(None)
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    assert str(error) == (
+        f"operator {ARN}: the connection dropped after the request was sent (Connection was closed before we"
+        f' received a valid response from endpoint URL: "{endpoint}/2015-03-31/functions/{quote(ARN, safe="")}'
+        f'/invocations".); the operation may have run: check with `python -m ops verify --stack NAME` before retrying'
+    )
+    assert len(slow_lambda) == 1  # sent once, never again
+
+
+def test_an_endpoint_that_refuses_the_connection_cannot_invoke(monkeypatch):
+    """Nothing listening: nothing was sent, so the line says the operator could not be invoked."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    error = failure(None)
+    assert str(error).startswith(f"cannot invoke operator {ARN}: Could not connect to the endpoint URL")
+    assert error.kind == "unavailable"
+
+
+def test_the_clients_sockets_carry_the_keepalive_options(slow_lambda, monkeypatch):
+    """Read back from each socket the client opened, once urllib3 has set its options."""
+    monkeypatch.setattr(SlowLambda, "delay_s", 0)
+    seen = []
+    set_options = urllib3_connection._set_socket_options
+
+    def read_back(sock, options):
+        set_options(sock, options)
+        seen.append(
+            (
+                sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+            )
+        )
+
+    monkeypatch.setattr(urllib3_connection, "_set_socket_options", read_back)
+    assert invoke_operator(ARN, REQUEST) == {}  # GetFunction, then Invoke
+    assert seen and set(seen) == {(1, 60, 15, 4)}

@@ -3,7 +3,9 @@
 Events are exactly what the dynamic providers send through ``components.dynamic.run``:
 ``{"operation", "connection", "args"}`` with the connection as components/database.py
 declares it (the port a double, as the engine hands it over) and the arguments as the
-providers build them from their inputs (numbers as doubles). Every answer must survive a
+providers build them from their inputs (numbers as doubles). The function is configured
+as the program deploys it for that database (``deployed_for``: its authority in its
+environment); what it refuses is tests/test_operator_authority.py. Every answer must survive a
 JSON round trip, since Lambda returns JSON; every failure is one line, without a
 password or a traceback.
 """
@@ -25,6 +27,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rds_helpers import put_secret, rotate_password
 
 from ops import operator_handler
+from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
 from ops.migrations import ADVISORY_LOCK_KEY, LEDGER_SCHEMA, LEDGER_TABLE, load_migrations, migration_checksums
 from ops.operations import OPERATIONS
 from ops.operator_handler import ANSWER_MARGIN_S, handler
@@ -62,10 +65,50 @@ def connection_for(dsn: str, **overrides) -> dict:
     }
 
 
-def call(connection: dict, operation: str, args: dict | None = None, context=None, **extra) -> dict:
-    """The handler's answer to the event a provider sends, checked to be plain JSON."""
+# The stack's logins as the function's authority names them (secrets the tests replace).
+LOGIN_GROUPS = {
+    "swipesavvy_backend": "swipesavvy_readwrite",
+    "swipesavvy_analytics": "swipesavvy_readonly",
+    "swipesavvy_monitor": "swipesavvy_monitoring",
+}
+UNUSED_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/test/db/{}-AbCdEf"
+
+
+def deployed_for(connection: dict, *, secrets: dict[str, str] | None = None, **overrides) -> Authority:
+    """The operator's authority as the program configures it for the database ``connection``
+    names: the three logins (``secrets``: their ARNs), data destruction allowed unless told."""
+    secrets = {login: UNUSED_SECRET.format(login) for login in LOGIN_GROUPS} | (secrets or {})
+    fields = {
+        "access": "write",
+        "database": dict(connection),
+        "logins": {login: ManagedLogin(group, secrets[login]) for login, group in LOGIN_GROUPS.items()},
+        "allow_data_destruction": True,
+        **overrides,
+    }
+    return Authority(**fields)
+
+
+def call(
+    connection: dict,
+    operation: str,
+    args: dict | None = None,
+    context=None,
+    *,
+    authority: Authority | None = None,
+    **extra,
+) -> dict:
+    """The handler's answer to the event a provider sends, checked to be plain JSON, from the
+    function deployed with ``authority`` (by default: deployed for ``connection``)."""
     event = {"operation": operation, "connection": connection, "args": args or {}, **extra}
-    answer = handler(json.loads(json.dumps(event)), context)
+    saved = os.environ.get(AUTHORITY_ENV)
+    os.environ[AUTHORITY_ENV] = (authority or deployed_for(connection)).to_json()
+    try:
+        answer = handler(json.loads(json.dumps(event)), context)
+    finally:
+        if saved is None:
+            os.environ.pop(AUTHORITY_ENV)
+        else:
+            os.environ[AUTHORITY_ENV] = saved
     assert json.loads(json.dumps(answer)) == answer, answer
     return answer
 
@@ -199,10 +242,11 @@ def test_login_operations_on_an_rds_like_server(rds_database):
         "statement_timeout_ms": 0.0,
         "password_secret_arn": login_arn,
     }
-    assert result_of(call(connection, "create_login", args)) == {}
+    authority = deployed_for(connection, secrets={"swipesavvy_backend": login_arn})
+    assert result_of(call(connection, "create_login", args, authority=authority)) == {}
     with psycopg.connect(make_conninfo(rds_database.master_dsn, user="swipesavvy_backend", password=password)) as conn:
         assert conn.execute("SELECT session_user").fetchone()[0] == "swipesavvy_backend"
-    assert result_of(call(connection, "read_login", {"name": "swipesavvy_backend"})) == {
+    assert result_of(call(connection, "read_login", {"name": "swipesavvy_backend"}, authority=authority)) == {
         "login": {
             "name": "swipesavvy_backend",
             "group": "swipesavvy_readwrite",
@@ -210,8 +254,10 @@ def test_login_operations_on_an_rds_like_server(rds_database):
             "statement_timeout_ms": 0,
         }
     }
-    assert result_of(call(connection, "drop_login", {"name": "swipesavvy_backend"})) == {}
-    assert result_of(call(connection, "read_login", {"name": "swipesavvy_backend"})) == {"login": None}
+    assert result_of(call(connection, "drop_login", {"name": "swipesavvy_backend"}, authority=authority)) == {}
+    assert result_of(call(connection, "read_login", {"name": "swipesavvy_backend"}, authority=authority)) == {
+        "login": None
+    }
 
 
 # --- bad events ---------------------------------------------------------------------------

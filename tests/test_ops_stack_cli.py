@@ -3,7 +3,8 @@
 A fake ``pulumi`` first on PATH prints the outputs. The database is real (the RDS-like
 server, its master password in moto's Secrets Manager); the operator path sends each
 request through ``ops.operator_client.invoke_operator`` to ``ops.operator_handler.handler``
-in this process, standing in for Lambda: the request and the answer cross as JSON bytes.
+in this process, standing in for Lambda (the operator and its reader, each with the
+authority the program gives it): the request and the answer cross as JSON bytes.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import threading
 import time
 import uuid
 from contextlib import redirect_stdout
+from dataclasses import replace
 
 import psycopg
 import pytest
 from rds_helpers import put_secret
 
-from ops import cli, operator_client, transport
+from ops import cli, operator_client, operator_handler, transport
+from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
 from ops.cli import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ops.connection import connect
 from ops.logins import LoginSpec, ensure_login
@@ -33,6 +36,7 @@ from seed.loader import SEED_LOCK_KEY
 
 STACK = "staging"
 OPERATOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:swipesavvy-staging-db-operator"
+READER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:swipesavvy-staging-db-reader"
 PULUMI_ARGV = ["stack", "output", "--json", "--show-secrets=false", "--stack", STACK]
 FAKE_PULUMI = """\
 #!{python}
@@ -78,32 +82,51 @@ def pulumi(tmp_path, monkeypatch):
 
 
 class InProcessLambda:
-    """What the operator client needs of a Lambda client, answered by the handler here."""
+    """What the operator client needs of a Lambda client, answered by the handler here, as
+    the operator or its reader, each configured as the program deploys it for ``connection``."""
 
-    def __init__(self):
+    def __init__(self, rds_database):
         self.events: list[dict] = []
+        self.invoked: list[str] = []  # the function each event went to
         self.log = io.StringIO()  # the function's log: what the operations print
+        self.rds_database = rds_database
+        self.deploy(rds_database.connection())
+
+    def deploy(self, connection: dict) -> None:
+        logins = {
+            login: ManagedLogin(group, app_login_secret(self.rds_database, login)[0])
+            for login, group in {**APP_LOGINS, "swipesavvy_monitor": "swipesavvy_monitoring"}.items()
+        }
+        writer = Authority("write", connection, logins)
+        self.authorities = {OPERATOR_ARN: writer, READER_ARN: replace(writer, access="read", reader_login=READER)}
 
     def get_function(self, FunctionName):
-        assert FunctionName == OPERATOR_ARN
+        assert FunctionName in self.authorities
         return {"Configuration": {"State": "Active"}}
 
     def invoke(self, FunctionName, InvocationType, Payload):
-        assert (FunctionName, InvocationType) == (OPERATOR_ARN, "RequestResponse")
+        assert InvocationType == "RequestResponse"
         event = json.loads(Payload)
         self.events.append(event)
-        with redirect_stdout(self.log):
-            answer = handler(event, None)
+        self.invoked.append(FunctionName)
+        saved = os.environ.get(AUTHORITY_ENV)
+        os.environ[AUTHORITY_ENV] = self.authorities[FunctionName].to_json()
+        try:
+            with redirect_stdout(self.log):
+                answer = handler(event, None)
+        finally:
+            os.environ.pop(AUTHORITY_ENV) if saved is None else os.environ.update({AUTHORITY_ENV: saved})
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode())}
 
 
 @pytest.fixture
-def operator(monkeypatch):
+def operator(rds_database, monkeypatch):
     """Operations go through the operator only: the direct path would fail the test."""
-    lam = InProcessLambda()
+    lam = InProcessLambda(rds_database)
     real = operator_client.invoke_operator
     monkeypatch.setattr(transport, "invoke_operator", lambda arn, request: real(arn, request, client=lam))
     monkeypatch.setattr(transport, "run_operation", lambda *_: pytest.fail("ran directly, not through the operator"))
+    monkeypatch.setattr(operator_handler, "_sleep", lambda _s: None)  # the reader's login retried at once
     return lam
 
 
@@ -121,6 +144,7 @@ def one_line_error(err: str, *secrets: str) -> str:
 
 
 APP_LOGINS = {"swipesavvy_backend": "swipesavvy_readwrite", "swipesavvy_analytics": "swipesavvy_readonly"}
+READER = "swipesavvy_analytics"
 
 
 def app_login_secret(rds_database, login: str) -> tuple[str, str]:
@@ -149,6 +173,7 @@ def stack_outputs(rds_database, operator_arn: str | None = None, **connection_ch
     }
     if operator_arn:
         outputs["db_operator_arn"] = operator_arn
+        outputs["db_reader_arn"] = READER_ARN
     return outputs
 
 
@@ -218,9 +243,19 @@ def test_migrate_seed_verify_unseed_from_the_stack_outputs(rds_database, pulumi,
     assert rds_database.scalar("SELECT count(*) FROM campaigns") == 0
 
     if lam:
-        assert [e["operation"] for e in lam.events] == [
-            "read_schema", "migrate", "read_schema", "migrate", "read_seed", "seed", "read_seed", "seed",
-            "read_seed", "seed", "verify", "verify_login", "verify_login", "unseed",
+        calls = [
+            (arn.rsplit("-", 1)[1], event["operation"]) for arn, event in zip(lam.invoked, lam.events, strict=True)
+        ]
+
+        def read(operation: str) -> list[tuple[str, str]]:
+            # Until the stack's logins exist the reader cannot log in: the read falls back.
+            return [("reader", operation), ("operator", operation)]
+
+        assert calls == [
+            *read("read_schema"), ("operator", "migrate"), *read("read_schema"), ("operator", "migrate"),
+            *read("read_seed"), ("operator", "seed"), *read("read_seed"), ("operator", "seed"),
+            *read("read_seed"), ("operator", "seed"),
+            ("reader", "verify"), ("operator", "verify_login"), ("operator", "verify_login"), ("operator", "unseed"),
         ]  # fmt: skip
         for event in lam.events:
             assert set(event) == {"operation", "connection", "args", "lock_timeout_s"}
@@ -248,7 +283,9 @@ def test_verify_failure_is_the_checklist_and_one_line(rds_database, pulumi, caps
     code, out, err = run(capsys, "verify", "--stack", STACK)
     assert code == EXIT_FAILED
     assert "✗ tables" in out
-    assert one_line_error(err) == "error: verify failed: tables"
+    # A table the logins have no privilege on is still one they see (the catalog, not
+    # information_schema): their checklists fail the same way.
+    assert one_line_error(err) == "error: verify failed: tables, backend_verify, analytics_verify"
 
 
 def test_connect_host_and_port_override_the_outputs_for_a_tunnel(rds_database, pulumi, capsys):
@@ -400,7 +437,9 @@ def test_a_tunnel_override_with_an_operator_is_a_usage_error(rds_database, pulum
 
 
 def test_an_unreachable_database_through_the_operator_is_exit_3(rds_database, pulumi, operator, capsys):
-    pulumi.set_outputs(stack_outputs(rds_database, OPERATOR_ARN, port=_closed_port()))
+    port = _closed_port()
+    operator.deploy(rds_database.connection(port=port))  # the stack's database, unreachable from the operator
+    pulumi.set_outputs(stack_outputs(rds_database, OPERATOR_ARN, port=port))
     code, _, err = run(capsys, "verify", "--stack", STACK)
     assert code == EXIT_UNAVAILABLE
     assert "cannot connect to" in one_line_error(err, rds_database.server.master_password)
@@ -439,3 +478,47 @@ def test_the_module_entry_point_with_a_stack(rds_database, pulumi, tmp_path):
     )
     assert result.returncode == EXIT_UNAVAILABLE, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: cannot connect to")
+
+
+# --- a read-only run (pull-request previews, drift checks) ---------------------------------------
+
+
+def test_a_read_only_run_reads_through_the_reader_and_refuses_changes_before_invoking(
+    rds_database, pulumi, operator, capsys, monkeypatch
+):
+    pulumi.set_outputs(stack_outputs(rds_database, OPERATOR_ARN))
+    assert run(capsys, "db", "migrate", "--stack", STACK)[0] == EXIT_OK
+    create_app_logins(rds_database)
+    monkeypatch.setenv(transport.READ_ONLY_ENV, "true")
+    invoked = len(operator.events)
+
+    code, _, err = run(capsys, "db", "unseed", "--stack", STACK)
+    assert code == EXIT_USAGE
+    assert one_line_error(err) == (
+        "error: unseed needs the function that may change the database, and SWIPESAVVY_DB_READ_ONLY is set: "
+        "this run may only read "
+        "(read_flags, read_login, read_schema, read_seed, verify); nothing was invoked"
+    )
+    assert len(operator.events) == invoked
+    # verify's checklist is a read: the reader answers it; the logins' own checks (which
+    # connect as each login) are skipped, saying so.
+    code, out, err = run(capsys, "verify", "--stack", STACK)
+    assert code == EXIT_OK, err
+    assert err == "the logins' own checks are skipped: SWIPESAVVY_DB_READ_ONLY is set\n"
+    assert "backend_" not in out and out.splitlines()[-1].startswith("all ")
+    calls = [
+        (arn.rsplit("-", 1)[1], event["operation"])
+        for arn, event in zip(operator.invoked, operator.events, strict=True)
+    ]
+    assert calls[invoked:] == [("reader", "verify")]
+
+
+def test_a_read_only_run_never_falls_back_to_the_operator(rds_database, pulumi, operator, capsys, monkeypatch):
+    """The reader cannot log in (its login is not there yet): a read-only run fails, one
+    line, rather than reading through the function that may change the database."""
+    pulumi.set_outputs(stack_outputs(rds_database, OPERATOR_ARN))
+    monkeypatch.setenv(transport.READ_ONLY_ENV, "true")
+    code, _, err = run(capsys, "db", "migrate", "--stack", STACK)
+    assert code == EXIT_UNAVAILABLE
+    assert "password authentication failed for user" in one_line_error(err)
+    assert operator.invoked == [READER_ARN]

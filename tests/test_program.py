@@ -24,6 +24,8 @@ from pulumi_program import (
     unwrap_all,
 )
 
+from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
+
 RDS = "aws:rds/instance:Instance"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 LOGIN = "pulumi-python:dynamic/db:LoginRole"
@@ -366,35 +368,99 @@ def test_availability_zones_outside_the_stacks_region_fail_the_preview():
 
 FUNCTION = "aws:lambda/function:Function"
 OPERATOR_ARN = f"{OPERATOR_ARN_PREFIX}swipesavvy-staging-db-operator"
+READER_ARN = f"{OPERATOR_ARN_PREFIX}swipesavvy-staging-db-reader"
 DYNAMIC = (SCHEMA, SEED, LOGIN)
 
 
 def test_staging_runs_its_database_work_through_an_operator_inside_the_vpc(staging):
-    function = staging.one(FUNCTION).inputs
-    assert function["name"] == "swipesavvy-staging-db-operator"
-    assert (function["runtime"], function["architectures"], function["handler"]) == (
-        "python3.13",
-        ["arm64"],
-        "ops.operator_handler.handler",
-    )
-    assert function["timeout"] == 900 and function["memorySize"] >= 1769
-    assert function["vpcConfig"]["subnetIds"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
-    assert function["vpcConfig"]["securityGroupIds"] == ["swipesavvy-db-operator-sg-id"]
-    assert "environment" not in function  # nothing secret, nothing to configure: events carry the ARNs
+    for name, suffix in (
+        ("swipesavvy-db-operator-function", "operator"),
+        ("swipesavvy-db-operator-reader-function", "reader"),
+    ):
+        function = staging.of_name(FUNCTION, name).inputs
+        assert function["name"] == f"swipesavvy-staging-db-{suffix}"
+        assert (function["runtime"], function["architectures"], function["handler"]) == (
+            "python3.13",
+            ["arm64"],
+            "ops.operator_handler.handler",
+        )
+        assert function["timeout"] == 900 and function["memorySize"] >= 1769
+        assert function["vpcConfig"]["subnetIds"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
+        assert function["vpcConfig"]["securityGroupIds"] == ["swipesavvy-db-operator-sg-id"]
+        assert list(function["environment"]["variables"]) == [AUTHORITY_ENV]  # its authority, nothing secret
     for typ in DYNAMIC:
         for resource in staging.of_type(typ):
             assert resource.inputs["operator"] == OPERATOR_ARN, resource.name
+            assert resource.inputs["reader"] == READER_ARN, resource.name
             # The connection is the instance's own address: the operator is next to it.
             assert resource.inputs["connection"]["host"] == DB_ADDRESS
+
+
+def app_secret_arn(stack: str, login: str) -> str:
+    return f"arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/{stack}/db/{login}-20261126-AbCdEf"
+
+
+def authority_of(run, function: str) -> Authority:
+    return Authority.from_json(run.of_name(FUNCTION, function).inputs["environment"]["variables"][AUTHORITY_ENV])
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_each_function_gets_its_authority_from_the_stack(request, stack):
+    """The operator may manage exactly the stack's three logins in the stack's database and
+    never destroy data (neither committed stack allows it); the reader reads as analytics."""
+    run = request.getfixturevalue(stack)
+    database = {
+        "host": DB_ADDRESS,
+        "port": 5432,
+        "dbname": f"swipesavvy_{stack}" if stack == "staging" else "swipesavvy",
+        "user": "swipesavvy_admin",
+        "sslmode": "require",
+        "password_secret_arn": MASTER_SECRET_ARN,
+    }
+    logins = {
+        login: ManagedLogin(group, app_secret_arn(stack, login))
+        for login, group in (
+            ("swipesavvy_backend", "swipesavvy_readwrite"),
+            ("swipesavvy_analytics", "swipesavvy_readonly"),
+            ("swipesavvy_monitor", "swipesavvy_monitoring"),
+        )
+    }
+    assert authority_of(run, "swipesavvy-db-operator-function") == Authority("write", database, logins, False, None)
+    assert authority_of(run, "swipesavvy-db-operator-reader-function") == Authority(
+        "read", database, logins, False, "swipesavvy_analytics"
+    )
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_each_functions_environment_fits_lambdas_limit(request, stack):
+    """Lambda: "Function environment variables: 4 KB, for all environment variables
+    associated with the function, combined"
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)."""
+    run = request.getfixturevalue(stack)
+    for function in run.of_type(FUNCTION):
+        variables = function.inputs["environment"]["variables"]
+        assert sum(len(k.encode()) + len(v.encode()) for k, v in variables.items()) < 4096 // 2  # room to spare
+
+
+def test_the_operator_may_destroy_data_only_when_the_stack_allows_it():
+    config = stack_config("staging")
+    config["swipesavvy:database"] = {**config["swipesavvy:database"], "allowDataDestruction": True}
+    run = run_program(config)
+    assert authority_of(run, "swipesavvy-db-operator-function").allow_data_destruction is True
+    assert authority_of(run, "swipesavvy-db-operator-reader-function").allow_data_destruction is True  # reads only
 
 
 def test_the_operator_and_its_access_exist_before_anything_touches_the_database(staging):
     deps = staging.dependencies
     schema_deps = set(deps[(SCHEMA, "swipesavvy-db-schema")])
-    assert {"swipesavvy-db-postgres", "swipesavvy-db-operator-function"} <= schema_deps
-    function_deps = set(deps[(FUNCTION, "swipesavvy-db-operator-function")])
-    assert {"swipesavvy-db-operator-policy", "swipesavvy-db-operator-logs"} <= function_deps
-    assert "swipesavvy-db-operator-secretsmanager" in function_deps
+    assert {
+        "swipesavvy-db-postgres",
+        "swipesavvy-db-operator-function",
+        "swipesavvy-db-operator-reader-function",
+    } <= schema_deps
+    for prefix in ("swipesavvy-db-operator", "swipesavvy-db-operator-reader"):
+        function_deps = set(deps[(FUNCTION, f"{prefix}-function")])
+        assert {f"{prefix}-policy", f"{prefix}-logs", "swipesavvy-db-operator-secretsmanager"} <= function_deps
     for name in ("swipesavvy-db-backend", "swipesavvy-db-analytics"):
         assert "swipesavvy-db-schema" in deps[(LOGIN, name)]
 
@@ -423,23 +489,59 @@ def test_operator_network_admits_it_alone_and_only_where_it_must_go(staging):
     assert endpoint["vpcEndpointType"] == "Interface" and endpoint["privateDnsEnabled"] is True
 
 
-def test_operator_role_reads_only_this_stacks_database_secrets(staging):
-    role = staging.named("swipesavvy-db-operator-role").inputs
-    assert json.loads(role["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
-    statements = {
-        s["Sid"]: s for s in json.loads(staging.named("swipesavvy-db-operator-policy").inputs["policy"])["Statement"]
+def policy_statements(run, name: str) -> dict[str, dict]:
+    return {s["Sid"]: s for s in json.loads(run.named(name).inputs["policy"])["Statement"]}
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_each_function_role_reads_only_its_own_secrets(request, stack):
+    run = request.getfixturevalue(stack)
+    logins = ("swipesavvy_backend", "swipesavvy_analytics", "swipesavvy_monitor")
+    readable = {
+        "swipesavvy-db-operator": [MASTER_SECRET_ARN, *(app_secret_arn(stack, login) for login in logins)],
+        "swipesavvy-db-operator-reader": [app_secret_arn(stack, "swipesavvy_analytics")],
     }
-    assert statements["ReadThisStacksDatabaseSecrets"]["Action"] == "secretsmanager:GetSecretValue"
-    assert statements["ReadThisStacksDatabaseSecrets"]["Resource"] == [
-        MASTER_SECRET_ARN,
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/db/*",
-    ]
-    assert statements["WriteOwnLogs"]["Resource"] == (
-        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/swipesavvy-staging-db-operator:*"
-    )
-    assert all(
-        not a.startswith(("secretsmanager:Put", "iam:", "rds:")) for s in statements.values() for a in s["Action"]
-    )
+    for prefix, secrets in readable.items():
+        function = f"swipesavvy-{stack}-db-{'reader' if prefix.endswith('reader') else 'operator'}"
+        role = run.named(f"{prefix}-role").inputs
+        assert json.loads(role["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+        statements = policy_statements(run, f"{prefix}-policy")
+        assert set(statements) == {"ReadItsDatabaseSecrets", "WriteOwnLogs", "VpcNetworkInterfaces"}
+        assert statements["ReadItsDatabaseSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+        assert statements["ReadItsDatabaseSecrets"]["Resource"] == secrets
+        assert statements["WriteOwnLogs"]["Resource"] == (
+            f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/{function}:*"
+        )
+        assert all(
+            not a.startswith(("secretsmanager:Put", "iam:", "rds:", "lambda:"))
+            for s in statements.values()
+            for a in s["Action"]
+        )
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_who_may_invoke_which_function_is_one_managed_policy_each(request, stack):
+    """Previews attach the read policy (the reader only); deploys attach both. Each allows
+    invoking one function and waiting for it (GetFunction, the client's function_active_v2
+    waiter), nothing else: both actions take a function ARN as their resource
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html)."""
+    run = request.getfixturevalue(stack)
+    for what, function in (("read", "reader"), ("operate", "operator")):
+        policy = run.named(f"swipesavvy-db-operator-{what}-invoke").inputs
+        assert policy["name"] == f"swipesavvy-{stack}-db-{what}-invoke"
+        assert json.loads(policy["policy"])["Statement"] == [
+            {
+                "Sid": "InvokeIt",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction", "lambda:GetFunction"],
+                "Resource": f"{OPERATOR_ARN_PREFIX}swipesavvy-{stack}-db-{function}",
+            }
+        ]
+        assert run.outputs[f"db_{what}_invoke_policy_arn"] == (
+            f"arn:aws:iam::123456789012:policy/swipesavvy-{stack}-db-{what}-invoke",
+            False,
+        )
+    assert run.outputs["db_reader_arn"] == (f"{OPERATOR_ARN_PREFIX}swipesavvy-{stack}-db-reader", False)
 
 
 def test_direct_access_declares_no_operator(production_existing_vpc):
@@ -447,8 +549,9 @@ def test_direct_access_declares_no_operator(production_existing_vpc):
     assert production_existing_vpc.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") == []
     for typ in DYNAMIC:
         for resource in production_existing_vpc.of_type(typ):
-            assert "operator" not in resource.inputs
+            assert "operator" not in resource.inputs and "reader" not in resource.inputs
     assert "db_operator_arn" not in production_existing_vpc.outputs
+    assert "db_reader_arn" not in production_existing_vpc.outputs
 
 
 def test_outputs_tell_the_cli_how_to_reach_the_database(staging):
@@ -470,3 +573,17 @@ def test_operator_without_its_endpoint_reaches_secrets_manager_by_the_vpcs_route
         "0.0.0.0/0",
         "swipesavvy-db-operator-sg-id",
     )
+
+
+def test_the_operator_runs_one_operation_at_a_time_and_both_functions_are_traced(staging):
+    # Checkov CKV_AWS_115 and CKV_AWS_50; the client retries a throttle (tests/test_operator_client.py).
+    for function_name, prefix, concurrency in (
+        ("swipesavvy-db-operator-function", "swipesavvy-db-operator", 1),
+        ("swipesavvy-db-operator-reader-function", "swipesavvy-db-operator-reader", 5),
+    ):
+        function = staging.of_name("aws:lambda/function:Function", function_name)
+        assert function.inputs["reservedConcurrentExecutions"] == concurrency
+        assert function.inputs["tracingConfig"] == {"mode": "Active"}
+        xray = staging.of_name("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{prefix}-xray").inputs
+        assert xray == {"role": f"{prefix}-role", "policyArn": "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"}
+        assert f"{prefix}-xray" in staging.dependencies[(function.typ, function.name)]

@@ -1,5 +1,6 @@
-"""The backend release archive: byte-identical for the same folder (its sha256 is the S3
-key, so a no-op ``pulumi up`` must not change it), complete, and free of symlinks."""
+"""The backend release archive: the same folder gives the same tar (its sha256 is the S3 key
+and the digest the boot checks, so a no-op ``pulumi up`` must not change it), whichever
+compressor packed it; complete, and free of symlinks."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import os
 import shutil
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -118,18 +120,44 @@ def test_the_example_release_packs(tmp_path: Path):
     }
     assert {name for name in names if name in required} == required
     assert not [name for name in names if name.endswith(".node")]
-    assert archive.sha256 == hashlib.sha256(archive.data).hexdigest()
+    assert archive.sha256 == hashlib.sha256(gzip.decompress(archive.data)).hexdigest()
     assert archive.key == f"releases/{archive.sha256}.tar.gz"
     assert archive == ReleaseArchive(pack_release(PROJECT_ROOT / EXAMPLE))
 
 
-def test_a_tar_gz_artifact_is_taken_byte_for_byte(tmp_path: Path):
-    built = b"\x1f\x8b any bytes: the archive is uploaded as it is"
+def test_a_tar_gz_artifact_is_taken_byte_for_byte_and_named_by_its_tar(tmp_path: Path):
+    tar = b"a tar built elsewhere"
+    built = gzip.compress(tar, compresslevel=6, mtime=1_700_000_000)
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist" / "backend.tar.gz").write_bytes(built)
     archive = load_release(tmp_path, "dist/backend.tar.gz")
     assert archive.data == built
-    assert archive.key == f"releases/{hashlib.sha256(built).hexdigest()}.tar.gz"
+    assert archive.key == f"releases/{hashlib.sha256(tar).hexdigest()}.tar.gz"
+
+
+def test_the_same_folder_has_the_same_key_under_two_compression_levels(release: Path):
+    fastest, smallest = pack_release(release, compresslevel=1), pack_release(release, compresslevel=9)
+    assert fastest != smallest  # different bytes on the wire ...
+    assert ReleaseArchive(fastest).key == ReleaseArchive(smallest).key  # ... one release
+    assert ReleaseArchive(fastest).sha256 == hashlib.sha256(gzip.decompress(smallest)).hexdigest()
+
+
+def test_the_same_tar_from_another_compressor_has_the_same_key(release: Path):
+    """Another deflate implementation (raw zlib, other window and strategy) wrapped as gzip."""
+    tar = gzip.decompress(pack_release(release))
+    deflate = zlib.compressobj(level=5, wbits=31, memLevel=3, strategy=zlib.Z_FILTERED)
+    other = deflate.compress(tar) + deflate.flush()
+    assert other != pack_release(release)
+    assert ReleaseArchive(other).key == ReleaseArchive(pack_release(release)).key
+
+
+def test_an_artifact_that_is_not_gzip_is_refused_in_one_line(tmp_path: Path):
+    (tmp_path / "backend.tar.gz").write_bytes(b"PK\x03\x04 a zip file")
+    with pytest.raises(ReleaseArchiveError) as error:
+        load_release(tmp_path, "backend.tar.gz")
+    assert str(error.value) == (
+        "the release is not a complete gzip stream (Not a gzipped file (b'PK')); build the .tar.gz again"
+    )
 
 
 @pytest.mark.parametrize("artifact", ["missing", "notes.txt"])

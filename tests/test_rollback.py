@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 import yaml
+from fake_pulumi import put_on_path
 
 from ops import cli
 from ops.rollback import RollbackRefused, plan_rollback, rollback_settings
@@ -167,12 +166,7 @@ class Fake:
 
 @pytest.fixture
 def pulumi(tmp_path, monkeypatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "pulumi"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).parent / "fake_pulumi.py"}" "$@"\n')
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    put_on_path(tmp_path / "bin", monkeypatch)
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the rollback's worktree goes here
     (tmp_path / "tmp").mkdir()
     tempfile.tempdir = None  # re-read TMPDIR

@@ -93,6 +93,21 @@ def test_update_applies_only_what_is_pending(empty_dsn):
     assert after == before
 
 
+@pytest.mark.parametrize("provider_class", [DatabaseSchemaProvider, FeatureFlagSettingsProvider])
+def test_a_new_reader_is_an_update_that_only_records_it(provider_class, monkeypatch):
+    """State from before the read-only function had no ``reader``: the first `pulumi up` of
+    this version records it; nothing runs in the database (no operation is called)."""
+    reader = "arn:aws:lambda:us-east-1:123456789012:function:swipesavvy-staging-db-reader"
+    olds = {"connection": {"host": "db"}, "database_id": "db-TEST/x", "operator": "arn:op", "flags": {}, "applied": []}
+    news = {**olds, "reader": reader, "migrations": {}}
+    olds["migrations"] = {}
+    monkeypatch.setattr("components.dynamic.run_through", lambda *_a, **_k: pytest.fail("touched the database"))
+    provider = provider_class()
+    diff = provider.diff("id", olds, news)
+    assert diff.changes is True and diff.replaces == []
+    assert provider.update("id", olds, news).outs["reader"] == reader
+
+
 def test_update_refuses_when_sql_changed_since_preview(empty_dsn):
     news = schema_props(empty_dsn, migrations={"001_roles_schemas_and_privileges": "0" * 64})
     with pytest.raises(MigrationError, match="differs from the planned migrations"):

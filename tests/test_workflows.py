@@ -5,6 +5,7 @@ preview and update, and one update per stack at a time."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -56,7 +57,11 @@ def test_no_default_permissions_and_least_per_job():
     for workflow, name, job in _jobs():
         granted = job.get("permissions", {})
         assert granted, f"{workflow}:{name} has no permissions block"
-        assert set(granted.values()) <= {"read", "write"} and granted.get("contents") == "read"
+        assert set(granted.values()) <= {"read", "write"}
+        if (workflow, name) == ("drift.yml", "report"):  # files the drift issue; reads no code, touches no cloud
+            assert granted == {"issues": "write"}
+            continue
+        assert granted.get("contents") == "read"
         writes = {scope for scope, level in granted.items() if level == "write"}
         assert writes <= {"id-token", "pull-requests"}, f"{workflow}:{name} writes {writes}"
 
@@ -66,7 +71,9 @@ def test_aws_by_oidc_role_only_and_pulumi_by_token_secret():
     assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     aws = [s["with"] for s in _steps() if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
     assert aws and all(w["role-to-assume"].startswith("${{ vars.") for w in aws)
-    pulumi = [s for s in _steps() if s.get("uses", "").startswith("pulumi/actions@")]
+    # pulumi/actions without a command only installs the CLI; the step that runs it gets the token.
+    pulumi = [s for s in _steps() if s.get("uses", "").startswith("pulumi/actions@") and "command" in s.get("with", {})]
+    assert pulumi
     assert all(s["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}" for s in pulumi)
 
 
@@ -80,6 +87,17 @@ def test_pull_requests_test_then_preview_both_stacks_with_the_policy_pack():
     assert (action["refresh"], action["comment-on-pr"], action["policyPacks"]) == (True, True, "policy")
     install = next(s["run"] for s in preview["steps"] if "pip install" in s.get("run", ""))
     assert "requirements.txt" in install and "policy/requirements.txt" in install
+
+
+def test_pull_request_previews_may_only_read_the_databases():
+    """The preview's refresh reads through the read-only database function; with
+    SWIPESAVVY_DB_READ_ONLY the program refuses any change before invoking anything. Only
+    previews: the deploy workflow changes the databases."""
+    jobs = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"]
+    (step,) = [s for s in jobs["preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert step["env"]["SWIPESAVVY_DB_READ_ONLY"] == "true"
+    deploys = [_load(ROOT / ".github/workflows" / name) for name in ("deploy.yml", "pulumi-up.yml")]
+    assert all("SWIPESAVVY_DB_READ_ONLY" not in json.dumps(workflow) for workflow in deploys)
 
 
 @pytest.mark.parametrize("job", ["review-stack-up", "review-stack-down"])
@@ -102,3 +120,104 @@ def test_merges_deploy_staging_then_production_in_protected_environments_one_at_
     assert up["concurrency"] == {"group": "pulumi-${{ inputs.stack }}", "cancel-in-progress": False}
     (action,) = [s["with"] for s in up["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
     assert (action["command"], action["policyPacks"]) == ("up", "policy")
+
+
+# --- drift.yml: nightly drift detection, read-only, one issue per stack -----------------------
+
+
+def _drift() -> dict:
+    return _load(ROOT / ".github/workflows/drift.yml")
+
+
+def test_drift_runs_nightly_and_on_demand_for_every_committed_stack():
+    drift = _drift()
+    assert set(drift["on"]) == {"schedule", "workflow_dispatch"} and len(drift["on"]["schedule"]) == 1
+    committed = sorted(path.name.split(".")[1] for path in ROOT.glob("Pulumi.*.yaml"))
+    for job in ("detect", "report"):
+        assert sorted(drift["jobs"][job]["strategy"]["matrix"]["stack"]) == committed
+
+
+def test_drift_detection_assumes_the_read_only_preview_role_and_runs_ops_drift():
+    detect = _drift()["jobs"]["detect"]
+    (aws,) = [s["with"] for s in detect["steps"] if s.get("uses", "").startswith("aws-actions/")]
+    assert aws["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+    (run,) = [s for s in detect["steps"] if "ops drift" in s.get("run", "")]
+    assert '.venv/bin/python -m ops drift --stack "$STACK" --json >drift.json' in run["run"].splitlines()
+    assert run["env"] == {
+        "PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+        "STACK": "${{ vars.PULUMI_ORG }}/${{ matrix.stack }}",
+        "SWIPESAVVY_DB_READ_ONLY": "true",
+    }
+    assert detect["steps"][-1]["run"] == 'exit "$EXIT_CODE"'  # drift (7) fails the run
+
+
+def test_the_issue_job_has_no_cloud_access_and_runs_after_a_failed_detection():
+    report = _drift()["jobs"]["report"]
+    assert (report["needs"], report["if"]) == ("detect", "${{ !cancelled() }}")
+    text = yaml.safe_dump(report)
+    assert "secrets." not in text and "aws-actions" not in text and "checkout" not in text
+
+
+def test_no_expression_is_expanded_inside_a_drift_script():
+    """Data reaches the scripts through env only (zizmor's template-injection rule)."""
+    runs = [s["run"] for job in _drift()["jobs"].values() for s in job["steps"] if "run" in s]
+    assert runs and not [run for run in runs if "${{" in run]
+
+
+FAKE_GH = """#!/bin/sh
+echo "$*" >>"$GH_LOG"
+case "$1 $2" in "issue list") cat "$GH_ISSUES" ;; esac
+"""
+
+
+def _file_issue(tmp_path, drift: bool, open_issues: list[dict]) -> list[str]:
+    """Run the report job's script with a fake `gh`; the gh commands it ran."""
+    (step,) = [s for s in _drift()["jobs"]["report"]["steps"] if "run" in s]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH)
+    (bin_dir / "gh").chmod(0o755)
+    (tmp_path / "issues.json").write_text(json.dumps(open_issues))
+    document = {"drift": drift, "issue": {"title": "Drift in staging", "body": "| a | b |\n"}}
+    (tmp_path / "drift.json").write_text(json.dumps(document))
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "GH_LOG": str(tmp_path / "gh.log"),
+        "GH_ISSUES": str(tmp_path / "issues.json"),
+        "RUN_URL": "https://github.com/acme/infra/actions/runs/42",
+    }
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, check=True, timeout=60)
+    log = tmp_path / "gh.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+OTHER = {"number": 3, "title": "Drift in staging environment docs"}  # found by the search, not ours
+SEARCH = 'issue list --state open --search in:title "Drift in staging" --json number,title --limit 100'
+
+
+@pytest.mark.parametrize(
+    ("drift", "open_issues", "commands"),
+    [
+        (True, [OTHER], [SEARCH, "issue create --title Drift in staging --body-file body.md"]),
+        (True, [OTHER, {"number": 9, "title": "Drift in staging"}], [SEARCH, "issue edit 9 --body-file body.md"]),
+        (
+            False,
+            [{"number": 9, "title": "Drift in staging"}],
+            [
+                SEARCH,
+                "issue close 9 --comment No drift found by https://github.com/acme/infra/actions/runs/42: "
+                "the stack holds what it declares again.",
+            ],
+        ),
+        (False, [OTHER], [SEARCH]),
+    ],
+    ids=["opens", "updates", "closes", "clean-and-none-open"],
+)
+def test_one_issue_per_stack_opened_updated_and_closed(tmp_path, drift, open_issues, commands):
+    assert _file_issue(tmp_path, drift, open_issues) == commands
+    if drift:
+        assert (tmp_path / "body.md").read_text().splitlines() == [
+            "| a | b |",
+            "",
+            "Found by https://github.com/acme/infra/actions/runs/42",
+        ]
