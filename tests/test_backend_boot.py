@@ -61,6 +61,8 @@ DB_SECRET = {
     "password": PASSWORD,
 }
 SENTRY_DSN = "https://f00dcafe@o42.ingest.sentry.io/4242"
+# The example release's top level: its vendored node_modules included (the instance runs no npm).
+RELEASE_TOP = ["README.md", "node_modules", "package-lock.json", "package.json", "server.js"]
 ENV_KEYS = [
     "DB_HOST",
     "DB_PORT",
@@ -424,13 +426,7 @@ def test_install_script_installs_the_release_and_writes_the_env_file(sandbox: Sa
     current = sandbox.backend / "current"
     assert os.readlink(current) == f"releases/{settings.release_sha256}"
     # The release is the folder as packed: its vendored node_modules included (the instance runs no npm).
-    assert sorted(p.name for p in current.iterdir()) == [
-        "README.md",
-        "node_modules",
-        "package-lock.json",
-        "package.json",
-        "server.js",
-    ]
+    assert sorted(p.name for p in current.iterdir()) == RELEASE_TOP
     assert (current / "server.js").read_bytes() == (PROJECT_ROOT / "examples/backend-release/server.js").read_bytes()
 
     assert sandbox.environment() == expected_environment()
@@ -595,7 +591,7 @@ def test_a_release_compressed_elsewhere_installs_under_the_same_digest(
     sandbox.upload(example_release.key, fast.data)
     result = sandbox.run(render_install_script(settings))
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (sandbox.backend / "current").iterdir()) == ["package.json", "server.js"]
+    assert sorted(p.name for p in (sandbox.backend / "current").iterdir()) == RELEASE_TOP
 
 
 def test_a_download_that_is_not_gzip_is_refused(sandbox: Sandbox, settings: BootSettings):
