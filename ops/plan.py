@@ -150,6 +150,8 @@ MAIN_TYPES = (
     "aws:autoscaling/group:Group",
     "aws:s3/bucket:Bucket",
     "aws:cloudfront/function:Function",
+    "aws:cloudfront/vpcOrigin:VpcOrigin",
+    "aws:wafv2/webAcl:WebAcl",
     "aws:cloudfront/distribution:Distribution",
     "datadog:index/monitor:Monitor",
     "datadog:index/syntheticsTest:SyntheticsTest",
