@@ -32,9 +32,10 @@ from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.agent_config import AgentSettings
-from components.aws_shared import service_trust_policy, tcp_rule
+from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
 from components.backend_boot import BootSettings, user_data
 from components.config import LATEST_AMI, BackendConfig
 from components.instance_refresh import InstanceRefreshWait, InstanceRefreshWaitArgs
@@ -121,6 +122,8 @@ class BackendService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         release_uri, release_object_arn, release_sha256 = self._release(name, args, tags)
+        tokens_secret_arn = self._api_tokens(name, args, tags, child)
+
         alb_group = self._load_balancer_security_group(name, args, tags, child)
         self._instance_rules(name, args, alb_group, child)
         target_group = aws.lb.TargetGroup(
@@ -169,11 +172,16 @@ class BackendService(pulumi.ComponentResource):
             opts=child,
         )
 
-        profile = self._instance_profile(name, args, release_object_arn, tags, child)
+        profile = self._instance_profile(name, args, release_object_arn, tokens_secret_arn, tags, child)
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         # The base64 user data: cloud-init that fetches the release and the secret at boot.
         boot = pulumi.Output.all(
-            region, release_uri, release_sha256, args.db_secret_arn, self._agent_settings(args, release_sha256)
+            region,
+            release_uri,
+            release_sha256,
+            args.db_secret_arn,
+            self._agent_settings(args, release_sha256),
+            tokens_secret_arn,
         ).apply(
             lambda values: user_data(
                 BootSettings(
@@ -185,6 +193,7 @@ class BackendService(pulumi.ComponentResource):
                     log_level=config.log_level,
                     rds_ca_bundle_sha256=config.rds_ca_bundle_sha256,
                     agent=values[4],
+                    api_tokens_secret_arn=values[5],
                 )
             )
         )
@@ -422,11 +431,40 @@ class BackendService(pulumi.ComponentResource):
             cidr_ipv4="0.0.0.0/0",
         )
 
+    def _api_tokens(
+        self, name: str, args: BackendServiceArgs, tags: dict, child: pulumi.ResourceOptions
+    ) -> pulumi.Output[str]:
+        """The API's bearer tokens (staging and admin), generated once and kept in a secret the
+        instances read at boot into the env file (examples/backend-release/README.md): never in
+        user data, and in state only as secrets. Its ARN."""
+        tokens = {
+            kind: random.RandomPassword(f"{name}-{kind}-token", length=40, special=False, opts=child)
+            for kind in ("api", "admin")
+        }
+        secret = aws.secretsmanager.Secret(
+            f"{name}-api-tokens",
+            name_prefix=f"swipesavvy/{args.stack}/api-tokens-",  # as the logins' secrets: a re-created stack gets new ones
+            description=f"SwipeSavvy {args.stack}: the API's bearer tokens (api_token, admin_token)",
+            recovery_window_in_days=secret_recovery_days(args.keep_on_destroy),
+            tags=tags,
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-api-tokens",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.json_dumps(
+                {"api_token": tokens["api"].result, "admin_token": tokens["admin"].result}
+            ),
+            opts=child,
+        )
+        return secret.arn
+
     def _instance_profile(
         self,
         name: str,
         args: BackendServiceArgs,
         release_object_arn: pulumi.Output[str],
+        tokens_secret_arn: pulumi.Output[str],
         tags: dict,
         child: pulumi.ResourceOptions,
     ) -> aws.iam.InstanceProfile:
@@ -463,6 +501,12 @@ class BackendService(pulumi.ComponentResource):
                             "Effect": "Allow",
                             "Action": "secretsmanager:GetSecretValue",
                             "Resource": args.db_secret_arn,
+                        },
+                        {
+                            "Sid": "ReadTheApiTokens",
+                            "Effect": "Allow",
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Resource": tokens_secret_arn,
                         },
                         *(
                             [

@@ -21,6 +21,7 @@ the service user owns, the env file, is created by the script.
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import re
 import shlex
@@ -76,6 +77,7 @@ class BootSettings:
     feature_flags_cache_ttl: int = 300  # seconds
     sentry_dsn_secret_arn: str | None = None  # a plain-string secret; SENTRY_DSN is empty without it
     rds_ca_bundle_sha256: str | None = None  # the pinned bundle; None: any PEM bundle served over HTTPS
+    api_tokens_secret_arn: str | None = None  # JSON {"api_token", "admin_token"}: the API's bearer tokens
     agent: AgentSettings | None = None  # the Datadog agent (components/agent_config.py), when monitored
 
     def __post_init__(self) -> None:
@@ -96,7 +98,7 @@ class BootSettings:
             self.release_uri,
             "s3://<bucket>/releases/<release_sha256>.tar.gz",
         )
-        for name in ("db_secret_arn", "sentry_dsn_secret_arn"):
+        for name in ("db_secret_arn", "sentry_dsn_secret_arn", "api_tokens_secret_arn"):
             value = getattr(self, name)
             if value is not None:
                 _require(_SECRET_ARN.fullmatch(value), name, value, "a Secrets Manager secret ARN")
@@ -210,37 +212,11 @@ read_secret() {
   aws secretsmanager get-secret-value --secret-id "$1" --query SecretString --output text
 }
 
-# Reads the login's RDS JSON on stdin and writes the env file named by argv[1]. Python, not
-# the shell, handles the values: nothing is expanded, split or echoed. Quoting follows
-# systemd.exec(5), EnvironmentFile=: in double quotes, a backslash escapes \ " $ and `.
+# Reads the login's RDS JSON on stdin and writes the env file named by argv[1], with
+# render_environment (components/backend_boot.py, its source copied here): nothing is
+# expanded, split or echoed by the shell.
 WRITE_ENVIRONMENT=$(cat <<'PYTHON'
-import json
-import os
-import sys
-
-path, login, fixed = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-try:
-    secret = json.load(sys.stdin)
-    database = {
-        "DB_HOST": secret["host"],
-        "DB_PORT": str(secret["port"]),
-        "DB_NAME": secret["dbname"],
-        "DB_USER": secret["username"],
-        "DB_PASSWORD": secret["password"],
-    }
-except (ValueError, TypeError, KeyError):
-    sys.exit("the database secret is not RDS JSON with host, port, dbname, username and password")
-if database["DB_USER"] != login:
-    sys.exit("the database secret is for login %r, not %r" % (database["DB_USER"], login))
-values = dict(database, **fixed, SENTRY_DSN=os.environ["SENTRY_DSN"])
-
-
-def quoted(value):
-    return '"' + "".join("\\" + c if c in '\\"$`' else c for c in value) + '"'
-
-
-with open(path, "w", encoding="utf-8") as env:
-    env.writelines("%s=%s\n" % (name, quoted(value)) for name, value in values.items())
+@ENVIRONMENT_WRITER@
 PYTHON
 )
 
@@ -309,13 +285,17 @@ write_environment() {
   if [ -n "$SENTRY_DSN_SECRET_ARN" ]; then
     sentry_dsn=$(read_secret "$SENTRY_DSN_SECRET_ARN")
   fi
+  api_tokens=""
+  if [ -n "$API_TOKENS_SECRET_ARN" ]; then
+    api_tokens=$(read_secret "$API_TOKENS_SECRET_ARN")
+  fi
   mkdir -p "$(dirname "$env_file")"
   # Written next to the env file and renamed over it, under umask 077 from before the file
   # exists: never readable by others, never half-written.
   umask 077
   env_incoming=$(mktemp "$env_file.XXXXXX")
   read_secret "$DB_SECRET_ARN" |
-    SENTRY_DSN="$sentry_dsn" python3 -c "$WRITE_ENVIRONMENT" "$env_incoming" "$BACKEND_LOGIN" "$FIXED_ENVIRONMENT"
+    SENTRY_DSN="$sentry_dsn" API_TOKENS="$api_tokens" python3 -c "$WRITE_ENVIRONMENT" "$env_incoming" "$BACKEND_LOGIN" "$FIXED_ENVIRONMENT"
   chown "$SERVICE_USER:$SERVICE_USER" "$env_incoming"
   mv -f "$env_incoming" "$env_file"
   env_incoming=""
@@ -336,7 +316,60 @@ echo "$SERVICE-install: release $RELEASE_SHA256 installed, $SERVICE enabled"
 """
 
 
-def _fixed_environment(settings: BootSettings) -> dict[str, str]:
+def render_environment(secret_text: str, login: str, fixed: dict, sentry_dsn: str, api_tokens_text: str) -> str:
+    """The env file's text from the login's RDS JSON secret, the fixed settings, the Sentry
+    DSN and the API tokens secret (JSON ``{"api_token", "admin_token"}``, or "" for none);
+    ValueError names what is wrong. Its source runs on the instance too (the install
+    script's writer, the AMI's python3), and ``ops rehearse`` calls it: one contract.
+    Quoting follows systemd.exec(5), EnvironmentFile=: in double quotes, a backslash
+    escapes \\ " $ and `."""
+    import json
+
+    try:
+        secret = json.loads(secret_text)
+        database = {
+            "DB_HOST": secret["host"],
+            "DB_PORT": str(secret["port"]),
+            "DB_NAME": secret["dbname"],
+            "DB_USER": secret["username"],
+            "DB_PASSWORD": secret["password"],
+        }
+    except (ValueError, TypeError, KeyError):
+        raise ValueError("the database secret is not RDS JSON with host, port, dbname, username and password") from None
+    if database["DB_USER"] != login:
+        raise ValueError(f"the database secret is for login {database['DB_USER']!r}, not {login!r}")
+    tokens = {}
+    if api_tokens_text:
+        try:
+            given = json.loads(api_tokens_text)
+            tokens = {"API_TOKEN": given["api_token"], "ADMIN_TOKEN": given["admin_token"]}
+        except (ValueError, TypeError, KeyError):
+            raise ValueError("the API tokens secret is not JSON with api_token and admin_token") from None
+    values = dict(database, **fixed, SENTRY_DSN=sentry_dsn, **tokens)
+
+    def quoted(value: str) -> str:
+        return '"' + "".join("\\" + c if c in '\\"$`' else c for c in value) + '"'
+
+    return "".join(f"{name}={quoted(value)}\n" for name, value in values.items())
+
+
+_ENVIRONMENT_WRITER = f"""\
+import json
+import os
+import sys
+
+{inspect.getsource(render_environment)}
+path, login, fixed = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+try:
+    text = render_environment(sys.stdin.read(), login, fixed, os.environ["SENTRY_DSN"], os.environ["API_TOKENS"])
+except ValueError as error:
+    sys.exit(str(error))
+with open(path, "w", encoding="utf-8") as env:
+    env.write(text)
+"""
+
+
+def fixed_environment(settings: BootSettings) -> dict[str, str]:
     """The env file's settings that are not secret, in the order they are written."""
     fixed = {
         "DB_POOL_SIZE": str(settings.db_pool_size),
@@ -363,8 +396,9 @@ def _script_variables(settings: BootSettings) -> dict[str, str]:
         "RELEASE_SHA256": settings.release_sha256,
         "DB_SECRET_ARN": settings.db_secret_arn,
         "SENTRY_DSN_SECRET_ARN": settings.sentry_dsn_secret_arn or "",
+        "API_TOKENS_SECRET_ARN": settings.api_tokens_secret_arn or "",
         "BACKEND_LOGIN": BACKEND_LOGIN,
-        "FIXED_ENVIRONMENT": json.dumps(_fixed_environment(settings)),
+        "FIXED_ENVIRONMENT": json.dumps(fixed_environment(settings)),
         "SERVICE": SERVICE,
         "SERVICE_USER": SERVICE_USER,
         "BACKEND_DIR": BACKEND_DIR,
@@ -380,7 +414,7 @@ def render_install_script(settings: BootSettings) -> str:
     """The bash script cloud-init installs as ``INSTALL_SCRIPT_PATH``: the settings as quoted
     assignments, then a body that is the same for every stack."""
     assignments = "".join(f"{name}={shlex.quote(value)}\n" for name, value in _script_variables(settings).items())
-    return _SCRIPT_PROLOGUE + assignments + _SCRIPT_BODY
+    return _SCRIPT_PROLOGUE + assignments + _SCRIPT_BODY.replace("@ENVIRONMENT_WRITER@", _ENVIRONMENT_WRITER)
 
 
 # --- cloud-config and user data --------------------------------------------------------------

@@ -695,8 +695,18 @@ def _dotfiles(s: _Section) -> tuple[str, ...]:
     return s.strings("dotfiles", relative, "must be a list of paths relative to the folder, like .well-known", [".env"])
 
 
+# Installed dependencies (npm ci from a lockfile) carry their packages' own dotfiles
+# (.eslintrc, .npmignore): files a registry published, not the project's secrets.
+DEPENDENCY_FOLDER = "node_modules"
+
+
 def _listed(relative: str, dotfiles: tuple[str, ...]) -> bool:
-    return any(relative == listed or relative.startswith(f"{listed}/") for listed in dotfiles)
+    """Whether a dotfile may ship: listed (or under a listed folder), or inside an installed
+    package (``node_modules/<package>/...``; not loose in ``node_modules`` itself)."""
+    parts = relative.split("/")
+    return DEPENDENCY_FOLDER in parts[:-2] or any(
+        relative == listed or relative.startswith(f"{listed}/") for listed in dotfiles
+    )
 
 
 def _shipped_problem(folder: Path, project_root: Path, dotfiles: tuple[str, ...]) -> str | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import stat
 import tarfile
@@ -109,11 +110,28 @@ def _tar_info(name: str, path: Path) -> tarfile.TarInfo:
     return info
 
 
+def _require_vendored_packages(directory: Path) -> None:
+    """A Node.js release with dependencies must carry its node_modules: the instance runs no npm."""
+    manifest = directory / "package.json"
+    if not manifest.is_file() or (directory / "node_modules").is_dir():
+        return
+    try:
+        dependencies = json.loads(manifest.read_text()).get("dependencies")
+    except (ValueError, AttributeError):
+        return  # not ours to judge: the release's own start fails loudly
+    if dependencies:
+        raise ReleaseArchiveError(
+            f"{directory} has dependencies in package.json but no node_modules; the instance installs none"
+            " (fix: npm ci in it, as examples/vendor-backend-release.sh does for the reference backend)"
+        )
+
+
 def pack_release(directory: Path, compresslevel: int = GZIP_LEVEL) -> bytes:
     """The folder's files and directories as a .tar.gz whose tar is byte-reproducible (see
     the module doc); with one zlib and level, the .tar.gz is too."""
     if not directory.is_dir():
         raise ReleaseArchiveError(f"{directory} is not a folder; name the release's build folder")
+    _require_vendored_packages(directory)
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, path in _entries(directory):

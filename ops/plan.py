@@ -129,3 +129,89 @@ def plan_dot(run: ProgramRun, title: str) -> str:
         lines.append(f"  {_node(before)} -> {_node(after)} [color=firebrick, penwidth=2.5, label={_quote(str(step))}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+# The resources that say what a component is; the architecture picture shows these (counted
+# per type) and leaves the wiring (policies, rules, attachments, versions) to --graph-detail.
+MAIN_TYPES = (
+    "aws:ec2/vpc:Vpc",
+    "aws:ec2/subnet:Subnet",
+    "aws:ec2/natGateway:NatGateway",
+    "aws:rds/instance:Instance",
+    "aws:secretsmanager/secret:Secret",
+    "aws:lambda/function:Function",
+    "pulumi-python:dynamic/db:DatabaseSchema",
+    "aws:rds/snapshot:Snapshot",
+    "pulumi-python:dynamic/db:MockDataSeed",
+    "pulumi-python:dynamic/db:LoginRole",
+    "pulumi-python:dynamic/db:FeatureFlagSettings",
+    "aws:lb/loadBalancer:LoadBalancer",
+    "aws:ec2/launchTemplate:LaunchTemplate",
+    "aws:autoscaling/group:Group",
+    "aws:s3/bucket:Bucket",
+    "aws:cloudfront/function:Function",
+    "aws:cloudfront/vpcOrigin:VpcOrigin",
+    "aws:wafv2/webAcl:WebAcl",
+    "aws:cloudfront/distribution:Distribution",
+    "datadog:index/monitor:Monitor",
+    "datadog:index/syntheticsTest:SyntheticsTest",
+    "datadog:index/serviceLevelObjective:ServiceLevelObjective",
+    "datadog:index/dashboard:Dashboard",
+)
+
+
+def short_type(typ: str) -> str:
+    """``aws:rds/instance:Instance`` -> ``rds Instance``; ``datadog:index/monitor:Monitor`` -> ``datadog Monitor``."""
+    provider, module_path, kind = typ.split(":")
+    module = module_path.split("/")[0]
+    if module == "index":
+        module = provider
+    elif module == "dynamic":
+        module = module_path.split("/")[1]
+    return f"{module} {kind}"
+
+
+def component_edges(run: ProgramRun) -> list[tuple[Key, Key]]:
+    """(component depended on, dependent component): the dependencies between resources of
+    different top-level components, once per pair."""
+    edges: dict[tuple[Key, Key], None] = {}
+    for dep, key in dependency_edges(run):
+        pair = (group_of(dep, run.parent_keys), group_of(key, run.parent_keys))
+        if pair[0] != pair[1]:
+            edges[pair] = None
+    return list(edges)
+
+
+def architecture_dot(run: ProgramRun, title: str) -> str:
+    """Graphviz DOT on one screen: a cluster per component with its main resources counted by
+    type, and an edge where one component depends on another."""
+    lines = [
+        "digraph architecture {",
+        f"  label={_quote(title)}; labelloc=t; fontname=Helvetica; rankdir=LR; compound=true; nodesep=0.2;",
+        "  node [shape=box, style=rounded, fontname=Helvetica, fontsize=10];",
+        "  edge [color=gray40, arrowsize=0.7];",
+    ]
+    anchors: dict[Key, str] = {}
+    for index, group in enumerate(plan_groups(run)):
+        typ, name = group.component
+        counts = {t: sum(1 for k in group.resources if k[0] == t) for t in MAIN_TYPES}
+        shown = [(t, n) for t, n in counts.items() if n]
+        lines.append(f"  subgraph cluster_{index} {{")
+        label = f"{name}\n{typ.split(':')[-1]}: {len(group.resources)} resources"
+        lines.append(f"    label={_quote(label)}; style=rounded; color=steelblue;")
+        if not shown:  # a component with nothing main (e.g. an existing VPC) still has a place
+            shown = [("", 0)]
+        for position, (t, n) in enumerate(shown):
+            node = _quote(f"{index}:{position}")
+            text = short_type(t) + (f" x{n}" if n > 1 else "") if t else "(nothing created)"
+            lines.append(f"    {node} [label={_quote(text)}];")
+        anchors[group.component] = _quote(f"{index}:0")
+        lines.append("  }")
+    clusters = {group.component: index for index, group in enumerate(plan_groups(run))}
+    for dep, key in component_edges(run):
+        if dep in anchors and key in anchors:
+            lines.append(
+                f"  {anchors[dep]} -> {anchors[key]} [ltail=cluster_{clusters[dep]}, lhead=cluster_{clusters[key]}];"
+            )
+    lines.append("}")
+    return "\n".join(lines) + "\n"

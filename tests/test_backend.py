@@ -18,8 +18,10 @@ from pulumi_program import (
     ELB_ACCOUNT,
     PROJECT_ROOT,
     RecordingMocks,
+    is_secret,
     run_program,
     stack_config,
+    unwrap_all,
 )
 
 from components.agent_config import AgentSettings
@@ -83,12 +85,14 @@ def test_user_data_is_the_rendered_boot_config_and_holds_no_secret(staging):
                 db_port=5432,
                 db_name="swipesavvy_staging",
             ),
+            api_tokens_secret_arn=f"{secrets}/api-tokens-20261126-AbCdEf",
         )
     )
     assert staging.one(LT).inputs["userData"] == expected
     assert "nodejs22" in config["packages"]
     text = json.dumps(config)
     assert "APP-PASSWORD" not in text and "MASTER-PASSWORD" not in text and "DATADOG-AGENT-API-KEY" not in text
+    assert "api-token" not in text.replace("api-tokens-", "")  # the tokens' secret by ARN, never their values
 
 
 def test_group_rolls_through_an_instance_refresh_and_waits_for_health(staging):
@@ -250,7 +254,12 @@ def test_instance_role_reads_only_the_release_and_the_backend_login(staging):
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/datadog/agent-api-key-20261126-AbCdEf",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/db/swipesavvy_monitor-20261126-AbCdEf",
     ]
-    assert set(statements) == {"ReadTheRelease", "ReadTheBackendLogin", "ReadTheAgentSecrets"}
+    tokens = staging.of_name("aws:secretsmanager/secret:Secret", "swipesavvy-api-api-tokens").inputs
+    assert tokens["namePrefix"] == "swipesavvy/staging/api-tokens-"
+    assert statements["ReadTheApiTokens"]["Resource"].startswith(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/api-tokens-"
+    )
+    assert set(statements) == {"ReadTheRelease", "ReadTheBackendLogin", "ReadTheApiTokens", "ReadTheAgentSecrets"}
     ssm = staging.of_name("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "swipesavvy-api-ssm").inputs
     assert ssm["policyArn"] == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
@@ -316,6 +325,19 @@ def test_destroy_keeps_the_releases_for_a_later_rollback(staging):
     kept = {name for typ, name in staging.retained if name.startswith("swipesavvy-api-")}
     assert {"swipesavvy-api-artifacts", "swipesavvy-api-release"} <= kept
     assert ("aws:s3/bucket:Bucket", "swipesavvy-api-artifacts") in staging.retained
+
+
+def test_the_api_tokens_are_generated_into_their_own_secret(staging):
+    """Read at boot into the env file (components/backend_boot.py), never in user data."""
+    version = staging.of_name("aws:secretsmanager/secretVersion:SecretVersion", "swipesavvy-api-api-tokens").inputs
+    assert is_secret(version["secretString"])
+    assert json.loads(unwrap_all(version["secretString"])) == {
+        "api_token": "APP-PASSWORD-generated-swipesavvy-api-api-token",
+        "admin_token": "APP-PASSWORD-generated-swipesavvy-api-admin-token",
+    }
+    for kind in ("api", "admin"):
+        token = staging.of_name("random:index/randomPassword:RandomPassword", f"swipesavvy-api-{kind}-token").inputs
+        assert (token["length"], token["special"]) == (40, False)
 
 
 def test_every_bucket_lifecycle_aborts_incomplete_uploads(staging, production):

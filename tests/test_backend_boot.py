@@ -61,6 +61,8 @@ DB_SECRET = {
     "password": PASSWORD,
 }
 SENTRY_DSN = "https://f00dcafe@o42.ingest.sentry.io/4242"
+# The example release's top level: its vendored node_modules included (the instance runs no npm).
+RELEASE_TOP = ["README.md", "node_modules", "package-lock.json", "package.json", "server.js"]
 ENV_KEYS = [
     "DB_HOST",
     "DB_PORT",
@@ -368,18 +370,18 @@ class Sandbox:
     def backend(self) -> Path:
         return self.root / "opt/swipesavvy/backend"
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, keys: list[str] = ENV_KEYS) -> dict[str, str]:
         """The env file's values as bash reads them: in double quotes, bash and systemd's
         EnvironmentFile= both turn \\\\ \\" \\$ \\` into the character and take the rest as is."""
         dump = subprocess.run(
             ["bash", "-c", 'set -a; . "$1"; for k in "${@:2}"; do printf "%s\\0" "${!k}"; done', "_"]
-            + [str(self.env_file), *ENV_KEYS],
+            + [str(self.env_file), *keys],
             capture_output=True,
             text=True,
             env={"PATH": os.environ["PATH"]},
             check=True,
         )
-        return dict(zip(ENV_KEYS, dump.stdout.split("\0")[:-1], strict=True))
+        return dict(zip(keys, dump.stdout.split("\0")[:-1], strict=True))
 
     def env_keys_in_file(self) -> list[str]:
         return [line.split("=", 1)[0] for line in self.env_file.read_text().splitlines()]
@@ -423,7 +425,8 @@ def test_install_script_installs_the_release_and_writes_the_env_file(sandbox: Sa
 
     current = sandbox.backend / "current"
     assert os.readlink(current) == f"releases/{settings.release_sha256}"
-    assert sorted(p.name for p in current.iterdir()) == ["package.json", "server.js"]
+    # The release is the folder as packed: its vendored node_modules included (the instance runs no npm).
+    assert sorted(p.name for p in current.iterdir()) == RELEASE_TOP
     assert (current / "server.js").read_bytes() == (PROJECT_ROOT / "examples/backend-release/server.js").read_bytes()
 
     assert sandbox.environment() == expected_environment()
@@ -488,6 +491,36 @@ def test_sentry_dsn_comes_from_its_own_secret(sandbox: Sandbox, settings: BootSe
     assert result.returncode == 0, result.stderr
     assert sandbox.environment() == expected_environment(sentry_dsn=SENTRY_DSN)
     assert SENTRY_DSN not in result.stdout + result.stderr
+
+
+API_TOKENS_SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:swipesavvy/staging/api-tokens-Q1w2E3"
+API_TOKENS = {"api_token": "staging $tok`en`", "admin_token": 'admin "token"'}
+
+
+def test_api_tokens_come_from_their_own_secret(sandbox: Sandbox, settings: BootSettings):
+    sandbox.secrets[API_TOKENS_SECRET_ARN] = json.dumps(API_TOKENS)
+    result = sandbox.run(
+        render_install_script(dataclasses.replace(settings, api_tokens_secret_arn=API_TOKENS_SECRET_ARN))
+    )
+    assert result.returncode == 0, result.stderr
+    keys = [*ENV_KEYS, "API_TOKEN", "ADMIN_TOKEN"]
+    assert sandbox.env_keys_in_file() == keys
+    values = sandbox.environment(keys)
+    assert (values["API_TOKEN"], values["ADMIN_TOKEN"]) == (API_TOKENS["api_token"], API_TOKENS["admin_token"])
+    assert [c["args"][3] for c in sandbox.calls("aws")[1:]] == [API_TOKENS_SECRET_ARN, DB_SECRET_ARN]
+    assert API_TOKENS["admin_token"] not in result.stdout + result.stderr
+
+
+def test_the_script_writes_exactly_what_render_environment_returns(sandbox: Sandbox, settings: BootSettings):
+    """One contract: `ops rehearse` renders the env file with the same function the instance runs."""
+    sandbox.secrets[API_TOKENS_SECRET_ARN] = json.dumps(API_TOKENS)
+    with_tokens = dataclasses.replace(settings, api_tokens_secret_arn=API_TOKENS_SECRET_ARN)
+    assert sandbox.run(render_install_script(with_tokens)).returncode == 0
+    fixed = backend_boot.fixed_environment(with_tokens)
+    expected = backend_boot.render_environment(
+        json.dumps(DB_SECRET), "swipesavvy_backend", fixed, "", json.dumps(API_TOKENS)
+    )
+    assert sandbox.env_file.read_text() == expected
 
 
 def test_running_it_again_changes_nothing(sandbox: Sandbox, settings: BootSettings):
@@ -558,7 +591,7 @@ def test_a_release_compressed_elsewhere_installs_under_the_same_digest(
     sandbox.upload(example_release.key, fast.data)
     result = sandbox.run(render_install_script(settings))
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (sandbox.backend / "current").iterdir()) == ["package.json", "server.js"]
+    assert sorted(p.name for p in (sandbox.backend / "current").iterdir()) == RELEASE_TOP
 
 
 def test_a_download_that_is_not_gzip_is_refused(sandbox: Sandbox, settings: BootSettings):

@@ -535,6 +535,17 @@ def test_dotfiles_inside_a_release_archive_are_refused_unless_listed(project):
     assert parse_stack_config("staging", settings, project_root=project).backend.dotfiles == ("config/.env",)
 
 
+def test_dotfiles_of_installed_dependencies_ship_and_the_projects_own_do_not(project):
+    package = project / "release" / "node_modules" / "function-bind"
+    package.mkdir(parents=True)
+    (package / ".eslintrc").write_text("{}")  # published with the package: what npm ci installs
+    assert parse_stack_config("staging", section_settings("backend", artifact="release"), project_root=project)
+    (project / "release" / "node_modules" / ".env").write_text("DB_PASSWORD=hunter2")  # beside, not inside, a package
+    assert refusal(project, "backend", artifact="release").startswith(
+        "swipesavvy:backend.artifact = 'release' is invalid: it holds node_modules/.env, a dotfile"
+    )
+
+
 @pytest.mark.parametrize("listed", ["../.env", "/etc/.env", "", "a//b"])
 def test_listed_dotfiles_are_relative_paths_inside_the_folder(project, listed):
     message = refusal(project, "frontend", distDir="site", dotfiles=[listed])

