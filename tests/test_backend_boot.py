@@ -184,7 +184,9 @@ def test_cloud_config_is_yaml_of_the_data(settings: BootSettings):
 
 def test_files_written_before_users_exist_are_owned_by_root(settings: BootSettings):
     """write_files runs before users-groups: a file owned by the service user must be deferred."""
-    for entry in cloud_config(settings)["write_files"]:
+    entries = cloud_config(settings)["write_files"]
+    assert {UNIT_PATH, INSTALL_SCRIPT_PATH} <= {entry["path"] for entry in entries}
+    for entry in entries:
         assert entry["owner"] == "root:root" or entry.get("defer") is True, entry["path"]
 
 
@@ -299,7 +301,7 @@ def test_install_script_parses_with_bash(settings: BootSettings, tmp_path: Path)
 
 
 def test_install_script_passes_shellcheck(settings: BootSettings, tmp_path: Path):
-    shellcheck = require_tool("shellcheck", "Debian package shellcheck; install.sh does not install it")
+    shellcheck = require_tool("shellcheck")
     script = tmp_path / "install"
     script.write_text(render_install_script(settings))
     result = subprocess.run([shellcheck, str(script)], capture_output=True, text=True)

@@ -80,53 +80,149 @@ def test_feature_flag_settings_default_their_percentage():
     assert config.feature_flags["dark_mode"].rollout_percentage == 0
 
 
+def _fix_set(key: str, value: str) -> str:
+    return f"pulumi config set --path 'swipesavvy:{key}' {value}"
+
+
+TODAY_UTC = datetime.datetime.now(datetime.UTC).date().isoformat()
+
+
 @pytest.mark.parametrize(
-    ("settings", "expected"),
+    ("settings", "key", "value", "allowed", "fix"),
     [
-        ({"environment": "qa"}, "swipesavvy:environment = 'qa' is invalid: must be one of staging, production"),
-        ({}, "swipesavvy:environment = null is invalid"),
+        ({"environment": "qa"}, "environment", "'qa'", "must be one of staging, production", "staging"),
+        ({}, "environment", "null", "must be one of staging, production", "staging"),
         (
             {"database": {"allocatedStorage": 50}},
-            "swipesavvy:database.allocatedStorage = 50 is invalid: must be an integer from 100 to 65536 GiB",
+            "database.allocatedStorage",
+            "50",
+            "must be an integer from 100 to 65536 GiB",
+            "100",
         ),
         (
             {"featureFlags": {"community_feed": {"enabled": True, "rolloutPercentage": 150}}},
-            "swipesavvy:featureFlags.community_feed.rolloutPercentage = 150 is invalid: must be an integer from 0 to 100",
+            "featureFlags.community_feed.rolloutPercentage",
+            "150",
+            "must be an integer from 0 to 100 (percent)",
+            "100",
         ),
-        ({"network": {"vpcCidr": "10.40.0.0/33"}}, "swipesavvy:network.vpcCidr = '10.40.0.0/33' is invalid"),
-        ({"network": {"vpcCidr": "10.40.0.1/16"}}, "swipesavvy:network.vpcCidr = '10.40.0.1/16' is invalid"),
-        ({"network": {"vpcCidr": "10.40.0.0/8"}}, "with a /16 to /24 prefix"),
-        ({"database": {"deployRunnerCidrs": ["0.0.0.0/0"]}}, "deployRunnerCidrs[0] = '0.0.0.0/0' is invalid"),
-        ({"database": {"deployRunnerCidrs": ["10.0.0.300/24"]}}, "swipesavvy:database.deployRunnerCidrs = "),
-        ({"database": {"engineVersion": "9.6"}}, "must be one of 14, 15, 16, 17"),
-        ({"database": {"instanceClass": "t3.micro"}}, "must be an RDS instance class like db.t4g.medium"),
-        ({"database": {"backupRetentionDays": 1}}, "must be an integer from 7 to 35 days"),
-        ({"database": {"monitoringIntervalSeconds": 7}}, "must be one of 1, 5, 10, 15, 30, 60"),
-        ({"database": {"multiAz": "yes"}}, "swipesavvy:database.multiAz = 'yes' is invalid: must be true or false"),
-        ({"database": {"alocatedStorage": 200}}, "swipesavvy:database.alocatedStorage is not a setting"),
-        ({"databse": {}}, "swipesavvy:databse is not a setting of this program"),
-        ({"seed": {"scale": 0}}, "swipesavvy:seed.scale = 0 is invalid: must be a number from 0.01 to 100"),
-        ({"seed": {"scale": 1000}}, "swipesavvy:seed.scale = 1000 is invalid"),
-        ({"seed": {"anchorDate": "28/12/2025"}}, "swipesavvy:seed.anchorDate = '28/12/2025' is invalid"),
+        *(
+            (
+                {"network": {"vpcCidr": cidr}},
+                "network.vpcCidr",
+                f"'{cidr}'",
+                "must be an IPv4 network in CIDR form with a /16 to /24 prefix",
+                "10.40.0.0/16",
+            )
+            for cidr in ("10.40.0.0/33", "10.40.0.1/16", "10.40.0.0/8")
+        ),
+        (
+            {"database": {"deployRunnerCidrs": ["0.0.0.0/0"]}},
+            "database.deployRunnerCidrs[0]",
+            "'0.0.0.0/0'",
+            "must lie within a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10);"
+            " a public one needs database.allowPublicDeployRunnerCidrs true",
+            "10.0.5.0/24",
+        ),
+        (
+            {"database": {"deployRunnerCidrs": ["10.0.0.300/24"]}},
+            "database.deployRunnerCidrs",
+            '["10.0.0.300/24"]',
+            "must be a list of CIDR blocks like 10.0.5.0/24",
+            ("database.deployRunnerCidrs[0]", "10.0.5.0/24"),  # lists are fixed element by element
+        ),
+        (
+            {"database": {"engineVersion": "9.6"}},
+            "database.engineVersion",
+            "'9.6'",
+            "must be one of 14, 15, 16, 17",
+            "16",
+        ),
+        (
+            {"database": {"instanceClass": "t3.micro"}},
+            "database.instanceClass",
+            "'t3.micro'",
+            "must be an RDS instance class like db.t4g.medium",
+            "db.t4g.medium",
+        ),
+        (
+            {"database": {"backupRetentionDays": 1}},
+            "database.backupRetentionDays",
+            "1",
+            "must be an integer from 7 to 35 days",
+            "7",
+        ),
+        (
+            {"database": {"monitoringIntervalSeconds": 7}},
+            "database.monitoringIntervalSeconds",
+            "7",
+            "must be one of 1, 5, 10, 15, 30, 60 (enhanced monitoring stays on)",
+            "60",
+        ),
+        ({"database": {"multiAz": "yes"}}, "database.multiAz", "'yes'", "must be true or false", "false"),
+        ({"seed": {"scale": 0}}, "seed.scale", "0", "must be a number from 0.01 to 100", "1.0"),
+        ({"seed": {"scale": 1000}}, "seed.scale", "1000", "must be a number from 0.01 to 100", "1.0"),
+        (
+            {"seed": {"anchorDate": "28/12/2025"}},
+            "seed.anchorDate",
+            "'28/12/2025'",
+            f"must be a date YYYY-MM-DD from 1971-01-01 to today ({TODAY_UTC} UTC); the mock data covers the 90 days"
+            " before it",
+            "2025-12-28",
+        ),
         (
             {"network": {"existingVpcId": "vpc-0123abcd", "privateSubnetIds": ["subnet-0123abcd"]}},
-            "needs at least two private subnets",
+            "network.privateSubnetIds",
+            '["subnet-0123abcd"]',
+            "an existing VPC needs at least two private subnets in different zones",
+            ("network.privateSubnetIds[0]", "subnet-0123abcd"),
         ),
         (
             {"network": {"privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"]}},
-            "only used together with an existing VPC id",
+            "network.existingVpcId",
+            "null",
+            "subnet ids are only used together with an existing VPC id",
+            "vpc-0123abcd",
         ),
-        ({"featureFlags": {"Dark-Mode": {"enabled": True}}}, "swipesavvy:featureFlags.Dark-Mode is not a flag"),
     ],
 )
-def test_invalid_values_fail_with_one_line_naming_key_value_and_fix(settings, expected):
+def test_invalid_values_fail_with_one_line_naming_key_value_and_fix(settings, key, value, allowed, fix):
     settings = {"environment": "staging", **settings} if "environment" not in settings and settings else settings
     with pytest.raises(ConfigError) as raised:
         parse_stack_config("staging", settings)
+    fix_command = _fix_set(*fix) if isinstance(fix, tuple) else _fix_set(key, fix)
+    assert str(raised.value) == f"swipesavvy:{key} = {value} is invalid: {allowed} (fix: {fix_command})"
+
+
+@pytest.mark.parametrize(
+    ("settings", "start", "fix"),
+    [
+        (
+            {"database": {"alocatedStorage": 200}},
+            "swipesavvy:database.alocatedStorage is not a setting; database takes access, allocatedStorage, ",
+            "pulumi config rm --path 'swipesavvy:database.alocatedStorage'",
+        ),
+        (
+            {"databse": {}},
+            "swipesavvy:databse is not a setting of this program; known settings: environment, network, database, ",
+            "pulumi config rm swipesavvy:databse",
+        ),
+        (
+            {"featureFlags": {"Dark-Mode": {"enabled": True}}},
+            "swipesavvy:featureFlags.Dark-Mode is not a flag the migrations seed; featureFlags takes"
+            " advanced_analytics, ai_concierge_chat, amount_chip_selector, community_feed, dark_mode,"
+            " notification_center, platform_goal_meter, receipt_generation, social_sharing, tier_progress_bar",
+            "pulumi config rm --path 'swipesavvy:featureFlags.Dark-Mode'",
+        ),
+    ],
+)
+def test_unknown_keys_fail_with_one_line_naming_key_and_the_removal(settings, start, fix):
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config("staging", {"environment": "staging", **settings})
     message = str(raised.value)
-    assert expected in message
+    assert message.startswith(start)
+    assert message.endswith(f" (fix: {fix})")
     assert "\n" not in message
-    assert "(fix: pulumi config" in message
 
 
 @pytest.mark.parametrize(

@@ -330,3 +330,92 @@ def test_mock_ids_stay_in_their_range(conn):
         "INSERT INTO campaigns (name, channel, start_date) VALUES ('n', 'sms', '2025-01-01') RETURNING id"
     ).fetchone()[0]
     assert new_id == 1
+
+
+# --- Guards a mutation run found untested (issue 22) -------------------------------------------
+
+
+def test_counts_that_differ_from_the_plan_are_refused_and_rolled_back(conn, monkeypatch):
+    load_mock_data(conn, SMALL)
+    before = fingerprint(conn)
+    planned = dict(expected_counts(OTHER), ml_models=expected_counts(OTHER)["ml_models"] + 1)
+    monkeypatch.setattr(seed.loader, "expected_counts", lambda params: planned)
+    with pytest.raises(SeedError) as raised:
+        load_mock_data(conn, OTHER)
+    generated = expected_counts(OTHER)["ml_models"]
+    assert str(raised.value) == (
+        f"generated row counts differ from the plan: ml_models {generated} (planned {generated + 1})"
+    )
+    assert fingerprint(conn) == before
+
+
+def test_rows_that_copy_did_not_store_are_refused_and_rolled_back(conn):
+    load_mock_data(conn, SMALL)
+    before = fingerprint(conn)
+    # A BEFORE INSERT trigger returning NULL makes COPY skip the row silently.
+    conn.execute("""
+        CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+        CREATE TRIGGER swallow BEFORE INSERT ON ml_models FOR EACH ROW EXECUTE FUNCTION swallow();
+    """)
+    with pytest.raises(SeedError) as raised:
+        load_mock_data(conn, OTHER)
+    assert str(raised.value) == f"ml_models: COPY stored 0 of {expected_counts(OTHER)['ml_models']} rows"
+    assert fingerprint(conn) == before
+
+
+def test_progress_is_throttled_to_the_interval(conn, monkeypatch):
+    calls = []
+    monkeypatch.setattr(seed.loader, "PROGRESS_INTERVAL_S", 3600.0)
+    load_mock_data(conn, SMALL, progress=lambda table, rows: calls.append((table, rows)))
+    # Nothing between an hour's reports: only each table's final count.
+    assert calls == list(expected_counts(SMALL).items())
+
+    calls.clear()
+    monkeypatch.setattr(seed.loader, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(seed.loader, "CHUNK_LINES", 100)
+    load_mock_data(conn, OTHER, progress=lambda table, rows: calls.append((table, rows)))
+    segments = [rows for table, rows in calls if table == "campaign_analytics_segments"]
+    total = expected_counts(OTHER)["campaign_analytics_segments"]
+    # Every chunk is reported when the interval has always passed, then the final count again.
+    assert segments == [min(rows, total) for rows in range(100, total + 100, 100)] + [total]
+
+
+def test_manifest_records_the_load_duration(conn):
+    report = load_mock_data(conn, SMALL)
+    duration_s = read_manifest(conn).duration_ms / 1000
+    # Measured inside the load, just before the manifest is written: a little less than the total.
+    assert 0.5 * report.elapsed_seconds <= duration_s <= report.elapsed_seconds
+
+
+def _zone_with_another_date() -> tuple[str, int]:
+    """A time zone whose date differs from UTC's right now, and by how many days."""
+    hour = datetime.datetime.now(datetime.UTC).hour
+    return ("Etc/GMT-14", 1) if hour >= 11 else ("Etc/GMT+12", -1)
+
+
+def test_session_time_zone_and_date_style_do_not_change_the_load(conn, migrated_dsn):
+    zone, _ = _zone_with_another_date()
+    name = conn.execute("SELECT current_database()").fetchone()[0]
+    conn.execute(f"ALTER DATABASE {name} SET timezone = '{zone}'")
+    conn.execute(f"ALTER DATABASE {name} SET datestyle = 'SQL, DMY'")
+    with psycopg.connect(migrated_dsn, autocommit=True) as odd:
+        assert odd.execute("SHOW datestyle").fetchone()[0] == "SQL, DMY"
+        load_mock_data(odd, SMALL)
+    with psycopg.connect(migrated_dsn, autocommit=True, options="-c datestyle=ISO,YMD -c timezone=UTC") as plain:
+        # The digests taken under 'SQL, DMY' in a far time zone match the rows read under ISO/UTC:
+        # the same data set is recognised as loaded and intact.
+        assert load_mock_data(plain, SMALL).loaded is False
+
+
+def test_future_is_judged_in_utc_whatever_the_session_time_zone(conn, migrated_dsn):
+    zone, shift = _zone_with_another_date()
+    name = conn.execute("SELECT current_database()").fetchone()[0]
+    conn.execute(f"ALTER DATABASE {name} SET timezone = '{zone}'")
+    utc_today = datetime.datetime.now(datetime.UTC).date()
+    with psycopg.connect(migrated_dsn, autocommit=True) as local:
+        assert local.execute("SELECT current_date").fetchone()[0] == utc_today + datetime.timedelta(days=shift)
+        # UTC's today loads although the session's date may be yesterday; UTC's tomorrow is
+        # refused although the session's date may already be tomorrow.
+        assert load_mock_data(local, SeedParameters(scale=0.05, anchor_date=utc_today)).loaded
+        with pytest.raises(SeedError, match=r"is in the future"):
+            load_mock_data(local, SeedParameters(scale=0.05, anchor_date=utc_today + datetime.timedelta(days=1)))
