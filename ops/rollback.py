@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT = re.compile(r"[0-9a-f]{40}")  # fullmatch: "$" would let a trailing newline through
 
 
 class RollbackRefused(ValueError):
@@ -116,7 +116,7 @@ def plan_rollback(history: Sequence[Mapping[str, Any]], stack: str, to: int | No
         )
     environment = chosen.get("environment") or {}
     commit = environment.get("git.head", "")
-    if not _COMMIT.match(commit):
+    if not _COMMIT.fullmatch(commit):
         raise RollbackRefused(
             f"--to {chosen['version']}: the update recorded no git commit, so its program cannot be recovered "
             "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)"
