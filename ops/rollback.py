@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT = re.compile(r"[0-9a-f]{40}")  # fullmatch: "$" would let a trailing newline through
 
 
 class RollbackRefused(ValueError):
@@ -80,6 +80,11 @@ class RollbackPlan:
     config: Mapping[str, Any]
 
 
+def _dirty(environment: Mapping[str, Any]) -> bool:
+    """Whether the update ran from a work tree with uncommitted changes (recorded as "true")."""
+    return str(environment.get("git.dirty")).lower() == "true"
+
+
 def _updates(history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The stack's ``update`` operations, newest first (previews, refreshes, destroys deploy nothing)."""
     return sorted((h for h in history if h.get("kind") == "update"), key=lambda h: h["version"], reverse=True)
@@ -115,13 +120,13 @@ def plan_rollback(history: Sequence[Mapping[str, Any]], stack: str, to: int | No
             "recovered (fix: choose another version with --to, or redeploy by hand as README.md 'Rolling back' says)"
         )
     environment = chosen.get("environment") or {}
-    commit = environment.get("git.head", "")
-    if not _COMMIT.match(commit):
+    commit = environment.get("git.head", "")  # pragma: no mutate (any other non-commit default is refused alike)
+    if not _COMMIT.fullmatch(commit):
         raise RollbackRefused(
             f"--to {chosen['version']}: the update recorded no git commit, so its program cannot be recovered "
             "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)"
         )
-    if str(environment.get("git.dirty", "false")).lower() == "true":
+    if _dirty(environment):
         raise RollbackRefused(
             f"--to {chosen['version']}: the update ran from a dirty work tree at {commit[:12]}, so that commit is "
             "not what was deployed (fix: choose another version with --to)"
@@ -142,7 +147,7 @@ def history_rows(history: Sequence[Mapping[str, Any]]) -> list[str]:
     for update in _updates(history):
         environment = update.get("environment") or {}
         commit = str(environment.get("git.head", ""))[:12] or "(no commit)"
-        dirty = " dirty" if str(environment.get("git.dirty", "false")).lower() == "true" else ""
+        dirty = " dirty" if _dirty(environment) else ""
         started = str(update.get("startTime", ""))
         rows.append(f"{update['version']:>5}  {started:<24}  {update.get('result', ''):<10}  {commit}{dirty}")
     return rows

@@ -16,7 +16,16 @@ import yaml
 from fake_pulumi import put_on_path
 
 from ops import cli
-from ops.rollback import RollbackRefused, plan_rollback, rollback_settings
+from ops.rollback import (
+    HistoryUnreadable,
+    RollbackPlan,
+    RollbackRefused,
+    config_lines,
+    history_rows,
+    parse_history,
+    plan_rollback,
+    rollback_settings,
+)
 
 GOOD, DIRTY = "a" * 40, "b" * 40
 
@@ -71,6 +80,173 @@ def test_the_settings_file_is_the_recorded_config_with_the_commits_secrets():
     assert settings == {"encryptionsalt": "salt", "config": {"app:key": {"secure": "v1:x"}, "app:plain": "7"}}
     with pytest.raises(RollbackRefused, match=r"secret app:key is not in Pulumi.staging.yaml at aaaaaaaaaaaa"):
         rollback_settings(plan, {"config": {"app:plain": "6"}}, "staging")
+
+
+def test_the_plan_carries_every_recorded_field():
+    assert plan_rollback(HISTORY, "staging") == RollbackPlan(
+        version=2,
+        commit="c" * 40,
+        started="2026-11-02T10:00:00Z",
+        result="succeeded",
+        message="change 2",
+        config={"swipesavvy:environment": {"value": "staging", "secret": False}},
+    )
+
+
+def test_fields_an_update_did_not_record_are_empty_and_a_missing_dirty_flag_means_clean():
+    bare = {"version": 1, "kind": "update", "environment": {"git.head": GOOD}, "config": {"a:b": {"value": "1"}}}
+    plan = plan_rollback([bare, update(2)], "staging", to=1)
+    assert (plan.started, plan.result, plan.message) == ("", "", "")
+
+
+@pytest.mark.parametrize("dirty", ["true", "True", "TRUE"])
+def test_a_dirty_flag_in_any_case_is_refused(dirty):
+    with pytest.raises(RollbackRefused) as refused:
+        plan_rollback([update(1, head=DIRTY, dirty=dirty), update(2)], "staging", to=1)
+    assert str(refused.value) == (
+        "--to 1: the update ran from a dirty work tree at bbbbbbbbbbbb, so that commit is not what was deployed "
+        "(fix: choose another version with --to)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "to", "expected"),
+    [
+        (
+            HISTORY,
+            4,
+            "--to 4: stack 'staging' has no update with that version (updates: 5, 3, 2, 1) "
+            "(fix: pulumi stack history --stack staging)",
+        ),
+        (
+            [update(1, kind="preview")],
+            1,
+            "--to 1: stack 'staging' has no update with that version (updates: none) "
+            "(fix: pulumi stack history --stack staging)",
+        ),
+        (
+            [],
+            None,
+            "stack 'staging' has no successful update before its latest one to roll back to "
+            "(fix: pulumi stack history --stack staging lists them; give one with --to VERSION)",
+        ),
+        (
+            [update(1)],
+            None,
+            "stack 'staging' has no successful update before its latest one to roll back to "
+            "(fix: pulumi stack history --stack staging lists them; give one with --to VERSION)",
+        ),
+        *(
+            (
+                [update(1, head=head), update(2)],
+                1,
+                "--to 1: the update recorded no git commit, so its program cannot be recovered "
+                "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)",
+            )
+            for head in (None, "a" * 39, "A" * 40, "a" * 40 + "\n")
+        ),
+        (
+            [update(1) | {"environment": {}}, update(2)],
+            1,
+            "--to 1: the update recorded no git commit, so its program cannot be recovered "
+            "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)",
+        ),
+    ],
+)
+def test_refusals_are_whole_lines(history, to, expected):
+    with pytest.raises(RollbackRefused) as refused:
+        plan_rollback(history, "staging", to=to)
+    assert str(refused.value) == expected
+
+
+def test_history_rows_are_whole_lines_newest_first_updates_only():
+    history = [
+        update(1, head=None),
+        update(3, head=DIRTY, dirty="True"),
+        update(2, result="failed"),
+        update(4, kind="refresh"),
+        {"version": 12, "kind": "update"},
+        update(5) | {"environment": None},
+    ]
+    assert history_rows(history) == [
+        "   12" + " " * 40 + "(no commit)",  # no time, no result: the columns stay aligned
+        "    5  2026-11-05T10:00:00Z      succeeded   (no commit)",
+        "    3  2026-11-03T10:00:00Z      succeeded   bbbbbbbbbbbb dirty",
+        "    2  2026-11-02T10:00:00Z      failed      aaaaaaaaaaaa",
+        "    1  2026-11-01T10:00:00Z      succeeded   (no commit)",
+    ]
+    assert history_rows([]) == []
+
+
+def test_config_lines_show_plain_values_objects_and_never_secrets():
+    config = {
+        "b:plain": {"value": "7", "secret": False},
+        "a:secret": {"value": "hunter2", "secret": True},
+        "c:object": {"value": "{}", "objectValue": {"z": 1, "a": [True]}, "secret": False},
+        "d:empty": {},
+        "e:none": None,
+    }
+    assert config_lines(config) == [
+        "  a:secret: [secret]",
+        "  b:plain: 7",
+        '  c:object: {"a": [true], "z": 1}',
+        "  d:empty: ",
+        "  e:none: ",
+    ]
+
+
+def test_entries_without_environment_or_config_fit_the_schema():
+    history = [{"version": 1}, {"version": 2, "kind": "update", "environment": {}, "config": {}}]
+    assert parse_history(history) is history
+
+
+def test_an_unreadable_value_is_shown_cut_to_60_characters():
+    long = "x" * 100
+    with pytest.raises(HistoryUnreadable) as unreadable:
+        parse_history([{"version": 1, "message": 5}, {"version": 2, "message": long}])
+    assert str(unreadable.value) == "entry 1 (version 1) has message 5, not a string"
+    with pytest.raises(HistoryUnreadable) as unreadable:
+        parse_history([{"version": 1, "kind": [long]}])
+    assert str(unreadable.value) == f'entry 1 (version 1) has kind ["{"x" * 58}, not a string'
+    with pytest.raises(HistoryUnreadable) as unreadable:
+        parse_history([{"version": 0}])
+    assert str(unreadable.value) == "entry 1 has version 0, not an integer from 1"
+
+
+def test_the_settings_keep_plain_values_and_objects_as_recorded():
+    recorded = {
+        "app:plain": {"value": "7", "secret": False},
+        "app:object": {"value": "[1]", "objectValue": [1], "secret": False},
+        "app:blank": {"secret": False},
+        "app:none": None,
+    }
+    plan = plan_rollback([update(1) | {"config": recorded}, update(2)], "staging", to=1)
+    expected = {"config": {"app:blank": "", "app:none": "", "app:object": [1], "app:plain": "7"}}
+    assert rollback_settings(plan, None, "staging") == expected
+    assert rollback_settings(plan, {"config": None}, "staging") == expected
+
+
+@pytest.mark.parametrize("committed", [["config"], {"config": ["app:key"]}])
+def test_a_settings_file_that_is_not_a_mapping_is_refused_whole(committed):
+    plan = plan_rollback(HISTORY, "staging", to=1)
+    with pytest.raises(RollbackRefused) as refused:
+        rollback_settings(plan, committed, "staging")
+    assert str(refused.value) == (
+        "--to 1: Pulumi.staging.yaml at aaaaaaaaaaaa is not a mapping with a config: mapping, so its secrets "
+        "cannot be recovered (fix: choose another version with --to)"
+    )
+
+
+@pytest.mark.parametrize("held", [None, "plain", {"value": "x"}])
+def test_a_secret_the_commit_does_not_hold_is_refused_whole(held):
+    recorded = update(1) | {"config": {"app:key": {"secret": True}}}
+    plan = plan_rollback([recorded, update(2)], "staging", to=1)
+    with pytest.raises(RollbackRefused) as refused:
+        rollback_settings(plan, {"config": {"app:key": held}}, "staging")
+    assert str(refused.value) == (
+        "--to 1: the update's secret app:key is not in Pulumi.staging.yaml at aaaaaaaaaaaa, so its value cannot be "
+        "recovered (fix: choose another version with --to, or redeploy by hand as README.md 'Rolling back' says)"
+    )
 
 
 # --- python -m ops rollback, end to end against a fake `pulumi` and a real git repository ----------
@@ -238,9 +414,20 @@ def test_a_rollback_previews_then_deploys_the_recorded_commit_and_config(repo, p
         },
     }
     # what the operator saw: the history, the chosen version, its config (secret masked), the preview
-    assert f"    1  2026-01-01T10:00:00.000Z  succeeded   {first[:12]}" in out
-    assert f"rolling back to version 1: started 2026-01-01T10:00:00.000Z, succeeded, commit {first}" in out
-    assert "swipesavvy:datadogApiKey: [secret]" in out and "Previewing update (staging)" in out
+    assert out.startswith(
+        "stack staging: updates, newest first (version, started, result, git commit)\n"
+        f"    2  2026-01-02T10:00:00.000Z  succeeded   {second[:12]}\n"
+        f"    1  2026-01-01T10:00:00.000Z  succeeded   {first[:12]}\n"
+        "\n"
+        f"rolling back to version 1: started 2026-01-01T10:00:00.000Z, succeeded, commit {first}\n"
+        "  message: deploy 1\n"
+        "config recorded for that update:\n"
+        "  aws:region: us-east-1\n"
+        '  swipesavvy:database: {"instanceClass": "db.t4g.medium", "multiAz": false}\n'
+        "  swipesavvy:datadogApiKey: [secret]\n"
+        "  swipesavvy:environment: staging\n"
+    )
+    assert "Previewing update (staging)" in out
     assert out.index("Previewing update") < out.index("deploy this to stack staging? [y/N]") < out.index("Updating")
     assert_no_worktree_left(path, tmp_path)
 
@@ -276,11 +463,43 @@ def test_a_commit_missing_from_the_repository_is_refused(repo, pulumi, tmp_path,
 def test_an_update_from_a_dirty_tree_is_refused(repo, pulumi, tmp_path, capsys, monkeypatch):
     path, first, second = repo
     pulumi.record(recorded_update(1, first, "db.t4g.medium", dirty=True), recorded_update(2, second, "db.r6g.large"))
-    code, _, err = rollback(capsys, monkeypatch, "--to", "1", answer="y\n")
+    code, out, err = rollback(capsys, monkeypatch, "--to", "1", answer="y\n")
     assert code == cli.EXIT_REFUSED
-    assert f"ran from a dirty work tree at {first[:12]}" in one_line_error(err)
+    assert one_line_error(err) == (
+        f"error: --to 1: the update ran from a dirty work tree at {first[:12]}, so that commit is not what was "
+        "deployed (fix: choose another version with --to)"
+    )
+    # the listing marks it, and nothing about a plan follows the refusal
+    assert out == (
+        "stack staging: updates, newest first (version, started, result, git commit)\n"
+        f"    2  2026-01-02T10:00:00.000Z  succeeded   {second[:12]}\n"
+        f"    1  2026-01-01T10:00:00.000Z  succeeded   {first[:12]} dirty\n"
+    )
     assert pulumi.commands() == ["stack"]
     assert_no_worktree_left(path, tmp_path)
+
+
+def test_an_empty_history_is_refused_before_anything_is_deployed(repo, pulumi, tmp_path, capsys, monkeypatch):
+    path, _, _ = repo
+    pulumi.record()
+    code, out, err = rollback(capsys, monkeypatch, "--yes")
+    assert code == cli.EXIT_REFUSED
+    assert one_line_error(err) == (
+        "error: stack 'staging' has no successful update before its latest one to roll back to "
+        "(fix: pulumi stack history --stack staging lists them; give one with --to VERSION)"
+    )
+    assert out == "stack staging: updates, newest first (version, started, result, git commit)\n  (none)\n"
+    assert pulumi.commands() == ["stack"]
+    assert_no_worktree_left(path, tmp_path)
+
+
+def test_an_update_without_a_message_says_so(repo, pulumi, capsys, monkeypatch):
+    path, first, second = repo
+    silent = {k: v for k, v in recorded_update(1, first, "db.t4g.medium").items() if k != "message"}
+    pulumi.record(silent, recorded_update(2, second, "db.r6g.large"))
+    code, out, err = rollback(capsys, monkeypatch, "--yes")
+    assert code == cli.EXIT_OK, err
+    assert f"commit {first}\n  (no message)\nconfig recorded for that update:\n" in out
 
 
 def test_a_declined_confirmation_deploys_nothing(repo, pulumi, tmp_path, capsys, monkeypatch):
