@@ -17,7 +17,7 @@ import psutil
 import pytest
 from test_ops_stack_cli import one_line_error, run
 
-from components.backend_boot import render_environment
+from components.app.backend_boot import render_environment
 from ops import rehearse, rehearse_cli
 from ops.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 from ops.local_postgres import OWNER_FILE, Scratch, ServerUnavailable, reap_leftovers
