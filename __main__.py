@@ -6,16 +6,16 @@ stops `pulumi preview` with one line naming the setting and the fix.
 
 import pulumi
 
-from components.agent_config import datadog_site
-from components.backend import AgentArgs, BackendService, BackendServiceArgs
+from components.app.backend import AgentArgs, BackendService, BackendServiceArgs
+from components.app.frontend import ApiOrigin, StaticSite, StaticSiteArgs
+from components.app.release_archive import ReleaseArchiveError, load_release
 from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
-from components.database import Database, DatabaseArgs
-from components.frontend import ApiOrigin, StaticSite, StaticSiteArgs
-from components.monitoring import AgentApiKey, AgentApiKeyArgs, Monitoring, MonitoringArgs
+from components.data.database import Database, DatabaseArgs
+from components.data.operator import build_operator_code
+from components.data.operator_package import PROJECT_ROOT, OperatorPackageError
 from components.network import Network, NetworkArgs
-from components.operator import build_operator_code
-from components.operator_package import PROJECT_ROOT, OperatorPackageError
-from components.release_archive import ReleaseArchiveError, load_release
+from components.observability.agent_config import datadog_site
+from components.observability.monitoring import AgentApiKey, AgentApiKeyArgs, Monitoring, MonitoringArgs
 from components.stack_shape import StackShape, StackShapeArgs, after_shape, destroy_guard
 
 

@@ -21,4 +21,4 @@ fi
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements-dev.txt
 # The operator function's psycopg wheels (arm64): tests and `pulumi up` then package offline.
-.venv/bin/python -m components.operator_package fetch >/dev/null
+.venv/bin/python -m components.data.operator_package fetch >/dev/null

@@ -1,7 +1,7 @@
 """``CloudFrontInvalidation``: clear a distribution's cache when the site's release changes.
 
 pulumi-aws has no invalidation resource. This one invalidates when it is created and when
-its ``release`` (components/site_files.py ``release_digest``) changes, never on a run
+its ``release`` (components/app/site_files.py ``release_digest``) changes, never on a run
 that changes nothing. It invalidates ``/*``: one path, whatever the number of files (the
 first 1,000 paths a month are free, a wildcard counts as one), and right for deleted files
 and changed headers too, which a list of changed keys would need the previous release for.

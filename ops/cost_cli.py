@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import PROJECT_ROOT, ConfigError
+from ops.command import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE
 from ops.cost import (
     CostError,
     comment_line,
@@ -28,8 +29,6 @@ from ops.cost import (
     price_table_path,
     render_text,
 )
-
-EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
 
 def _fail(message: str, code: int) -> int:

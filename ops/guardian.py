@@ -20,7 +20,8 @@ import time
 GRACE_S = 5.0
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -34,13 +35,13 @@ def stop(processes: list[tuple[int, signal.Signals]], grace_s: float = GRACE_S) 
     """Each process its stop signal, newest first; SIGKILL for those still running after ``grace_s``."""
     pids = [pid for pid, _ in processes]
     for pid, stop_signal in reversed(processes):
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, stop_signal)
     deadline = time.monotonic() + grace_s
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     for pid in pids:
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 

@@ -34,6 +34,8 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from ops.guardian import alive
+
 OWNER_FILE = "owner.pid"  # the run's pid: a directory whose run is gone is a leftover
 SERVER_USER = "postgres"  # PostgreSQL refuses to run as root: Debian's package user
 START_TIMEOUT_S = 30.0
@@ -45,16 +47,6 @@ class ServerUnavailable(Exception):
     """One line: why the local PostgreSQL could not start, and the fix."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_leftovers(purpose: str) -> list[str]:
     """Remove the scratch directories of earlier ``purpose`` runs that are gone (killed before
     their own cleanup could run); their paths, to be named."""
@@ -64,7 +56,7 @@ def reap_leftovers(purpose: str) -> list[str]:
             owner = int(Path(path, OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue  # not one of ours, or still being created
-        if not _alive(owner):
+        if not alive(owner):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(f"{path} (run {owner})")
     return removed
@@ -138,6 +130,14 @@ class Scratch:
         shutil.rmtree(self.path, ignore_errors=True)
         self._guardian.stdin.close()  # nothing left for it: it exits
         self._guardian.wait()
+
+
+def announced_scratch(purpose: str) -> Scratch:
+    """A new Scratch, saying on stderr what it removed of earlier runs."""
+    scratch = Scratch(purpose)
+    for leftover in scratch.removed_leftovers:
+        print(f"removed what an earlier {purpose} run left behind: {leftover}", file=sys.stderr, flush=True)
+    return scratch
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ migrations, the two login roles, the stack's mock data (none where the stack see
 its flag settings, and the verify checks as the deploying login and as each application
 login (phases 1-2). The backend release the stack uploads runs as its systemd unit would:
 the same command, and the env file rendered by the same function as on the instance
-(``components.backend_boot.render_environment``) from the settings in the plan's user data
+(``components.app.backend_boot.render_environment``) from the settings in the plan's user data
 (phase 3). The site's build is served with the CloudFront function's own JavaScript routing
 it and ``/api/*`` forwarded to the backend (phase 4); the backend's database connection is
 checked to be TLS-verified as its login (phase 5); the stack's synthetic tests' own
@@ -40,9 +40,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from components import datadog_queries
-from components.backend_boot import ENTRYPOINT, INSTALL_SCRIPT_PATH, UNIT_PATH, render_environment
+from components.app.backend_boot import ENTRYPOINT, INSTALL_SCRIPT_PATH, UNIT_PATH, render_environment
+from components.app.release_archive import release_digest
 from components.config import StackConfig
-from components.release_archive import release_digest
 from ops.connection import connect
 from ops.flags import apply_flag_settings
 from ops.local_postgres import LocalPostgres, Scratch, start_postgres

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from components import agent_config
-from components.agent_config import AgentSettings
-from components.backend_boot import BootSettings, cloud_config, render_cloud_config, render_install_script
-from components.release_archive import load_release
+from components.app.backend_boot import BootSettings, cloud_config, render_cloud_config, render_install_script
+from components.app.release_archive import load_release
+from components.observability.agent_config import AgentSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:swipesavvy/staging"

@@ -24,9 +24,9 @@ from pulumi_program import (
     unwrap_all,
 )
 
-from components.agent_config import AgentSettings
-from components.backend_boot import BootSettings, user_data
-from components.release_archive import load_release
+from components.app.backend_boot import BootSettings, user_data
+from components.app.release_archive import load_release
+from components.observability.agent_config import AgentSettings
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"
@@ -57,7 +57,7 @@ def test_launch_template_is_locked_down(staging):
 
 
 def test_the_ami_comes_from_the_public_al2023_parameter_for_the_instance_architecture():
-    from components.backend import ami_parameter
+    from components.app.backend import ami_parameter
 
     assert ami_parameter("arm64") == "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 
@@ -328,7 +328,7 @@ def test_destroy_keeps_the_releases_for_a_later_rollback(staging):
 
 
 def test_the_api_tokens_are_generated_into_their_own_secret(staging):
-    """Read at boot into the env file (components/backend_boot.py), never in user data."""
+    """Read at boot into the env file (components/app/backend_boot.py), never in user data."""
     version = staging.of_name("aws:secretsmanager/secretVersion:SecretVersion", "swipesavvy-api-api-tokens").inputs
     assert is_secret(version["secretString"])
     assert json.loads(unwrap_all(version["secretString"])) == {

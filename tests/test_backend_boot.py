@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from components import backend_boot
-from components.backend_boot import (
+from components.app.backend_boot import (
     ENV_FILE,
     INSTALL_SCRIPT_PATH,
     RDS_CA_BUNDLE,
@@ -41,7 +41,7 @@ from components.backend_boot import (
     render_unit,
     user_data,
 )
-from components.release_archive import ReleaseArchive, load_release, pack_release
+from components.app.release_archive import ReleaseArchive, load_release, pack_release
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-central-1"

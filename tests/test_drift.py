@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fake_pulumi import put_on_path
 
-from ops import cli
+from ops import cli, stack_target
 from ops.drift import (
     DriftReport,
     changed_paths,
@@ -341,7 +341,7 @@ def operations(monkeypatch):
         calls.append((operator_arn, operation, connection["user"]))
         return {"results": [{"name": "flags_match", "passed": False, "detail": "community_feed differs"}]}
 
-    monkeypatch.setattr(cli, "run_through", run_through)
+    monkeypatch.setattr(stack_target, "run_through", run_through)
     return calls
 
 
@@ -396,7 +396,7 @@ def test_drift_is_one_line_per_property_and_exit_7(pulumi, capsys, operations, s
 def test_a_clean_run_exits_0(pulumi, capsys, monkeypatch):
     pulumi.record(outputs=outputs())  # a direct-access stack: verify connects itself
     passed = {"results": [{"name": "flags_match", "passed": True, "detail": "ok"}]}
-    monkeypatch.setattr(cli, "run_through", lambda connection, operator_arn, *_, **__: operator_arn or passed)
+    monkeypatch.setattr(stack_target, "run_through", lambda connection, operator_arn, *_, **__: operator_arn or passed)
     code, out, err = drift(capsys)
     assert (code, out.splitlines(), err.strip().splitlines()[-1]) == (
         0,
@@ -441,7 +441,7 @@ def test_the_readme_example_is_what_the_command_prints(pulumi, capsys, monkeypat
     example = re.search(r"<!-- drift-example -->\n```\n(.*?)```", readme, re.DOTALL).group(1)
     pulumi.record(FLAG_STEP, MONITOR_STEP, RULE_STEP, DELETED_RULE_STEP, outputs=outputs(db_reader_arn=READER))
     passed = {"results": [{"name": "flags_match", "passed": True, "detail": "ok"}]}
-    monkeypatch.setattr(cli, "run_through", lambda *_, **__: passed)
+    monkeypatch.setattr(stack_target, "run_through", lambda *_, **__: passed)
     code, out, _ = drift(capsys)
     assert (code, out) == (7, example)
 

@@ -23,8 +23,7 @@ from pulumi_program import (
     unwrap_all,
 )
 
-from components.config import FrontendConfig
-from components.frontend import (
+from components.app.frontend import (
     ALL_VIEWER_EXCEPT_HOST_HEADER,
     CACHING_DISABLED,
     CACHING_OPTIMIZED,
@@ -33,7 +32,8 @@ from components.frontend import (
     StaticSite,
     StaticSiteArgs,
 )
-from components.site_files import release_digest, site_files
+from components.app.site_files import release_digest, site_files
+from components.config import FrontendConfig
 
 NAME = "swipesavvy-frontend"
 DIST = "examples/frontend-dist"

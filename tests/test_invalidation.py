@@ -24,12 +24,12 @@ from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.settings import ROOT as ROOT_RESOURCE
 from pulumi_program import PROJECT_ROOT, RecordingMocks, RecordingMonitor
 
+from components.app.site_files import release_digest, site_files
 from components.invalidation import (
     CloudFrontInvalidation,
     CloudFrontInvalidationArgs,
     CloudFrontInvalidationProvider,
 )
-from components.site_files import release_digest, site_files
 
 RELEASE_A = release_digest(site_files(PROJECT_ROOT / "examples" / "frontend-dist"))
 RELEASE_B = "b" * 64

@@ -22,8 +22,8 @@ from pulumi_program import (
 )
 
 from components import backend_boot, datadog_queries
-from components.agent_config import app_url, datadog_site
 from components.config import ConfigError, parse_monitoring
+from components.observability.agent_config import app_url, datadog_site
 
 MONITOR = "datadog:index/monitor:Monitor"
 SYNTHETIC = "datadog:index/syntheticsTest:SyntheticsTest"

@@ -160,7 +160,7 @@ def test_throttled_past_the_retries_is_one_line(stubbed):
 
 
 def test_throttles_are_retried_for_as_long_as_another_operation_may_hold_the_one_slot():
-    # The function's reserved concurrency is 1 (components/operator.py): a second operation is
+    # The function's reserved concurrency is 1 (components/data/operator.py): a second operation is
     # throttled while the first runs, which may take the function's whole timeout.
     assert sum(operator_client._throttle_delays()) >= FUNCTION_TIMEOUT_S
     assert max(operator_client._throttle_delays()) == operator_client.THROTTLE_BACKOFF_MAX_S

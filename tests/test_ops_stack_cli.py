@@ -24,7 +24,8 @@ import psycopg
 import pytest
 from rds_helpers import put_secret
 
-from ops import cli, operator_client, operator_handler, transport
+from components.config import PROJECT_ROOT
+from ops import operator_client, operator_handler, transport
 from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
 from ops.cli import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ops.connection import connect
@@ -471,7 +472,7 @@ def test_the_module_entry_point_with_a_stack(rds_database, pulumi, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "ops", "verify", "--stack", STACK],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(cli.PROJECT_ROOT)},
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
         capture_output=True,
         text=True,
         timeout=60,

@@ -19,8 +19,8 @@ import pytest
 from test_ops_stack_cli import run
 
 from components import datadog_queries
-from components.backend_boot import BootSettings, fixed_environment, render_environment, render_unit
-from components.frontend import SPA_ROUTES_CODE
+from components.app.backend_boot import BootSettings, fixed_environment, render_environment, render_unit
+from components.app.frontend import SPA_ROUTES_CODE
 from ops.cli import EXIT_FAILED, EXIT_OK
 from ops.connection import connect
 from ops.local_postgres import Scratch, start_postgres

@@ -17,8 +17,8 @@ import psutil
 import pytest
 from test_ops_stack_cli import one_line_error, run
 
-from components.backend_boot import render_environment
-from ops import cli, rehearse
+from components.app.backend_boot import render_environment
+from ops import rehearse, rehearse_cli
 from ops.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 from ops.local_postgres import OWNER_FILE, Scratch, ServerUnavailable, reap_leftovers
 from ops.plan import (
@@ -137,7 +137,7 @@ def test_no_postgresql_is_one_line_and_exit_3(capsys, monkeypatch):
         raise ServerUnavailable("Debian's PostgreSQL server is not installed (fix: ./install.sh)")
 
     monkeypatch.setattr(rehearse, "start_postgres", no_server)
-    monkeypatch.setattr(cli, "BackgroundProgram", lambda _run: rehearse.BackgroundProgram(lambda: None))
+    monkeypatch.setattr(rehearse_cli, "BackgroundProgram", lambda _run: rehearse.BackgroundProgram(lambda: None))
     code, _, err = run(capsys, "rehearse")
     assert code == EXIT_UNAVAILABLE
     assert err.strip().splitlines()[-1] == (
@@ -163,7 +163,7 @@ def test_bad_arguments_are_usage_errors(capsys, argv, message):
 
 
 def test_graph_without_graphviz_is_a_usage_error(capsys, monkeypatch):
-    monkeypatch.setattr(cli.shutil, "which", lambda _: None)
+    monkeypatch.setattr(rehearse_cli.shutil, "which", lambda _: None)
     code, _, err = run(capsys, "rehearse", "--graph", "plan.svg")
     assert code == EXIT_USAGE and "Graphviz's dot, which is not on PATH" in one_line_error(err)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from components.release_archive import (
+from components.app.release_archive import (
     ReleaseArchive,
     ReleaseArchiveError,
     load_release,

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from fake_pulumi import put_on_path
 
-from ops import cli
+from ops import cli, pulumi_cli, rollback_cli
 from ops.rollback import (
     HistoryUnreadable,
     RollbackPlan,
@@ -288,7 +288,7 @@ def repo(tmp_path, monkeypatch):
     first = git(path, "rev-parse", "HEAD")
     (path / "Pulumi.staging.yaml").write_text(SECOND_SETTINGS)
     git(path, "commit", "-q", "-am", "second")
-    monkeypatch.setattr(cli, "PROJECT_ROOT", path)
+    monkeypatch.setattr(rollback_cli, "PROJECT_ROOT", path)
     return path, first, git(path, "rev-parse", "HEAD")
 
 
@@ -581,7 +581,7 @@ def test_an_interrupt_during_up_says_the_stack_may_be_partly_updated(repo, pulum
             raise KeyboardInterrupt
 
     print_ = print
-    monkeypatch.setattr(cli, "print", interrupting_print, raising=False)
+    monkeypatch.setattr(pulumi_cli, "print", interrupting_print, raising=False)
     code, _, err = rollback(capsys, monkeypatch, "--yes")
     assert code == cli.EXIT_INTERRUPTED
     assert one_line_error(err) == (
@@ -596,7 +596,9 @@ def test_an_interrupt_during_up_says_the_stack_may_be_partly_updated(repo, pulum
 def test_an_interrupt_before_up_says_nothing_was_deployed(repo, pulumi, tmp_path, capsys, monkeypatch):
     path, first, second = repo
     pulumi.record(recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
-    monkeypatch.setattr(cli, "_confirmed", lambda _: (_ for _ in ()).throw(KeyboardInterrupt))  # Ctrl-C at the question
+    monkeypatch.setattr(
+        rollback_cli, "_confirmed", lambda _: (_ for _ in ()).throw(KeyboardInterrupt)
+    )  # Ctrl-C at the question
     code, _, err = rollback(capsys, monkeypatch, answer="y\n")
     assert code == cli.EXIT_INTERRUPTED
     assert one_line_error(err) == "error: interrupted before `pulumi up`: nothing was deployed"

@@ -9,7 +9,7 @@ import shutil
 import pytest
 from pulumi_program import PROJECT_ROOT
 
-from components.site_files import (
+from components.app.site_files import (
     IMMUTABLE,
     NO_CACHE,
     SHORT_MAX_AGE,

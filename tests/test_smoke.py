@@ -15,7 +15,7 @@ import pytest
 from smoke_fixture import ADMIN_TOKEN, FAILURES, TOKEN, SmokeFixture
 from test_ops_stack_cli import STACK, one_line_error, pulumi, run  # noqa: F401  (pulumi: a fixture)
 
-from ops import cli, smoke
+from ops import smoke, smoke_cli
 from ops.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RESTORED, EXIT_OK, EXIT_USAGE
 from ops.smoke import Answer, latency_verdict, percentile
 
@@ -422,7 +422,7 @@ def test_an_interrupt_before_any_request_says_nothing_was_changed(capsys, monkey
     def interrupted(*_args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "stack_outputs", interrupted)
+    monkeypatch.setattr(smoke_cli, "stack_outputs", interrupted)
     code, _, err = run(capsys, "smoke", "--stack", STACK, "--token", "t", "--admin-token", "a")
     assert code == EXIT_INTERRUPTED
     assert one_line_error(err) == "error: interrupted before any request: nothing was changed"

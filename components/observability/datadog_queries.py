@@ -19,7 +19,7 @@ from dataclasses import dataclass
 SERVICE = "swipesavvy-backend"  # the service tag: backend_boot.SERVICE, the unit it names (a test holds them equal)
 # dd-trace-js names an Express app's root span "express.request"; 5xx responses are its errors.
 APM_SPAN = "trace.express.request"
-# The instance name the agent's http_check reports under (components/agent_config.py).
+# The instance name the agent's http_check reports under (components/observability/agent_config.py).
 HEALTH_CHECK_INSTANCE = "swipesavvy-backend-health"
 
 

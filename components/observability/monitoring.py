@@ -8,7 +8,7 @@
   ``env:<stack>``/``service:swipesavvy-backend`` tags.
 - Synthetic API tests on the public URLs (the smoke checks of phase 7, kept running).
 - One dashboard with the runbook's five groups, on the same queries as the monitors
-  (components/datadog_queries.py), templated by ``env``; an availability SLO and its
+  (components/observability/datadog_queries.py), templated by ``env``; an availability SLO and its
   burn-rate alert.
 - Datadog's AWS integration (the ``aws.rds.*`` metrics of every instance in the account)
   with its read-only IAM role, only with ``monitoring.awsIntegration``: Datadog keeps one per
@@ -33,10 +33,10 @@ import pulumi_aws as aws
 import pulumi_datadog as datadog
 
 from components import datadog_queries as q
-from components.agent_config import app_url
 from components.aws_shared import allow_document, secret_recovery_days, split_actions
 from components.config import MonitoringConfig, Threshold
-from components.datadog_queries import SERVICE, Series
+from components.observability.agent_config import app_url
+from components.observability.datadog_queries import SERVICE, Series
 
 DATADOG_AWS_ACCOUNT = "464622532012"  # Datadog's account that assumes the integration role
 # One name per AWS account, like the integration itself: a second owner cannot be created.

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 import yaml
 
 from components.config import ConfigError
-from components.datadog_queries import HEALTH_CHECK_INSTANCE, SERVICE
+from components.observability.datadog_queries import HEALTH_CHECK_INSTANCE, SERVICE
 
 AGENT_DIR = "/etc/datadog-agent"
 REPO_PATH = "/etc/yum.repos.d/datadog.repo"
 SECRET_BACKEND_PATH = f"{AGENT_DIR}/swipesavvy-secret-backend"
 PACKAGE = "datadog-agent"
-MONITOR_LOGIN = "swipesavvy_monitor"  # components/database.py creates it, member of pg_monitor only
+MONITOR_LOGIN = "swipesavvy_monitor"  # components/data/database.py creates it, member of pg_monitor only
 # Datadog's RPM repository for Agent 7 ($basearch: x86_64 or aarch64) and its signing keys.
 REPO = """\
 [datadog]

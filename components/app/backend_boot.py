@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import yaml
 
 from components import agent_config
-from components.agent_config import AgentSettings
 from components.config import LOG_LEVELS
+from components.observability.agent_config import AgentSettings
 
 SERVICE = "swipesavvy-backend"
 SERVICE_USER = "swipesavvy"
@@ -78,7 +78,7 @@ class BootSettings:
     sentry_dsn_secret_arn: str | None = None  # a plain-string secret; SENTRY_DSN is empty without it
     rds_ca_bundle_sha256: str | None = None  # the pinned bundle; None: any PEM bundle served over HTTPS
     api_tokens_secret_arn: str | None = None  # JSON {"api_token", "admin_token"}: the API's bearer tokens
-    agent: AgentSettings | None = None  # the Datadog agent (components/agent_config.py), when monitored
+    agent: AgentSettings | None = None  # the Datadog agent (components/observability/agent_config.py), when monitored
 
     def __post_init__(self) -> None:
         # The digest becomes a directory name and the ARNs land in a shell script: check them
@@ -177,7 +177,7 @@ def render_unit() -> str:
 _SCRIPT_PROLOGUE = f"""\
 #!/bin/bash
 # {SERVICE}-install: installs the backend release and its environment, then starts the
-# service. Rendered by components/backend_boot.py and run by cloud-init (runcmd) at first
+# service. Rendered by components/app/backend_boot.py and run by cloud-init (runcmd) at first
 # boot; running it again changes nothing. Secrets are read here, never printed (no set -x).
 set -euo pipefail
 umask 022
@@ -213,7 +213,7 @@ read_secret() {
 }
 
 # Reads the login's RDS JSON on stdin and writes the env file named by argv[1], with
-# render_environment (components/backend_boot.py, its source copied here): nothing is
+# render_environment (components/app/backend_boot.py, its source copied here): nothing is
 # expanded, split or echoed by the shell.
 WRITE_ENVIRONMENT=$(cat <<'PYTHON'
 @ENVIRONMENT_WRITER@
@@ -227,7 +227,7 @@ install_release() {
   mkdir -p "$backend_dir/releases"
   incoming=$(mktemp -d "$backend_dir/releases/.incoming.XXXXXX")
   aws s3 cp --only-show-errors "$RELEASE_URI" "$incoming/release.tar.gz"
-  # The digest is the uncompressed tar's (components/release_archive.py): checked on the
+  # The digest is the uncompressed tar's (components/app/release_archive.py): checked on the
   # very bytes tar unpacks, whichever compressor made the download.
   if ! gzip -dc "$incoming/release.tar.gz" >"$incoming/release.tar"; then
     fail "$RELEASE_URI is not a gzip archive: refusing to install it"

@@ -3,7 +3,7 @@
 - Site bucket: private (all four public-access blocks, owner-enforced objects, no ACLs),
   AES256 encryption, versioning; old versions expire after 30 days. Only the distribution
   reads it, through an Origin Access Control (SigV4), and only over TLS.
-- Build: one object per file (components/site_files.py), so ``pulumi preview`` lists
+- Build: one object per file (components/app/site_files.py), so ``pulumi preview`` lists
   exactly the changed files; when the release changes, CloudFront's cache is invalidated
   after the upload (components/invalidation.py).
 - Distribution: HTTPS only (HTTP is redirected), compressed, security headers on every
@@ -39,10 +39,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.app.site_files import SiteFile, release_digest, site_files
 from components.config import FrontendConfig
 from components.invalidation import CloudFrontInvalidation, CloudFrontInvalidationArgs
 from components.private_bucket import PrivateBucket, bucket_policy, private_bucket
-from components.site_files import SiteFile, release_digest, site_files
 
 CLOUDFRONT_REGION = "us-east-1"
 # AWS managed policies (ids are the same in every account).

@@ -9,7 +9,7 @@ names are sorted, timestamps and permissions fixed, entries stored uncompressed 
 output may differ between zlib builds) and project text files normalised to LF.
 
 Plain Python, no Pulumi: ``install.sh`` prefetches the wheels with
-``python -m components.operator_package fetch`` so the build (and the tests) work offline.
+``python -m components.data.operator_package fetch`` so the build (and the tests) work offline.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ OPERATOR_ARCHITECTURE = "arm64"
 OPERATOR_PYTHON = "3.13"
 OPERATOR_PLATFORM = "manylinux_2_28_aarch64"
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # components/data/ is two below the project
 # Relative to the project root; .build/ is git-ignored.
 WHEELHOUSE = Path(".build/operator-wheels")
 ARCHIVE = Path(".build/operator.zip")
@@ -245,7 +245,9 @@ def build_operator_archive(project_root: Path, wheelhouse: Path, output: Path) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.operator_package", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m components.data.operator_package", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("fetch", help=f"download the psycopg wheels into {WHEELHOUSE} (install.sh runs this)")
     commands.add_parser("build", help=f"build {ARCHIVE} and print its path, size and sha256")

@@ -9,7 +9,7 @@
   only with hop limit 1, an encrypted root volume, no public address, Session Manager
   instead of SSH (no key pair, no port 22). cloud-init installs Node.js, fetches and
   checks the release, installs the RDS CA bundle, writes the env file from Secrets Manager
-  at boot and starts the sandboxed systemd service (components/backend_boot.py): no secret
+  at boot and starts the sandboxed systemd service (components/app/backend_boot.py): no secret
   is in user data or state.
 - An Auto Scaling group in the private subnets, created after the database logins; a new
   launch-template version rolls the instances through an instance refresh (launch before
@@ -17,7 +17,7 @@
   components/instance_refresh.py): instances that never pass the load balancer's health
   check on ``/api/health`` fail the update with the group back on the previous version.
 - Network: an internal load balancer in the private subnets, reached only by CloudFront
-  through a VPC origin (components/frontend.py): nothing about the API is public but the
+  through a VPC origin (components/app/frontend.py): nothing about the API is public but the
   distribution. It admits port 80 only from CloudFront's origin-facing prefix list and
   writes access logs to a private bucket. Instances admit 8080 only from the load balancer
   and reach out only on 443 (AWS APIs, package repositories, Datadog) through the VPC's
@@ -34,13 +34,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.agent_config import AgentSettings
+from components.app.backend_boot import BootSettings, user_data
+from components.app.release_archive import ReleaseArchive
 from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
-from components.backend_boot import BootSettings, user_data
 from components.config import LATEST_AMI, BackendConfig
 from components.instance_refresh import InstanceRefreshWait, InstanceRefreshWaitArgs
+from components.observability.agent_config import AgentSettings
 from components.private_bucket import bucket_policy, private_bucket
-from components.release_archive import ReleaseArchive
 
 API_PORT = BootSettings.api_port
 HEALTH_CHECK_PATH = "/api/health"

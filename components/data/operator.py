@@ -15,7 +15,7 @@ to the database. One ``pulumi up`` from a laptop or a hosted runner then builds 
   reader) and ``swipesavvy-<stack>-db-operate-invoke`` (the operator), for the preview and
   deploy roles to attach.
 - Code: the project's ``ops/``, ``seed/`` and ``sql/`` with psycopg's binary wheel for
-  arm64, as a byte-identical archive for identical inputs (components/operator_package.py).
+  arm64, as a byte-identical archive for identical inputs (components/data/operator_package.py).
 - Network: private subnets, one security group for both; it may reach only PostgreSQL on
   the database's security group and HTTPS on the Secrets Manager interface endpoint. The
   endpoint's private DNS answers for the whole VPC, so it admits every compute in the VPC
@@ -40,7 +40,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws_shared import service_trust_policy, tcp_rule
-from components.operator_package import (
+from components.data.operator_package import (
     ARCHIVE,
     OPERATOR_ARCHITECTURE,
     OPERATOR_RUNTIME,

@@ -29,10 +29,10 @@ import pulumi_random as random
 
 from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
 from components.config import DatabaseConfig, FeatureFlagSetting, SeedConfig
+from components.data.operator import HTTPS_PORT, DatabaseOperator, DatabaseOperatorArgs, OperatorCode
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
 from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
-from components.operator import HTTPS_PORT, DatabaseOperator, DatabaseOperatorArgs, OperatorCode
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
 
 MASTER_USERNAME = "swipesavvy_admin"

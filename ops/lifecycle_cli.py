@@ -1,0 +1,65 @@
+"""``python -m ops review-config`` and ``snapshots prune``: review stacks' settings and retained
+snapshots (README "Review stacks"); the rules are ``ops/review.py``'s and ``ops/snapshots.py``'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from components.config import NAMESPACE, PROJECT_ROOT, ConfigError, parse_stack_config
+from ops import review, snapshots
+from ops.command import EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
+
+
+def cmd_review_config(args: argparse.Namespace) -> int:
+    staging = yaml.safe_load((PROJECT_ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    try:
+        raw = sys.stdin.read() if args.staging_outputs == "-" else Path(args.staging_outputs).read_text()
+    except OSError as error:
+        raise UsageError(f"--staging-outputs {args.staging_outputs}: {error.strerror}") from None
+    try:
+        outputs = json.loads(raw)
+        keys = all(os.environ.get(name) for name in review.DATADOG_KEY_ENV)
+        config = review.review_config(staging, outputs, args.pr, datadog_keys=keys)
+        stack = review.review_stack_name(args.pr)
+        settings = {key.partition(":")[2]: v for key, v in config.items() if key.startswith(f"{NAMESPACE}:")}
+        parse_stack_config(stack, settings, region=config.get("aws:region"))
+    except json.JSONDecodeError:
+        raise UsageError(
+            f"--staging-outputs {args.staging_outputs} is not JSON (fix: pulumi stack output --stack staging --json)"
+        ) from None
+    except (review.ReviewConfigError, ConfigError) as error:
+        raise CommandFailed(str(error)) from None
+    target = Path(args.output) if args.output else PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    target.write_text(review.header(args.pr) + yaml.safe_dump({"config": config}, sort_keys=False))
+    monitored = "on (keys from DD_API_KEY, DD_APP_KEY)" if config[f"{NAMESPACE}:monitoring"].get("enabled") else "off"
+    print(f"wrote {target.name} for stack {stack}: staging's network {outputs['vpc_id']}, monitoring {monitored}")
+    return EXIT_OK
+
+
+def cmd_snapshots_prune(args: argparse.Namespace) -> int:
+    import boto3
+    import botocore.exceptions
+
+    try:
+        rds = boto3.client("rds", region_name=args.region)
+        kept, doomed = snapshots.prune(rds, args.stack, args.keep, delete=args.yes)
+    except snapshots.SnapshotRefused as error:
+        raise CommandFailed(str(error), EXIT_REFUSED) from None
+    except botocore.exceptions.NoRegionError:
+        raise UsageError("no AWS region (fix: --region us-east-1, or AWS_REGION)") from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        raise CommandFailed(f"RDS: {error}", EXIT_UNAVAILABLE) from None
+    verb = "deleted" if args.yes else "would delete"
+    for snapshot in doomed:
+        print(f"{verb} {snapshot.identifier} ({snapshot.kind}, {snapshot.created:%Y-%m-%d %H:%M})")
+    print(f"{args.stack}: kept {len(kept)}, {verb} {len(doomed)} (newest {args.keep} of each kind kept)")
+    if doomed and not args.yes:
+        print("run again with --yes to delete them")
+    return EXIT_OK
