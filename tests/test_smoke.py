@@ -1041,3 +1041,42 @@ def test_flags_unchanged_in_whole_lines():
         "flags_unchanged", False, "-",
         "cannot read the flags after the run: GET https://a/api/features/all: no answer, expected 200",
     )  # fmt: skip
+
+
+def test_the_percentile_of_many_values_is_still_the_nearest_rank():
+    values = list(range(1, 201))  # 200 values: p99 is the 198th
+    assert (percentile(values, 95), percentile(values, 99), percentile(values, 100)) == (190, 198, 200)
+
+
+def test_only_trailing_slashes_are_taken_off_the_api_url():
+    http = smoke.Http("https://h.example/X", "https://h.example/", "t", "a", 1.0)
+    assert http.api_url == "https://h.example/X"
+    assert smoke.Http("https://h.example/api//", "https://h.example/", "t", "a", 1.0).api_url == "https://h.example/api"
+
+
+def test_a_health_body_cut_inside_a_character_is_shown_with_a_replacement():
+    body = ("<html" + "é" * 100).encode()  # the 120th byte is half of an é
+    assert run_check(smoke.check_health, {"GET /api/health": ok(body)}) == (
+        f"body {'<html' + 'é' * 57 + chr(0xFFFD)!r}, expected status healthy, swipesavvy-backend"
+    )
+
+
+def test_the_toggle_check_from_off_turns_the_flag_on_and_back():
+    audit = [ok([]), ok([{"flag_key": "tier_progress_bar"}])]
+    routes = {
+        ALL: [
+            flags_answer(tier_progress_bar=(False, 100)),
+            flags_answer(),
+            flags_answer(tier_progress_bar=(False, 100)),
+        ],
+        AUDIT: audit,
+        TOGGLE: ok({}),
+    }
+    http = Scripted(routes)
+    assert smoke.check_admin_toggle(http, smoke.Undo(http), smoke.Limits())[1] == (
+        "tier_progress_bar on, audit entry, restored"
+    )
+    posts = [body for method, _, body, _ in http.sent if method == "POST"]
+    assert posts == [{"enabled": True}, {"enabled": False}]
+    routes = {ALL: flags_answer(tier_progress_bar=(False, 100)), AUDIT: ok([]), TOGGLE: ok({})}
+    assert run_check(smoke.check_admin_toggle, routes) == "toggle answered 200 but tier_progress_bar is still off"
