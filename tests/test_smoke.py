@@ -1080,3 +1080,11 @@ def test_the_toggle_check_from_off_turns_the_flag_on_and_back():
     assert posts == [{"enabled": True}, {"enabled": False}]
     routes = {ALL: flags_answer(tier_progress_bar=(False, 100)), AUDIT: ok([]), TOGGLE: ok({})}
     assert run_check(smoke.check_admin_toggle, routes) == "toggle answered 200 but tier_progress_bar is still off"
+
+
+def test_an_answer_is_timed_from_sending_to_the_end_of_its_body(monkeypatch):
+    http = smoke.Http("https://api.example.com/api", "https://site.example.com/", "tok", "admin", 1.0)
+    clock = iter([100.0, 100.25])
+    monkeypatch.setattr(smoke.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(http.opener, "open", lambda request, timeout: _Response(b"[]"))
+    assert http.api("GET", "/api/features/all").ms == 250.0
