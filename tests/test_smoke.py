@@ -1088,3 +1088,13 @@ def test_an_answer_is_timed_from_sending_to_the_end_of_its_body(monkeypatch):
     monkeypatch.setattr(smoke.time, "perf_counter", lambda: next(clock))
     monkeypatch.setattr(http.opener, "open", lambda request, timeout: _Response(b"[]"))
     assert http.api("GET", "/api/features/all").ms == 250.0
+
+
+def test_a_post_redirected_with_307_is_left_to_urllib_which_answers_it_as_the_307():
+    handler = smoke._TokenStaysHome()
+    request = urllib.request.Request("https://api.example.com/api/export", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as answered:
+        handler.redirect_request(request, io.BytesIO(), 307, "Temporary Redirect", {}, "https://api.example.com/v2")
+    assert (answered.value.code, answered.value.msg, answered.value.url) == (
+        307, "Temporary Redirect", "https://api.example.com/api/export",
+    )  # fmt: skip
