@@ -291,7 +291,7 @@ class Undo:
 
     def restore_last(self) -> Answer:
         what, path, body = self.pending[-1]
-        for attempt in range(1, RESTORE_ATTEMPTS + 1):
+        for attempt in range(1, RESTORE_ATTEMPTS + 1):  # pragma: no mutate (the last attempt breaks out)
             answer = self.http.api("POST", path, body, admin=True)
             refused = answer.error is None and answer.status is not None and 400 <= answer.status < 500
             if answer.ok or refused or attempt == RESTORE_ATTEMPTS:

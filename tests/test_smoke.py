@@ -1093,8 +1093,26 @@ def test_an_answer_is_timed_from_sending_to_the_end_of_its_body(monkeypatch):
 def test_a_post_redirected_with_307_is_left_to_urllib_which_answers_it_as_the_307():
     handler = smoke._TokenStaysHome()
     request = urllib.request.Request("https://api.example.com/api/export", data=b"{}", method="POST")
+    response, headers = io.BytesIO(b"moved"), {"Location": "https://api.example.com/v2"}
     with pytest.raises(urllib.error.HTTPError) as answered:
-        handler.redirect_request(request, io.BytesIO(), 307, "Temporary Redirect", {}, "https://api.example.com/v2")
+        handler.redirect_request(request, response, 307, "Temporary Redirect", headers, "https://api.example.com/v2")
     assert (answered.value.code, answered.value.msg, answered.value.url) == (
         307, "Temporary Redirect", "https://api.example.com/api/export",
     )  # fmt: skip
+    assert answered.value.fp is response and answered.value.hdrs is headers  # its body and headers, for the caller
+
+
+def test_the_audit_log_counts_each_entry_of_the_flag_once():
+    entries = [{"flag_key": "f"}, {"flag_key": "g"}, {"flag_key": "f", "action": "ROLLOUT"}, ["f"], "f"]
+    http = Scripted({AUDIT: ok(entries)})
+    assert smoke._audit_entries(http, "f") == 2
+    assert http.sent == [("GET", "https://api.example.com/api/features/audit-log", None, "admin")]
+
+
+def test_a_latency_check_sends_through_the_session_it_is_given():
+    check = smoke._latency_check(lambda http: http.site(), {95: 500})
+    http = Scripted({"GET https://site.example.com/": ok(b"<html>", 2.0)})
+    assert check(http, smoke.Undo(http), smoke.Limits(requests=3)) == (
+        "2 ms", "p50 2 / p95 2 / p99 2 ms over 3 requests (targets: p95 <= 500 ms)",
+    )  # fmt: skip
+    assert http.sent == [("GET", "https://site.example.com/", None, None)] * 3
