@@ -150,10 +150,10 @@ class Http:
     def fetch(self, method: str, url: str, body: Any, token: str | None) -> Answer:
         headers = {"Accept": "application/json"}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {token}"  # pragma: no mutate (urllib capitalizes header names)
         data = None if body is None else json.dumps(body).encode()
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = "application/json"  # pragma: no mutate (urllib capitalizes header names)
         label = f"{method} {url}"
         started = time.perf_counter()
         status = None
@@ -173,7 +173,9 @@ class Http:
         return Answer(status, b"", _ms_since(started), reason, label)
 
     def _failure(self, error: Exception) -> str:
+        # pragma: no mutate start (a URLError always has a reason: getattr's default is never used)
         reason = getattr(error, "reason", error) if isinstance(error, urllib.error.URLError) else error
+        # pragma: no mutate end
         if isinstance(reason, TimeoutError):
             return f"no answer within {self.timeout_s:g} s"
         if isinstance(reason, http.client.IncompleteRead):
@@ -289,7 +291,7 @@ class Undo:
 
     def restore_last(self) -> Answer:
         what, path, body = self.pending[-1]
-        for attempt in range(1, RESTORE_ATTEMPTS + 1):
+        for attempt in range(1, RESTORE_ATTEMPTS + 1):  # pragma: no mutate (the last attempt breaks out)
             answer = self.http.api("POST", path, body, admin=True)
             refused = answer.error is None and answer.status is not None and 400 <= answer.status < 500
             if answer.ok or refused or attempt == RESTORE_ATTEMPTS:
