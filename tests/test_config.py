@@ -9,7 +9,15 @@ import psycopg
 import pytest
 import yaml
 
-from components.config import SEEDED_FLAG_KEYS, ConfigError, parse_stack_config
+from components.config import (
+    SEEDED_FLAG_KEYS,
+    ConfigError,
+    DatabaseConfig,
+    FeatureFlagSetting,
+    NetworkConfig,
+    SeedConfig,
+    parse_stack_config,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -743,3 +751,459 @@ def test_a_ca_bundle_pin_is_a_sha256():
         " 'swipesavvy:backend.rdsCaBundleSha256'"
         " $(curl -fsS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum | cut -c1-64))"
     )
+
+
+# --- what mutation testing found unasserted (issue 22): limits at and past their edges, whole messages ----
+
+
+def parse(settings: dict, **kwargs):
+    return parse_stack_config(settings.get("environment", "staging"), {"environment": "staging", **settings}, **kwargs)
+
+
+def fix_line(key: str, example) -> str:
+    return f"(fix: pulumi config set --path 'swipesavvy:{key}' {example})"
+
+
+def test_availability_zone_names_are_checked_without_a_region():
+    assert config_error({"network": {"availabilityZones": ["us-east-1a", "zone-b"]}}) == (
+        'swipesavvy:network.availabilityZones = ["us-east-1a", "zone-b"] is invalid: must be a list of at least'
+        " two availability zone names " + fix_line("network.availabilityZones[0]", "us-east-1a")
+    )
+    for zone in ("us-east-1", "use-1a", "us-east-1ab", "US-EAST-1A", "us-east-xa"):
+        assert config_error({"network": {"availabilityZones": [zone, "us-east-1b"]}}).startswith(
+            "swipesavvy:network.availabilityZones = ["
+        )
+    assert parse(
+        {"network": {"availabilityZones": ["ap-southeast-2c", "us-gov-west-1a"]}}
+    ).network.availability_zones == (
+        "ap-southeast-2c",
+        "us-gov-west-1a",
+    )
+
+
+@pytest.mark.parametrize("zones", [["us-east-1a", "us-east-1a"], ["us-east-1a"], "us-east-1a"])
+def test_availability_zones_must_be_two_distinct(zones):
+    shown = '["us-east-1a", "us-east-1a"]' if isinstance(zones, list) and len(zones) == 2 else '["us-east-1a"]'
+    assert config_error({"network": {"availabilityZones": zones}}, region="us-east-1") == (
+        f"swipesavvy:network.availabilityZones = {shown} is invalid: must name at least two distinct availability"
+        " zones " + fix_line("network.availabilityZones[0]", "us-east-1a")
+    )
+
+
+def test_the_first_zone_outside_the_region_is_named_with_its_own_letter():
+    assert config_error({"network": {"availabilityZones": ["eu-west-1c", "us-east-1a"]}}, region="us-east-1") == (
+        "swipesavvy:network.availabilityZones[0] = 'eu-west-1c' is invalid: must be a zone of aws:region us-east-1 "
+        + fix_line("network.availabilityZones[0]", "us-east-1c")
+    )
+
+
+def test_network_defaults():
+    network = parse({}).network
+    assert network == NetworkConfig(
+        vpc_cidr="10.40.0.0/16",
+        availability_zones=(),
+        nat_gateway=False,
+        existing_vpc_id=None,
+        private_subnet_ids=(),
+        public_subnet_ids=(),
+        existing_secrets_endpoint_security_group_id=None,
+    )
+    assert network.uses_existing_vpc is False
+
+
+EXISTING_VPC = {
+    "existingVpcId": "vpc-0123abcd",
+    "privateSubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+    "publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"],
+}
+
+
+def test_every_network_field_lands_where_it_belongs():
+    network = {**EXISTING_VPC, "natGateway": "true", "existingSecretsEndpointSecurityGroupId": "sg-0123abcd"}
+    assert parse({"network": network}).network == NetworkConfig(
+        vpc_cidr="10.40.0.0/16",
+        availability_zones=(),
+        nat_gateway=True,
+        existing_vpc_id="vpc-0123abcd",
+        private_subnet_ids=("subnet-0123abcd", "subnet-4567ef01"),
+        public_subnet_ids=("subnet-89abcdef", "subnet-01234567"),
+        existing_secrets_endpoint_security_group_id="sg-0123abcd",
+    )
+
+
+@pytest.mark.parametrize("cidr", ["10.1.0.0/16", "10.1.2.0/24", "192.168.0.0/20"])
+def test_vpc_cidr_prefixes_from_16_to_24_pass(cidr):
+    assert parse({"network": {"vpcCidr": cidr}}).network.vpc_cidr == cidr
+
+
+@pytest.mark.parametrize("cidr", ["10.1.2.0/25", "10.0.0.0/15", "fd00::/16", "10.1.0.0", 16])
+def test_vpc_cidr_outside_16_to_24_is_refused(cidr):
+    shown = f"'{cidr}'" if isinstance(cidr, str) else str(cidr)
+    assert config_error({"network": {"vpcCidr": cidr}}) == (
+        f"swipesavvy:network.vpcCidr = {shown} is invalid: must be an IPv4 network in CIDR form with a /16 to /24"
+        " prefix " + fix_line("network.vpcCidr", "10.40.0.0/16")
+    )
+
+
+@pytest.mark.parametrize(
+    ("network", "message"),
+    [
+        (
+            {**EXISTING_VPC, "publicSubnetIds": ["subnet-89abcdef"]},
+            'swipesavvy:network.publicSubnetIds = ["subnet-89abcdef"] is invalid: an existing VPC needs at least two'
+            " public subnets in different zones " + fix_line("network.publicSubnetIds[0]", "subnet-0123abcd"),
+        ),
+        (
+            {**EXISTING_VPC, "existingVpcId": "vpc-XYZ"},
+            "swipesavvy:network.existingVpcId = 'vpc-XYZ' is invalid: must be a VPC id like vpc-0123abcd "
+            + fix_line("network.existingVpcId", "vpc-0123abcd"),
+        ),
+        (
+            {**EXISTING_VPC, "privateSubnetIds": ["subnet-0123abcd", "sub-1"]},
+            'swipesavvy:network.privateSubnetIds = ["subnet-0123abcd", "sub-1"] is invalid: must be a list of'
+            " subnet ids like subnet-0123abcd " + fix_line("network.privateSubnetIds[0]", "subnet-0123abcd"),
+        ),
+        (
+            {**EXISTING_VPC, "publicSubnetIds": ["subnet-0123abcd", "sub-1"]},
+            'swipesavvy:network.publicSubnetIds = ["subnet-0123abcd", "sub-1"] is invalid: must be a list of'
+            " subnet ids like subnet-0123abcd " + fix_line("network.publicSubnetIds[0]", "subnet-0123abcd"),
+        ),
+        (
+            {"publicSubnetIds": ["subnet-89abcdef", "subnet-01234567"]},
+            "swipesavvy:network.existingVpcId = null is invalid: subnet ids are only used together with an existing"
+            " VPC id " + fix_line("network.existingVpcId", "vpc-0123abcd"),
+        ),
+        (
+            {"existingSecretsEndpointSecurityGroupId": "sg-0123abcd"},
+            "swipesavvy:network.existingSecretsEndpointSecurityGroupId = 'sg-0123abcd' is invalid: is only used with"
+            " existingVpcId (an endpoint already in that VPC) "
+            + fix_line("network.existingSecretsEndpointSecurityGroupId", "sg-0123abcd"),
+        ),
+        (
+            {**EXISTING_VPC, "existingSecretsEndpointSecurityGroupId": "sg-1"},
+            "swipesavvy:network.existingSecretsEndpointSecurityGroupId = 'sg-1' is invalid: must be a security group"
+            " id like sg-0123abcd " + fix_line("network.existingSecretsEndpointSecurityGroupId", "sg-0123abcd"),
+        ),
+        (
+            {"natGateway": "yes"},
+            "swipesavvy:network.natGateway = 'yes' is invalid: must be true or false "
+            + fix_line("network.natGateway", "false"),
+        ),
+        (
+            {"natGatway": True},
+            "swipesavvy:network.natGatway is not a setting; network takes availabilityZones,"
+            " existingSecretsEndpointSecurityGroupId, existingVpcId, natGateway, privateSubnetIds, publicSubnetIds,"
+            " vpcCidr (fix: pulumi config rm --path 'swipesavvy:network.natGatway')",
+        ),
+    ],
+)
+def test_network_refusals_in_whole(network, message):
+    assert config_error({"network": network}) == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"), [("not json", "'not json'"), ("[1, 2]", "[1, 2]"), ([1, 2], "[1, 2]"), (7, "7")]
+)
+def test_a_section_that_is_not_an_object_is_refused(raw, shown):
+    assert config_error({"database": raw}) == (
+        f"swipesavvy:database = {shown} is invalid: must be an object (fix: pulumi config set --path"
+        " 'swipesavvy:database' '{...}')"
+    )
+
+
+def test_a_section_given_as_json_text_or_null_parses():
+    assert parse({"network": '{"natGateway": true}', "database": None}).network.nat_gateway is True
+
+
+def test_database_defaults():
+    assert parse({}).database == DatabaseConfig(access="operator")
+    assert DatabaseConfig() == DatabaseConfig(
+        name="swipesavvy_staging",
+        engine_version="16",
+        instance_class="db.t4g.medium",
+        allocated_storage_gib=100,
+        max_allocated_storage_gib=200,
+        multi_az=False,
+        backup_retention_days=7,
+        deletion_protection=True,
+        performance_insights_retention_days=7,
+        monitoring_interval_seconds=60,
+        slow_query_ms=500,
+        backend_connection_limit=50,
+        analytics_connection_limit=10,
+        monitoring_connection_limit=5,
+        deploy_runner_cidrs=(),
+        access=None,
+        operator_secrets_endpoint=True,
+        connect_host=None,
+        connect_port=None,
+        snapshot_after_schema=False,
+        snapshot_after_seed=False,
+        allow_data_destruction=False,
+        allow_major_version_upgrade=False,
+    )
+
+
+def test_every_database_field_lands_where_it_belongs():
+    settings = {
+        "name": "ledger_1",
+        "engineVersion": 17,  # YAML's integer for an unquoted 17
+        "instanceClass": "db.r7g.large",
+        "allocatedStorage": "200",
+        "maxAllocatedStorage": 400,
+        "multiAz": "TRUE",
+        "backupRetentionDays": 35,
+        "deletionProtection": "False",
+        "performanceInsightsRetentionDays": 62,
+        "monitoringIntervalSeconds": 1,
+        "slowQueryMs": 0,
+        "backendConnectionLimit": 5000,
+        "analyticsConnectionLimit": 1,
+        "monitoringConnectionLimit": 100,
+        "deployRunnerCidrs": "10.0.5.0/24",  # one CIDR as a plain string
+        "access": "direct",
+        "operatorSecretsEndpoint": False,
+        "connectHost": "db-tunnel.internal",
+        "connectPort": 65535,
+        "snapshotAfterSchema": True,
+        "snapshotAfterSeed": True,
+        "allowDataDestruction": True,
+        "allowMajorVersionUpgrade": True,
+    }
+    assert database_config(**settings) == DatabaseConfig(
+        name="ledger_1",
+        engine_version="17",
+        instance_class="db.r7g.large",
+        allocated_storage_gib=200,
+        max_allocated_storage_gib=400,
+        multi_az=True,
+        backup_retention_days=35,
+        deletion_protection=False,
+        performance_insights_retention_days=62,
+        monitoring_interval_seconds=1,
+        slow_query_ms=0,
+        backend_connection_limit=5000,
+        analytics_connection_limit=1,
+        monitoring_connection_limit=100,
+        deploy_runner_cidrs=("10.0.5.0/24",),
+        access="direct",
+        operator_secrets_endpoint=False,
+        connect_host="db-tunnel.internal",
+        connect_port=65535,
+        snapshot_after_schema=True,
+        snapshot_after_seed=True,
+        allow_data_destruction=True,
+        allow_major_version_upgrade=True,
+    )
+
+
+DIRECT = {"access": "direct", "connectHost": "127.0.0.1"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "rule", "example"),
+    [
+        ("connectPort", 0, "must be an integer from 1 to 65535", 5432),
+        ("connectPort", 65536, "must be an integer from 1 to 65535", 5432),
+        ("connectPort", "5432.0", "must be an integer from 1 to 65535", 5432),
+        ("backendConnectionLimit", 0, "must be an integer from 1 to 5000", 50),
+        ("backendConnectionLimit", 5001, "must be an integer from 1 to 5000", 50),
+        ("analyticsConnectionLimit", 0, "must be an integer from 1 to 5000", 10),
+        ("analyticsConnectionLimit", 5001, "must be an integer from 1 to 5000", 10),
+        ("monitoringConnectionLimit", 0, "must be an integer from 1 to 100", 5),
+        ("monitoringConnectionLimit", 101, "must be an integer from 1 to 100", 5),
+        ("slowQueryMs", -1, "must be an integer from 0 to 3600000 ms", 500),
+        ("slowQueryMs", 3_600_001, "must be an integer from 0 to 3600000 ms", 500),
+        ("backupRetentionDays", 36, "must be an integer from 7 to 35 days", 7),
+        ("allocatedStorage", 65537, "must be an integer from 100 to 65536 GiB", 100),
+        ("allocatedStorage", True, "must be an integer from 100 to 65536 GiB", 100),
+        ("performanceInsightsRetentionDays", 6, "must be an integer from 7 to 731 days", 7),
+        ("performanceInsightsRetentionDays", 732, "must be an integer from 7 to 731 days", 7),
+        ("performanceInsightsRetentionDays", 30, "must be 7, 731 or a multiple of 31", 7),
+        ("monitoringIntervalSeconds", 0, "must be an integer from 1 to 60 seconds", 60),
+        ("monitoringIntervalSeconds", 61, "must be an integer from 1 to 60 seconds", 60),
+        ("name", "1table", "must be a lowercase PostgreSQL identifier (a-z, 0-9, _)", "swipesavvy_staging"),
+        ("name", "a" * 64, "must be a lowercase PostgreSQL identifier (a-z, 0-9, _)", "swipesavvy_staging"),
+        ("name", 5, "must be a lowercase PostgreSQL identifier (a-z, 0-9, _)", "swipesavvy_staging"),
+        ("instanceClass", "db.t4g", "must be an RDS instance class like db.t4g.medium", "db.t4g.medium"),
+        ("engineVersion", True, "must be one of 14, 15, 16, 17", "16"),
+        ("connectHost", "host name", "must be a host name or IP address", "127.0.0.1"),
+        ("operatorSecretsEndpoint", "no", "must be true or false", "true"),
+        ("snapshotAfterSchema", 1, "must be true or false", "false"),
+    ],
+)
+def test_database_values_just_outside_their_limits_are_refused_naming_the_key(key, value, rule, example):
+    shown = repr(value) if isinstance(value, str) else ("true" if value is True else str(value))
+    database = {**DIRECT, key: value} if key.startswith("connect") else {key: value}
+    assert config_error({"database": database}) == (
+        f"swipesavvy:database.{key} = {shown} is invalid: {rule} " + fix_line(f"database.{key}", example)
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field_name"),
+    [
+        ("connectPort", 1, "connect_port"),
+        ("connectPort", " 15432 ", "connect_port"),
+        ("backendConnectionLimit", 1, "backend_connection_limit"),
+        ("analyticsConnectionLimit", 5000, "analytics_connection_limit"),
+        ("monitoringConnectionLimit", 1, "monitoring_connection_limit"),
+        ("slowQueryMs", 3_600_000, "slow_query_ms"),
+        ("backupRetentionDays", 7, "backup_retention_days"),
+        ("allocatedStorage", 65536, "allocated_storage_gib"),
+        ("performanceInsightsRetentionDays", 731, "performance_insights_retention_days"),
+        ("performanceInsightsRetentionDays", 7, "performance_insights_retention_days"),
+        ("performanceInsightsRetentionDays", 93, "performance_insights_retention_days"),
+        ("monitoringIntervalSeconds", 5, "monitoring_interval_seconds"),
+    ],
+)
+def test_database_values_at_their_limits_pass(key, value, field_name):
+    database = {**DIRECT, key: value} if key.startswith("connect") else {key: value}
+    assert getattr(database_config(**database), field_name) == int(value)
+
+
+def test_a_connect_port_without_direct_access_is_refused_naming_it():
+    assert config_error({"database": {"connectPort": 5432}}) == (
+        "swipesavvy:database.connectPort is only used with database.access direct: the operator connects from"
+        " inside the VPC (fix: pulumi config rm --path 'swipesavvy:database.connectPort', or pulumi config set"
+        " --path 'swipesavvy:database.access' direct)"
+    )
+
+
+def test_direct_access_in_an_existing_vpc_needs_no_runner_or_tunnel():
+    config = parse({"network": EXISTING_VPC, "database": {"access": "direct"}})
+    assert (config.database.access, config.database.connect_host) == ("direct", None)
+
+
+def test_an_ipv6_runner_range_is_refused_saying_why():
+    settings = {"database": {"deployRunnerCidrs": ["fd00::/64"], "allowPublicDeployRunnerCidrs": True}}
+    assert config_error(settings) == (
+        "swipesavvy:database.deployRunnerCidrs[0] = 'fd00::/64' is invalid: must be an IPv4 CIDR block (the"
+        " database's ingress rules are IPv4) " + fix_line("database.deployRunnerCidrs[0]", "10.0.5.0/24")
+    )
+    assert config_error({"database": {"deployRunnerCidrs": ["10.0.5.0"]}}).startswith(
+        'swipesavvy:database.deployRunnerCidrs = ["10.0.5.0"] is invalid: must be a list of CIDR blocks'
+    )
+
+
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [
+        (
+            {"multiAz": False},
+            "swipesavvy:database.multiAz = false is invalid: must stay true in production "
+            + fix_line("database.multiAz", "true"),
+        ),
+        (
+            {"allowDataDestruction": True},
+            "swipesavvy:database.allowDataDestruction = true is invalid: must stay false in production "
+            + fix_line("database.allowDataDestruction", "false"),
+        ),
+    ],
+)
+def test_production_database_refusals_in_whole(database, message):
+    assert config_error({"environment": "production", "database": database}) == message
+
+
+def test_seed_enabled_in_production_message():
+    assert config_error({"environment": "production", "seed": {"enabled": True}}) == (
+        "swipesavvy:seed.enabled = true is invalid: mock data is never seeded into production "
+        + fix_line("seed.enabled", "false")
+    )
+
+
+def test_seed_defaults_and_fields():
+    assert parse({}).seed == SeedConfig(
+        enabled=True, scale=1.0, rng_seed=20251228, anchor_date=datetime.date(2025, 12, 28), dataset_version=1
+    )
+    assert parse({"environment": "production"}).seed.enabled is False
+    settings = {"enabled": "false", "scale": "2.5", "rngSeed": 7, "anchorDate": "2024-01-31", "datasetVersion": 3}
+    assert parse({"seed": settings}).seed == SeedConfig(
+        enabled=False, scale=2.5, rng_seed=7, anchor_date=datetime.date(2024, 1, 31), dataset_version=3
+    )
+
+
+@pytest.mark.parametrize(("scale", "expected"), [(100, 100.0), ("100", 100.0), (0.01, 0.01), (99.99, 99.99)])
+def test_seed_scale_includes_both_ends(scale, expected):
+    assert parse({"seed": {"scale": scale}}).seed.scale == expected
+
+
+@pytest.mark.parametrize(
+    ("scale", "shown"), [(100.001, "100.001"), (0.0099, "0.0099"), (True, "true"), ("big", "'big'"), ([1], "[1]")]
+)
+def test_seed_scale_outside_or_not_a_number_is_refused(scale, shown):
+    assert config_error({"seed": {"scale": scale}}) == (
+        f"swipesavvy:seed.scale = {shown} is invalid: must be a number from 0.01 to 100 "
+        + fix_line("seed.scale", "1.0")
+    )
+
+
+@pytest.mark.parametrize("version", [1, 1_000_000, "42"])
+def test_dataset_version_from_1_to_a_million_passes(version):
+    assert parse({"seed": {"datasetVersion": version}}).seed.dataset_version == int(version)
+
+
+@pytest.mark.parametrize("version", [0, 1_000_001, -1, 1.0])
+def test_dataset_version_outside_is_refused(version):
+    assert config_error({"seed": {"datasetVersion": version}}) == (
+        f"swipesavvy:seed.datasetVersion = {version} is invalid: must be an integer from 1 to 1000000 "
+        + fix_line("seed.datasetVersion", 1)
+    )
+
+
+def test_seed_typo_names_the_keys_it_takes():
+    assert config_error({"seed": {"scal": 2}}) == (
+        "swipesavvy:seed.scal is not a setting; seed takes anchorDate, datasetVersion, enabled, rngSeed, scale"
+        " (fix: pulumi config rm --path 'swipesavvy:seed.scal')"
+    )
+
+
+@pytest.mark.parametrize(("percentage", "expected"), [(0, 0), (100, 100), ("37", 37)])
+def test_rollout_percentage_from_0_to_100(percentage, expected):
+    flags = {"dark_mode": {"enabled": True, "rolloutPercentage": percentage}}
+    assert parse({"featureFlags": flags}).feature_flags == {
+        "dark_mode": FeatureFlagSetting(enabled=True, rollout_percentage=expected)
+    }
+
+
+def test_rollout_percentage_below_zero_and_a_flag_typo_are_refused():
+    assert config_error({"featureFlags": {"dark_mode": {"enabled": True, "rolloutPercentage": -1}}}) == (
+        "swipesavvy:featureFlags.dark_mode.rolloutPercentage = -1 is invalid: must be an integer from 0 to 100"
+        " (percent) " + fix_line("featureFlags.dark_mode.rolloutPercentage", 100)
+    )
+    assert config_error({"featureFlags": {"dark_mode": {"enabled": False, "rolloutPercentage": 101}}}).endswith(
+        fix_line("featureFlags.dark_mode.rolloutPercentage", 0)
+    )
+    assert config_error({"featureFlags": {"dark_mode": {"enable": True}}}) == (
+        "swipesavvy:featureFlags.dark_mode.enable is not a setting; featureFlags.dark_mode takes enabled,"
+        " rolloutPercentage (fix: pulumi config rm --path 'swipesavvy:featureFlags.dark_mode.enable')"
+    )
+    assert parse({"featureFlags": {"dark_mode": {}}}).feature_flags["dark_mode"] == FeatureFlagSetting(False, 0)
+
+
+def test_an_unknown_setting_is_refused_in_whole():
+    assert config_error({"databse": {}, "zzz": 1}) == (
+        "swipesavvy:databse is not a setting of this program; known settings: environment, network, database, seed,"
+        " featureFlags, backend, frontend, monitoring, cost (fix: pulumi config rm swipesavvy:databse)"
+    )
+
+
+@pytest.mark.parametrize(("environment", "production"), [("staging", False), ("production", True)])
+def test_is_production_and_tags(environment, production):
+    config = parse({"environment": environment})
+    assert config.is_production is production
+    assert config.tags == {
+        "project": "swipesavvy",
+        "environment": environment,
+        "stack": environment,
+        "managed-by": "pulumi",
+    }
+
+
+@pytest.mark.parametrize(
+    ("stack", "review"),
+    [("pr-1", True), ("pr-120", True), ("pr-0", False), ("pr-1a", False), ("xpr-1", False), ("staging", False)],
+)
+def test_a_review_stack_is_pr_and_a_number(stack, review):
+    settings = {"environment": "staging", "database": {"deletionProtection": False}}
+    assert parse_stack_config(stack, settings).is_review is review
