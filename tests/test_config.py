@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import tarfile
 from pathlib import Path
 
 import psycopg
@@ -10,12 +11,20 @@ import pytest
 import yaml
 
 from components.config import (
+    COST_INTEGERS,
+    COST_NUMBERS,
     SEEDED_FLAG_KEYS,
+    THRESHOLDS,
+    BackendConfig,
     ConfigError,
+    CostConfig,
     DatabaseConfig,
     FeatureFlagSetting,
+    FrontendConfig,
+    MonitoringConfig,
     NetworkConfig,
     SeedConfig,
+    Threshold,
     parse_stack_config,
 )
 
@@ -1207,3 +1216,410 @@ def test_is_production_and_tags(environment, production):
 def test_a_review_stack_is_pr_and_a_number(stack, review):
     settings = {"environment": "staging", "database": {"deletionProtection": False}}
     assert parse_stack_config(stack, settings).is_review is review
+
+
+def test_backend_defaults_and_fields():
+    assert parse(backend_settings()).backend == BackendConfig(
+        artifact="examples/backend-release",
+        dotfiles=(),
+        instance_type="t4g.small",
+        instance_count=1,
+        root_volume_gib=20,
+        health_check_grace_seconds=600,
+        log_level="info",
+        ami="latest",
+        rds_ca_bundle_sha256=None,
+    )
+    settings = backend_settings(
+        instanceType="m7i.large", instanceCount=20, rootVolumeGib=500, healthCheckGraceSeconds=60, logLevel="debug"
+    )
+    backend = parse(settings).backend
+    assert (backend.instance_type, backend.instance_count, backend.root_volume_gib) == ("m7i.large", 20, 500)
+    assert (backend.health_check_grace_seconds, backend.log_level) == (60, "debug")
+    low = parse(backend_settings(instanceCount=1, rootVolumeGib=8, healthCheckGraceSeconds=3600)).backend
+    assert (low.instance_count, low.root_volume_gib, low.health_check_grace_seconds) == (1, 8, 3600)
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "architecture"),
+    [("t4g.small", "arm64"), ("c7gn.large", "arm64"), ("m7g.xlarge", "arm64"), ("t3.small", "x86_64"),
+     ("m7i.large", "x86_64"), ("g5.xlarge", "x86_64"), ("x2gd.large", "arm64")],
+)  # fmt: skip
+def test_the_architecture_follows_the_instance_family(instance_type, architecture):
+    assert parse(backend_settings(instanceType=instance_type)).backend.architecture == architecture
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "rule", "example"),
+    [
+        ("instanceCount", 0, "must be an integer from 1 to 20", 1),
+        ("instanceCount", 21, "must be an integer from 1 to 20", 1),
+        ("rootVolumeGib", 7, "must be an integer from 8 to 500 GiB", 20),
+        ("rootVolumeGib", 501, "must be an integer from 8 to 500 GiB", 20),
+        ("healthCheckGraceSeconds", 59, "must be an integer from 60 to 3600 s", 600),
+        ("healthCheckGraceSeconds", 3601, "must be an integer from 60 to 3600 s", 600),
+        ("logLevel", "trace", "must be one of error, warn, info, debug", "info"),
+        ("instanceType", "T4G.small", "must be an EC2 instance type like t4g.small", "t4g.small"),
+        ("instanceType", "t4g", "must be an EC2 instance type like t4g.small", "t4g.small"),
+    ],
+)
+def test_backend_values_outside_their_limits_are_refused_naming_the_key(key, value, rule, example):
+    shown = repr(value) if isinstance(value, str) else str(value)
+    assert config_error(backend_settings(**{key: value})) == (
+        f"swipesavvy:backend.{key} = {shown} is invalid: {rule} " + fix_line(f"backend.{key}", example)
+    )
+
+
+def test_a_backend_needs_a_nat_gateway_in_a_new_vpc():
+    settings = {**backend_settings(), "network": {}}
+    assert config_error(settings) == (
+        "swipesavvy:network.natGateway = false is invalid: the backend's instances need a route out of the private"
+        " subnets (packages, the release, AWS APIs, Datadog) " + fix_line("network.natGateway", "true")
+    )
+    existing = {**backend_settings(), "network": EXISTING_VPC}
+    assert parse(existing).backend.artifact == "examples/backend-release"
+
+
+def test_an_uploaded_release_is_named_by_its_digest():
+    uri = f"s3://swipesavvy-releases/releases/{'a' * 64}.tar.gz"
+    backend = parse(backend_settings(artifact=uri)).backend
+    assert (backend.artifact, backend.artifact_is_s3) == (uri, True)
+    assert parse(backend_settings()).backend.artifact_is_s3 is False
+    missing = f"s3://swipesavvy-releases/releases/{'a' * 63}.tar.gz"
+    assert config_error(backend_settings(artifact=missing)) == (
+        f"swipesavvy:backend.artifact = '{missing}' is invalid: must be a release (a build folder or a .tar.gz"
+        " archive) under the project root, or an uploaded release s3://bucket/releases/<sha256>.tar.gz "
+        + fix_line("backend.artifact", "examples/backend-release")
+    )
+
+
+def test_a_release_that_is_neither_folder_nor_archive_is_refused(project):
+    (project / "release.zip").write_bytes(b"PK")
+    assert refusal(project, "backend", artifact="release.zip") == (
+        "swipesavvy:backend.artifact = 'release.zip' is invalid: must be a build folder or a .tar.gz archive "
+        + fix_line("backend.artifact", "examples/backend-release")
+    )
+    (project / "broken.tar.gz").write_bytes(b"not gzip")
+    assert refusal(project, "backend", artifact="broken.tar.gz").startswith(
+        "swipesavvy:backend.artifact = 'broken.tar.gz' is invalid: must be a readable .tar.gz archive ("
+    )
+    assert refusal(project, "backend", artifact="broken.tar.gz").endswith(
+        fix_line("backend.artifact", "examples/backend-release")
+    )
+
+
+def test_a_release_archive_with_dot_prefixed_names_and_installed_dotfiles(project):
+    import io
+
+    with tarfile.open(project / "release.tgz", "w:gz") as tar:
+        for name in ("./server.js", "./node_modules/pkg/.npmignore", "./lib/index.js"):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"//"))
+    assert parse_stack_config("staging", section_settings("backend", artifact="release.tgz"), project_root=project)
+    with tarfile.open(project / "loose.tgz", "w:gz") as tar:
+        for name in ("./server.js", "./node_modules/.env"):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"//"))
+    assert refusal(project, "backend", artifact="loose.tgz") == (
+        "swipesavvy:backend.artifact = 'loose.tgz' is invalid: it holds node_modules/.env, a dotfile (often a secret,"
+        " so never shipped unless listed) (fix: remove it from loose.tgz, or if it must ship: pulumi config set"
+        " --path 'swipesavvy:backend.dotfiles[0]' node_modules/.env)"
+    )
+
+
+def test_a_listed_dotfile_folder_admits_what_is_under_it_and_nothing_beside(project):
+    (project / "site" / ".well-known").mkdir()
+    (project / "site" / ".well-known" / ".hidden").write_text("x")
+    (project / "site" / ".well-knownx").write_text("x")
+    assert refusal(project, "frontend", distDir="site", dotfiles=[".well-known"]).startswith(
+        "swipesavvy:frontend.distDir = 'site' is invalid: it holds .well-knownx, a dotfile"
+    )
+
+
+@pytest.mark.parametrize("value", [None, "", "missing", 5])
+def test_a_missing_release_path_is_refused(project, value):
+    shown = "null" if value is None else (repr(value) if isinstance(value, str) else str(value))
+    values = {} if value is None else {"artifact": value}
+    assert refusal(project, "backend", **values) == (
+        f"swipesavvy:backend.artifact = {shown} is invalid: must be a release (a build folder or a .tar.gz archive)"
+        " under the project root, or an uploaded release s3://bucket/releases/<sha256>.tar.gz "
+        + fix_line("backend.artifact", "examples/backend-release")
+    )
+
+
+def test_a_site_outside_the_project_names_the_root(project):
+    assert refusal(project, "frontend", distDir="../outside") == (
+        f"swipesavvy:frontend.distDir = '../outside' is invalid: must be under the project root {project}"
+        " (symlinks followed) " + fix_line("frontend.distDir", "examples/frontend-dist")
+    )
+    (project / "empty").mkdir()
+    assert refusal(project, "frontend", distDir="empty") == (
+        "swipesavvy:frontend.distDir = 'empty' is invalid: must be a build folder holding index.html "
+        + fix_line("frontend.distDir", "examples/frontend-dist")
+    )
+    assert refusal(project, "frontend", distDir="nope") == (
+        "swipesavvy:frontend.distDir = 'nope' is invalid: must be the site's build folder under the project root "
+        + fix_line("frontend.distDir", "examples/frontend-dist")
+    )
+
+
+FRONTEND = {"distDir": "examples/frontend-dist"}
+
+
+def test_frontend_fields():
+    frontend = {
+        **FRONTEND,
+        "domain": "staging.example.com",
+        "hostedZoneId": "Z0123456789ABC",
+        "priceClass": "PriceClass_All",
+    }
+    assert parse({"frontend": frontend}).frontend == FrontendConfig(
+        dist_dir="examples/frontend-dist",
+        dotfiles=(),
+        domain="staging.example.com",
+        hosted_zone_id="Z0123456789ABC",
+        price_class="PriceClass_All",
+        waf=False,
+    )
+    assert parse({"frontend": FRONTEND}).frontend.price_class == "PriceClass_100"
+    assert parse({}).frontend is None and parse({}).backend is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "rule", "example"),
+    [
+        ("domain", "Staging.Example.com", "must be a DNS name like staging.swipesavvy.example", "staging.example.com"),
+        ("domain", "localhost", "must be a DNS name like staging.swipesavvy.example", "staging.example.com"),
+        ("hostedZoneId", "z0123456789abc", "must be a Route 53 hosted zone id like Z0123456789ABC", "Z0123456789ABC"),
+        (
+            "priceClass",
+            "PriceClass_50",
+            "must be one of PriceClass_100, PriceClass_200, PriceClass_All",
+            "PriceClass_100",
+        ),
+    ],
+)
+def test_frontend_values_are_refused_naming_the_key(key, value, rule, example):
+    other = {"domain": "staging.example.com", "hostedZoneId": "Z0123456789ABC"}
+    assert config_error({"frontend": {**FRONTEND, **other, key: value}}) == (
+        f"swipesavvy:frontend.{key} = '{value}' is invalid: {rule} " + fix_line(f"frontend.{key}", example)
+    )
+
+
+MONITORED = {"backend": backend_settings()["backend"], "network": {"natGateway": True}, "frontend": FRONTEND}
+
+
+def test_monitoring_defaults():
+    assert parse({}).monitoring == MonitoringConfig(
+        enabled=False,
+        notify="",
+        aws_integration=False,
+        synthetics=False,  # nothing deployed to call
+        synthetics_locations=("aws:us-east-1", "aws:eu-central-1"),
+        api_token_variable=None,
+        slo_target_percent=99.9,
+        thresholds={name: rule.default for name, rule in THRESHOLDS.items()},
+    )
+    assert parse(MONITORED).monitoring.synthetics is True
+    assert THRESHOLDS["apiErrorRatePercent"].default == Threshold(2, 5)
+
+
+def test_monitoring_fields():
+    monitoring = {
+        "enabled": True,
+        "notify": "@slack-alerts @pagerduty-swipesavvy",
+        "awsIntegration": True,
+        "synthetics": False,
+        "syntheticsLocations": "aws:eu-west-1",
+        "apiTokenVariable": "SWIPESAVVY_API_TOKEN",
+        "sloTargetPercent": 99.999,
+        "apiLatencyP95Ms": {"warning": 0, "critical": 60000},
+    }
+    config = parse({**MONITORED, "monitoring": monitoring}).monitoring
+    assert (config.enabled, config.notify, config.aws_integration, config.synthetics) == (
+        True,
+        "@slack-alerts @pagerduty-swipesavvy",
+        True,
+        False,
+    )
+    assert (config.synthetics_locations, config.api_token_variable) == (("aws:eu-west-1",), "SWIPESAVVY_API_TOKEN")
+    assert config.slo_target_percent == 99.999
+    assert config.thresholds["apiLatencyP95Ms"] == Threshold(0, 60000)
+    assert parse({"monitoring": {"sloTargetPercent": 90}}).monitoring.slo_target_percent == 90
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "message"),
+    [  # the order refusals show the parsed number (5.0 for 5): what the threshold became
+        (
+            {"sloTargetPercent": 99.9991},
+            "swipesavvy:monitoring.sloTargetPercent = 99.9991 is invalid: must be a number from 90 to 99.999 "
+            + fix_line("monitoring.sloTargetPercent", 99.9),
+        ),
+        (
+            {"sloTargetPercent": 89.99},
+            "swipesavvy:monitoring.sloTargetPercent = 89.99 is invalid: must be a number from 90 to 99.999 "
+            + fix_line("monitoring.sloTargetPercent", 99.9),
+        ),
+        (
+            {"notify": "slack-alerts"},
+            "swipesavvy:monitoring.notify = 'slack-alerts' is invalid: must be Datadog notification handles like"
+            " @slack-swipesavvy-alerts, separated by spaces "
+            + fix_line("monitoring.notify", "@slack-swipesavvy-alerts"),
+        ),
+        (
+            {"syntheticsLocations": ["aws:us-east-1", "us-east-1"]},
+            'swipesavvy:monitoring.syntheticsLocations = ["aws:us-east-1", "us-east-1"] is invalid: must be a list'
+            " of Datadog managed locations like aws:us-east-1 "
+            + fix_line("monitoring.syntheticsLocations[0]", "aws:us-east-1"),
+        ),
+        (
+            {"apiTokenVariable": "api_token"},
+            "swipesavvy:monitoring.apiTokenVariable = 'api_token' is invalid: must be the name of a Datadog Synthetics"
+            " global variable (uppercase letters, digits, _) "
+            + fix_line("monitoring.apiTokenVariable", "SWIPESAVVY_API_TOKEN"),
+        ),
+        (
+            {"enabled": True, "synthetics": True},
+            "swipesavvy:monitoring.synthetics = true is invalid: the synthetic tests call the site and its /api: they"
+            " need the backend and frontend sections " + fix_line("monitoring.synthetics", "false"),
+        ),
+        (
+            {"apiErrorRatePercent": {"warning": 2, "critical": 100.5}},
+            "swipesavvy:monitoring.apiErrorRatePercent.critical = 100.5 is invalid: must be a number from 0 to 100 "
+            + fix_line("monitoring.apiErrorRatePercent.critical", 5),
+        ),
+        (
+            {"apiErrorRatePercent": {"warning": -1}},
+            "swipesavvy:monitoring.apiErrorRatePercent.warning = -1 is invalid: must be a number from 0 to 100 "
+            + fix_line("monitoring.apiErrorRatePercent.warning", 2),
+        ),
+        (
+            {"apiErrorRatePercent": {"warning": 5, "critical": 5}},
+            "swipesavvy:monitoring.apiErrorRatePercent.warning = 5.0 is invalid: must be a number from 0 to 100% below"
+            " critical (5): the warning comes first " + fix_line("monitoring.apiErrorRatePercent.warning", 2),
+        ),
+        (
+            {"dbFreeStoragePercent": {"warning": 10}},
+            "swipesavvy:monitoring.dbFreeStoragePercent.warning = 10.0 is invalid: must be a number from 0 to 100% above"
+            " critical (10): the warning comes first " + fix_line("monitoring.dbFreeStoragePercent.warning", 20),
+        ),
+        (
+            {"apiLatencyP95Ms": {"warning": 700}},
+            "swipesavvy:monitoring.apiLatencyP95Ms.warning = 700.0 is invalid: must be a number from 0 to 60000 ms below"
+            " critical (500): the warning comes first " + fix_line("monitoring.apiLatencyP95Ms.warning", 300),
+        ),
+        (
+            {"apiErrorRatePercent": {"warning": 1, "critcal": 3}},
+            "swipesavvy:monitoring.apiErrorRatePercent.critcal is not a setting; monitoring.apiErrorRatePercent takes"
+            " critical, warning (fix: pulumi config rm --path 'swipesavvy:monitoring.apiErrorRatePercent.critcal')",
+        ),
+    ],
+)
+def test_monitoring_refusals_in_whole(monitoring, message):
+    assert config_error({"monitoring": monitoring}) == message
+
+
+def test_production_monitoring_must_page_someone():
+    assert config_error({"environment": "production", "monitoring": {"enabled": True}}) == (
+        "swipesavvy:monitoring.notify = '' is invalid: must name who is paged in production (an alert nobody"
+        " receives is silence) " + fix_line("monitoring.notify", "@pagerduty-swipesavvy")
+    )
+    assert parse({"environment": "production", "monitoring": {"enabled": False}}).monitoring.notify == ""
+    assert parse({"monitoring": {"enabled": True}}).monitoring.enabled is True
+
+
+@pytest.mark.parametrize(
+    ("name", "warning", "critical"),
+    [("dbFreeStoragePercent", 100, 0), ("apiErrorRatePercent", 0, 100), ("ingestionRecordsPerMinute", 10_000_000, 1)],
+)
+def test_thresholds_take_their_whole_range(name, warning, critical):
+    config = parse({"monitoring": {name: {"warning": warning, "critical": critical}}}).monitoring
+    assert config.thresholds[name] == Threshold(warning, critical)
+
+
+def test_cost_defaults_and_limits():
+    assert parse({}).cost == CostConfig()
+    assert CostConfig().nat_gb_per_month == 50 and CostConfig().custom_metrics == 50
+    cost = parse({"cost": {"lambdaAverageSeconds": 900, "natGbPerMonth": 0, "customMetrics": 2**53 - 1}}).cost
+    assert (cost.lambda_average_seconds, cost.nat_gb_per_month, cost.custom_metrics) == (900, 0, 2**53 - 1)
+    assert config_error({"cost": {"lambdaAverageSeconds": 900.5}}) == (
+        "swipesavvy:cost.lambdaAverageSeconds = 900.5 is invalid: must be a number from 0 to 900 "
+        + fix_line("cost.lambdaAverageSeconds", 5)
+    )
+    assert config_error({"cost": {"customMetrics": -1}}) == (
+        "swipesavvy:cost.customMetrics = -1 is invalid: must be an integer from 0 to 9007199254740991 "
+        + fix_line("cost.customMetrics", 50)
+    )
+    assert config_error({"cost": {"natGb": 1}}) == (
+        "swipesavvy:cost.natGb is not a setting; cost takes accessLogGbPerMonth, cdnGbPerMonth, cdnRequestsPerMonth,"
+        " customMetrics, endpointGbPerMonth, lambdaAverageSeconds, lambdaInvocationsPerMonth,"
+        " loadBalancerCapacityUnits, logGbPerMonth, natGbPerMonth, s3GbPerBucket, s3GetRequestsPerBucket,"
+        " s3PutRequestsPerBucket, secretApiCallsPerMonth (fix: pulumi config rm --path 'swipesavvy:cost.natGb')"
+    )
+
+
+def test_every_cost_setting_lands_in_its_field():
+    settings = {key: index + 1 for index, key in enumerate([*COST_NUMBERS, *COST_INTEGERS])}
+    cost = parse({"cost": settings}).cost
+    for index, key in enumerate([*COST_NUMBERS, *COST_INTEGERS]):
+        field_name = COST_NUMBERS[key][0] if key in COST_NUMBERS else COST_INTEGERS[key]
+        assert getattr(cost, field_name) == index + 1, key
+    assert len(settings) == 14
+
+
+REVIEW = {"environment": "staging", "database": {"deletionProtection": False}}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"database": {}},
+            "swipesavvy:database.deletionProtection is not allowed in review stack pr-7: a review stack is destroyed"
+            " when its pull request closes (fix: pulumi config set --path 'swipesavvy:database.deletionProtection'"
+            " false, or generate the file with python -m ops review-config)",
+        ),
+        (
+            {"monitoring": {"enabled": True, "awsIntegration": True, "synthetics": False}},
+            "swipesavvy:monitoring.awsIntegration is not allowed in review stack pr-7: Datadog's AWS integration is"
+            " one per account, owned by one long-lived stack (fix: pulumi config set --path"
+            " 'swipesavvy:monitoring.awsIntegration' false, or generate the file with python -m ops review-config)",
+        ),
+        (
+            {"frontend": {**FRONTEND, "domain": "pr-7.example.com", "hostedZoneId": "Z0123456789ABC"}},
+            "swipesavvy:frontend.domain is not allowed in review stack pr-7: a custom domain belongs to one stack; a"
+            " review stack uses its CloudFront address (fix: pulumi config rm --path 'swipesavvy:frontend.domain'"
+            " and 'swipesavvy:frontend.hostedZoneId', or generate the file with python -m ops review-config)",
+        ),
+    ],
+)
+def test_review_stack_refusals_in_whole(settings, message):
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config("pr-7", {**REVIEW, **settings})
+    assert str(raised.value) == message
+
+
+def test_a_review_stack_may_have_what_is_off_or_absent():
+    settings = {**REVIEW, "monitoring": {"enabled": False, "awsIntegration": True}, "frontend": FRONTEND}
+    assert parse_stack_config("pr-7", settings).is_review is True
+    settings = {**REVIEW, "monitoring": {"enabled": True, "awsIntegration": False, "synthetics": False}}
+    assert parse_stack_config("pr-7", settings).monitoring.enabled is True
+
+
+def test_a_stack_file_with_an_error_without_a_position(tmp_path, monkeypatch):
+    from components.config import read_stack_file
+
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text("config:\n  swipesavvy:environment: staging\n")
+    assert read_stack_file(path) == {"swipesavvy:environment": "staging"}
+
+    def broken(_text):
+        raise yaml.YAMLError("first line\nsecond line")
+
+    monkeypatch.setattr(yaml, "safe_load", broken)
+    with pytest.raises(ConfigError) as raised:
+        read_stack_file(path)
+    assert str(raised.value) == f"{path} is not valid YAML: first line (fix: correct that line)"
