@@ -1623,3 +1623,24 @@ def test_a_stack_file_with_an_error_without_a_position(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as raised:
         read_stack_file(path)
     assert str(raised.value) == f"{path} is not valid YAML: first line (fix: correct that line)"
+
+
+def test_a_release_archive_of_the_current_folder_is_no_dotfile(project):
+    import io
+
+    with tarfile.open(project / "release.tar.gz", "w:gz") as tar:  # what `tar -czf release.tar.gz .` holds
+        tar.addfile(tarfile.TarInfo("."))
+        info = tarfile.TarInfo("./server.js")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"//"))
+    settings = section_settings("backend", artifact="release.tar.gz")
+    assert parse_stack_config("staging", settings, project_root=project).backend.artifact == "release.tar.gz"
+
+
+def test_an_uploaded_release_is_not_looked_for_on_disk(project):
+    uri = f"s3://swipesavvy-releases/releases/{'a' * 64}.tar.gz"
+    local = project / "s3:" / "swipesavvy-releases" / "releases" / f"{'a' * 64}.tar.gz"  # where Path(root, uri) points
+    local.mkdir(parents=True)
+    (local / ".env").write_text("DB_PASSWORD=hunter2")
+    settings = section_settings("backend", artifact=uri)
+    assert parse_stack_config("staging", settings, project_root=project).backend.artifact == uri
