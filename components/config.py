@@ -745,8 +745,8 @@ def _refuse_unshippable(s: _Section, name: str, value: str, project_root: Path, 
         ) from None
     if problem is None:
         return
-    item = problem.split(",", 1)[0]
     if problem.endswith("a dotfile"):
+        item = problem.removesuffix(", a dotfile")  # its path, commas and all
         why = f"{problem} (often a secret, so never shipped unless listed)"
         fix = f"remove it from {value}, or if it must ship: pulumi config set --path '{NAMESPACE}:{s.key}.dotfiles[0]' {item}"
     else:
@@ -758,7 +758,7 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
     if raw is None:
         return None
     s = _Section("backend", raw)
-    d = BackendConfig(artifact="")
+    d = BackendConfig(artifact="")  # pragma: no mutate (d supplies defaults only; artifact is required)
     artifact = s.get("artifact", None)
     if not (isinstance(artifact, str) and _S3_URI.match(artifact)):
         artifact = _project_path(
@@ -810,11 +810,15 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
     return config
 
 
-def parse_frontend(raw: Any, project_root: Path, environment: str = "staging") -> FrontendConfig | None:
+def parse_frontend(
+    raw: Any,
+    project_root: Path,
+    environment: str = "staging",  # pragma: no mutate (only "production" differs; any other name acts alike)
+) -> FrontendConfig | None:
     if raw is None:
         return None
     s = _Section("frontend", raw)
-    d = FrontendConfig(dist_dir="")
+    d = FrontendConfig(dist_dir="")  # pragma: no mutate (d supplies defaults only; distDir is required)
     dist_dir = _project_path(
         s, "distDir", project_root, "must be the site's build folder under the project root", "examples/frontend-dist"
     )

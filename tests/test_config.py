@@ -1644,3 +1644,22 @@ def test_an_uploaded_release_is_not_looked_for_on_disk(project):
     (local / ".env").write_text("DB_PASSWORD=hunter2")
     settings = section_settings("backend", artifact=uri)
     assert parse_stack_config("staging", settings, project_root=project).backend.artifact == uri
+
+
+def test_a_dotfile_whose_path_holds_a_comma_is_named_whole_in_the_fix(project):
+    (project / "release" / "old,config").mkdir()
+    (project / "release" / "old,config" / ".env").write_text("DB_PASSWORD=hunter2")
+    assert refusal(project, "backend", artifact="release") == (
+        "swipesavvy:backend.artifact = 'release' is invalid: it holds old,config/.env, a dotfile (often a secret, so"
+        " never shipped unless listed) (fix: remove it from release, or if it must ship: pulumi config set --path"
+        " 'swipesavvy:backend.dotfiles[0]' old,config/.env)"
+    )
+
+
+@pytest.mark.parametrize("deployed", ["backend", "frontend"])
+def test_synthetics_need_both_the_backend_and_the_frontend(deployed):
+    settings = {"network": {"natGateway": True}, deployed: MONITORED[deployed]}
+    assert parse(settings).monitoring.synthetics is False
+    assert config_error({**settings, "monitoring": {"enabled": True, "synthetics": True}}).startswith(
+        "swipesavvy:monitoring.synthetics = true is invalid: the synthetic tests call the site and its /api"
+    )
