@@ -563,7 +563,13 @@ def _require_production_settings(s: _Section, config: DatabaseConfig) -> None:
 def parse_database(raw: Any, environment: str) -> DatabaseConfig:
     s = _Section("database", raw)
     d = DatabaseConfig()
-    name = s.text("name", d.name, _IDENTIFIER, "must be a lowercase PostgreSQL identifier (a-z, 0-9, _)", d.name)
+    name = s.text(
+        "name",
+        d.name,
+        _IDENTIFIER,
+        "must be a lowercase PostgreSQL identifier (a-z, 0-9, _)",
+        d.name,  # pragma: no mutate (the example is the default, which text() falls back to)
+    )
     if name in RESERVED_DATABASE_NAMES:
         raise _fail(
             s.path("name"),
@@ -685,7 +691,7 @@ def parse_feature_flags(raw: Any) -> dict[str, FeatureFlagSetting]:
             rollout_percentage=flag.integer("rolloutPercentage", 100 if enabled else 0, 0, 100, " (percent)"),
         )
         flag.finish()
-        s.used.add(key)
+        s.used.add(key)  # pragma: no mutate (no finish() here: the loop above refuses unknown keys itself)
     return flags
 
 

@@ -1663,3 +1663,36 @@ def test_synthetics_need_both_the_backend_and_the_frontend(deployed):
     assert config_error({**settings, "monitoring": {"enabled": True, "synthetics": True}}).startswith(
         "swipesavvy:monitoring.synthetics = true is invalid: the synthetic tests call the site and its /api"
     )
+
+
+def test_the_largest_allocation_with_room_to_grow_defaults_to_the_largest_ceiling():
+    # 59578 GiB * 1.1 rounds up to 65536 exactly: the ceiling RDS accepts is still there
+    assert database_config(allocatedStorage=59578).max_allocated_storage_gib == 65536
+    assert database_config(allocatedStorage=59579).max_allocated_storage_gib == 0
+
+
+@pytest.mark.parametrize("timezone", ["Etc/GMT+12", "Etc/GMT-14"])  # one of them is on another date than UTC
+def test_the_anchor_dates_today_is_utcs_whatever_the_machines_timezone(monkeypatch, timezone):
+    import time
+
+    monkeypatch.setenv("TZ", timezone)
+    time.tzset()
+    try:
+        today = utc_today()
+        assert parse({"seed": {"anchorDate": today.isoformat()}}).seed.anchor_date == today
+        tomorrow = (today + datetime.timedelta(days=1)).isoformat()
+        assert config_error({"seed": {"anchorDate": tomorrow}}).startswith(
+            f"swipesavvy:seed.anchorDate = '{tomorrow}' is invalid: must be a date YYYY-MM-DD from 1971-01-01 to"
+            f" today ({today.isoformat()} UTC)"
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("listed", ["./.env", "config/./.env", "config/../.env"])
+def test_listed_dotfiles_are_refused_whole_when_not_plain_relative_paths(project, listed):
+    assert refusal(project, "frontend", distDir="site", dotfiles=[listed]) == (
+        f'swipesavvy:frontend.dotfiles = ["{listed}"] is invalid: must be a list of paths relative to the folder,'
+        " like .well-known " + fix_line("frontend.dotfiles[0]", ".env")
+    )
