@@ -199,17 +199,18 @@ def architecture_dot(run: ProgramRun, title: str) -> str:
         lines.append(f"  subgraph cluster_{index} {{")
         label = f"{name}\n{typ.split(':')[-1]}: {len(group.resources)} resources"
         lines.append(f"    label={_quote(label)}; style=rounded; color=steelblue;")
-        if not shown:  # a component with nothing main (e.g. an existing VPC) still has a place
-            shown = [("", 0)]
-        for position, (t, n) in enumerate(shown):
-            node = _quote(f"{index}:{position}")
-            text = short_type(t) + (f" x{n}" if n > 1 else "") if t else "(nothing created)"
-            lines.append(f"    {node} [label={_quote(text)}];")
+        texts = [short_type(t) + (f" x{n}" if n > 1 else "") for t, n in shown]
+        if not texts:  # nothing main: its own resources by name (the stack's guards), or a place holder
+            texts = [f"{short_type(t)} {n}" for t, n in group.resources] or ["(nothing created)"]
+        for position, text in enumerate(texts):
+            lines.append(f"    {_quote(f'{index}:{position}')} [label={_quote(text)}];")
         anchors[group.component] = _quote(f"{index}:0")
         lines.append("  }")
     clusters = {group.component: index for index, group in enumerate(plan_groups(run))}
     for dep, key in component_edges(run):
-        if dep in anchors and key in anchors:
+        # The stack's own guards touch every component (all wait for the shape check; the destroy
+        # guard waits for all): edges to them would only hide the architecture.
+        if dep in anchors and key in anchors and STACK_TYPE not in (dep[0], key[0]):
             lines.append(
                 f"  {anchors[dep]} -> {anchors[key]} [ltail=cluster_{clusters[dep]}, lhead=cluster_{clusters[key]}];"
             )

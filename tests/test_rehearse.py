@@ -288,6 +288,12 @@ def test_the_architecture_is_the_components_their_main_resources_and_the_edges_b
     svg = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True).stdout
     width = int(float(svg.split('width="', 1)[1].split("pt", 1)[0]))
     assert width < 1600  # one screen wide, where the full plan was 10,000 points
+    # The stack's own guards are named in their box, and draw no edges: they touch every component.
+    stack = names[next(g.component for g in groups if g.component[0] == "pulumi:pulumi:Stack")]
+    assert f'"{stack}:0" [label="stack StackShape swipesavvy-shape"];' in dot
+    assert f'"{stack}:1" [label="random RandomId swipesavvy-destroy-guard"];' in dot
+    touching = (f"ltail=cluster_{stack},", f"lhead=cluster_{stack}]")
+    assert not [line for line in dot.splitlines() if any(end in line for end in touching)]
 
 
 # --- the pieces rehearse evaluates with ----------------------------------------------------------------
