@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import tls_postgres
+
+from ops import local_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BASH = shutil.which("bash")
@@ -238,3 +241,34 @@ def test_an_unknown_argument_stops_before_anything(tmp_path):
     assert run_install(tmp_path, Machine(tools=without("jq"), arguments=("--system_only",))) == Run(
         1, [], ["install.sh: unknown argument --system_only (usage: ./install.sh [--system-only])"], []
     )
+
+
+# --- the same root and any major where ops and the tests start the server ---------------------
+
+
+def _postgres_root(tmp_path: Path, *majors: str) -> Path:
+    for major in majors:
+        (tmp_path / major / "bin").mkdir(parents=True)
+        (tmp_path / major / "bin" / "postgres").touch(mode=0o755)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("majors", "newest"), [(("15",), "15"), (("17",), "17"), (("9", "15", "17"), "17"), (("17", "rc"), "17")]
+)
+def test_the_newest_installed_major_is_taken_numerically(tmp_path, monkeypatch, majors, newest):
+    monkeypatch.setenv("SWIPESAVVY_POSTGRES_ROOT", str(_postgres_root(tmp_path, *majors)))
+    assert local_postgres.server_binaries() == tmp_path / newest / "bin"
+
+
+def test_no_server_under_the_root_is_one_line_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWIPESAVVY_POSTGRES_ROOT", str(_postgres_root(tmp_path)))
+    with pytest.raises(local_postgres.ServerUnavailable) as raised:
+        local_postgres.server_binaries()
+    assert (
+        str(raised.value) == f"no PostgreSQL server under {tmp_path} (fix: ./install.sh installs Debian's postgresql)"
+    )
+
+
+def test_the_tests_tls_server_takes_the_same_binaries_as_ops():
+    assert tls_postgres.server_binaries is local_postgres.server_binaries
