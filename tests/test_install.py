@@ -4,15 +4,19 @@ present; ``apt-get`` records its calls (and refuses ``npm`` as Debian does when 
 nodejs is the candidate), ``dpkg-query`` says which nodejs is installed, ``id`` who runs it,
 and ``SWIPESAVVY_POSTGRES_ROOT`` points at a fake ``/usr/lib/postgresql``.
 
-Each case asserts the exit code, every line printed and every apt call, whole."""
+Each case asserts the exit code, every line printed and every apt call, whole. Then the same
+promises where the tests and ops look: the newest PostgreSQL major installed, and the tools
+PyPI ships into the virtualenv found without it on PATH (tests/installed_tools.py)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import installed_tools
 import pytest
 import tls_postgres
 
@@ -272,3 +276,31 @@ def test_no_server_under_the_root_is_one_line_with_the_fix(tmp_path, monkeypatch
 
 def test_the_tests_tls_server_takes_the_same_binaries_as_ops():
     assert tls_postgres.server_binaries is local_postgres.server_binaries
+
+
+# --- the tools PyPI ships into the virtualenv, found without it on PATH ----------------------
+
+
+def test_a_tool_only_in_the_interpreters_bin_is_found(monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert installed_tools.find_tool("shellcheck") == str(Path(sys.executable).parent / "shellcheck")
+
+
+def test_the_interpreters_copy_comes_before_paths(tmp_path, monkeypatch):
+    (tmp_path / "ruff").touch(mode=0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert installed_tools.find_tool("ruff") == str(Path(sys.executable).parent / "ruff")
+
+
+def test_a_missing_tool_fails_in_ci_and_skips_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        installed_tools.require_tool("no-such-tool", "the reason")
+    assert str(failed.value) == (
+        "no-such-tool is not installed on this machine (the reason); CI has just run install.sh, so this is a broken install"
+    )
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        installed_tools.require_tool("no-such-tool", "the reason")
+    assert str(skipped.value) == "no-such-tool is not installed on this machine (the reason)"
