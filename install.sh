@@ -8,7 +8,7 @@
 #   jq                               the drift workflow's issue script runs in the tests
 #   nodejs, npm                      the CloudFront function and the reference backend run in the
 #                                    tests; NodeSource's nodejs bundles npm and conflicts with
-#                                    Debian's npm, so npm is asked for only beside Debian's nodejs
+#                                    Debian's npm, so npm is asked for only with Debian's nodejs
 # Then the reference backend's npm packages, the virtualenv (shellcheck, actionlint, zizmor and
 # ruff come from PyPI) and the operator function's wheels. `--system-only` stops after apt.
 set -euo pipefail
@@ -36,7 +36,9 @@ has dot || need graphviz "no dot (ops rehearse --graph)"
 has jq || need jq "no jq (the drift workflow's issue script)"
 if ! has node; then
   need nodejs "no node (the CloudFront function and the reference backend)"
-  has npm || need npm "no npm (the reference backend's packages)"
+  node_candidate=$(apt-cache policy nodejs 2>/dev/null || true)  # NodeSource's bundles npm
+  has npm || grep -q 'Candidate:.*nodesource' <<<"$node_candidate" \
+    || need npm "no npm (the reference backend's packages)"
 elif ! has npm; then
   node_package=$(dpkg-query -W -f='${Version}' nodejs 2>/dev/null || true)
   case "$node_package" in
@@ -54,14 +56,16 @@ if ((${#packages[@]})); then
     has sudo || fail "apt-get needs root for ${packages[*]}: run ./install.sh as root, or install sudo"
     as_root=(sudo)
   fi
-  apt() {  # apt ARGS...: apt-get as root (DEBIAN_FRONTEND set past sudo); its output only on failure
+  # apt-get as root (DEBIAN_FRONTEND set past sudo's env_reset); its output only when it fails,
+  # at -q: -qq drops apt's reason ("nodejs : Conflicts: npm")
+  apt() {
     local output
     output=$("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "$@" 2>&1) && return
     printf '%s\n' "$output" >&2
     fail "apt-get $* failed (apt's reason above); fix that, then run ./install.sh again"
   }
-  apt update -qq
-  apt install -y -qq --no-install-recommends "${packages[@]}"
+  apt update -q
+  apt install -y -q --no-install-recommends "${packages[@]}"
 else
   echo "install.sh: every system tool is present; no apt call"
 fi

@@ -10,6 +10,7 @@ PyPI ships into the virtualenv found without it on PATH (tests/installed_tools.p
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,23 +25,46 @@ from ops import local_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BASH = shutil.which("bash")
-UTILITIES = ("bash", "dirname", "env")  # the system step's commands that are not bash builtins
+UTILITIES = ("bash", "dirname", "env", "grep")  # the system step's commands that are not bash builtins
 TOOLS = ("openssl", "cloud-init", "systemd-analyze", "dot", "jq", "node", "npm")
 NODESOURCE_NODE = "20.20.2-1nodesource1"
 DEBIAN_NODE = "18.19.0+dfsg-6~deb12u2"
-UPDATE = "DEBIAN_FRONTEND=noninteractive apt-get update -qq"
-INSTALL = "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends"
+UPDATE = "DEBIAN_FRONTEND=noninteractive apt-get update -q"
+INSTALL = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends"
 NOTHING_TO_DO = "install.sh: every system tool is present; no apt call"
-# What Debian's apt says to `apt-get install npm` when NodeSource's nodejs is installed or the candidate.
+# Debian's apt-get, asked for npm when it takes NodeSource's nodejs (installed or the candidate).
 APT_REFUSES_NPM = [
     "The following packages have unmet dependencies:",
     " nodejs : Conflicts: npm",
     "E: Unable to correct problems, you have held broken packages.",
 ]
+APT_OFFLINE = [
+    "W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease"
+    "  Temporary failure resolving 'deb.debian.org'",
+    "E: Some index files failed to download. They have been ignored, or old ones used instead.",
+]
+APT_GET = """echo "DEBIAN_FRONTEND=${{DEBIAN_FRONTEND-}} apt-get $*" >>{calls}
+if [ "$1" = update ] && {offline}; then
+  printf '%s\\n' {offline_lines} >&2
+  exit 100
+fi
+if [ "$1" = install ] && {nodesource_repo}; then
+  for package in "$@"; do
+    if [ "$package" = npm ]; then
+      printf '%s\\n' {refusal_out}
+      echo {refusal_err} >&2
+      exit 100
+    fi
+  done
+fi"""
 
 
 def without(*names: str) -> tuple[str, ...]:
     return tuple(tool for tool in TOOLS if tool not in names)
+
+
+def _quoted(*lines: str) -> str:
+    return " ".join(shlex.quote(line) for line in lines)
 
 
 @dataclass(frozen=True)
@@ -48,10 +72,15 @@ class Machine:
     tools: tuple[str, ...] = TOOLS  # commands on PATH besides the utilities
     postgres_majors: tuple[str, ...] = ("15",)  # <root>/<major>/bin/postgres
     installed_node: str | None = NODESOURCE_NODE  # dpkg's nodejs version; None: not a dpkg package
-    nodesource_repo: bool = True  # apt's nodejs candidate is NodeSource's: apt refuses npm
+    node_candidate: str | None = NODESOURCE_NODE  # apt-cache's before apt-get update; None: no lists yet
+    nodesource_repo: bool = True  # apt-get takes NodeSource's nodejs, so it refuses npm
+    offline: bool = False  # apt-get update cannot fetch
     uid: int = 0
     sudo: bool = False
     arguments: tuple[str, ...] = ("--system-only",)
+
+
+DEBIAN_APT = {"node_candidate": DEBIAN_NODE, "nodesource_repo": False}  # no NodeSource repository
 
 
 @dataclass
@@ -82,15 +111,20 @@ def run_install(tmp_path: Path, machine: Machine) -> Run:
     for tool in machine.tools:
         _stub(bin_dir, tool, "exit 0")
     calls = tmp_path / "apt-calls"
-    refusal = "\n".join(f"echo '{line}'" for line in APT_REFUSES_NPM[:-1]) + f"\necho '{APT_REFUSES_NPM[-1]}' >&2"
     _stub(
         bin_dir,
         "apt-get",
-        f'echo "DEBIAN_FRONTEND=${{DEBIAN_FRONTEND-}} apt-get $*" >>{calls}\n'
-        f'if {str(machine.nodesource_repo).lower()} && [ "$1" = install ]; then\n'
-        f'  for package in "$@"; do [ "$package" != npm ] || {{ {refusal}\n exit 100; }}; done\n'
-        "fi",
+        APT_GET.format(
+            calls=calls,
+            offline=str(machine.offline).lower(),
+            offline_lines=_quoted(*APT_OFFLINE),
+            nodesource_repo=str(machine.nodesource_repo).lower(),
+            refusal_out=_quoted(*APT_REFUSES_NPM[:-1]),
+            refusal_err=_quoted(APT_REFUSES_NPM[-1]),
+        ),
     )
+    candidate = machine.node_candidate or "(none)"
+    _stub(bin_dir, "apt-cache", f"printf '%s\\n' nodejs: '  Installed: (none)' '  Candidate: {candidate}'")
     if machine.installed_node is None:
         _stub(bin_dir, "dpkg-query", "echo 'dpkg-query: no packages found matching nodejs' >&2; exit 1")
     else:
@@ -158,7 +192,7 @@ def test_node_from_outside_dpkg_without_npm_stops_before_apt_naming_it(tmp_path)
 
 
 def test_debian_node_without_npm_asks_for_npm(tmp_path):
-    machine = Machine(tools=without("npm"), installed_node=DEBIAN_NODE, nodesource_repo=False)
+    machine = Machine(tools=without("npm"), installed_node=DEBIAN_NODE, **DEBIAN_APT)
     assert run_install(tmp_path, machine) == Run(
         0,
         [
@@ -170,7 +204,7 @@ def test_debian_node_without_npm_asks_for_npm(tmp_path):
 
 
 def test_no_node_at_all_asks_for_nodejs_and_npm(tmp_path):
-    machine = Machine(tools=without("node", "npm"), installed_node=None, nodesource_repo=False)
+    machine = Machine(tools=without("node", "npm"), installed_node=None, **DEBIAN_APT)
     assert run_install(tmp_path, machine) == Run(
         0,
         [
@@ -182,9 +216,21 @@ def test_no_node_at_all_asks_for_nodejs_and_npm(tmp_path):
     )
 
 
-def test_apt_refusing_shows_apts_reason_and_one_line_fix(tmp_path):
-    """No node, but NodeSource's repository is configured: apt's own reason is shown, not hidden."""
+def test_no_node_with_nodesource_as_apts_candidate_asks_for_nodejs_alone(tmp_path):
+    """NodeSource's nodejs bundles npm, and apt would refuse Debian's npm beside it."""
     machine = Machine(tools=without("node", "npm"), installed_node=None)
+    assert run_install(tmp_path, machine) == Run(
+        0,
+        ["install.sh: apt package nodejs: no node (the CloudFront function and the reference backend)"],
+        [],
+        [UPDATE, f"{INSTALL} nodejs"],
+    )
+
+
+def test_apt_refusing_shows_apts_reason_then_one_line(tmp_path):
+    """A fresh machine whose package lists are not downloaded yet cannot tell NodeSource's
+    candidate: apt's own reason is shown, not hidden."""
+    machine = Machine(tools=without("node", "npm"), installed_node=None, node_candidate=None)
     assert run_install(tmp_path, machine) == Run(
         1,
         [
@@ -193,10 +239,22 @@ def test_apt_refusing_shows_apts_reason_and_one_line_fix(tmp_path):
         ],
         [
             *APT_REFUSES_NPM,
-            "install.sh: apt-get install -y -qq --no-install-recommends nodejs npm failed (apt's reason above);"
+            "install.sh: apt-get install -y -q --no-install-recommends nodejs npm failed (apt's reason above);"
             " fix that, then run ./install.sh again",
         ],
         [UPDATE, f"{INSTALL} nodejs npm"],
+    )
+
+
+def test_apt_update_failing_stops_before_install_with_apts_reason(tmp_path):
+    assert run_install(tmp_path, Machine(tools=without("jq"), offline=True)) == Run(
+        1,
+        ["install.sh: apt package jq: no jq (the drift workflow's issue script)"],
+        [
+            *APT_OFFLINE,
+            "install.sh: apt-get update -q failed (apt's reason above); fix that, then run ./install.sh again",
+        ],
+        [UPDATE],
     )
 
 
