@@ -6,6 +6,7 @@
 #   cloud-init, systemd              the backend's boot configuration is checked by their own tools
 #   graphviz                         `ops rehearse --graph` draws the plan with `dot`
 #   jq                               the drift workflow's issue script runs in the tests
+#   python3-venv                     the virtualenv (Debian's python3 has no ensurepip without it)
 #   nodejs, npm                      the CloudFront function and the reference backend run in the
 #                                    tests; NodeSource's nodejs bundles npm and conflicts with
 #                                    Debian's npm, so npm is asked for only with Debian's nodejs
@@ -34,6 +35,7 @@ has cloud-init || need cloud-init "no cloud-init (validates the backend's user d
 has systemd-analyze || need systemd "no systemd-analyze (verifies the backend's unit)"
 has dot || need graphviz "no dot (ops rehearse --graph)"
 has jq || need jq "no jq (the drift workflow's issue script)"
+python3 -c 'import ensurepip' 2>/dev/null || need python3-venv "no python3 with ensurepip (the virtualenv)"
 if ! has node; then
   need nodejs "no node (the CloudFront function and the reference backend)"
   node_candidate=$(apt-cache policy nodejs 2>/dev/null || true)  # NodeSource's bundles npm

@@ -26,7 +26,7 @@ from ops import local_postgres
 ROOT = Path(__file__).resolve().parent.parent
 BASH = shutil.which("bash")
 UTILITIES = ("bash", "dirname", "env", "grep")  # the system step's commands that are not bash builtins
-TOOLS = ("openssl", "cloud-init", "systemd-analyze", "dot", "jq", "node", "npm")
+TOOLS = ("openssl", "cloud-init", "systemd-analyze", "dot", "jq", "python3", "node", "npm")
 NODESOURCE_NODE = "20.20.2-1nodesource1"
 DEBIAN_NODE = "18.19.0+dfsg-6~deb12u2"
 UPDATE = "DEBIAN_FRONTEND=noninteractive apt-get update -q"
@@ -255,6 +255,15 @@ def test_apt_update_failing_stops_before_install_with_apts_reason(tmp_path):
             "install.sh: apt-get update -q failed (apt's reason above); fix that, then run ./install.sh again",
         ],
         [UPDATE],
+    )
+
+
+def test_no_python3_with_venv_asks_for_python3_venv(tmp_path):
+    assert run_install(tmp_path, Machine(tools=without("python3"))) == Run(
+        0,
+        ["install.sh: apt package python3-venv: no python3 with ensurepip (the virtualenv)"],
+        [],
+        [UPDATE, f"{INSTALL} python3-venv"],
     )
 
 
