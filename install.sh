@@ -6,13 +6,19 @@
 #   cloud-init, systemd              the backend's boot configuration is checked by their own tools
 #   graphviz                         `ops rehearse --graph` draws the plan with `dot`
 #   jq                               the drift workflow's issue script runs in the tests
+#   python3-venv                     the virtualenv (Debian's python3 has no ensurepip without it)
 #   nodejs, npm                      the CloudFront function and the reference backend run in the
 #                                    tests; NodeSource's nodejs bundles npm and conflicts with
 #                                    Debian's npm, so npm is asked for only with Debian's nodejs
-# Then the reference backend's npm packages, the virtualenv (shellcheck comes from PyPI) and the
-# operator function's wheels. `./install.sh --system-only` stops after the system packages.
+# Then the reference backend's npm packages, the virtualenv (shellcheck, actionlint, zizmor and
+# ruff come from PyPI) and the operator function's wheels. `--system-only` stops after apt.
 set -euo pipefail
 cd "$(dirname "$0")"
+fail() { echo "install.sh: $*" >&2; exit 1; }
+case "${1:-}" in
+  "" | --system-only) ;;
+  *) fail "unknown argument $1 (usage: ./install.sh [--system-only])" ;;
+esac
 postgres_root="${SWIPESAVVY_POSTGRES_ROOT:-/usr/lib/postgresql}"
 
 packages=()
@@ -29,27 +35,43 @@ has cloud-init || need cloud-init "no cloud-init (validates the backend's user d
 has systemd-analyze || need systemd "no systemd-analyze (verifies the backend's unit)"
 has dot || need graphviz "no dot (ops rehearse --graph)"
 has jq || need jq "no jq (the drift workflow's issue script)"
+python3 -c 'import ensurepip' 2>/dev/null || need python3-venv "no python3 with ensurepip (the virtualenv)"
 if ! has node; then
   need nodejs "no node (the CloudFront function and the reference backend)"
-  has npm || need npm "no npm (the reference backend's packages)"
+  node_candidate=$(apt-cache policy nodejs 2>/dev/null || true)  # NodeSource's bundles npm
+  has npm || grep -q 'Candidate:.*nodesource' <<<"$node_candidate" \
+    || need npm "no npm (the reference backend's packages)"
 elif ! has npm; then
-  if dpkg-query -W -f='${Version}' nodejs 2>/dev/null | grep -q nodesource; then
-    echo "install.sh: node is NodeSource's nodejs without its npm, and Debian's npm conflicts with it:" \
-      "reinstall nodejs from NodeSource (it bundles npm), then run ./install.sh again" >&2
-    exit 1
-  fi
-  need npm "no npm beside Debian's node (the reference backend's packages)"
+  node_package=$(dpkg-query -W -f='${Version}' nodejs 2>/dev/null || true)
+  case "$node_package" in
+    "") fail "$(command -v node) is not Debian's nodejs and has no npm beside it:" \
+      "install npm from where that node came from, then run ./install.sh again" ;;
+    *nodesource*) fail "node is NodeSource's nodejs $node_package without its npm, and Debian's npm" \
+      "conflicts with it: reinstall nodejs from NodeSource (it bundles npm), then run ./install.sh again" ;;
+  esac
+  need npm "no npm beside Debian's nodejs $node_package (the reference backend's packages)"
 fi
 
 if ((${#packages[@]})); then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    has sudo || fail "apt-get needs root for ${packages[*]}: run ./install.sh as root, or install sudo"
+    as_root=(sudo)
+  fi
+  # apt-get as root (DEBIAN_FRONTEND set past sudo's env_reset); its output only when it fails,
+  # at -q: -qq drops apt's reason ("nodejs : Conflicts: npm")
+  apt() {
+    local output
+    output=$("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "$@" 2>&1) && return
+    printf '%s\n' "$output" >&2
+    fail "apt-get $* failed (apt's reason above); fix that, then run ./install.sh again"
+  }
+  apt update -q
+  apt install -y -q --no-install-recommends "${packages[@]}"
 else
   echo "install.sh: every system tool is present; no apt call"
 fi
-[ "${1:-}" = "--system-only" ] && exit 0
+[ "${1:-}" = --system-only ] && exit 0
 
 ./examples/vendor-backend-release.sh  # the reference backend's packages, packed into its release
 python3 -m venv .venv

@@ -40,6 +40,8 @@ OWNER_FILE = "owner.pid"  # the run's pid: a directory whose run is gone is a le
 SERVER_USER = "postgres"  # PostgreSQL refuses to run as root: Debian's package user
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
+DEBIAN_POSTGRES_ROOT = "/usr/lib/postgresql"  # one directory per installed major
+POSTGRES_ROOT_ENV = "SWIPESAVVY_POSTGRES_ROOT"
 HOST = "localhost"  # the certificate's name: clients verify it (sslmode verify-full)
 
 
@@ -159,11 +161,16 @@ class LocalPostgres:
         )
 
 
-def _binaries() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
-    if not found:
-        raise ServerUnavailable("Debian's PostgreSQL server is not installed (fix: ./install.sh)")
-    return Path(found[-1]).parent
+def server_binaries() -> Path:
+    """The bin directory of the newest PostgreSQL major installed, compared as numbers (Debian 12
+    has 15, Debian 13 has 17), under ``SWIPESAVVY_POSTGRES_ROOT`` as install.sh looks there."""
+    root = Path(os.environ.get(POSTGRES_ROOT_ENV) or DEBIAN_POSTGRES_ROOT)
+    majors = {
+        int(p.parent.parent.name): p.parent for p in root.glob("*/bin/postgres") if p.parent.parent.name.isdigit()
+    }
+    if not majors:
+        raise ServerUnavailable(f"no PostgreSQL server under {root} (fix: ./install.sh installs Debian's postgresql)")
+    return majors[max(majors)]
 
 
 def _free_port() -> int:
@@ -181,7 +188,7 @@ def _run(command: list[str], what: str) -> None:
 
 def start_postgres(scratch: Scratch) -> LocalPostgres:
     """initdb, a certificate, and the server started in ``scratch``; returns once it answers."""
-    binaries = _binaries()
+    binaries = server_binaries()
     root, data = scratch.path, scratch.path / "data"
     password = secrets.token_urlsafe(24)
     (root / "pwfile").write_text(password)

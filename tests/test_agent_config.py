@@ -8,7 +8,6 @@ import ast
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from installed_tools import require_tool
 
 from components import agent_config
 from components.app.backend_boot import BootSettings, cloud_config, render_cloud_config, render_install_script
@@ -54,7 +54,7 @@ def agent_files(settings: BootSettings) -> dict[str, dict]:
 
 
 def test_cloud_config_with_the_agent_passes_cloud_init_schema(settings: BootSettings, tmp_path: Path):
-    cloud_init = shutil.which("cloud-init") or pytest.skip("cloud-init is not installed (install.sh installs it)")
+    cloud_init = require_tool("cloud-init")
     path = tmp_path / "user-data.yaml"
     path.write_text(render_cloud_config(settings))
     result = subprocess.run([cloud_init, "schema", "--config-file", str(path)], capture_output=True, text=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from installed_tools import require_tool
 
 from components import backend_boot
 from components.app.backend_boot import (
@@ -143,13 +144,6 @@ def example_release() -> ReleaseArchive:
 @pytest.fixture
 def settings(example_release: ReleaseArchive) -> BootSettings:
     return settings_for(example_release)
-
-
-def require_tool(name: str, why: str = "install.sh installs it") -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed on this machine ({why})")
-    return path
 
 
 # --- cloud-config and user data --------------------------------------------------------------

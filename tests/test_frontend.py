@@ -4,12 +4,12 @@ what it declares, as the engine would receive it (camelCase inputs, secrets wrap
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 
 import pulumi
 import pytest
+from installed_tools import require_tool
 from pulumi.runtime.settings import ROOT as ROOT_RESOURCE
 from pulumi_program import (
     ACCOUNT,
@@ -274,11 +274,11 @@ def test_the_spa_fallback_is_a_viewer_request_function_on_the_default_behaviour_
     assert "functionAssociations" not in api
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the CloudFront function's code")
 def test_the_spa_function_rewrites_routes_not_files():
+    node = require_tool("node", "runs the CloudFront function's code; install.sh installs it")
     uris = ["/", "/reports", "/reports/q3/", "/campaigns/42", "/index.html", "/assets/app.7d41e0c9.js", "/favicon.ico"]
     script = f"{SPA_ROUTES_CODE}\nconsole.log(JSON.stringify({json.dumps(uris)}.map(u => handler({{request: {{uri: u}}}}).uri)));"
-    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True, timeout=30)
+    result = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True, timeout=30)
     assert json.loads(result.stdout) == [
         "/index.html",
         "/index.html",

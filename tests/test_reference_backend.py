@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
+from installed_tools import require_tool
 from test_ops_stack_cli import run
 
 from components import datadog_queries
@@ -37,8 +37,6 @@ from ops.rehearse import (
 )
 from ops.smoke import Http
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (./install.sh)")
-
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "examples" / "backend-release"
 SITE = ROOT / "examples" / "frontend-dist"
@@ -52,6 +50,11 @@ SETTINGS = BootSettings(
     node_env="staging",
 )
 TOKENS = {"api_token": "staging-" + secrets.token_hex(8), "admin_token": "admin-" + secrets.token_hex(8)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def node() -> str:
+    return require_tool("node", "runs the reference backend; install.sh installs it")
 
 
 @pytest.fixture(scope="module")

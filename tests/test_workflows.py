@@ -8,17 +8,16 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from installed_tools import require_tool
 
 from policy.policies import POLICIES
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-BIN = Path(sys.executable).parent
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 
 
@@ -36,7 +35,7 @@ def _steps() -> list[dict]:
 
 
 def _run(tool: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / tool), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run([require_tool(tool), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_actionlint_passes():

@@ -9,7 +9,6 @@ superuser instead. A self-signed certificate is made with ``openssl`` for the ru
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import secrets
@@ -25,6 +24,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+from ops.local_postgres import server_binaries
 
 MASTER_USER = "rds_master"
 
@@ -48,15 +49,6 @@ class TlsServer:
         )
 
 
-def _server_binaries() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
-    if not found:
-        raise RuntimeError(
-            "Debian's PostgreSQL server is not installed: run ./install.sh (apt-get install postgresql openssl)"
-        )
-    return Path(found[-1]).parent
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -73,7 +65,7 @@ def _as_server_user(command: list[str], **kwargs) -> subprocess.CompletedProcess
 @contextmanager
 def debian_tls_server() -> Iterator[tuple[str, str, int]]:
     """Start a throwaway TLS-only cluster; yields (superuser DSN, host, port)."""
-    binaries = _server_binaries()
+    binaries = server_binaries()
     root = Path(tempfile.mkdtemp(prefix="swipesavvy-tls-pg-"))
     data, password = root / "data", secrets.token_urlsafe(24)
     (root / "pwfile").write_text(password)
