@@ -16,20 +16,10 @@ from test_ops_stack_cli import one_line_error, run
 
 from components.config import ConfigError, CostConfig, parse_stack_config
 from ops import cost_cli
-from ops.cost import (
-    FREE,
-    NO_PRICE,
-    PRICERS,
-    PlannedResource,
-    PriceTable,
-    comment_line,
-    comment_with_cost,
-    estimate,
-    estimate_for_stack,
-    load_price_table,
-    price_table_from_json,
-    render_text,
-)
+from ops.cost import NO_PRICE, estimate, estimate_for_stack
+from ops.cost_pricers import FREE, PRICERS, PlannedResource
+from ops.cost_prices import PriceTable, load_price_table, price_table_from_json
+from ops.cost_report import comment_line, comment_with_cost, render_text
 from ops.mock_program import PROJECT_ROOT, RecordingMocks, run_program, stack_config
 from ops.price_list import api_filters, on_demand_prices, query_for, refresh_table
 
@@ -72,6 +62,8 @@ TEST_PRICES = {
     "datadog.apm-host.month": 31.0,
     "datadog.synthetics-api-runs-10k": 5.0,
     "datadog.custom-metrics-100": 5.0,
+    "ec2.cpu-credits:t4g": 0.05,
+    "rds.cpu-credits:postgres:db.t4g": 0.1,
 }
 USAGE = CostConfig(
     nat_gb_per_month=100,
@@ -95,7 +87,10 @@ def table(prices: dict[str, float] = TEST_PRICES) -> PriceTable:
     return price_table_from_json(
         {
             "region": "test-1",
-            "prices": {k: {"usd": v, "per": "unit", "source": "test", "read": READ} for k, v in prices.items()},
+            "prices": {
+                k: {"usd": v, "per": "unit", "source": "test", "read": READ, "kind": "provider"}
+                for k, v in prices.items()
+            },
         }
     )
 
@@ -132,10 +127,12 @@ def test_an_rds_instance_is_priced_by_class_storage_secret_and_exported_logs():
     assert lines_of([resource("aws:rds/instance:Instance", "db", **DATABASE)], "db") == [
         ("db.t4g.medium postgres Single-AZ", 730, 73.0),
         ("gp3 storage, 100 GB x 1", 100, 20.0),
+        ("unlimited CPU credits at 100% CPU (2 vCPUs, 20% baseline)", 1168, 116.8),  # beside the total
         ("Performance Insights, 7 days", 1, 0.0),
         ("master password secret (RDS-managed)", 1, 0.4),
         ("CloudWatch Logs ingestion (postgresql log export)", 2, 1.0),
-        ("CloudWatch Logs storage (postgresql, one month's)", 2, 0.06),
+        # RDS's own log group never expires: priced as it stands after a year, 12 x 2 GB
+        ("CloudWatch Logs storage (postgresql log export, kept for ever: after 12 months)", 24, 0.72),
         ("automated backups up to the allocated storage", 1, 0.0),
     ]
 
@@ -167,31 +164,33 @@ def test_a_missing_price_is_named_and_left_out_of_the_total_never_zero():
             "db.r7g.xlarge postgres Single-AZ",
             None,
             None,
-            "rds.instance:postgres:db.r7g.xlarge is not in the test-1 price table",
+            "rds.instance:postgres:db.r7g.xlarge is not in the test-1 price table"
+            " (fix: python -m ops cost --refresh-prices --stack test fetches it from the Price List API)",
         ),
         (
             "Performance Insights, 31 days",
             None,
             None,
-            "rds.performance-insights.long-term is not in the test-1 price table",
+            "rds.performance-insights.long-term is not in the test-1 price table"
+            " (fix: add it to ops/prices/test-1.json from the provider's pricing page)",
         ),
     ]
     assert result.no_price == [
         "aws:rds/instance:Instance db: db.r7g.xlarge postgres Single-AZ",
         "aws:rds/instance:Instance db: Performance Insights, 31 days",
     ]
-    assert round(result.total, 2) == 21.46  # storage 20, secret 0.40, log ingestion 1 and storage 0.06: the rest
+    assert round(result.total, 2) == 22.12  # storage 20, secret 0.40, log ingestion 1 and a year's storage 0.72
     text = render_text(result).splitlines()
     assert any(
         line.split() == ["db", "db.r7g.xlarge", "postgres", "Single-AZ", "730", "instance-hours", "no", "price"]
         for line in text
     )
-    assert text[-2] == (
+    assert [line for line in text if line.startswith("not in the total (no price)")] == [
         "not in the total (no price): aws:rds/instance:Instance db: db.r7g.xlarge postgres Single-AZ;"
         " aws:rds/instance:Instance db: Performance Insights, 31 days"
-    )
+    ]
     assert (
-        comment_line(result.to_json(), None) == "test: $21.46/month (no estimate for main), 2 charges without a price"
+        comment_line(result.to_json(), None) == "test: $22.12/month (no estimate for main), 2 charges without a price"
     )
 
 
@@ -201,7 +200,7 @@ def test_a_type_nobody_priced_is_named_not_free():
     assert (line.status, line.monthly, line.note) == (
         NO_PRICE,
         None,
-        "add a pricer for aws:opensearch/domain:Domain to ops/cost.py (or list it as free)",
+        "add a pricer for aws:opensearch/domain:Domain to ops/cost_pricers.py (or list it as free)",
     )
     assert result.no_price == ["aws:opensearch/domain:Domain search: a type the cost table does not know"]
 
@@ -237,6 +236,7 @@ BACKEND = [
 def test_backend_instances_their_disks_monitoring_and_datadog_hosts():
     assert lines_of(BACKEND, "asg") == [
         ("t4g.small x 1", 730, 14.6),
+        ("unlimited CPU credits at 100% CPU (2 vCPUs, 20% baseline)", 1168, 58.4),  # 2 x 80% x 730 h
         ("EBS gp3 20 GB x 1", 20, 1.6),
         ("detailed monitoring (1-minute metrics)", 7, 2.1),
     ]
@@ -251,6 +251,7 @@ def test_a_second_backend_instance_doubles_its_instance_disk_and_hosts():
     two = [*BACKEND[:1], resource("aws:autoscaling/group:Group", "asg", "api", desiredCapacity=2.0), BACKEND[2]]
     assert lines_of(two, "asg") == [
         ("t4g.small x 2", 1460, 29.2),
+        ("unlimited CPU credits at 100% CPU (2 vCPUs, 20% baseline)", 2336, 116.8),
         ("EBS gp3 20 GB x 2", 40, 3.2),
         ("detailed monitoring (1-minute metrics)", 14, 4.2),
     ]
@@ -305,9 +306,20 @@ NETWORK_AND_EDGE = [
     ),
     (
         resource("aws:cloudfront/distribution:Distribution", "cdn"),
-        [("data out to viewers", 10, 0.85), ("HTTPS requests", 100, 1.0)],
+        [
+            ("data out to viewers", 10, 0.85),
+            ("always free per account: 10 of 1,024 GB out", -10, -0.85),  # beside the total
+            ("HTTPS requests", 100, 1.0),
+            ("always free per account: 1,000,000 of 10,000,000 requests", -100, -1.0),
+        ],
     ),
-    (resource("aws:cloudfront/function:Function", "spa"), [("invocations (at most every request)", 1, 0.1)]),
+    (
+        resource("aws:cloudfront/function:Function", "spa"),
+        [
+            ("invocations (at most every request)", 1, 0.1),
+            ("always free per account: 1,000,000 of 2,000,000 invocations", -1, -0.1),
+        ],
+    ),
     (resource("aws:kms/key:Key", "key"), [("customer managed key", 1, 1.0)]),
     (resource("aws:cloudwatch/metricAlarm:MetricAlarm", "alarm"), [("alarm", 1, 0.1)]),
 ]
@@ -379,7 +391,8 @@ def committed(staging, production):
 def test_every_resource_of_the_committed_stacks_is_priced_or_known_free(committed, stack):
     result = committed[stack]
     assert result.no_price == []
-    assert {line.status for line in result.lines} == {"priced", "free"}
+    beside = {"staging": {"risk", "free tier"}, "production": {"free tier"}}[stack]  # production runs no t4g
+    assert {line.status for line in result.lines} == {"priced", "free", *beside}
 
 
 def test_the_committed_estimates_are_the_readmes(committed):
@@ -465,9 +478,10 @@ def test_cost_compare_prints_the_line_from_two_json_estimates(tmp_path, capsys):
         (
             {"natGB": 5},
             "swipesavvy:cost.natGB is not a setting; cost takes accessLogGbPerMonth, cdnGbPerMonth,"
-            " cdnRequestsPerMonth, customMetrics, endpointGbPerMonth, lambdaAverageSeconds,"
-            " lambdaInvocationsPerMonth, loadBalancerCapacityUnits, logGbPerMonth, natGbPerMonth, s3GbPerBucket,"
-            " s3GetRequestsPerBucket, s3PutRequestsPerBucket, secretApiCallsPerMonth"
+            " cdnRequestsPerMonth, customMetrics, endpointGbPerMonth, enhancedMonitoringKbPerSample,"
+            " lambdaAverageSeconds, lambdaInvocationsPerMonth, loadBalancerCapacityUnits, logGbPerMonth,"
+            " natGbPerMonth, s3GbPerBucket, s3GetRequestsPerBucket, s3PutRequestsPerBucket, secretApiCallsPerMonth,"
+            " upgradeLogGbPerMonth"
             " (fix: pulumi config rm --path 'swipesavvy:cost.natGB')",
         ),
     ],
@@ -624,6 +638,7 @@ def test_refresh_prices_reads_get_products_answers_and_keeps_what_it_cannot_find
         "source": "AWS Price List Query API (pricing GetProducts AmazonRDS: instanceType=db.t4g.medium,"
         " databaseEngine=PostgreSQL, deploymentOption=Single-AZ)",
         "read": "2026-12-01",
+        "kind": "price-list-api",
     }
     assert prices["s3.put-requests-1k"]["usd"] == 0.005  # $0.000005 per request: per 1,000
     assert prices["waf.web-acl.month"] == document["prices"]["waf.web-acl.month"]
@@ -669,7 +684,7 @@ def test_ops_cost_refresh_prices_rewrites_the_table_and_fails_in_one_line_withou
             "get_products", {"FormatVersion": "aws_v1", "PriceList": [product("K", [("0", "1.0000000000")])]}
         )
         code, out, _ = run(capsys, "cost", "--refresh-prices", "--region", "us-east-1")
-    assert (code, out) == (0, "kms.key.month: 1.0\nwrote us-east-1.json\n")
+    assert (code, out) == (0, f"kms.key.month: 1.0\nwrote {path}\n")
     assert json.loads(path.read_text())["prices"]["kms.key.month"]["usd"] == 1.0
     with Stubber(client) as stub:
         stub.add_client_error(
