@@ -122,11 +122,9 @@ def _log_charges(gb: float, setting: str, retention_days: float, label: str = ""
     if retention_days:
         stored, how = gb * retention_days / 30, f"{retention_days:g} days kept"
     else:
-        stored, how = gb * LOG_KEPT_FOREVER_MONTHS, f"kept for ever: after {LOG_KEPT_FOREVER_MONTHS} months"
+        stored, how = gb * LOG_KEPT_FOREVER_MONTHS, f"never expires: {LOG_KEPT_FOREVER_MONTHS} months' worth"
     ingestion, storage = (
-        (f"CloudWatch Logs ingestion ({label})", f"CloudWatch Logs storage ({label}, {how})")
-        if label
-        else ("ingestion", f"storage, {how}")
+        (f"logs ingestion ({label})", f"logs storage ({label}, {how})") if label else ("ingestion", f"storage, {how}")
     )
     return [
         Charge(ingestion, gb, "GB", "logs.ingest.gb", (setting,)),
@@ -178,12 +176,12 @@ def price_rds_instance(r: PlannedResource, context: Context) -> list[Charge]:
         if group in declared:  # the stack creates it, with its retention: priced there
             continue
         gb, setting = log_volume(usage, group)
-        charges += _log_charges(gb, setting, 0, f"{log} log export")  # RDS creates it never expiring
+        charges += _log_charges(gb, setting, 0, f"{log} export")  # RDS creates it never expiring
     interval = _number(i.get("monitoringInterval"))
     if interval:  # Enhanced Monitoring: one document of OS metrics per interval, into RDSOSMetrics
         samples = copies * context.hours * 3600 / interval
         gb = samples * usage.enhanced_monitoring_kb_per_sample / 1024**2
-        label = f"Enhanced Monitoring every {interval:g} s"
+        label = f"Enhanced Monitoring, {interval:g} s"
         charges += _log_charges(gb, "enhanced_monitoring_kb_per_sample", ENHANCED_MONITORING_RETENTION_DAYS, label)
     charges.append(Charge("automated backups up to the allocated storage", 1, "instances", FREE_CHARGE))
     return charges

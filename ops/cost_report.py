@@ -15,7 +15,8 @@ from ops.cost_prices import CONFIRMED
 
 COST_MARKER = "<!-- swipesavvy-cost -->"
 DIFF_ROWS = 20  # the comment's table: the largest differences, then a count of the rest
-CROSSED_ITEMS = 5  # the budget verdict names at most this many resources
+CROSSED_ITEMS = 5
+WIDTH = 150  # the notes under the total are wrapped to the width of the lines above  # the budget verdict names at most this many resources
 KIND_NAMES = {
     "provider": "the provider's pages",
     "price-list-api": "the Price List API",
@@ -55,8 +56,10 @@ def render_text(estimate: Estimate) -> str:
     lines beside it (a burstable class's bound, an always-free allowance), what has no price,
     the price sources' shares, the budget and the usage assumed."""
     out = [f"stack {estimate.stack} ({estimate.region}), monthly estimate from the plan:"]
-    for component, subtotal in estimate.subtotals.items():
-        lines = [line for line in estimate.lines if line.component == component]
+    for component, subtotal in sorted(estimate.subtotals.items()):  # sorted: the plan's order varies by run
+        lines = sorted(
+            (line for line in estimate.lines if line.component == component), key=lambda line: line.resource.split()[1]
+        )
         out.append(component)
         for line in lines:
             if line.status == "free":
@@ -70,14 +73,28 @@ def render_text(estimate: Estimate) -> str:
         free = {line.resource for line in lines if line.status == "free" and line.unit == "resources"}
         out.append(f"  {'':<38} {f'{len(free)} free resources':<58} {'subtotal':>34} {money(subtotal):>14}")
     out.append(f"total {money(estimate.total)}/month")
-    out += _beside_the_total(estimate)
-    if estimate.no_price:
-        out.append(f"not in the total ({NO_PRICE}): " + "; ".join(estimate.no_price))
-    out.append(price_sources(estimate.by_source(), estimate.total))
+    notes = [(note, ", ") for note in _beside_the_total(estimate)]
+    if estimate.no_price:  # broken between the charges, whose names may hold commas
+        notes.append((f"not in the total ({NO_PRICE}): " + "; ".join(estimate.no_price), "; "))
+    notes.append((price_sources(estimate.by_source(), estimate.total), ", "))
     if estimate.budget is not None:
-        out.append(budget_line(estimate.total, estimate.budget, estimate.usage_file))
-    out.append(_assumptions(estimate))
-    return "\n".join(out)
+        notes.append((budget_line(estimate.total, estimate.budget, estimate.usage_file), ", "))
+    notes.append((_assumptions(estimate), ", "))
+    return "\n".join(out + [line for note, separator in notes for line in _wrap(note, separator)])
+
+
+def _wrap(note: str, separator: str) -> list[str]:
+    """``note`` in lines of at most WIDTH, broken only after a ``separator`` of its list (never
+    inside a command or a ``setting value`` pair); a ``(fix: ...)`` on a line of its own."""
+    text, fix = note.split(" (fix: ", 1) if " (fix: " in note else (note, "")
+    pieces = text.replace(separator, separator.rstrip() + "\0").split("\0")
+    lines = [""]
+    for piece in pieces:
+        if lines[-1] and len(lines[-1]) + 1 + len(piece) > WIDTH:
+            lines.append("  " + piece)
+        else:
+            lines[-1] += (" " if lines[-1] else "") + piece
+    return lines + ([f"  (fix: {fix}"] if fix else [])
 
 
 def _beside_the_total(estimate: Estimate) -> list[str]:

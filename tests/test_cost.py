@@ -19,7 +19,7 @@ from ops import cost_cli
 from ops.cost import NO_PRICE, estimate, estimate_for_stack
 from ops.cost_pricers import FREE, PRICERS, PlannedResource
 from ops.cost_prices import PriceTable, load_price_table, price_table_from_json
-from ops.cost_report import comment_line, comment_with_cost, render_text
+from ops.cost_report import budget_verdict, comment_line, comment_with_cost, render_text
 from ops.mock_program import PROJECT_ROOT, RecordingMocks, run_program, stack_config
 from ops.price_list import api_filters, on_demand_prices, query_for, refresh_table
 
@@ -130,9 +130,9 @@ def test_an_rds_instance_is_priced_by_class_storage_secret_and_exported_logs():
         ("unlimited CPU credits at 100% CPU (2 vCPUs, 20% baseline)", 1168, 116.8),  # beside the total
         ("Performance Insights, 7 days", 1, 0.0),
         ("master password secret (RDS-managed)", 1, 0.4),
-        ("CloudWatch Logs ingestion (postgresql log export)", 2, 1.0),
+        ("logs ingestion (postgresql export)", 2, 1.0),
         # RDS's own log group never expires: priced as it stands after a year, 12 x 2 GB
-        ("CloudWatch Logs storage (postgresql log export, kept for ever: after 12 months)", 24, 0.72),
+        ("logs storage (postgresql export, never expires: 12 months' worth)", 24, 0.72),
         ("automated backups up to the allocated storage", 1, 0.0),
     ]
 
@@ -185,10 +185,11 @@ def test_a_missing_price_is_named_and_left_out_of_the_total_never_zero():
         line.split() == ["db", "db.r7g.xlarge", "postgres", "Single-AZ", "730", "instance-hours", "no", "price"]
         for line in text
     )
-    assert [line for line in text if line.startswith("not in the total (no price)")] == [
-        "not in the total (no price): aws:rds/instance:Instance db: db.r7g.xlarge postgres Single-AZ;"
-        " aws:rds/instance:Instance db: Performance Insights, 31 days"
-    ]
+    start = next(i for i, line in enumerate(text) if line.startswith("not in the total (no price)"))
+    assert [line.strip() for line in text[start : start + 2]] == [
+        "not in the total (no price): aws:rds/instance:Instance db: db.r7g.xlarge postgres Single-AZ;",
+        "aws:rds/instance:Instance db: Performance Insights, 31 days",
+    ]  # wrapped between the charges, never inside one
     assert (
         comment_line(result.to_json(), None) == "test: $22.12/month (no estimate for main), 2 charges without a price"
     )
@@ -413,8 +414,8 @@ def test_the_readmes_hand_computation_for_staging_adds_up_to_the_tools(committed
             assert hand == pytest.approx(sum(float(x) for x in tool.split(" + ")), abs=0.011), service
     staging = committed["staging"]
     datadog = sum(line.monthly for line in staging.lines if line.price_key.startswith("datadog."))
-    assert float(services["**AWS total**"][1].strip("*")) == round(staging.total - datadog, 2) == 160.15
-    assert float(services["**total**"][1].strip("*")) == round(staging.total, 2) == 232.43
+    assert float(services["**AWS total**"][1].strip("*")) == round(staging.total - datadog, 2) == 160.17
+    assert float(services["**total**"][1].strip("*")) == round(staging.total, 2) == 232.45
     assert services["Datadog"][0] == round(datadog, 2)
     parts = [
         float(x) for service, (_, tool) in services.items() if not service.startswith("**") for x in tool.split(" + ")
@@ -436,6 +437,20 @@ def test_the_pull_request_line_shows_a_changed_instance_class(staging):
     assert comment_line(head, base) == f"staging: ${base['total'] + difference:,.2f}/month (+${difference:,.2f})"
     assert comment_line(base, head) == f"staging: ${base['total']:,.2f}/month (-${difference:,.2f})"
     assert comment_line(base, base) == f"staging: ${base['total']:,.2f}/month (no change)"
+    # ... and takes staging over its $300 budget (usage/staging.yml): the README's example verdict
+    assert budget_verdict(head, base) == (
+        True,
+        "staging: over budget: $307.64/month is $7.64 above $300.00 (usage/staging.yml monthlyBudgetUsd);"
+        " what crossed it: `swipesavvy-db-postgres` (aws:rds/instance:Instance) +$75.19",
+    )
+    assert "$307.64/month is $7.64 above $300.00" in " ".join((PROJECT_ROOT / "README.md").read_text().split())
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_the_readme_shows_each_stacks_output_as_the_command_prints_it(committed, stack):
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = readme.split(f"<!-- cost-{stack} -->\n```\n", 1)[1].split("\n```", 1)[0]
+    assert block == render_text(committed[stack])
 
 
 def test_cost_compare_prints_the_line_from_two_json_estimates(tmp_path, capsys):
@@ -730,5 +745,5 @@ def test_the_pull_request_workflow_estimates_both_stacks_here_and_on_main():
 
 def test_rehearse_prints_the_estimate_under_the_plan(staging):
     assert cost_cli.cost_summary("staging", staging) == (
-        "estimated cost: $232.43/month (python -m ops cost --stack staging lists it)"
+        "estimated cost: $232.45/month (python -m ops cost --stack staging lists it)"
     )

@@ -54,7 +54,17 @@ def test_usage_based_lines_are_marked_and_the_defaults_printed(staging):
         "NAT gateway 730 hours x $0.045 $32.85",
         "* data processed 50 GB x $0.045 $2.25",
     ]
-    assert text[-1] == (
+    usage = text[next(i for i, line in enumerate(text) if line.startswith("* usage-based")) :]
+    assert [line.strip() for line in usage] == [
+        "* usage-based; usage assumed (defaults unless marked): natGbPerMonth 50, cdnGbPerMonth 20,"
+        " cdnRequestsPerMonth 2,000,000, loadBalancerCapacityUnits 1,",
+        "endpointGbPerMonth 1, logGbPerMonth 1, upgradeLogGbPerMonth 0, enhancedMonitoringKbPerSample 10,"
+        " accessLogGbPerMonth 1, s3GbPerBucket 1,",
+        "s3PutRequestsPerBucket 10,000, s3GetRequestsPerBucket 100,000, secretApiCallsPerMonth 10,000,"
+        " lambdaInvocationsPerMonth 1,000,",
+        "lambdaAverageSeconds 5, customMetrics 50",
+    ]  # wrapped at 150 characters, never inside a setting and its value
+    assert " ".join(line.strip() for line in usage) == (
         "* usage-based; usage assumed (defaults unless marked): natGbPerMonth 50, cdnGbPerMonth 20,"
         " cdnRequestsPerMonth 2,000,000, loadBalancerCapacityUnits 1, endpointGbPerMonth 1, logGbPerMonth 1,"
         " upgradeLogGbPerMonth 0, enhancedMonitoringKbPerSample 10, accessLogGbPerMonth 1, s3GbPerBucket 1,"
