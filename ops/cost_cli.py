@@ -137,6 +137,12 @@ def refresh_prices(region: str | None, stack: str | None) -> int:
     path = price_table_path(region)
     if path.is_file():
         document = read_table_document(path, region)
+        if document.get("region") != region:  # refreshing it would write another region's prices here
+            return _fail(
+                f"{shown(path)} holds {document.get('region')}'s prices, not {region}'s (fix: delete it;"
+                f" python -m ops cost --refresh-prices --region {region} then builds {region}'s)",
+                EXIT_USAGE,
+            )
     else:
         document = new_table(read_table_document(price_table_path(TEMPLATE_REGION), TEMPLATE_REGION), region)
     keys = _stack_plan_keys(stack, region)

@@ -76,6 +76,8 @@ def render_text(estimate: Estimate) -> str:
     notes = [(note, ", ") for note in _beside_the_total(estimate)]
     if estimate.no_price:  # broken between the charges, whose names may hold commas
         notes.append((f"not in the total ({NO_PRICE}): " + "; ".join(estimate.no_price), "; "))
+        fixes = dict.fromkeys(line.note for line in estimate.lines if line.status == NO_PRICE and line.note)
+        notes += [(fix, " ") for fix in fixes]
     notes.append((price_sources(estimate.by_source(), estimate.total), ", "))
     if estimate.budget is not None:
         notes.append((budget_line(estimate.total, estimate.budget, estimate.usage_file), ", "))
@@ -119,9 +121,11 @@ def price_sources(shares: Mapping[str, float], total: float) -> str:
     parts = [f"{money(shares[kind])} {KIND_NAMES[kind]}" for kind in KIND_NAMES if shares.get(kind)]
     unconfirmed = sum(v for kind, v in shares.items() if kind not in CONFIRMED)
     share = unconfirmed / total if total else 0
+    text = f"prices: {', '.join(parts) or 'none'}; unconfirmed by the provider: {money(unconfirmed)} ({share:.0%})"
     return (
-        f"prices: {', '.join(parts) or 'none'}; unconfirmed by the provider: {money(unconfirmed)} ({share:.0%})"
-        " (fix: python -m ops cost --refresh-prices, with AWS credentials, confirms AWS's)"
+        text + " (fix: python -m ops cost --refresh-prices, with AWS credentials, confirms AWS's)"
+        if unconfirmed
+        else text
     )
 
 

@@ -189,7 +189,13 @@ def test_a_missing_price_is_named_and_left_out_of_the_total_never_zero():
     assert [line.strip() for line in text[start : start + 2]] == [
         "not in the total (no price): aws:rds/instance:Instance db: db.r7g.xlarge postgres Single-AZ;",
         "aws:rds/instance:Instance db: Performance Insights, 31 days",
-    ]  # wrapped between the charges, never inside one
+    ]  # wrapped between the charges, never inside one; then each one's fix
+    assert text[start + 2 : start + 6] == [
+        "rds.instance:postgres:db.r7g.xlarge is not in the test-1 price table",
+        "  (fix: python -m ops cost --refresh-prices --stack test fetches it from the Price List API)",
+        "rds.performance-insights.long-term is not in the test-1 price table",
+        "  (fix: add it to ops/prices/test-1.json from the provider's pricing page)",
+    ]
     assert (
         comment_line(result.to_json(), None) == "test: $22.12/month (no estimate for main), 2 charges without a price"
     )

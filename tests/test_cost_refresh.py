@@ -121,3 +121,15 @@ def test_an_unreachable_endpoint_is_said_to_be_one_and_nothing_is_written(tmp_pa
         " (fix: check the network, a proxy (HTTPS_PROXY) or DNS; nothing was written)"
     )
     assert path.read_text() == before
+
+
+def test_refresh_refuses_a_table_holding_another_regions_prices(tmp_path, monkeypatch, capsys):
+    copied = tmp_path / "eu-west-1.json"
+    copied.write_text(json.dumps({"region": "us-east-1", "prices": {"vpc.nat-gateway.hour": NAT}}))
+    monkeypatch.setattr(cost_cli, "price_table_path", lambda region: tmp_path / f"{region}.json")
+    code, out, err = run(capsys, "cost", "--refresh-prices", "--region", "eu-west-1")
+    assert (code, out) == (2, "")
+    assert one_line_error(err) == (
+        f"error: {copied} holds us-east-1's prices, not eu-west-1's"
+        " (fix: delete it; python -m ops cost --refresh-prices --region eu-west-1 then builds eu-west-1's)"
+    )
