@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from components.config import COST_INTEGERS, COST_NUMBERS, CostConfig
-from ops.cost_pricers import FREE, FREE_CHARGE, PRICERS, Charge, Context, PlannedResource
+from ops.cost_free import FREE
+from ops.cost_pricers import FREE_CHARGE, PRICERS, Charge, Context, PlannedResource
 from ops.cost_prices import CostError, PriceTable, check_region, load_price_table
 from ops.cost_usage import UsageFile, load_usage_file, usage_path
 from ops.price_list import query_for

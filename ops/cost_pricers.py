@@ -2,8 +2,8 @@
 
 ``PRICERS`` maps a Pulumi type token to a function that reads the resource's inputs, the rest
 of the plan and the usage (``swipesavvy:cost``, and per resource the stack's usage file) and
-returns its ``Charge`` list: what, quantity, unit and price key. ``FREE`` lists the types that
-cost nothing, with why. Besides the charges in the total, two kinds of lines stand beside it:
+returns its ``Charge`` list: what, quantity, unit and price key (``ops/cost_free.py`` lists
+the types that cost nothing, with why). Two kinds of lines stand beside the total, never in it:
 a burstable class's bound at 100% CPU (``RISK``) and an always-free allowance (``ALLOWANCE``).
 Pure logic, no Pulumi.
 """
@@ -470,70 +470,4 @@ PRICERS: dict[str, Pricer] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": price_metric_alarm,
     "datadog:index/apiKey:ApiKey": price_agent_key,
     "datadog:index/syntheticsTest:SyntheticsTest": price_synthetics_test,
-}
-
-# Types that cost nothing themselves, and why (what they configure is priced where it runs).
-FREE = {
-    "aws:ec2/vpc:Vpc": "no charge for a VPC",
-    "aws:ec2/subnet:Subnet": "no charge",
-    "aws:ec2/routeTable:RouteTable": "no charge",
-    "aws:ec2/routeTableAssociation:RouteTableAssociation": "no charge",
-    "aws:ec2/route:Route": "no charge",
-    "aws:ec2/internetGateway:InternetGateway": "no charge (data out is the traffic's)",
-    "aws:ec2/securityGroup:SecurityGroup": "no charge",
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "no charge",
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": "no charge",
-    "aws:ec2/launchTemplate:LaunchTemplate": "priced with the Auto Scaling group that runs it",
-    "aws:iam/role:Role": "no charge",
-    "aws:iam/rolePolicy:RolePolicy": "no charge",
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "no charge",
-    "aws:iam/instanceProfile:InstanceProfile": "no charge",
-    "aws:iam/policy:Policy": "no charge",
-    "aws:rds/subnetGroup:SubnetGroup": "no charge",
-    "aws:rds/parameterGroup:ParameterGroup": "no charge",
-    "aws:rds/snapshot:Snapshot": "within the backup storage the instance's allocation includes",
-    "aws:lb/targetGroup:TargetGroup": "no charge (the load balancer's capacity units cover it)",
-    "aws:lb/listener:Listener": "no charge",
-    "aws:lb/listenerRule:ListenerRule": "no charge (rule evaluations are in the capacity units)",
-    "aws:secretsmanager/secretVersion:SecretVersion": "priced with its secret",
-    "aws:s3/bucketObjectv2:BucketObjectv2": "stored in its bucket, priced there",
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "no charge",
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "no charge",
-    "aws:s3/bucketPolicy:BucketPolicy": "no charge",
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "no charge",
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "SSE-S3: no charge",
-    "aws:s3/bucketVersioning:BucketVersioning": "no charge (old versions are storage, expired by lifecycle)",
-    "aws:cloudfront/originAccessControl:OriginAccessControl": "no charge",
-    "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": "no charge",
-    "aws:cloudfront/cachePolicy:CachePolicy": "no charge",
-    "aws:cloudfront/vpcOrigin:VpcOrigin": "no additional charge for VPC origins",
-    "aws:cloudwatch/logDeliverySource:LogDeliverySource": "priced with the log delivery",
-    "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination": "priced with the log delivery",
-    "aws:lambda/permission:Permission": "no charge",
-    "aws:acm/certificate:Certificate": "public certificates: no charge",
-    "aws:acm/certificateValidation:CertificateValidation": "no charge",
-    "aws:route53/record:Record": "alias queries to CloudFront: no charge (the hosted zone is not this stack's)",
-    "aws:wafv2/ipSet:IpSet": "no charge (its rule is priced with the web ACL)",
-    "aws:wafv2/webAclAssociation:WebAclAssociation": "no charge",
-    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": "its logs are priced where they are delivered",
-    "aws:s3/bucketLogging:BucketLogging": "its logs are priced in their bucket",
-    "aws:s3/bucketLoggingV2:BucketLoggingV2": "its logs are priced in their bucket",
-    "aws:s3/bucketAclV2:BucketAclV2": "no charge",
-    "aws:s3/bucketNotification:BucketNotification": "no charge",
-    "aws:ec2/securityGroupRule:SecurityGroupRule": "no charge",
-    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": "no charge",
-    "datadog:index/monitor:Monitor": "included in the plan",
-    "datadog:index/dashboard:Dashboard": "included in the plan",
-    "datadog:index/serviceLevelObjective:ServiceLevelObjective": "included in the plan",
-    "datadog:aws/integrationAccount:IntegrationAccount": "included (its hosts are the agents' hosts)",
-    "datadog:aws/integrationExternalId:IntegrationExternalId": "no charge",
-    "random:index/randomPassword:RandomPassword": "computed locally",
-    "random:index/randomId:RandomId": "computed locally",
-    "pulumi-python:dynamic/db:DatabaseSchema": "runs in the operator function, priced there",
-    "pulumi-python:dynamic/db:LoginRole": "runs in the operator function, priced there",
-    "pulumi-python:dynamic/db:MockDataSeed": "runs in the operator function, priced there",
-    "pulumi-python:dynamic/db:FeatureFlagSettings": "runs in the operator function, priced there",
-    "pulumi-python:dynamic/cdn:CloudFrontInvalidation": "first 1,000 paths a month: no charge",
-    "pulumi-python:dynamic/stack:StackShape": "a record in the state, no cloud object",
-    "pulumi-python:dynamic/autoscaling:InstanceRefreshWait": "Auto Scaling API calls from the deploying machine: no charge",
 }

@@ -17,7 +17,8 @@ from test_ops_stack_cli import one_line_error, run
 from components.config import ConfigError, CostConfig, parse_stack_config
 from ops import cost_cli
 from ops.cost import NO_PRICE, estimate, estimate_for_stack
-from ops.cost_pricers import FREE, PRICERS, PlannedResource
+from ops.cost_free import FREE
+from ops.cost_pricers import PRICERS, PlannedResource
 from ops.cost_prices import PriceTable, load_price_table, price_table_from_json
 from ops.cost_report import budget_verdict, comment_line, comment_with_cost, render_text
 from ops.mock_program import PROJECT_ROOT, RecordingMocks, run_program, stack_config
