@@ -112,20 +112,19 @@ def _line(resource: PlannedResource, charge: Charge, table: PriceTable, stack: s
             resource.component, label, charge.what, charge.quantity, charge.unit, None, None, NO_PRICE, charge.key,
             f"{charge.key} is not in the {table.region} price table (fix: {fix})", usage,
         )  # fmt: skip
-    status = "priced" if charge.status == "priced" else charge.status
     return Line(
         resource.component, label, charge.what, charge.quantity, charge.unit, price.usd, charge.quantity * price.usd,
-        status, charge.key, "", usage, price.kind,
+        charge.status, charge.key, "", usage, price.kind,
     )  # fmt: skip
 
 
-def resource_lines(
-    resource: PlannedResource, context: Context, table: PriceTable, stack: str = "", usage_file: UsageFile = NO_USAGE_FILE,
-    sources: dict[str, str] | None = None,
+def _resource_lines(
+    resource: PlannedResource, context: Context, table: PriceTable, stack: str, usage_file: UsageFile,
+    sources: dict[str, str],
 ) -> list[Line]:  # fmt: skip
+    """``sources``: where each usage setting the stack uses is set ("default" or "swipesavvy:cost")."""
     label = f"{resource.type} {resource.name}"
     pricer = PRICERS.get(resource.type)
-    sources = sources or {}
     if pricer is not None:
         return [
             _line(resource, c, table, stack, _usage_note(resource, c, context, usage_file, sources) if c.usage else "")
@@ -155,7 +154,9 @@ def estimate(
     """``set_in_stack``: the ``swipesavvy:cost`` keys the stack file sets (the rest are defaults)."""
     context = Context(plan, usage, table.hours_per_month, usage_file.overrides)
     sources = {setting: "swipesavvy:cost" if setting in set_in_stack else "default" for setting in _settings()}
-    lines = [line for resource in plan for line in resource_lines(resource, context, table, stack, usage_file, sources)]
+    lines = [
+        line for resource in plan for line in _resource_lines(resource, context, table, stack, usage_file, sources)
+    ]
     subtotals: dict[str, float] = {}
     for line in lines:
         counted = line.monthly if line.status in ("priced", "free") else 0.0

@@ -57,6 +57,8 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         )
     if args.compare and (args.refresh_prices or args.json):
         return "--compare prints the pull-request comment only (fix: drop --refresh-prices and --json)"
+    if args.refresh_prices and args.json:
+        return "--refresh-prices prints the keys it read, not an estimate (fix: drop --json)"
     return None
 
 

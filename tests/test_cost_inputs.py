@@ -195,8 +195,16 @@ def test_a_stack_is_priced_in_its_own_region_and_never_with_another_regions_tabl
             "error: --region takes effect only with --refresh-prices; an estimate is priced in its stack's own"
             " aws:region (fix: add --refresh-prices, or drop --region)",
         ),
+        (
+            ["--compare", "head.json", "base.json", "--json"],
+            "error: --compare prints the pull-request comment only (fix: drop --refresh-prices and --json)",
+        ),
+        (
+            ["--refresh-prices", "--json"],
+            "error: --refresh-prices prints the keys it read, not an estimate (fix: drop --json)",
+        ),
     ],
-    ids=["comment-body", "region"],
+    ids=["comment-body", "region", "compare-json", "refresh-json"],
 )
 def test_an_option_that_would_be_ignored_is_a_usage_error(capsys, argv, message):
     code, out, err = run(capsys, "cost", *argv)
