@@ -28,15 +28,18 @@ RISK, ALLOWANCE = "risk", "free tier"
 LOG_KEPT_FOREVER_MONTHS = 12  # a log group that never expires is priced as it stands after a year
 # RDS keeps Enhanced Monitoring's OS metrics in the account's RDSOSMetrics log group for 30 days
 # by default (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Monitoring.OS.html,
-# "Retention of Enhanced Monitoring metrics").
+# "Retention of Enhanced Monitoring metrics": the heading is in the stored copy, its text is not;
+# verify there).
 ENHANCED_MONITORING_RETENTION_DAYS = 30
 # CloudFront's always-free tier, per account and month (https://aws.amazon.com/cloudfront/pricing/,
 # "Included in Always Free Tier"): 1 TB out, 10,000,000 requests, 2,000,000 function invocations.
 CLOUDFRONT_FREE_GB, CLOUDFRONT_FREE_REQUESTS, CLOUDFRONT_FREE_INVOCATIONS = 1024, 10_000_000, 2_000_000
 # Burstable classes: (vCPUs, baseline CPU per vCPU). T4g instances launch in unlimited mode
 # unless told otherwise (EC2 RunInstances CreditSpecification: "Default: ... unlimited
-# (T3/T3a/T4g instances)"), RDS db.t4g always run unlimited; sizes and baselines as AWS's T4g
-# page lists them (https://aws.amazon.com/ec2/instance-types/t4/; read through a third party).
+# (T3/T3a/T4g instances)"), RDS db.t4g always run unlimited. Sizes and baselines as AWS's T4g
+# page lists them (https://aws.amazon.com/ec2/instance-types/t4/): medium 20% and large 30% read
+# through a third party (gist.github.com/thom-vend/c710e4fb173b4bea91bc12204c25ee86), the rest
+# not found in the stored copies: verify there.
 T4G_BURSTABLE = {
     "nano": (2, 0.05),
     "micro": (2, 0.10),
