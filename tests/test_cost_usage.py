@@ -5,6 +5,8 @@ what the price table's kinds of source add up to."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ops import cost
@@ -12,6 +14,7 @@ from ops.cost import estimate_for_stack
 from ops.cost_prices import CostError
 from ops.cost_report import price_sources, render_text
 from ops.cost_usage import load_usage_file
+from ops.mock_program import PROJECT_ROOT
 
 PLAN = [("aws:cloudfront/distribution:Distribution", "cdn"), ("aws:ec2/natGateway:NatGateway", "nat")]
 
@@ -142,3 +145,20 @@ def test_the_output_shows_the_share_of_the_total_the_provider_has_not_confirmed(
         " $15.00 no page found; unconfirmed by the provider: $60.00 (60%)"
         " (fix: python -m ops cost --refresh-prices, with AWS credentials, confirms AWS's)"
     )
+
+
+def test_each_committed_price_is_marked_with_the_kind_of_its_source():
+    """``provider``: AWS's or Datadog's own page; ``unconfirmed``: no page found shows it;
+    ``third-party``: any other page (issue 30 item 10)."""
+    prices = json.loads((PROJECT_ROOT / "ops/prices/us-east-1.json").read_text())["prices"]
+    for key, entry in prices.items():
+        source = entry["source"]
+        if source.startswith("not found"):
+            expected = "unconfirmed"
+        elif source.startswith(("https://aws.amazon.com/", "https://docs.datadoghq.com/")):
+            expected = "provider"
+        else:
+            expected = "third-party"
+        assert entry["kind"] == expected, key
+    kinds = [entry["kind"] for entry in prices.values()]
+    assert (kinds.count("provider"), kinds.count("third-party"), kinds.count("unconfirmed")) == (3, 16, 21)
