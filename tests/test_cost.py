@@ -754,3 +754,35 @@ def test_rehearse_prints_the_estimate_under_the_plan(staging):
     assert cost_cli.cost_summary("staging", staging) == (
         "estimated cost: $232.45/month (python -m ops cost --stack staging lists it)"
     )
+
+
+def test_log_groups_the_stack_declares_for_rds_are_priced_there_at_their_steady_state():
+    """A disposable stack creates RDS's export log groups itself, with a retention: the instance
+    no longer prices them (never twice), and the upgrade log's group takes in what an upgrade
+    writes, nothing by default; Enhanced Monitoring's documents go to RDSOSMetrics (30 days)."""
+    database = {
+        **DATABASE,
+        "identifier": "swipesavvy-pr-7-postgres",
+        "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
+    }
+    groups = [
+        PlannedResource(
+            "aws:cloudwatch/logGroup:LogGroup",
+            f"{log}-log",
+            {"name": f"/aws/rds/instance/swipesavvy-pr-7-postgres/{log}", "retentionInDays": 7.0},
+            "c",
+        )
+        for log in ("postgresql", "upgrade")
+    ]
+    plan = [resource("aws:rds/instance:Instance", "db", **{**database, "monitoringInterval": 60.0}), *groups]
+    assert [what for what, _, _ in lines_of(plan, "db") if "logs" in what] == [
+        "logs ingestion (Enhanced Monitoring, 60 s)",
+        "logs storage (Enhanced Monitoring, 60 s, 30 days kept)",
+    ]
+    gb = 730 * 3600 / 60 * 10 / 1024**2  # a 10 KB document a minute
+    assert [q for what, q, _ in lines_of(plan, "db") if "logs" in what] == [round(gb, 6), round(gb, 6)]
+    assert lines_of(plan, "postgresql-log") == [
+        ("ingestion", 2, 1.0),
+        ("storage, 7 days kept", round(2 * 7 / 30, 6), 0.014),
+    ]
+    assert lines_of(plan, "upgrade-log") == [("ingestion", 0, 0.0), ("storage, 7 days kept", 0, 0.0)]
