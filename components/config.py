@@ -973,7 +973,9 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path} does not exist (fix: pulumi stack init {stack}, then pulumi config set ...)")
     try:
-        settings = yaml.safe_load(path.read_text())
+        settings = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {error.start}) (fix: save it as UTF-8)") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -1097,7 +1099,11 @@ class CostConfig:
     cdn_requests_per_month: int = 2_000_000  # CloudFront HTTPS requests (site and /api)
     load_balancer_capacity_units: float = 1  # average LCUs per hour, per load balancer
     endpoint_gb_per_month: float = 1  # through all interface endpoints
-    log_gb_per_month: float = 1  # CloudWatch Logs ingested per log group (RDS's exported logs too)
+    log_gb_per_month: float = 1  # CloudWatch Logs ingested per log group (RDS's exported PostgreSQL log too)
+    upgrade_log_gb_per_month: float = 0  # RDS's upgrade log: written only while an engine upgrade runs
+    # Enhanced Monitoring's document per sample (OS metrics and the process list): an assumption;
+    # CloudWatch's IncomingBytes of the RDSOSMetrics log group measures it.
+    enhanced_monitoring_kb_per_sample: float = 10
     access_log_gb_per_month: float = 1  # vended logs delivered (CloudFront access logs)
     s3_gb_per_bucket: float = 1
     s3_put_requests_per_bucket: int = 10_000
@@ -1114,6 +1120,8 @@ COST_NUMBERS = {  # key: (field, largest accepted value)
     "loadBalancerCapacityUnits": ("load_balancer_capacity_units", 1e5),
     "endpointGbPerMonth": ("endpoint_gb_per_month", 1e7),
     "logGbPerMonth": ("log_gb_per_month", 1e7),
+    "upgradeLogGbPerMonth": ("upgrade_log_gb_per_month", 1e7),
+    "enhancedMonitoringKbPerSample": ("enhanced_monitoring_kb_per_sample", 1e5),
     "accessLogGbPerMonth": ("access_log_gb_per_month", 1e7),
     "s3GbPerBucket": ("s3_gb_per_bucket", 1e7),
     "lambdaAverageSeconds": ("lambda_average_seconds", 900),  # a function's longest timeout

@@ -3,12 +3,15 @@ the AWS Price List Query API (``pricing`` ``GetProducts``), for a user with AWS 
 
 Each AWS price key of ``ops/prices/<region>.json`` has a query (service code and
 ``TERM_MATCH`` filters on the product attributes); an instance key's class is read from the
-key itself, so every class the table already prices is refreshed. ``GetProducts`` answers
+key itself, so every class the table prices, and every class a stack's plan uses (``keys``),
+is fetched. A region without a table gets one built from a template table's keys (its
+Datadog prices, which are the same everywhere, copied). ``GetProducts`` answers
 with ``PriceList``: one JSON document per product (as a string), whose
 ``terms.OnDemand.<offer>.priceDimensions.<rate>.pricePerUnit.USD`` is the price per the
 product's own unit; ``scale`` turns that into the table's unit (per 10,000 calls...). The
-first tier (``beginRange`` 0) is taken. A key that matches no product, or products with
-different prices, keeps its committed entry and is reported. Datadog's prices are kept as
+first tier (``beginRange`` 0) is taken, and the entry's ``kind`` becomes ``price-list-api``.
+A key that matches no product, or products with different prices, keeps its committed entry
+(a new one: ``usd`` null, so lines using it say ``no price``) and is reported. Datadog's prices are kept as
 they are (they are not in AWS's price list).
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,11 +139,30 @@ def fetch_prices(client: Any, query: Query, region: str) -> set[float]:
             return prices
 
 
-def refresh_table(document: Mapping[str, Any], client: Any, today: datetime.date) -> tuple[dict[str, Any], list[str]]:
-    """``document`` (a price table) with every AWS price re-read from the Price List API,
-    and one line per key: its new price, or why it kept the committed one."""
+PER = {  # the unit of a price key added to a table, by its kind
+    "rds.instance": "instance-hour (Single-AZ; Multi-AZ bills primary and standby)",
+    "ec2.instance": "instance-hour (Linux, shared tenancy)",
+}
+
+
+def refresh_table(
+    document: Mapping[str, Any], client: Any, today: datetime.date, keys: Iterable[str] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    """``document`` (a price table) with every AWS price, and each of ``keys`` AWS's price list
+    holds, re-read from the Price List API, and one line per key: its new price, or why it
+    kept the committed one."""
     region = document["region"]
     prices = dict(document["prices"])
+    for key in keys:
+        if key not in prices and query_for(key) is not None:
+            per = PER.get(key.partition(":")[0], "unit of the Price List API")
+            prices[key] = {
+                "usd": None,
+                "per": per,
+                "source": "not yet read",
+                "read": today.isoformat(),
+                "kind": "unconfirmed",
+            }
     report = []
     for key in sorted(prices):
         query = query_for(key)
@@ -160,6 +182,19 @@ def refresh_table(document: Mapping[str, Any], client: Any, today: datetime.date
             "usd": usd,
             "source": source.format(prefix=USAGE_PREFIX.get(region, "")),
             "read": today.isoformat(),
+            "kind": "price-list-api",
         }
         report.append(f"{key}: {usd}")
     return {**document, "prices": prices}, report
+
+
+def new_table(template: Mapping[str, Any], region: str) -> dict[str, Any]:
+    """A table for ``region`` to refresh: ``template``'s keys, its AWS prices not yet read
+    (null: ``no price`` until the API answers), its Datadog prices as they are."""
+    prices = {
+        key: entry
+        if query_for(key) is None
+        else {**entry, "usd": None, "source": "not yet read", "kind": "unconfirmed"}
+        for key, entry in template["prices"].items()
+    }
+    return {**template, "region": region, "prices": prices}

@@ -1555,9 +1555,10 @@ def test_cost_defaults_and_limits():
     )
     assert config_error({"cost": {"natGb": 1}}) == (
         "swipesavvy:cost.natGb is not a setting; cost takes accessLogGbPerMonth, cdnGbPerMonth, cdnRequestsPerMonth,"
-        " customMetrics, endpointGbPerMonth, lambdaAverageSeconds, lambdaInvocationsPerMonth,"
-        " loadBalancerCapacityUnits, logGbPerMonth, natGbPerMonth, s3GbPerBucket, s3GetRequestsPerBucket,"
-        " s3PutRequestsPerBucket, secretApiCallsPerMonth (fix: pulumi config rm --path 'swipesavvy:cost.natGb')"
+        " customMetrics, endpointGbPerMonth, enhancedMonitoringKbPerSample, lambdaAverageSeconds,"
+        " lambdaInvocationsPerMonth, loadBalancerCapacityUnits, logGbPerMonth, natGbPerMonth, s3GbPerBucket,"
+        " s3GetRequestsPerBucket, s3PutRequestsPerBucket, secretApiCallsPerMonth, upgradeLogGbPerMonth"
+        " (fix: pulumi config rm --path 'swipesavvy:cost.natGb')"
     )
 
 
@@ -1567,7 +1568,7 @@ def test_every_cost_setting_lands_in_its_field():
     for index, key in enumerate([*COST_NUMBERS, *COST_INTEGERS]):
         field_name = COST_NUMBERS[key][0] if key in COST_NUMBERS else COST_INTEGERS[key]
         assert getattr(cost, field_name) == index + 1, key
-    assert len(settings) == 14
+    assert len(settings) == 16
 
 
 REVIEW = {"environment": "staging", "database": {"deletionProtection": False}}

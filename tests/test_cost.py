@@ -16,20 +16,11 @@ from test_ops_stack_cli import one_line_error, run
 
 from components.config import ConfigError, CostConfig, parse_stack_config
 from ops import cost_cli
-from ops.cost import (
-    FREE,
-    NO_PRICE,
-    PRICERS,
-    PlannedResource,
-    PriceTable,
-    comment_line,
-    comment_with_cost,
-    estimate,
-    estimate_for_stack,
-    load_price_table,
-    price_table_from_json,
-    render_text,
-)
+from ops.cost import NO_PRICE, estimate, estimate_for_stack
+from ops.cost_free import FREE
+from ops.cost_pricers import PRICERS, PlannedResource
+from ops.cost_prices import PriceTable, load_price_table, price_table_from_json
+from ops.cost_report import budget_verdict, comment_line, comment_with_cost, render_text
 from ops.mock_program import PROJECT_ROOT, RecordingMocks, run_program, stack_config
 from ops.price_list import api_filters, on_demand_prices, query_for, refresh_table
 
@@ -72,6 +63,8 @@ TEST_PRICES = {
     "datadog.apm-host.month": 31.0,
     "datadog.synthetics-api-runs-10k": 5.0,
     "datadog.custom-metrics-100": 5.0,
+    "ec2.cpu-credits:t4g": 0.05,
+    "rds.cpu-credits:postgres:db.t4g": 0.1,
 }
 USAGE = CostConfig(
     nat_gb_per_month=100,
@@ -95,7 +88,10 @@ def table(prices: dict[str, float] = TEST_PRICES) -> PriceTable:
     return price_table_from_json(
         {
             "region": "test-1",
-            "prices": {k: {"usd": v, "per": "unit", "source": "test", "read": READ} for k, v in prices.items()},
+            "prices": {
+                k: {"usd": v, "per": "unit", "source": "test", "read": READ, "kind": "provider"}
+                for k, v in prices.items()
+            },
         }
     )
 
@@ -132,10 +128,12 @@ def test_an_rds_instance_is_priced_by_class_storage_secret_and_exported_logs():
     assert lines_of([resource("aws:rds/instance:Instance", "db", **DATABASE)], "db") == [
         ("db.t4g.medium postgres Single-AZ", 730, 73.0),
         ("gp3 storage, 100 GB x 1", 100, 20.0),
+        ("unlimited CPU credits at 100% CPU (2 vCPUs, 20% baseline)", 1168, 116.8),  # beside the total
         ("Performance Insights, 7 days", 1, 0.0),
         ("master password secret (RDS-managed)", 1, 0.4),
-        ("CloudWatch Logs ingestion (postgresql log export)", 2, 1.0),
-        ("CloudWatch Logs storage (postgresql, one month's)", 2, 0.06),
+        ("logs ingestion (postgresql export)", 2, 1.0),
+        # RDS's own log group never expires: priced as it stands after a year, 12 x 2 GB
+        ("logs storage (postgresql export, never expires: 12 months' worth)", 24, 0.72),
         ("automated backups up to the allocated storage", 1, 0.0),
     ]
 
@@ -167,31 +165,40 @@ def test_a_missing_price_is_named_and_left_out_of_the_total_never_zero():
             "db.r7g.xlarge postgres Single-AZ",
             None,
             None,
-            "rds.instance:postgres:db.r7g.xlarge is not in the test-1 price table",
+            "rds.instance:postgres:db.r7g.xlarge is not in the test-1 price table"
+            " (fix: python -m ops cost --refresh-prices --stack test fetches it from the Price List API)",
         ),
         (
             "Performance Insights, 31 days",
             None,
             None,
-            "rds.performance-insights.long-term is not in the test-1 price table",
+            "rds.performance-insights.long-term is not in the test-1 price table"
+            " (fix: add it to ops/prices/test-1.json from the provider's pricing page)",
         ),
     ]
     assert result.no_price == [
         "aws:rds/instance:Instance db: db.r7g.xlarge postgres Single-AZ",
         "aws:rds/instance:Instance db: Performance Insights, 31 days",
     ]
-    assert round(result.total, 2) == 21.46  # storage 20, secret 0.40, log ingestion 1 and storage 0.06: the rest
+    assert round(result.total, 2) == 22.12  # storage 20, secret 0.40, log ingestion 1 and a year's storage 0.72
     text = render_text(result).splitlines()
     assert any(
         line.split() == ["db", "db.r7g.xlarge", "postgres", "Single-AZ", "730", "instance-hours", "no", "price"]
         for line in text
     )
-    assert text[-2] == (
-        "not in the total (no price): aws:rds/instance:Instance db: db.r7g.xlarge postgres Single-AZ;"
-        " aws:rds/instance:Instance db: Performance Insights, 31 days"
-    )
+    start = next(i for i, line in enumerate(text) if line.startswith("not in the total (no price)"))
+    assert [line.strip() for line in text[start : start + 2]] == [
+        "not in the total (no price): aws:rds/instance:Instance db: db.r7g.xlarge postgres Single-AZ;",
+        "aws:rds/instance:Instance db: Performance Insights, 31 days",
+    ]  # wrapped between the charges, never inside one; then each one's fix
+    assert text[start + 2 : start + 6] == [
+        "rds.instance:postgres:db.r7g.xlarge is not in the test-1 price table",
+        "  (fix: python -m ops cost --refresh-prices --stack test fetches it from the Price List API)",
+        "rds.performance-insights.long-term is not in the test-1 price table",
+        "  (fix: add it to ops/prices/test-1.json from the provider's pricing page)",
+    ]
     assert (
-        comment_line(result.to_json(), None) == "test: $21.46/month (no estimate for main), 2 charges without a price"
+        comment_line(result.to_json(), None) == "test: $22.12/month (no estimate for main), 2 charges without a price"
     )
 
 
@@ -201,7 +208,7 @@ def test_a_type_nobody_priced_is_named_not_free():
     assert (line.status, line.monthly, line.note) == (
         NO_PRICE,
         None,
-        "add a pricer for aws:opensearch/domain:Domain to ops/cost.py (or list it as free)",
+        "add a pricer for aws:opensearch/domain:Domain to ops/cost_pricers.py (or list it as free)",
     )
     assert result.no_price == ["aws:opensearch/domain:Domain search: a type the cost table does not know"]
 
@@ -237,6 +244,7 @@ BACKEND = [
 def test_backend_instances_their_disks_monitoring_and_datadog_hosts():
     assert lines_of(BACKEND, "asg") == [
         ("t4g.small x 1", 730, 14.6),
+        ("unlimited CPU credits at 100% CPU (2 vCPUs, 20% baseline)", 1168, 58.4),  # 2 x 80% x 730 h
         ("EBS gp3 20 GB x 1", 20, 1.6),
         ("detailed monitoring (1-minute metrics)", 7, 2.1),
     ]
@@ -251,6 +259,7 @@ def test_a_second_backend_instance_doubles_its_instance_disk_and_hosts():
     two = [*BACKEND[:1], resource("aws:autoscaling/group:Group", "asg", "api", desiredCapacity=2.0), BACKEND[2]]
     assert lines_of(two, "asg") == [
         ("t4g.small x 2", 1460, 29.2),
+        ("unlimited CPU credits at 100% CPU (2 vCPUs, 20% baseline)", 2336, 116.8),
         ("EBS gp3 20 GB x 2", 40, 3.2),
         ("detailed monitoring (1-minute metrics)", 14, 4.2),
     ]
@@ -305,9 +314,20 @@ NETWORK_AND_EDGE = [
     ),
     (
         resource("aws:cloudfront/distribution:Distribution", "cdn"),
-        [("data out to viewers", 10, 0.85), ("HTTPS requests", 100, 1.0)],
+        [
+            ("data out to viewers", 10, 0.85),
+            ("always free per account: 10 of 1,024 GB out", -10, -0.85),  # beside the total
+            ("HTTPS requests", 100, 1.0),
+            ("always free per account: 1,000,000 of 10,000,000 requests", -100, -1.0),
+        ],
     ),
-    (resource("aws:cloudfront/function:Function", "spa"), [("invocations (at most every request)", 1, 0.1)]),
+    (
+        resource("aws:cloudfront/function:Function", "spa"),
+        [
+            ("invocations (at most every request)", 1, 0.1),
+            ("always free per account: 1,000,000 of 2,000,000 invocations", -1, -0.1),
+        ],
+    ),
     (resource("aws:kms/key:Key", "key"), [("customer managed key", 1, 1.0)]),
     (resource("aws:cloudwatch/metricAlarm:MetricAlarm", "alarm"), [("alarm", 1, 0.1)]),
 ]
@@ -379,7 +399,8 @@ def committed(staging, production):
 def test_every_resource_of_the_committed_stacks_is_priced_or_known_free(committed, stack):
     result = committed[stack]
     assert result.no_price == []
-    assert {line.status for line in result.lines} == {"priced", "free"}
+    beside = {"staging": {"risk", "free tier"}, "production": {"free tier"}}[stack]  # production runs no t4g
+    assert {line.status for line in result.lines} == {"priced", "free", *beside}
 
 
 def test_the_committed_estimates_are_the_readmes(committed):
@@ -400,8 +421,8 @@ def test_the_readmes_hand_computation_for_staging_adds_up_to_the_tools(committed
             assert hand == pytest.approx(sum(float(x) for x in tool.split(" + ")), abs=0.011), service
     staging = committed["staging"]
     datadog = sum(line.monthly for line in staging.lines if line.price_key.startswith("datadog."))
-    assert float(services["**AWS total**"][1].strip("*")) == round(staging.total - datadog, 2) == 160.15
-    assert float(services["**total**"][1].strip("*")) == round(staging.total, 2) == 232.43
+    assert float(services["**AWS total**"][1].strip("*")) == round(staging.total - datadog, 2) == 160.17
+    assert float(services["**total**"][1].strip("*")) == round(staging.total, 2) == 232.45
     assert services["Datadog"][0] == round(datadog, 2)
     parts = [
         float(x) for service, (_, tool) in services.items() if not service.startswith("**") for x in tool.split(" + ")
@@ -423,6 +444,20 @@ def test_the_pull_request_line_shows_a_changed_instance_class(staging):
     assert comment_line(head, base) == f"staging: ${base['total'] + difference:,.2f}/month (+${difference:,.2f})"
     assert comment_line(base, head) == f"staging: ${base['total']:,.2f}/month (-${difference:,.2f})"
     assert comment_line(base, base) == f"staging: ${base['total']:,.2f}/month (no change)"
+    # ... and takes staging over its $300 budget (usage/staging.yml): the README's example verdict
+    assert budget_verdict(head, base) == (
+        True,
+        "staging: over budget: $307.64/month is $7.64 above $300.00 (usage/staging.yml monthlyBudgetUsd);"
+        " what crossed it: `swipesavvy-db-postgres` (aws:rds/instance:Instance) +$75.19",
+    )
+    assert "$307.64/month is $7.64 above $300.00" in " ".join((PROJECT_ROOT / "README.md").read_text().split())
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_the_readme_shows_each_stacks_output_as_the_command_prints_it(committed, stack):
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = readme.split(f"<!-- cost-{stack} -->\n```\n", 1)[1].split("\n```", 1)[0]
+    assert block == render_text(committed[stack])
 
 
 def test_cost_compare_prints_the_line_from_two_json_estimates(tmp_path, capsys):
@@ -465,9 +500,10 @@ def test_cost_compare_prints_the_line_from_two_json_estimates(tmp_path, capsys):
         (
             {"natGB": 5},
             "swipesavvy:cost.natGB is not a setting; cost takes accessLogGbPerMonth, cdnGbPerMonth,"
-            " cdnRequestsPerMonth, customMetrics, endpointGbPerMonth, lambdaAverageSeconds,"
-            " lambdaInvocationsPerMonth, loadBalancerCapacityUnits, logGbPerMonth, natGbPerMonth, s3GbPerBucket,"
-            " s3GetRequestsPerBucket, s3PutRequestsPerBucket, secretApiCallsPerMonth"
+            " cdnRequestsPerMonth, customMetrics, endpointGbPerMonth, enhancedMonitoringKbPerSample,"
+            " lambdaAverageSeconds, lambdaInvocationsPerMonth, loadBalancerCapacityUnits, logGbPerMonth,"
+            " natGbPerMonth, s3GbPerBucket, s3GetRequestsPerBucket, s3PutRequestsPerBucket, secretApiCallsPerMonth,"
+            " upgradeLogGbPerMonth"
             " (fix: pulumi config rm --path 'swipesavvy:cost.natGB')",
         ),
     ],
@@ -624,6 +660,7 @@ def test_refresh_prices_reads_get_products_answers_and_keeps_what_it_cannot_find
         "source": "AWS Price List Query API (pricing GetProducts AmazonRDS: instanceType=db.t4g.medium,"
         " databaseEngine=PostgreSQL, deploymentOption=Single-AZ)",
         "read": "2026-12-01",
+        "kind": "price-list-api",
     }
     assert prices["s3.put-requests-1k"]["usd"] == 0.005  # $0.000005 per request: per 1,000
     assert prices["waf.web-acl.month"] == document["prices"]["waf.web-acl.month"]
@@ -669,7 +706,7 @@ def test_ops_cost_refresh_prices_rewrites_the_table_and_fails_in_one_line_withou
             "get_products", {"FormatVersion": "aws_v1", "PriceList": [product("K", [("0", "1.0000000000")])]}
         )
         code, out, _ = run(capsys, "cost", "--refresh-prices", "--region", "us-east-1")
-    assert (code, out) == (0, "kms.key.month: 1.0\nwrote us-east-1.json\n")
+    assert (code, out) == (0, f"kms.key.month: 1.0\nwrote {path}\n")
     assert json.loads(path.read_text())["prices"]["kms.key.month"]["usd"] == 1.0
     with Stubber(client) as stub:
         stub.add_client_error(
@@ -715,5 +752,37 @@ def test_the_pull_request_workflow_estimates_both_stacks_here_and_on_main():
 
 def test_rehearse_prints_the_estimate_under_the_plan(staging):
     assert cost_cli.cost_summary("staging", staging) == (
-        "estimated cost: $232.43/month (python -m ops cost --stack staging lists it)"
+        "estimated cost: $232.45/month (python -m ops cost --stack staging lists it)"
     )
+
+
+def test_log_groups_the_stack_declares_for_rds_are_priced_there_at_their_steady_state():
+    """A disposable stack creates RDS's export log groups itself, with a retention: the instance
+    no longer prices them (never twice), and the upgrade log's group takes in what an upgrade
+    writes, nothing by default; Enhanced Monitoring's documents go to RDSOSMetrics (30 days)."""
+    database = {
+        **DATABASE,
+        "identifier": "swipesavvy-pr-7-postgres",
+        "enabledCloudwatchLogsExports": ["postgresql", "upgrade"],
+    }
+    groups = [
+        PlannedResource(
+            "aws:cloudwatch/logGroup:LogGroup",
+            f"{log}-log",
+            {"name": f"/aws/rds/instance/swipesavvy-pr-7-postgres/{log}", "retentionInDays": 7.0},
+            "c",
+        )
+        for log in ("postgresql", "upgrade")
+    ]
+    plan = [resource("aws:rds/instance:Instance", "db", **{**database, "monitoringInterval": 60.0}), *groups]
+    assert [what for what, _, _ in lines_of(plan, "db") if "logs" in what] == [
+        "logs ingestion (Enhanced Monitoring, 60 s)",
+        "logs storage (Enhanced Monitoring, 60 s, 30 days kept)",
+    ]
+    gb = 730 * 3600 / 60 * 10 / 1024**2  # a 10 KB document a minute
+    assert [q for what, q, _ in lines_of(plan, "db") if "logs" in what] == [round(gb, 6), round(gb, 6)]
+    assert lines_of(plan, "postgresql-log") == [
+        ("ingestion", 2, 1.0),
+        ("storage, 7 days kept", round(2 * 7 / 30, 6), 0.014),
+    ]
+    assert lines_of(plan, "upgrade-log") == [("ingestion", 0, 0.0), ("storage, 7 days kept", 0, 0.0)]
