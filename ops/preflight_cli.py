@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from components.config import PROJECT_ROOT, ConfigError
 from ops.command import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, UsageError
@@ -67,6 +68,22 @@ def run_preflight(needs: StackNeeds, as_json: bool, clients: Clients = boto3_cli
         print("\n".join(item.line() for item in items))
         print(summary(needs, items), file=sys.stderr if verdict(items) != PASS else sys.stdout)
     return EXIT_CODES[verdict(items)]
+
+
+def mocked_preflight(stack: str, run: Any) -> list[str]:
+    """The plan's preflight against a mocked new account (ops/preflight_mock.py): what
+    ``python -m ops rehearse`` shows under the plan."""
+    from ops.mock_program import stack_config
+    from ops.preflight_mock import NEW_ACCOUNT, stubbed_clients
+
+    needs = StackNeeds.from_run(stack, stack_config(stack), run)
+    clients, _ = stubbed_clients(NEW_ACCOUNT, needs)
+    items = check(needs, read_account(needs, clients))
+    heading = (
+        f"preflight against a mocked new account (Lambda concurrency {NEW_ACCOUNT.concurrency};"
+        f" python -m ops preflight --stack {stack} reads the real one):"
+    )
+    return [heading, *(item.line() for item in items), summary(needs, items)]
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:

@@ -8,12 +8,8 @@ The AWS rules behind the items are cited in ops/preflight.py and tested at the b
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 from pulumi_program import stack_config
 
 from ops import cli, preflight_cli
@@ -26,141 +22,9 @@ from ops.preflight import (
     RESPONSE_HEADERS_POLICIES,
     VPC_ORIGINS,
     StackNeeds,
-    quotas_to_read,
 )
-from ops.preflight_cli import run_preflight
-
-ACCOUNT = "123456789012"
-CALLER = f"arn:aws:sts::{ACCOUNT}:assumed-role/swipesavvy-deploy/ci"
-# An account whose us-east-1a is use1-az3 (zone names map to different IDs in every account).
-ZONES = [("us-east-1a", "use1-az3"), ("us-east-1b", "use1-az4"), ("us-east-1c", "use1-az1"), ("us-east-1d", "use1-az2")]
-# The codes Service Quotas answers for CloudFront's quotas (stubbed: preflight finds them by name).
-CLOUDFRONT_CODES = {RESPONSE_HEADERS_POLICIES.name: "L-0000C0F1", VPC_ORIGINS.name: "L-0000C0F2"}
-
-
-@dataclass
-class FakeAccount:
-    """What the stubbed account answers: quotas by code (CloudFront's by name) and usage by quota name."""
-
-    account: str = ACCOUNT
-    zones: list[tuple[str, str]] = field(default_factory=lambda: list(ZONES))
-    concurrency: int = 1000
-    unreserved: int = 1000
-    vcpus: dict[str, int] = field(default_factory=lambda: {"t4g.small": 2, "m7g.large": 2})
-    quotas: dict[str, int] = field(
-        default_factory=lambda: {
-            "L-1216C47A": 64,
-            "L-F678F1CE": 5,
-            "L-FE5A380F": 5,
-            "L-0263D0A3": 5,
-            "L-29B6F2EB": 50,
-            "L-272F1212": 100,
-            RESPONSE_HEADERS_POLICIES.name: 20,
-            VPC_ORIGINS.name: 25,
-        }
-    )
-    usage: dict[str, int] = field(default_factory=dict)  # by quota name; 0 when absent
-    unlisted: set[str] = field(default_factory=set)  # CloudFront quotas Service Quotas does not list
-    denied: set[str] = field(default_factory=set)  # boto3 method names answered AccessDenied
-
-    def clients(self, needs: StackNeeds) -> tuple[Any, list[Stubber]]:
-        """A client factory whose clients answer, in order, exactly the calls preflight makes."""
-        made: dict[tuple[str, str], Any] = {}
-        stubbers: dict[tuple[str, str], Stubber] = {}
-
-        def stub(service: str, region: str) -> Stubber:
-            if (service, region) not in made:
-                client = boto3.client(
-                    service, region_name=region, aws_access_key_id="AKIDTEST", aws_secret_access_key="test"
-                )
-                made[(service, region)], stubbers[(service, region)] = client, Stubber(client)
-            return stubbers[(service, region)]
-
-        def answer(service: str, region: str, method: str, response: dict, params: dict | None = None) -> None:
-            if method in self.denied:
-                stub(service, region).add_client_error(method, "AccessDeniedException", http_status_code=403)
-            else:
-                stub(service, region).add_response(method, response, params)
-
-        region = needs.region
-        answer("sts", region, "get_caller_identity", {"Account": self.account, "Arn": CALLER, "UserId": "AROA1"})
-        answer(
-            "ec2",
-            region,
-            "describe_availability_zones",
-            {"AvailabilityZones": [{"ZoneName": n, "ZoneId": i, "State": "available"} for n, i in self.zones]},
-        )
-        answer(
-            "lambda",
-            region,
-            "get_account_settings",
-            {
-                "AccountLimit": {
-                    "ConcurrentExecutions": self.concurrency,
-                    "UnreservedConcurrentExecutions": self.unreserved,
-                }
-            },
-        )
-        if needs.instance_type:
-            answer(
-                "ec2",
-                region,
-                "describe_instance_types",
-                {"InstanceTypes": [{"VCpuInfo": {"DefaultVCpus": self.vcpus[needs.instance_type]}}]},
-                {"InstanceTypes": [needs.instance_type]},
-            )
-        for quota in quotas_to_read(needs):
-            used = self.usage.get(quota.name, 0)
-            if quota.service == "cloudfront":
-                listed = [] if quota.name in self.unlisted else [self._cloudfront_quota(quota.name)]
-                answer("service-quotas", "us-east-1", "list_service_quotas", {"Quotas": listed})
-                if not listed:
-                    answer("service-quotas", "us-east-1", "list_aws_default_service_quotas", {"Quotas": []})
-            else:
-                answer(
-                    "service-quotas",
-                    region,
-                    "get_service_quota",
-                    {
-                        "Quota": {
-                            "QuotaCode": quota.code,
-                            "QuotaName": quota.name,
-                            "Value": float(self.quotas[quota.code]),
-                        }
-                    },
-                    {"ServiceCode": quota.service, "QuotaCode": quota.code},
-                )
-            self._usage(answer, region, quota.name, used, needs)
-        return (lambda service, region: stub(service, region) and made[(service, region)]), list(stubbers.values())
-
-    def _cloudfront_quota(self, name: str) -> dict:
-        return {"QuotaCode": CLOUDFRONT_CODES[name], "QuotaName": name, "Value": float(self.quotas[name])}
-
-    @staticmethod
-    def _usage(answer, region: str, name: str, used: int, needs: StackNeeds) -> None:
-        if name == EC2_STANDARD_VCPUS.name:
-            instances = [{"InstanceType": "m7g.large", "CpuOptions": {"CoreCount": used, "ThreadsPerCore": 1}}]
-            answer("ec2", region, "describe_instances", {"Reservations": [{"Instances": instances if used else []}]})
-        elif name == "VPCs per Region":
-            answer("ec2", region, "describe_vpcs", {"Vpcs": [{"VpcId": f"vpc-{i:08x}"} for i in range(used)]})
-        elif name == "NAT gateways per Availability Zone":
-            gateways = [{"NatGatewayId": f"nat-{i}", "SubnetId": "subnet-0123abcd"} for i in range(used)]
-            answer("ec2", region, "describe_nat_gateways", {"NatGateways": gateways})
-            if used:
-                subnets = [{"SubnetId": "subnet-0123abcd", "AvailabilityZone": "us-east-1c"}]
-                answer("ec2", region, "describe_subnets", {"Subnets": subnets})
-        elif name == "EC2-VPC Elastic IPs":
-            answer("ec2", region, "describe_addresses", {"Addresses": [{"AllocationId": f"e{i}"} for i in range(used)]})
-        elif name == "Interface VPC endpoints per VPC" and not needs.creates_vpc:
-            answer("ec2", region, "describe_vpc_endpoints", {"VpcEndpoints": [{"VpcEndpointId": "e"}] * used})
-        elif name == "Manual DB instance snapshots":
-            answer("rds", region, "describe_db_snapshots", {"DBSnapshots": [{"DBSnapshotIdentifier": "s"}] * used})
-        elif name == RESPONSE_HEADERS_POLICIES.name:
-            page = {"ResponseHeadersPolicyList": {"MaxItems": 100, "Quantity": used}}
-            answer("cloudfront", "us-east-1", "list_response_headers_policies", page, {"Type": "custom"})
-        elif name == VPC_ORIGINS.name:
-            page = {"VpcOriginList": {"Marker": "", "MaxItems": 100, "IsTruncated": False, "Quantity": used}}
-            answer("cloudfront", "us-east-1", "list_vpc_origins", page)
+from ops.preflight_cli import mocked_preflight, run_preflight
+from ops.preflight_mock import ACCOUNT, CALLER, MockAccount, stubbed_clients
 
 
 @pytest.fixture
@@ -171,10 +35,8 @@ def needs(staging, production):
     }
 
 
-def preflight(capsys, needs: StackNeeds, account: FakeAccount, as_json: bool = False) -> tuple[int, list[str], str]:
-    clients, stubbers = account.clients(needs)
-    for stubber in stubbers:
-        stubber.activate()
+def preflight(capsys, needs: StackNeeds, account: MockAccount, as_json: bool = False) -> tuple[int, list[str], str]:
+    clients, stubbers = stubbed_clients(account, needs)
     code = run_preflight(needs, as_json, clients)
     for stubber in stubbers:
         stubber.assert_no_pending_responses()  # every stubbed read was made, and nothing else
@@ -207,13 +69,13 @@ STAGING_ON_A_ROOMY_ACCOUNT = [
 
 
 def test_staging_on_a_roomy_account_passes_every_item(capsys, needs):
-    assert preflight(capsys, needs["staging"], FakeAccount()) == (EXIT_OK, STAGING_ON_A_ROOMY_ACCOUNT, "")
+    assert preflight(capsys, needs["staging"], MockAccount()) == (EXIT_OK, STAGING_ON_A_ROOMY_ACCOUNT, "")
 
 
 def test_a_new_accounts_lambda_concurrency_is_named_as_the_shortfall(capsys, needs):
     # Lambda quotas: new accounts start with reduced concurrency (here 10); production reserves 6,
     # so the account needs 106: 100 kept unreserved and the 6.
-    code, lines, summary = preflight(capsys, needs["production"], FakeAccount(concurrency=10, unreserved=10))
+    code, lines, summary = preflight(capsys, needs["production"], MockAccount(concurrency=10, unreserved=10))
     assert code == EXIT_FAILED
     assert lines[2] == (
         "✗ lambda reserved concurrency: needed 6 reserved (swipesavvy-db-operator-reader-function 5,"
@@ -226,7 +88,7 @@ def test_a_new_accounts_lambda_concurrency_is_named_as_the_shortfall(capsys, nee
 
 
 def test_reserving_exactly_down_to_the_last_100_unreserved_passes(capsys, needs):
-    code, lines, _ = preflight(capsys, needs["production"], FakeAccount(concurrency=1000, unreserved=106))
+    code, lines, _ = preflight(capsys, needs["production"], MockAccount(concurrency=1000, unreserved=106))
     assert (code, lines[2].split(";")[0]) == (
         EXIT_OK,
         "✓ lambda reserved concurrency: needed 6 reserved (swipesavvy-db-operator-reader-function 5,"
@@ -290,7 +152,7 @@ def test_reserving_exactly_down_to_the_last_100_unreserved_passes(capsys, needs)
     ],
 )
 def test_a_quota_the_account_has_used_up_is_named_with_its_request(capsys, needs, quota_name, used, line):
-    code, lines, summary = preflight(capsys, needs["staging"], FakeAccount(usage={quota_name: used}))
+    code, lines, summary = preflight(capsys, needs["staging"], MockAccount(usage={quota_name: used}))
     failed = [got for got in lines if got.startswith("✗")]
     assert (code, failed) == (EXIT_FAILED, [line])
     assert summary == f"the first pulumi up of stack staging would fail: {line[2:].split(':')[0]}"
@@ -302,7 +164,7 @@ def test_interface_endpoints_in_an_existing_vpc_count_what_is_there(capsys, prod
     needs = dataclasses.replace(
         StackNeeds.from_run("production", config, production_existing_vpc), interface_endpoints=1
     )
-    code, lines, _ = preflight(capsys, needs, FakeAccount(usage={"Interface VPC endpoints per VPC": 50}))
+    code, lines, _ = preflight(capsys, needs, MockAccount(usage={"Interface VPC endpoints per VPC": 50}))
     assert [line for line in lines if line.startswith("✗")] == [
         "✗ interface endpoints: needed 1 in the VPC, available 0 (50, 50 in use); vpc L-29B6F2EB"
         ' "Interface VPC endpoints per VPC" (fix: aws service-quotas request-service-quota-increase --service-code'
@@ -312,7 +174,7 @@ def test_interface_endpoints_in_an_existing_vpc_count_what_is_there(capsys, prod
 
 
 def test_a_cloudfront_quota_service_quotas_does_not_list_falls_back_to_the_documented_default(capsys, needs):
-    account = FakeAccount(unlisted={VPC_ORIGINS.name})
+    account = MockAccount(unlisted={VPC_ORIGINS.name})
     code, lines, _ = preflight(capsys, needs["staging"], account)
     assert (code, lines[10]) == (
         EXIT_OK,
@@ -323,7 +185,7 @@ def test_a_cloudfront_quota_service_quotas_does_not_list_falls_back_to_the_docum
 
 def test_the_account_the_stack_file_names_must_be_the_callers(capsys, needs):
     wrong = dataclasses.replace(needs["staging"], allowed_account_ids=("210987654321",))
-    code, lines, _ = preflight(capsys, wrong, FakeAccount())
+    code, lines, _ = preflight(capsys, wrong, MockAccount())
     assert (code, lines[0]) == (
         EXIT_FAILED,
         f"✗ credentials: needed account 210987654321 (aws:allowedAccountIds in Pulumi.staging.yaml), available account"
@@ -331,7 +193,7 @@ def test_the_account_the_stack_file_names_must_be_the_callers(capsys, needs):
         " aws:allowedAccountIds)",
     )
     right = dataclasses.replace(needs["staging"], allowed_account_ids=(ACCOUNT,))
-    assert preflight(capsys, right, FakeAccount())[1][0] == (
+    assert preflight(capsys, right, MockAccount())[1][0] == (
         f"✓ credentials: needed account {ACCOUNT} (aws:allowedAccountIds in Pulumi.staging.yaml), available account"
         f" {ACCOUNT} as {CALLER}"
     )
@@ -339,7 +201,7 @@ def test_the_account_the_stack_file_names_must_be_the_callers(capsys, needs):
 
 def test_configured_zones_that_are_use1_az3_in_this_account_are_refused(capsys, needs):
     configured = dataclasses.replace(needs["staging"], configured_zones=("us-east-1a", "us-east-1b"))
-    code, lines, _ = preflight(capsys, configured, FakeAccount())
+    code, lines, _ = preflight(capsys, configured, MockAccount())
     assert (code, lines[1]) == (
         EXIT_FAILED,
         "✗ zones: needed 2 zones where CloudFront VPC origins are supported (swipesavvy:network.availabilityZones),"
@@ -350,7 +212,7 @@ def test_configured_zones_that_are_use1_az3_in_this_account_are_refused(capsys, 
 
 
 def test_a_region_with_too_few_supported_zones_fails_the_zones_item(capsys, needs):
-    account = FakeAccount(zones=[("us-east-1a", "use1-az3"), ("us-east-1b", "use1-az1")])
+    account = MockAccount(zones=[("us-east-1a", "use1-az3"), ("us-east-1b", "use1-az1")])
     code, lines, _ = preflight(capsys, needs["staging"], account)
     assert (code, lines[1]) == (
         EXIT_FAILED,
@@ -361,7 +223,7 @@ def test_a_region_with_too_few_supported_zones_fails_the_zones_item(capsys, need
 
 
 def test_a_permission_missing_is_one_line_naming_it_and_exits_unread(capsys, needs):
-    code, lines, summary = preflight(capsys, needs["staging"], FakeAccount(denied={"get_account_settings"}))
+    code, lines, summary = preflight(capsys, needs["staging"], MockAccount(denied={"get_account_settings"}))
     assert (code, lines[2]) == (
         EXIT_UNAVAILABLE,
         "? lambda reserved concurrency: could not read: AccessDeniedException on lambda:GetAccountSettings"
@@ -371,7 +233,7 @@ def test_a_permission_missing_is_one_line_naming_it_and_exits_unread(capsys, nee
 
 
 def test_a_shortfall_outranks_what_could_not_be_read(capsys, needs):
-    account = FakeAccount(denied={"describe_vpcs"}, usage={"EC2-VPC Elastic IPs": 5})
+    account = MockAccount(denied={"describe_vpcs"}, usage={"EC2-VPC Elastic IPs": 5})
     code, _, summary = preflight(capsys, needs["staging"], account)
     assert (code, summary) == (EXIT_FAILED, "the first pulumi up of stack staging would fail: elastic ips")
 
@@ -379,7 +241,7 @@ def test_a_shortfall_outranks_what_could_not_be_read(capsys, needs):
 def test_json_has_every_item_and_the_verdict(capsys, needs):
     import json
 
-    code, lines, _ = preflight(capsys, needs["staging"], FakeAccount(), as_json=True)
+    code, lines, _ = preflight(capsys, needs["staging"], MockAccount(), as_json=True)
     document = json.loads("\n".join(lines))
     assert (code, document["verdict"], document["account"], len(document["items"])) == (EXIT_OK, "pass", ACCOUNT, 11)
     assert document["items"][2] == {
@@ -409,9 +271,8 @@ def test_no_credentials_is_one_line_with_the_fix(capsys, monkeypatch, needs):
 
 
 def test_denied_caller_identity_stops_before_anything_else(needs):
-    account = FakeAccount(denied={"get_caller_identity"})
-    clients, stubbers = account.clients(needs["staging"])
-    stubbers[0].activate()
+    account = MockAccount(denied={"get_caller_identity"})
+    clients, _ = stubbed_clients(account, needs["staging"])
     with pytest.raises(CommandFailed) as failed:
         run_preflight(needs["staging"], False, clients)
     assert (failed.value.exit_code, str(failed.value)) == (
@@ -424,6 +285,22 @@ def test_denied_caller_identity_stops_before_anything_else(needs):
 def test_an_unknown_stack_is_a_usage_error(capsys):
     assert cli.main(["preflight", "--stack", "nope"]) == EXIT_USAGE
     assert capsys.readouterr().err.startswith("error: no stack config Pulumi.nope.yaml in ")
+
+
+def test_rehearse_shows_production_on_a_mocked_new_account_short_of_lambda_concurrency(production):
+    lines = mocked_preflight("production", production)
+    assert lines[0] == (
+        "preflight against a mocked new account (Lambda concurrency 10; python -m ops preflight --stack production"
+        " reads the real one):"
+    )
+    assert [line for line in lines if not line.startswith("✓")][1:] == [
+        "✗ lambda reserved concurrency: needed 6 reserved (swipesavvy-db-operator-reader-function 5,"
+        " swipesavvy-db-operator-function 1), available 0 (unreserved 10 of 10 minus the 100 Lambda keeps);"
+        ' lambda L-B99A9384 "Concurrent executions" (fix: aws service-quotas request-service-quota-increase'
+        " --service-code lambda --quota-code L-B99A9384 --desired-value 106 --region us-east-1, or pulumi config set"
+        " --path 'swipesavvy:database.operatorReservedConcurrency' false --stack production)",
+        "the first pulumi up of stack production would fail: lambda reserved concurrency",
+    ]
 
 
 def test_the_committed_stacks_count_what_their_programs_create(needs):
