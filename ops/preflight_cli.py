@@ -12,6 +12,8 @@ permission missing: the item's line names it), 2 for a stack file that is missin
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 from typing import Any
@@ -36,7 +38,9 @@ def stack_needs(stack: str, region: str | None = None) -> StackNeeds:
     if region:
         config["aws:region"] = region
     try:
-        run = run_program(config, stack=stack)
+        # The program's own warnings (an unpinned AMI...) are the preview's to show, not preflight's.
+        with contextlib.redirect_stderr(io.StringIO()):
+            run = run_program(config, stack=stack)
     except ConfigError as error:
         raise UsageError(str(error)) from None
     return StackNeeds.from_run(stack, config, run)
