@@ -22,7 +22,13 @@ REGIONS_CHECKED = frozenset({"us-east-1"})
 
 
 class ZoneChoiceError(ValueError):
-    """Too few zones the stack can use; the message is one line with the fix."""
+    """Too few zones the stack can use; the message is one line: the problem and the fix."""
+
+    FIX = "deploy the stack in another aws:region, or set swipesavvy:network.existingVpcId"
+
+    def __init__(self, problem: str):
+        super().__init__(f"{problem} (fix: {self.FIX})")
+        self.problem = problem
 
 
 def choose_zones(names: Sequence[str], zone_ids: Sequence[str], count: int = ZONE_COUNT) -> list[tuple[str, str]]:
@@ -38,7 +44,6 @@ def choose_zones(names: Sequence[str], zone_ids: Sequence[str], count: int = ZON
         raise ZoneChoiceError(
             f"the region has {len(usable)} available zones that CloudFront VPC origins support"
             f" ({', '.join(zone_id for zone_id, _ in usable) or 'none'}), the network needs {count}"
-            " (fix: deploy the stack in another aws:region, or set swipesavvy:network.existingVpcId)"
         )
     return [(name, zone_id) for zone_id, name in usable[:count]]
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.zones import REGIONS_CHECKED, ZoneChoiceError, choose_zones, unsupported
+from components.zones import REGIONS_CHECKED, ZONE_COUNT, ZoneChoiceError, choose_zones, unsupported
 
 PASS, FAIL, UNREAD = "pass", "fail", "unread"
 MARKS = {PASS: "✓", FAIL: "✗", UNREAD: "?"}
@@ -217,38 +217,31 @@ def credentials_item(needs: StackNeeds, facts: AccountFacts) -> Item:
 def zones_item(needs: StackNeeds, facts: AccountFacts) -> Item | None:
     if not needs.creates_vpc:
         return None
-    if unread := _unread("zones", facts.zones):
-        return unread
-    zones = facts.zones if not isinstance(facts.zones, Unread) else []
-    by_name = dict(zones)
+    if isinstance(facts.zones, Unread):
+        return Item("zones", UNREAD, "", facts.zones.message)
     unchecked = "" if needs.region in REGIONS_CHECKED else f"; no VPC-origin exceptions on file for {needs.region}"
+    wanted = "2 zones where CloudFront VPC origins are supported"
     if needs.configured_zones:
-        chosen = [(name, by_name.get(name, "not available")) for name in needs.configured_zones[:2]]
+        by_name = dict(facts.zones)
+        chosen = [(name, by_name.get(name, "not available")) for name in needs.configured_zones[:ZONE_COUNT]]
         bad = [name for name, zone_id in chosen if zone_id == "not available" or unsupported([zone_id])]
-        shown = ", ".join(f"{zone_id} ({name})" for name, zone_id in chosen)
         return Item(
             "zones",
             FAIL if bad else PASS,
-            "2 zones where CloudFront VPC origins are supported (swipesavvy:network.availabilityZones)",
-            shown + unchecked,
+            f"{wanted} (swipesavvy:network.availabilityZones)",
+            ", ".join(f"{zone_id} ({name})" for name, zone_id in chosen) + unchecked,
             "CloudFront developer guide, Restrict access with VPC origins",
-            fix=f"pulumi config rm --path 'swipesavvy:network.availabilityZones' (the stack then chooses by zone ID)"
+            fix="pulumi config rm --path 'swipesavvy:network.availabilityZones' (the stack then chooses by zone ID)"
             f" or name other zones than {', '.join(bad)}",
         )
     try:
-        chosen = choose_zones([n for n, _ in zones], [i for _, i in zones])
+        chosen = choose_zones([name for name, _ in facts.zones], [zone_id for _, zone_id in facts.zones])
     except ZoneChoiceError as error:
-        return Item(
-            "zones",
-            FAIL,
-            "2 zones where CloudFront VPC origins are supported",
-            str(error).split(" (fix")[0],
-            fix="deploy the stack in another aws:region, or set swipesavvy:network.existingVpcId",
-        )
+        return Item("zones", FAIL, wanted, error.problem, fix=error.FIX)
     return Item(
         "zones",
         PASS,
-        "2 zones where CloudFront VPC origins are supported",
+        wanted,
         "the stack will use " + ", ".join(f"{zone_id} ({name})" for name, zone_id in chosen) + unchecked,
         "chosen by zone ID (components/zones.py)",
     )

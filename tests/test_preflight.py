@@ -18,10 +18,13 @@ from ops.preflight import (
     CLOUDFRONT_DEFAULTS,
     COUNTED,
     EC2_STANDARD_VCPUS,
-    LAMBDA_UNRESERVED_FLOOR,
+    FAIL,
+    PASS,
     RESPONSE_HEADERS_POLICIES,
     VPC_ORIGINS,
+    AccountFacts,
     StackNeeds,
+    lambda_item,
 )
 from ops.preflight_cli import mocked_preflight, run_preflight
 from ops.preflight_mock import ACCOUNT, CALLER, MockAccount, stubbed_clients
@@ -320,11 +323,13 @@ def test_the_committed_stacks_count_what_their_programs_create(needs):
 # --- the AWS rules preflight relies on ------------------------------------------------------
 
 
-def test_lambda_keeps_100_unreserved_after_every_reservation():
-    # Lambda developer guide, "Configuring reserved concurrency for a function": "you can reserve
-    # up to the Unreserved account concurrency value minus 100" (Lambda keeps 100 for functions
-    # without a reservation).
-    assert LAMBDA_UNRESERVED_FLOOR == 100
+@pytest.mark.parametrize(("unreserved", "status"), [(105, FAIL), (106, PASS)])
+def test_lambda_keeps_100_unreserved_after_every_reservation(needs, unreserved, status):
+    # Lambda developer guide, "Configuring reserved concurrency for a function": a function may
+    # reserve up to the account's unreserved concurrency minus 100 (kept for the functions that
+    # reserve none). Production reserves 6.
+    facts = AccountFacts(ACCOUNT, CALLER, [], lambda_limit=1000, lambda_unreserved=unreserved)
+    assert lambda_item(needs["production"], facts).status == status
 
 
 def test_every_counted_quota_has_the_code_aws_documents():
