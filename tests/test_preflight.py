@@ -214,6 +214,18 @@ def test_configured_zones_that_are_use1_az3_in_this_account_are_refused(capsys, 
     )
 
 
+def test_a_region_whose_vpc_origin_exceptions_are_not_on_file_says_so(capsys, needs):
+    elsewhere = dataclasses.replace(needs["staging"], region="eu-west-1")
+    zones = [("eu-west-1a", "euw1-az3"), ("eu-west-1b", "euw1-az1"), ("eu-west-1c", "euw1-az2")]
+    code, lines, _ = preflight(capsys, elsewhere, MockAccount(zones=zones))
+    assert (code, lines[1]) == (
+        EXIT_OK,
+        "✓ zones: needed 2 zones where CloudFront VPC origins are supported, available the stack will use euw1-az1"
+        " (eu-west-1b), euw1-az2 (eu-west-1c); no VPC-origin exceptions on file for eu-west-1; chosen by zone ID"
+        " (components/zones.py)",
+    )
+
+
 def test_a_region_with_too_few_supported_zones_fails_the_zones_item(capsys, needs):
     account = MockAccount(zones=[("us-east-1a", "use1-az3"), ("us-east-1b", "use1-az1")])
     code, lines, _ = preflight(capsys, needs["staging"], account)
