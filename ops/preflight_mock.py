@@ -55,6 +55,7 @@ class MockAccount:
     )
     usage: dict[str, int] = field(default_factory=dict)  # by quota name; 0 when absent
     unlisted: set[str] = field(default_factory=set)  # CloudFront quotas Service Quotas does not list
+    unapplied: set[str] = field(default_factory=set)  # quota codes with no applied value: AWS's default answers
     denied: set[str] = field(default_factory=set)  # boto3 method names answered AccessDenied
 
     def clients(self, needs: StackNeeds) -> tuple[Any, list[Stubber]]:
@@ -111,10 +112,14 @@ class MockAccount:
                 if not listed:
                     answer("service-quotas", "us-east-1", "list_aws_default_service_quotas", {"Quotas": []})
             else:
+                if quota.code in self.unapplied:
+                    stub("service-quotas", region).add_client_error(
+                        "get_service_quota", "NoSuchResourceException", http_status_code=400
+                    )
                 answer(
                     "service-quotas",
                     region,
-                    "get_service_quota",
+                    "get_aws_default_service_quota" if quota.code in self.unapplied else "get_service_quota",
                     {
                         "Quota": {
                             "QuotaCode": quota.code,

@@ -186,6 +186,14 @@ def test_a_cloudfront_quota_service_quotas_does_not_list_falls_back_to_the_docum
     )
 
 
+def test_a_quota_with_no_applied_value_is_read_from_aws_defaults(capsys, needs):
+    code, lines, _ = preflight(capsys, needs["staging"], MockAccount(unapplied={"L-F678F1CE"}))
+    assert (code, lines[4]) == (
+        EXIT_OK,
+        '✓ vpcs: needed 1, available 5 (5, 0 in use); vpc L-F678F1CE "VPCs per Region"',
+    )
+
+
 def test_the_account_the_stack_file_names_must_be_the_callers(capsys, needs):
     wrong = dataclasses.replace(needs["staging"], allowed_account_ids=("210987654321",))
     code, lines, _ = preflight(capsys, wrong, MockAccount())
