@@ -78,10 +78,10 @@ def mocked_preflight(stack: str, run: Any) -> list[str]:
     """The plan's preflight against a mocked new account (ops/preflight_mock.py): what
     ``python -m ops rehearse`` shows under the plan."""
     from ops.mock_program import stack_config
-    from ops.preflight_mock import NEW_ACCOUNT, stubbed_clients
+    from ops.preflight_mock import NEW_ACCOUNT
 
     needs = StackNeeds.from_run(stack, stack_config(stack), run)
-    clients, _ = stubbed_clients(NEW_ACCOUNT, needs)
+    clients, _ = NEW_ACCOUNT.clients(needs)
     items = check(needs, read_account(needs, clients))
     heading = (
         f"preflight against a mocked new account (Lambda concurrency {NEW_ACCOUNT.concurrency};"

@@ -69,6 +69,7 @@ class MockAccount:
                     service, region_name=region, aws_access_key_id="AKIDTEST", aws_secret_access_key="test"
                 )
                 made[(service, region)], stubbers[(service, region)] = client, Stubber(client)
+                stubbers[(service, region)].activate()  # from here on, an unstubbed call is an error
             return stubbers[(service, region)]
 
         def answer(service: str, region: str, method: str, response: dict, params: dict | None = None) -> None:
@@ -130,7 +131,12 @@ class MockAccount:
                     {"ServiceCode": quota.service, "QuotaCode": quota.code},
                 )
             self._usage(answer, region, quota.name, used, needs)
-        return (lambda service, region: stub(service, region) and made[(service, region)]), list(stubbers.values())
+
+        def client(service: str, region: str) -> Any:
+            stub(service, region)  # a client nothing was stubbed for fails every call
+            return made[(service, region)]
+
+        return client, list(stubbers.values())
 
     def _cloudfront_quota(self, name: str) -> dict:
         return {"QuotaCode": CLOUDFRONT_CODES[name], "QuotaName": name, "Value": float(self.quotas[name])}
@@ -164,10 +170,3 @@ class MockAccount:
 
 NEW_ACCOUNT = MockAccount(concurrency=10, unreserved=10)
 
-
-def stubbed_clients(account: MockAccount, needs: StackNeeds) -> tuple[Any, list[Stubber]]:
-    """The account's client factory with its stubbers active (check them with assert_no_pending_responses)."""
-    clients, stubbers = account.clients(needs)
-    for stubber in stubbers:
-        stubber.activate()
-    return clients, stubbers

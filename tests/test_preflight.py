@@ -27,7 +27,7 @@ from ops.preflight import (
     lambda_item,
 )
 from ops.preflight_cli import mocked_preflight, run_preflight
-from ops.preflight_mock import ACCOUNT, CALLER, MockAccount, stubbed_clients
+from ops.preflight_mock import ACCOUNT, CALLER, MockAccount
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def needs(staging, production):
 
 
 def preflight(capsys, needs: StackNeeds, account: MockAccount, as_json: bool = False) -> tuple[int, list[str], str]:
-    clients, stubbers = stubbed_clients(account, needs)
+    clients, stubbers = account.clients(needs)
     code = run_preflight(needs, as_json, clients)
     for stubber in stubbers:
         stubber.assert_no_pending_responses()  # every stubbed read was made, and nothing else
@@ -295,7 +295,7 @@ def test_no_credentials_is_one_line_with_the_fix(capsys, monkeypatch):
 
 def test_denied_caller_identity_stops_before_anything_else(needs):
     account = MockAccount(denied={"get_caller_identity"})
-    clients, _ = stubbed_clients(account, needs["staging"])
+    clients, _ = account.clients(needs["staging"])
     with pytest.raises(CommandFailed) as failed:
         run_preflight(needs["staging"], False, clients)
     assert (failed.value.exit_code, str(failed.value)) == (
