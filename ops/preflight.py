@@ -11,7 +11,7 @@ the stack setting to change). The rules, each with its page (tests/test_prefligh
   counted in vCPUs against L-1216C47A (EC2 user guide, "Amazon EC2 service quotas"); a rolling
   refresh at ``max_healthy_percentage`` 200 runs twice the group (EC2 Auto Scaling user guide,
   "Instance refresh": maximum healthy percentage).
-- VPC: VPCs per Region L-F678F1CE, NAT gateways per Availability Zone L-FE5A380F, interface
+- VPC: VPCs per Region L-F678F1CE, internet gateways per Region L-A4707A72, NAT gateways per Availability Zone L-FE5A380F, interface
   endpoints per VPC L-29B6F2EB (Amazon VPC user guide, "Amazon VPC quotas"); Elastic IPs per
   Region L-0263D0A3 (EC2 user guide, "Elastic IP addresses": "Elastic IP address quota").
 - RDS: manual DB instance snapshots per Region L-272F1212 (RDS user guide, "Quotas in Amazon RDS").
@@ -59,6 +59,7 @@ class Quota:
 LAMBDA_CONCURRENCY = Quota("lambda", "L-B99A9384", "Concurrent executions")
 EC2_STANDARD_VCPUS = Quota("ec2", "L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances")
 VPCS = Quota("vpc", "L-F678F1CE", "VPCs per Region")
+INTERNET_GATEWAYS = Quota("vpc", "L-A4707A72", "Internet gateways per Region")
 NAT_GATEWAYS = Quota("vpc", "L-FE5A380F", "NAT gateways per Availability Zone")
 INTERFACE_ENDPOINTS = Quota("vpc", "L-29B6F2EB", "Interface VPC endpoints per VPC")
 ELASTIC_IPS = Quota("ec2", "L-0263D0A3", "EC2-VPC Elastic IPs")
@@ -95,6 +96,7 @@ class StackNeeds:
     instance_type: str | None
     peak_instances: int  # during a rolling refresh: the group times max_healthy_percentage
     creates_vpc: bool
+    internet_gateways: int
     existing_vpc_id: str | None
     configured_zones: tuple[str, ...]
     nat_gateways_per_zone: int
@@ -131,6 +133,7 @@ class StackNeeds:
             instance_type=templates[0].inputs.get("instanceType") if templates else None,
             peak_instances=-(-desired * max_healthy // 100),
             creates_vpc=bool(run.of_type("aws:ec2/vpc:Vpc")),
+            internet_gateways=len(run.of_type("aws:ec2/internetGateway:InternetGateway")),
             existing_vpc_id=network.get("existingVpcId"),
             configured_zones=tuple(_list(network.get("availabilityZones"))),
             nat_gateways_per_zone=max(nat_zones.values(), default=0),
@@ -307,6 +310,7 @@ def ec2_item(needs: StackNeeds, facts: AccountFacts) -> Item | None:
 # Each counted item: its name, its quota, how many the stack needs, and what it counts.
 COUNTED: tuple[tuple[str, Quota, Callable[[StackNeeds], int], str], ...] = (
     ("vpcs", VPCS, lambda n: int(n.creates_vpc), ""),
+    ("internet gateways", INTERNET_GATEWAYS, lambda n: n.internet_gateways, ""),
     ("nat gateways", NAT_GATEWAYS, lambda n: n.nat_gateways_per_zone, " in one zone (in use: the busiest zone)"),
     ("elastic ips", ELASTIC_IPS, lambda n: n.elastic_ips, ""),
     ("interface endpoints", INTERFACE_ENDPOINTS, lambda n: n.interface_endpoints, " in the VPC"),

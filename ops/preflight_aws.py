@@ -7,6 +7,7 @@ can be read either. The permissions, all read-only (README "Deploying for real")
 sts:GetCallerIdentity, lambda:GetAccountSettings, servicequotas:GetServiceQuota,
 GetAWSDefaultServiceQuota, ListServiceQuotas, ListAWSDefaultServiceQuotas,
 ec2:DescribeAvailabilityZones, DescribeInstanceTypes, DescribeInstances, DescribeVpcs,
+DescribeInternetGateways,
 DescribeNatGateways, DescribeSubnets, DescribeAddresses, DescribeVpcEndpoints,
 rds:DescribeDBSnapshots, cloudfront:ListResponseHeadersPolicies, cloudfront:ListVpcOrigins.
 """
@@ -26,6 +27,7 @@ from ops.preflight import (
     EC2_STANDARD_VCPUS,
     ELASTIC_IPS,
     INTERFACE_ENDPOINTS,
+    INTERNET_GATEWAYS,
     MANUAL_SNAPSHOTS,
     NAT_GATEWAYS,
     RESPONSE_HEADERS_POLICIES,
@@ -163,6 +165,7 @@ def read_account(needs: StackNeeds, clients: Clients = boto3_clients) -> Account
     usage: dict[Quota, Callable[[], int]] = {
         EC2_STANDARD_VCPUS: lambda: _running_standard_vcpus(ec2),
         VPCS: lambda: _count(ec2, "describe_vpcs", "Vpcs"),
+        INTERNET_GATEWAYS: lambda: _count(ec2, "describe_internet_gateways", "InternetGateways"),
         NAT_GATEWAYS: lambda: _busiest_zone_nat_gateways(ec2),
         ELASTIC_IPS: lambda: len(ec2.describe_addresses(Filters=[{"Name": "domain", "Values": ["vpc"]}])["Addresses"]),
         INTERFACE_ENDPOINTS: lambda: (
@@ -189,6 +192,7 @@ def read_account(needs: StackNeeds, clients: Clients = boto3_clients) -> Account
     actions = {
         EC2_STANDARD_VCPUS: "ec2:DescribeInstances",
         VPCS: "ec2:DescribeVpcs",
+        INTERNET_GATEWAYS: "ec2:DescribeInternetGateways",
         NAT_GATEWAYS: "ec2:DescribeNatGateways",
         ELASTIC_IPS: "ec2:DescribeAddresses",
         INTERFACE_ENDPOINTS: "ec2:DescribeVpcEndpoints",

@@ -29,8 +29,8 @@ CLOUDFRONT_CODES = {RESPONSE_HEADERS_POLICIES.name: "L-0000C0F1", VPC_ORIGINS.na
 class MockAccount:
     """What the stubbed account answers: quotas by code (CloudFront's by name) and usage by quota name.
 
-    The defaults are AWS's documented defaults where this program relies on one (VPCs 5 and
-    NAT gateways 5 per zone, interface endpoints 50 per VPC, Elastic IPs 5: "Amazon VPC quotas";
+    The defaults are AWS's documented defaults where this program relies on one (VPCs 5,
+    internet gateways 5, NAT gateways 5 per zone, interface endpoints 50 per VPC, Elastic IPs 5: "Amazon VPC quotas";
     manual DB snapshots 100: "Quotas in Amazon RDS"; CloudFront response headers policies 20 and
     VPC origins 25: CloudFront "Quotas"); standard vCPUs 64 and Lambda concurrency 1000 are
     mocked values (``NEW_ACCOUNT`` below has 10). Instance types have DescribeInstanceTypes'
@@ -45,6 +45,7 @@ class MockAccount:
         default_factory=lambda: {
             "L-1216C47A": 64,
             "L-F678F1CE": 5,
+            "L-A4707A72": 5,
             "L-FE5A380F": 5,
             "L-0263D0A3": 5,
             "L-29B6F2EB": 50,
@@ -148,6 +149,9 @@ class MockAccount:
             answer("ec2", region, "describe_instances", {"Reservations": [{"Instances": instances if used else []}]})
         elif name == "VPCs per Region":
             answer("ec2", region, "describe_vpcs", {"Vpcs": [{"VpcId": f"vpc-{i:08x}"} for i in range(used)]})
+        elif name == "Internet gateways per Region":
+            gateways = [{"InternetGatewayId": f"igw-{i:08x}"} for i in range(used)]
+            answer("ec2", region, "describe_internet_gateways", {"InternetGateways": gateways})
         elif name == "NAT gateways per Availability Zone":
             gateways = [{"NatGatewayId": f"nat-{i}", "SubnetId": "subnet-0123abcd"} for i in range(used)]
             answer("ec2", region, "describe_nat_gateways", {"NatGateways": gateways})
@@ -169,4 +173,3 @@ class MockAccount:
 
 
 NEW_ACCOUNT = MockAccount(concurrency=10, unreserved=10)
-

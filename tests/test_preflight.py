@@ -57,6 +57,7 @@ STAGING_ON_A_ROOMY_ACCOUNT = [
     "✓ ec2 vcpus: needed 4 vCPUs (2 x t4g.small of 2 during a rolling refresh), available 64 (64, 0 in use);"
     ' ec2 L-1216C47A "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"',
     '✓ vpcs: needed 1, available 5 (5, 0 in use); vpc L-F678F1CE "VPCs per Region"',
+    '✓ internet gateways: needed 1, available 5 (5, 0 in use); vpc L-A4707A72 "Internet gateways per Region"',
     "✓ nat gateways: needed 1 in one zone (in use: the busiest zone), available 5 (5, 0 in use);"
     ' vpc L-FE5A380F "NAT gateways per Availability Zone"',
     '✓ elastic ips: needed 1, available 5 (5, 0 in use); ec2 L-0263D0A3 "EC2-VPC Elastic IPs"',
@@ -67,7 +68,7 @@ STAGING_ON_A_ROOMY_ACCOUNT = [
     ' cloudfront L-0000C0F1 "Response headers policies per AWS account"',
     "✓ cloudfront vpc origins: needed 1, available 25 (25, 0 in use);"
     ' cloudfront L-0000C0F2 "VPC origins per AWS account"',
-    "account takes stack staging: all 11 items pass",
+    "account takes stack staging: all 12 items pass",
 ]
 
 
@@ -116,6 +117,13 @@ def test_reserving_exactly_down_to_the_last_100_unreserved_passes(capsys, needs)
             '✗ vpcs: needed 1, available 0 (5, 5 in use); vpc L-F678F1CE "VPCs per Region" (fix: aws service-quotas'
             " request-service-quota-increase --service-code vpc --quota-code L-F678F1CE --desired-value 6"
             " --region us-east-1)",
+        ),
+        (
+            "Internet gateways per Region",
+            5,
+            '✗ internet gateways: needed 1, available 0 (5, 5 in use); vpc L-A4707A72 "Internet gateways per Region"'
+            " (fix: aws service-quotas request-service-quota-increase --service-code vpc --quota-code L-A4707A72"
+            " --desired-value 6 --region us-east-1)",
         ),
         (
             "NAT gateways per Availability Zone",
@@ -179,7 +187,7 @@ def test_interface_endpoints_in_an_existing_vpc_count_what_is_there(capsys, prod
 def test_a_cloudfront_quota_service_quotas_does_not_list_falls_back_to_the_documented_default(capsys, needs):
     account = MockAccount(unlisted={VPC_ORIGINS.name})
     code, lines, _ = preflight(capsys, needs["staging"], account)
-    assert (code, lines[10]) == (
+    assert (code, lines[11]) == (
         EXIT_OK,
         "✓ cloudfront vpc origins: needed 1, available 25 (25, documented default, not in Service Quotas, 0 in use);"
         ' cloudfront (no code) "VPC origins per AWS account"',
@@ -266,7 +274,7 @@ def test_json_has_every_item_and_the_verdict(capsys, needs):
 
     code, lines, _ = preflight(capsys, needs["staging"], MockAccount(), as_json=True)
     document = json.loads("\n".join(lines))
-    assert (code, document["verdict"], document["account"], len(document["items"])) == (EXIT_OK, "pass", ACCOUNT, 11)
+    assert (code, document["verdict"], document["account"], len(document["items"])) == (EXIT_OK, "pass", ACCOUNT, 12)
     assert document["items"][2] == {
         "name": "lambda reserved concurrency",
         "status": "pass",
@@ -333,10 +341,12 @@ def test_the_committed_stacks_count_what_their_programs_create(needs):
         "swipesavvy-db-operator-reader-function": 5,
         "swipesavvy-db-operator-function": 1,
     }
-    # Production runs 2 instances, 4 during a rolling refresh at max_healthy_percentage 200.
+    # Production runs 2 instances, 4 during a rolling refresh at max_healthy_percentage 200 (EC2 Auto
+    # Scaling user guide, "Instance refresh": new instances launch before the old terminate).
     assert (production.instance_type, production.peak_instances) == ("m7g.large", 4)
     for stack in (staging, production):
-        assert (stack.creates_vpc, stack.nat_gateways_per_zone, stack.elastic_ips) == (True, 1, 1)
+        assert (stack.creates_vpc, stack.internet_gateways) == (True, 1)
+        assert (stack.nat_gateways_per_zone, stack.elastic_ips) == (1, 1)
         assert (stack.response_headers_policies, stack.vpc_origins, stack.interface_endpoints) == (1, 1, 1)
 
 
@@ -359,6 +369,7 @@ def test_every_counted_quota_has_the_code_aws_documents():
     codes = {quota.name: (quota.service, quota.code) for _, quota, _, _ in COUNTED}
     assert codes == {
         "VPCs per Region": ("vpc", "L-F678F1CE"),
+        "Internet gateways per Region": ("vpc", "L-A4707A72"),
         "NAT gateways per Availability Zone": ("vpc", "L-FE5A380F"),
         "EC2-VPC Elastic IPs": ("ec2", "L-0263D0A3"),
         "Interface VPC endpoints per VPC": ("vpc", "L-29B6F2EB"),

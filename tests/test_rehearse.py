@@ -108,11 +108,11 @@ def test_rehearse_runs_all_seven_phases(capsys, tmp_path, stack):
     groups = [line for line in out.splitlines() if line.startswith("+ ")]  # components, and the stack's own
     assert groups[0].startswith("+ pulumi:pulumi:Stack  (stack)  (2 resources)")  # the shape and destroy guards
     assert f"resources in {len(groups)} groups, no error" in criteria["program"]
-    preflight = out.split("preflight against a mocked new account (Lambda concurrency 10;", 1)[1].splitlines()
+    preflight = out.split("preflight against a mocked new account (Lambda concurrency 10;", 1)[1].split("\n\n")[0]
     assert (
-        preflight[12]
+        preflight.splitlines()[-1]
         == {
-            "staging": "account takes stack staging: all 11 items pass",
+            "staging": "account takes stack staging: all 12 items pass",
             "production": "the first pulumi up of stack production would fail: lambda reserved concurrency",
         }[stack]
     )
