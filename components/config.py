@@ -133,6 +133,11 @@ class DatabaseConfig:
     # Unset: operator when the stack creates its VPC, direct in an existing one.
     access: str | None = None
     operator_secrets_endpoint: bool = True  # operator: a Secrets Manager interface endpoint
+    # operator: the two functions reserve their concurrency (1 and 5), which serialises deploy
+    # operations; a function may reserve only down to the account's last 100 unreserved, which a
+    # new account's quota (as low as 10) does not have ("Configuring reserved concurrency for a
+    # function"), so only production, on an account raised for it, reserves (python -m ops preflight).
+    operator_reserved_concurrency: bool = False
     connect_host: str | None = None  # direct: e.g. 127.0.0.1 for an SSM port-forward tunnel
     connect_port: int | None = None
     snapshot_after_schema: bool = False
@@ -625,6 +630,7 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         deploy_runner_cidrs=runner_cidrs,
         access=access,
         operator_secrets_endpoint=s.boolean("operatorSecretsEndpoint", d.operator_secrets_endpoint),
+        operator_reserved_concurrency=s.boolean("operatorReservedConcurrency", d.operator_reserved_concurrency),
         connect_host=connect_host,
         connect_port=connect_port,
         snapshot_after_schema=s.boolean("snapshotAfterSchema", d.snapshot_after_schema),

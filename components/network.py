@@ -1,6 +1,7 @@
 """``Network``: the VPC the database and backend live in, or an existing one.
 
-New VPC: a public and a private subnet in each of two availability zones, an internet
+New VPC: a public and a private subnet in each of two availability zones (chosen by zone
+ID where CloudFront VPC origins are supported, components/zones.py), an internet
 gateway (the NAT gateway's way out, and what CloudFront's VPC origins require of the VPC),
 and private subnets with no route to the internet unless ``network.natGateway`` is true
 (then one NAT gateway, in the first zone). Everything else lives in the private subnets,
@@ -21,8 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import NetworkConfig
-
-ZONE_COUNT = 2
+from components.zones import ZONE_COUNT, choose_zones
 
 
 def subnet_cidrs(vpc_cidr: str) -> tuple[list[str], list[str]]:
@@ -31,6 +31,14 @@ def subnet_cidrs(vpc_cidr: str) -> tuple[list[str], list[str]]:
     network = ipaddress.ip_network(vpc_cidr)
     blocks = [str(block) for block in network.subnets(prefixlen_diff=4)]
     return blocks[:ZONE_COUNT], blocks[ZONE_COUNT : 2 * ZONE_COUNT]
+
+
+def region_zones(opts: pulumi.InvokeOutputOptions | None = None) -> pulumi.Output[list]:
+    """The names of the zones a new VPC uses: chosen by zone ID (components/zones.py)."""
+    available = aws.get_availability_zones_output(state="available", opts=opts)
+    return pulumi.Output.all(available.names, available.zone_ids).apply(
+        lambda both: [name for name, _ in choose_zones(*both)]
+    )
 
 
 @dataclass
@@ -92,10 +100,8 @@ class Network(pulumi.ComponentResource):
         elif config.availability_zones:
             zones = [pulumi.Output.from_input(zone) for zone in config.availability_zones[:ZONE_COUNT]]
         else:
-            names = aws.get_availability_zones_output(
-                state="available", opts=pulumi.InvokeOutputOptions(parent=self)
-            ).names
-            zones = [names.apply(lambda n, i=i: n[i]) for i in range(ZONE_COUNT)]
+            chosen = region_zones(pulumi.InvokeOutputOptions(parent=self))
+            zones = [chosen.apply(lambda n, i=i: n[i]) for i in range(ZONE_COUNT)]
 
         private_cidrs, public_cidrs = subnet_cidrs(config.vpc_cidr)
         private = [

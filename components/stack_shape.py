@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_random as random
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 from components.config import NAMESPACE, NetworkConfig
 from components.dynamic import changed
-from components.network import ZONE_COUNT
+from components.network import region_zones
+from components.zones import ZONE_COUNT
 
 NETWORK_INPUTS = {"vpc_cidr": "network.vpcCidr", "existing_vpc_id": "network.existingVpcId"}  # input: setting
 RECORDED = (*NETWORK_INPUTS, "zones", "engine_major")
@@ -121,8 +121,7 @@ class StackShape(Resource, module="stack", name="StackShape"):
         elif network.availability_zones:
             zones = list(network.availability_zones[:ZONE_COUNT])
         else:
-            available = aws.get_availability_zones_output(state="available")
-            zones = available.names.apply(lambda names: list(names[:ZONE_COUNT]))
+            zones = region_zones()
         super().__init__(
             StackShapeProvider(),
             name,

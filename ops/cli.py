@@ -12,6 +12,7 @@
     python -m ops snapshots prune --stack NAME   delete a stack's older retained snapshots
     python -m ops drift --stack NAME       what changed outside the stack (preview --refresh, verify)
     python -m ops cost --stack NAME        the stack's monthly cost from its plan (ops/cost_cli.py)
+    python -m ops preflight --stack NAME   will this AWS account take the stack (ops/preflight_cli.py)
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
@@ -24,7 +25,7 @@ message contains the DSN or a password (``report`` scrubs them on the way out).
 
 This module is the parser and the dispatch only: each command's work lives with its subject
 (``ops/db_cli.py``, ``smoke_cli``, ``rehearse_cli``, ``rollback_cli``, ``drift_cli``,
-``lifecycle_cli``, ``cost_cli``; ``--stack`` in ``ops/stack_target.py``, the Pulumi CLI in
+``lifecycle_cli``, ``cost_cli``, ``preflight_cli``; ``--stack`` in ``ops/stack_target.py``, the Pulumi CLI in
 ``ops/pulumi_cli.py``).
 """
 
@@ -65,6 +66,7 @@ from ops.db_credentials import port_number
 from ops.drift_cli import cmd_drift
 from ops.lifecycle_cli import cmd_review_config, cmd_snapshots_prune
 from ops.migrations import MigrationError
+from ops.preflight_cli import add_preflight_parser
 from ops.rehearse_cli import cmd_rehearse
 from ops.rollback_cli import cmd_rollback
 from ops.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV
@@ -87,7 +89,7 @@ __all__ = [
     "build_parser",
     "main",
 ]
-READ_ONLY_COMMANDS = (["drift"], ["cost"])  # read and print, never write: Ctrl-C leaves nothing changed
+READ_ONLY_COMMANDS = (["drift"], ["cost"], ["preflight"])  # read and print, never write: Ctrl-C leaves nothing changed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -249,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seed_options(rehearse)
     rehearse.set_defaults(handler=cmd_rehearse)
     add_cost_parser(commands)
+    add_preflight_parser(commands)
 
     rollback = commands.add_parser(
         "rollback",
@@ -362,7 +365,7 @@ def report(message: str, exit_code: int, argv: Sequence[str]) -> int:
 def _dsn_candidates(argv: Sequence[str]) -> list[str]:
     """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced).
     None for the commands that take no DSN: their URLs are not secrets."""
-    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"], ["drift"]):
+    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"], ["drift"], ["preflight"]):
         return []
     looks_like_dsn = [arg for arg in argv if not arg.startswith("-") and ("=" in arg or "://" in arg)]
     dsn_options = [arg.partition("=")[2] for arg in argv if arg.startswith("--dsn=")]

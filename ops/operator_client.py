@@ -4,8 +4,8 @@ Built for what a synchronous Lambda invoke really does (shared/reference/operato
 - botocore retries a read timeout, which would run a long seed two or three times, so
   retries are off (one attempt) and the read timeout outlasts the function's own timeout;
   a throttle (nothing ran) is retried here, for as long as another operation may hold the
-  function's one concurrent execution (its reserved concurrency is 1: deploy operations
-  run one at a time);
+  function's one concurrent execution (with ``database.operatorReservedConcurrency`` its
+  reserved concurrency is 1: deploy operations run one at a time);
 - a new or idle VPC function is not active yet: wait for it before invoking (an idle,
   Inactive one is woken first: it stays Inactive until an invoke, which fails);
 - a function error is HTTP 200 with ``FunctionError``: it is turned into an exception;

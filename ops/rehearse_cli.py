@@ -17,6 +17,7 @@ from ops.cost_cli import cost_summary
 from ops.db_cli import seed_parameters
 from ops.local_postgres import ServerUnavailable, announced_scratch, terminate_on_sigterm
 from ops.plan import architecture_dot, plan_dot, plan_groups, plan_lines
+from ops.preflight_cli import mocked_preflight
 from ops.rehearse import (
     BackgroundProgram,
     Criterion,
@@ -100,6 +101,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         print(f"plan for stack {args.stack} (under mocks, as `pulumi preview` would list the creates):")
         print("\n".join(plan_lines(plan_groups(state.program))))
         print(cost_summary(args.stack, state.program))
+        print("\n".join(mocked_preflight(args.stack, state.program)))
         print()
         if args.graph:
             title = f"swipesavvy-{args.stack}: " + (

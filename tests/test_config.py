@@ -972,6 +972,7 @@ def test_every_database_field_lands_where_it_belongs():
         "deployRunnerCidrs": "10.0.5.0/24",  # one CIDR as a plain string
         "access": "direct",
         "operatorSecretsEndpoint": False,
+        "operatorReservedConcurrency": True,
         "connectHost": "db-tunnel.internal",
         "connectPort": 65535,
         "snapshotAfterSchema": True,
@@ -997,6 +998,7 @@ def test_every_database_field_lands_where_it_belongs():
         deploy_runner_cidrs=("10.0.5.0/24",),
         access="direct",
         operator_secrets_endpoint=False,
+        operator_reserved_concurrency=True,
         connect_host="db-tunnel.internal",
         connect_port=65535,
         snapshot_after_schema=True,
@@ -1038,6 +1040,7 @@ DIRECT = {"access": "direct", "connectHost": "127.0.0.1"}
         ("engineVersion", True, "must be one of 14, 15, 16, 17", "16"),
         ("connectHost", "host name", "must be a host name or IP address", "127.0.0.1"),
         ("operatorSecretsEndpoint", "no", "must be true or false", "true"),
+        ("operatorReservedConcurrency", "yes", "must be true or false", "false"),
         ("snapshotAfterSchema", 1, "must be true or false", "false"),
     ],
 )

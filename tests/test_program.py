@@ -595,14 +595,26 @@ def test_operator_without_its_endpoint_reaches_secrets_manager_by_the_vpcs_route
     )
 
 
-def test_the_operator_runs_one_operation_at_a_time_and_both_functions_are_traced(staging):
-    # Checkov CKV_AWS_115 and CKV_AWS_50; the client retries a throttle (tests/test_operator_client.py).
-    for function_name, prefix, concurrency in (
-        ("swipesavvy-db-operator-function", "swipesavvy-db-operator", 1),
-        ("swipesavvy-db-operator-reader-function", "swipesavvy-db-operator-reader", 5),
+def test_production_reserves_the_operators_concurrency_and_staging_leaves_it_off(staging, production):
+    # Checkov CKV_AWS_115 where the account allows it: a function may reserve only what leaves the
+    # account 100 unreserved (tests/test_aws_constraints.py), which a new account does not have.
+    for function_name, concurrency in (
+        ("swipesavvy-db-operator-function", 1),
+        ("swipesavvy-db-operator-reader-function", 5),
+    ):
+        reserved = production.of_name("aws:lambda/function:Function", function_name).inputs
+        assert reserved["reservedConcurrentExecutions"] == concurrency
+        unreserved = staging.of_name("aws:lambda/function:Function", function_name).inputs
+        assert "reservedConcurrentExecutions" not in unreserved
+
+
+def test_both_operator_functions_are_traced(staging):
+    # Checkov CKV_AWS_50.
+    for function_name, prefix in (
+        ("swipesavvy-db-operator-function", "swipesavvy-db-operator"),
+        ("swipesavvy-db-operator-reader-function", "swipesavvy-db-operator-reader"),
     ):
         function = staging.of_name("aws:lambda/function:Function", function_name)
-        assert function.inputs["reservedConcurrentExecutions"] == concurrency
         assert function.inputs["tracingConfig"] == {"mode": "Active"}
         xray = staging.of_name("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{prefix}-xray").inputs
         assert xray == {"role": f"{prefix}-role", "policyArn": "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"}

@@ -108,6 +108,14 @@ def test_rehearse_runs_all_seven_phases(capsys, tmp_path, stack):
     groups = [line for line in out.splitlines() if line.startswith("+ ")]  # components, and the stack's own
     assert groups[0].startswith("+ pulumi:pulumi:Stack  (stack)  (2 resources)")  # the shape and destroy guards
     assert f"resources in {len(groups)} groups, no error" in criteria["program"]
+    preflight = out.split("preflight against a mocked new account (Lambda concurrency 10;", 1)[1].split("\n\n")[0]
+    assert (
+        preflight.splitlines()[-1]
+        == {
+            "staging": "account takes stack staging: all 12 items pass",
+            "production": "the first pulumi up of stack production would fail: lambda reserved concurrency",
+        }[stack]
+    )
     assert "all 9 checks pass through the edge, every flag as found" in criteria["smoke"]
     assert "3 tests, 8 assertions hold" in criteria["synthetics"]
     assert f"with env:{stack}, service:swipesavvy-backend" in criteria["custom_metrics"]

@@ -156,6 +156,25 @@ def test_merges_deploy_staging_then_production_in_protected_environments_one_at_
     assert (action["command"], action["policyPacks"]) == ("up", "policy")
 
 
+def test_every_up_is_preceded_by_a_preflight_of_its_stack_with_the_same_credentials():
+    """README "Deploying for real": the account's quotas are checked, read-only, before anything is created."""
+    ups = 0
+    for _, _, job in _jobs():
+        steps = job.get("steps", [])
+        for index, step in enumerate(steps):
+            if step.get("with", {}).get("command") != "up":
+                continue
+            ups += 1
+            before = steps[:index]
+            (credentials,) = [i for i, s in enumerate(before) if "configure-aws-credentials" in s.get("uses", "")]
+            (preflight,) = [i for i, s in enumerate(before) if "ops preflight" in s.get("run", "")]
+            assert credentials < preflight == index - 1
+            assert before[preflight]["run"] == '.venv/bin/python -m ops preflight --stack "${STACK}"'
+            stack = {**job.get("env", {}), **before[preflight].get("env", {})}["STACK"]
+            assert step["with"]["stack-name"] == "${{ vars.PULUMI_ORG }}/" + stack
+    assert ups == 2  # pulumi-up.yml (staging, production) and the review stack
+
+
 def test_a_review_stack_without_monitors_is_warned_not_refused_by_the_policy_pack():
     """Review stacks run with nothing but the repository's variables: without Datadog keys they
     have no monitors, so `database-has-monitors` (mandatory for staging and production) only

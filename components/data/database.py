@@ -475,6 +475,7 @@ class Database(pulumi.ComponentResource):
                 code=args.operator_code,
                 allow_data_destruction=args.config.allow_data_destruction,
                 secrets_endpoint=args.config.operator_secrets_endpoint,
+                reserved_concurrency=args.config.operator_reserved_concurrency,
                 # The endpoint's private DNS also answers the backend's instances (boot, agent).
                 secrets_clients={"backend": args.backend_security_group_id},
                 tags=tags,

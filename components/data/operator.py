@@ -25,9 +25,14 @@ to the database. One ``pulumi up`` from a laptop or a hosted runner then builds 
   network interfaces Lambda needs.
 - Timeout: Lambda's maximum (900 s), the invoke client waits longer and never retries a
   timed-out call (ops/operator_client.py).
-- Reserved concurrency (Checkov CKV_AWS_115): the operator runs one execution at a time, so
-  deploy operations are serialized, and the client retries a throttle while another one
-  runs; the reader a few, for a refresh's parallel reads. X-Ray tracing is active (CKV_AWS_50).
+- Reserved concurrency (Checkov CKV_AWS_115), when the stack sets
+  ``database.operatorReservedConcurrency`` (production): the operator runs one execution at a
+  time, so deploy operations are serialized, and the client retries a throttle while another
+  one runs; the reader a few, for a refresh's parallel reads. Off (staging, review stacks),
+  both draw on the account's unreserved pool and deploy operations may run side by side, as
+  they do in ``direct`` access (migrations and the seed take their own locks): a function may
+  reserve only what leaves the account 100 unreserved, which a new account does not have
+  (``python -m ops preflight`` counts it). X-Ray tracing is active (CKV_AWS_50).
 """
 
 from __future__ import annotations
@@ -114,6 +119,8 @@ class DatabaseOperatorArgs:
     secrets_endpoint: bool = True
     """Create a Secrets Manager interface endpoint; false when the subnets already reach
     Secrets Manager (a NAT gateway, or an endpoint the VPC has)."""
+    reserved_concurrency: bool = False
+    """Reserve each function's concurrency (the operator 1, the reader 5); off: none reserved."""
     secrets_clients: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """The security groups of the other computes in the VPC that read Secrets Manager, by a
     short name (``backend``): the endpoint admits each on 443, besides the functions."""
@@ -276,7 +283,7 @@ class DatabaseOperator(pulumi.ComponentResource):
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=args.subnet_ids, security_group_ids=[group.id]),
             # Its authority: what it may do comes from here, never from an event.
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={AUTHORITY_ENV: authority}),
-            reserved_concurrent_executions=kind.concurrency,
+            reserved_concurrent_executions=kind.concurrency if args.reserved_concurrency else None,
             tracing_config={"mode": "Active"},
             tags=tags,
             # Lambda needs its role's network-interface permissions before it can create the
