@@ -189,7 +189,6 @@ if monitored:
             stack=config.stack,
             site=dd_site,
             db_instance_identifier=database.instance_identifier,
-            db_allocated_storage_gib=config.database.allocated_storage_gib,
             tags=config.tags,
             site_url=site_url,
         ),
