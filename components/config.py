@@ -60,6 +60,8 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}\Z")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/releases/[0-9a-f]{64}\.tar\.gz$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _HOSTED_ZONE = re.compile(r"^Z[A-Z0-9]{5,31}$")
+# CloudFront policy ids are UUIDs (the managed ones: 658327ea-f89d-4fab-a63d-7e88639e58f6).
+_CLOUDFRONT_POLICY_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
 # Deploy runners may reach 5432 from these without an explicit opt-in: RFC 1918, and the
 # RFC 6598 shared space (100.64.0.0/10) that VPCs and VPNs also use; none is routed publicly.
@@ -209,6 +211,9 @@ class FrontendConfig:
     hosted_zone_id: str | None = None  # the Route 53 zone of ``domain``
     price_class: str = "PriceClass_100"
     waf: bool = False  # an AWS WAF web ACL on the distribution; on by default, and required, in production
+    # Another stack's response-headers policy (review stacks: staging's), instead of one of its
+    # own: response-headers policies are an account-wide CloudFront quota.
+    existing_response_headers_policy_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -893,6 +898,14 @@ def parse_frontend(
         hosted_zone_id=zone,
         price_class=s.choice("priceClass", d.price_class, PRICE_CLASSES),
         waf=s.boolean("waf", environment == "production"),
+        existing_response_headers_policy_id=s.text(
+            "existingResponseHeadersPolicyId",
+            None,
+            _CLOUDFRONT_POLICY_ID,
+            "must be a CloudFront response-headers policy id (a lowercase UUID, staging's"
+            " site_response_headers_policy_id output)",
+            "67f7725c-6f97-4210-82d7-5512b31e9d03",
+        ),
     )
     if not config.waf and environment == "production":
         raise _fail(

@@ -89,7 +89,7 @@ class SiteRun(ProgramRun):
         return json.loads(self.get(POLICY, f"{NAME}-{bucket}").inputs["policy"])["Statement"]
 
 
-def run_site(*, api: bool, domain: bool) -> SiteRun:
+def run_site(*, api: bool, domain: bool, headers_policy: str | None = None) -> SiteRun:
     mocks = RecordingMocks()
     ROOT_RESOURCE.set(None)
     monitor = SiteMonitor(mocks)
@@ -102,7 +102,12 @@ def run_site(*, api: bool, domain: bool) -> SiteRun:
         retained=monitor.retained,
         depends_on=monitor.depends_on,
     )
-    config = FrontendConfig(dist_dir=DIST, domain=DOMAIN if domain else None, hosted_zone_id=ZONE if domain else None)
+    config = FrontendConfig(
+        dist_dir=DIST,
+        domain=DOMAIN if domain else None,
+        hosted_zone_id=ZONE if domain else None,
+        existing_response_headers_policy_id=headers_policy,
+    )
 
     @pulumi.runtime.test
     def program():
@@ -113,6 +118,7 @@ def run_site(*, api: bool, domain: bool) -> SiteRun:
             "bucket_name": site.bucket_name,
             "distribution_id": site.distribution_id,
             "distribution_domain": site.distribution_domain,
+            "response_headers_policy_id": site.response_headers_policy_id,
         }
         return pulumi.Output.all(**outputs).apply(run.outputs.update)
 
@@ -148,8 +154,23 @@ def test_outputs(full, bare):
         "bucket_name": f"{NAME}-site-a1b2c3d",
         "distribution_id": f"{NAME}-cdn-id",
         "distribution_domain": CLOUDFRONT_DOMAIN,
+        "response_headers_policy_id": f"{NAME}-headers-id",
     }
     assert bare.outputs["url"] == f"https://{CLOUDFRONT_DOMAIN}"
+
+
+STAGINGS_HEADERS_POLICY = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+
+
+def test_with_an_existing_response_headers_policy_the_site_declares_none_and_uses_it():
+    """Response-headers policies are an account-wide CloudFront quota: review stacks share
+    staging's (by id, from its outputs) instead of one each."""
+    shared = run_site(api=True, domain=False, headers_policy=STAGINGS_HEADERS_POLICY)
+    assert shared.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy") == []
+    distribution = shared.distribution()
+    behaviors = [distribution["defaultCacheBehavior"], *distribution["orderedCacheBehaviors"]]
+    assert [b["responseHeadersPolicyId"] for b in behaviors] == [STAGINGS_HEADERS_POLICY] * 2
+    assert shared.outputs["response_headers_policy_id"] == STAGINGS_HEADERS_POLICY
 
 
 @pytest.mark.parametrize("bucket", ["site", "logs"])
