@@ -11,6 +11,7 @@
     python -m ops review-config --pr N     write a review stack's settings from staging's
     python -m ops snapshots prune --stack NAME   delete a stack's older retained snapshots
     python -m ops drift --stack NAME       what changed outside the stack (preview --refresh, verify)
+    python -m ops pending --stack NAME     an interrupted update's pending creates, and their recovery
     python -m ops cost --stack NAME        the stack's monthly cost from its plan (ops/cost_cli.py)
 
 The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``), and libpq's
@@ -63,7 +64,7 @@ from ops.cost_cli import add_cost_parser
 from ops.db_cli import DSN_ENV, cmd_db_migrate, cmd_db_seed, cmd_db_unseed, cmd_sandbox, cmd_verify
 from ops.db_credentials import port_number
 from ops.drift_cli import cmd_drift
-from ops.lifecycle_cli import cmd_review_config, cmd_snapshots_prune
+from ops.lifecycle_cli import cmd_pending, cmd_review_config, cmd_snapshots_prune
 from ops.migrations import MigrationError
 from ops.rehearse_cli import cmd_rehearse
 from ops.rollback_cli import cmd_rollback
@@ -87,7 +88,7 @@ __all__ = [
     "build_parser",
     "main",
 ]
-READ_ONLY_COMMANDS = (["drift"], ["cost"])  # read and print, never write: Ctrl-C leaves nothing changed
+READ_ONLY_COMMANDS = (["drift"], ["cost"], ["pending"])  # read and print, never write: Ctrl-C leaves nothing changed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -312,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
         lock_timeout=DEFAULT_LOCK_TIMEOUT_S,
     )
 
+    pending = commands.add_parser(
+        "pending", help="an interrupted update's pending creates and the refresh that resolves each (read-only)"
+    )
+    pending.add_argument("--stack", required=True, metavar="NAME", help="the Pulumi stack to read")
+    pending.set_defaults(handler=cmd_pending)
+
     sandbox = commands.add_parser(
         "sandbox",
         help="start a throwaway local PostgreSQL, migrate, seed and verify it, print its DSN; Ctrl-C deletes it",
@@ -362,7 +369,7 @@ def report(message: str, exit_code: int, argv: Sequence[str]) -> int:
 def _dsn_candidates(argv: Sequence[str]) -> list[str]:
     """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced).
     None for the commands that take no DSN: their URLs are not secrets."""
-    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"], ["drift"]):
+    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"], ["drift"], ["pending"]):
         return []
     looks_like_dsn = [arg for arg in argv if not arg.startswith("-") and ("=" in arg or "://" in arg)]
     dsn_options = [arg.partition("=")[2] for arg in argv if arg.startswith("--dsn=")]

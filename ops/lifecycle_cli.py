@@ -1,5 +1,7 @@
-"""``python -m ops review-config`` and ``snapshots prune``: review stacks' settings and retained
-snapshots (README "Review stacks"); the rules are ``ops/review.py``'s and ``ops/snapshots.py``'s.
+"""``python -m ops review-config``, ``snapshots prune`` and ``pending``: review stacks' settings,
+retained snapshots (README "Review stacks") and an interrupted update's pending creates (README
+"Interrupted updates"); the rules are ``ops/review.py``'s, ``ops/snapshots.py``'s and
+``ops/pending_creates.py``'s.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 import yaml
 
 from components.config import NAMESPACE, PROJECT_ROOT, ConfigError, parse_stack_config
-from ops import review, snapshots
-from ops.command import EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
+from ops import pending_creates, review, snapshots
+from ops.command import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
+from ops.pulumi_cli import pulumi_command
 
 
 def cmd_review_config(args: argparse.Namespace) -> int:
@@ -63,3 +66,17 @@ def cmd_snapshots_prune(args: argparse.Namespace) -> int:
     if doomed and not args.yes:
         print("run again with --yes to delete them")
     return EXIT_OK
+
+
+def cmd_pending(args: argparse.Namespace) -> int:
+    """Read-only: ``pulumi stack export`` and what to do about each pending create; exit 1 when any."""
+    exported = pulumi_command(["stack", "export", "--stack", args.stack], PROJECT_ROOT, "`pulumi stack export`")
+    try:
+        document = json.loads(exported)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise CommandFailed(f"`pulumi stack export --stack {args.stack}` did not print a JSON object", EXIT_UNAVAILABLE)
+    pending = pending_creates.pending_creates(document)
+    print("\n".join(pending_creates.recovery_lines(args.stack, pending)))
+    return EXIT_FAILED if pending else EXIT_OK
