@@ -82,7 +82,9 @@ database = Database(
         backend_security_group_id=network.backend_security_group_id,
         stack=config.stack,
         tags=config.tags,
-        apply_immediately=not config.is_production,
+        # Production waits for the maintenance window, except for a major upgrade: its new parameter
+        # group replaces the old one, whose delete RDS refuses while the instance still uses it.
+        apply_immediately=not config.is_production or config.database.allow_major_version_upgrade,
         operator_code=operator_code,
         keep_on_destroy=not config.is_review,
         existing_secrets_endpoint_security_group_id=config.network.existing_secrets_endpoint_security_group_id,

@@ -71,6 +71,26 @@ def test_a_major_upgrade_reaches_rds_only_when_the_setting_allows_it(staging):
     assert upgraded.one(SHAPE).inputs["engine_major"] == "17"
 
 
+def test_a_production_major_upgrade_applies_at_once_so_the_old_parameter_group_can_go():
+    """The new family replaces the parameter group create-before-delete: the new group (a new
+    generated name, so both exist at once), the instance moved to it, then the old group's
+    delete, which RDS refuses while an instance still uses it. Production's changes otherwise
+    wait for the maintenance window (the instance would still use the old group at that
+    delete), so the update of a major upgrade applies at once (README "Upgrading PostgreSQL")."""
+    config = stack_config("production")
+    config["swipesavvy:database"] = {
+        **config["swipesavvy:database"],
+        "engineVersion": "17",
+        "allowMajorVersionUpgrade": True,
+    }
+    upgraded = run_program(config, stack="production")
+    instance = upgraded.one(INSTANCE)
+    assert (instance.inputs["engineVersion"], instance.inputs["applyImmediately"]) == ("17", True)
+    group = upgraded.one("aws:rds/parameterGroup:ParameterGroup")
+    assert group.inputs["family"] == "postgres17" and "name" not in group.inputs  # generated: no clash
+    assert group.name in upgraded.dependencies[(INSTANCE, instance.name)]  # moved before the old one goes
+
+
 # --- StackShape: the pure rules ----------------------------------------------------------------
 
 RECORDED = {
