@@ -9,6 +9,7 @@
     python -m ops rehearse                 the whole deployment on this machine, no cloud account
     python -m ops rollback --stack NAME    deploy an earlier update's commit and config again
     python -m ops review-config --pr N     write a review stack's settings from staging's
+    python -m ops review-orphans --stacks F  the pull requests whose review stacks outlived them
     python -m ops snapshots prune --stack NAME   delete a stack's older retained snapshots
     python -m ops drift --stack NAME       what changed outside the stack (preview --refresh, verify)
     python -m ops pending --stack NAME     an interrupted update's pending creates, and their recovery
@@ -64,7 +65,7 @@ from ops.cost_cli import add_cost_parser
 from ops.db_cli import DSN_ENV, cmd_db_migrate, cmd_db_seed, cmd_db_unseed, cmd_sandbox, cmd_verify
 from ops.db_credentials import port_number
 from ops.drift_cli import cmd_drift
-from ops.lifecycle_cli import cmd_pending, cmd_review_config, cmd_snapshots_prune
+from ops.lifecycle_cli import add_review_orphans_parser, cmd_pending, cmd_review_config, cmd_snapshots_prune
 from ops.migrations import MigrationError
 from ops.rehearse_cli import cmd_rehearse
 from ops.rollback_cli import cmd_rollback
@@ -88,7 +89,8 @@ __all__ = [
     "build_parser",
     "main",
 ]
-READ_ONLY_COMMANDS = (["drift"], ["cost"], ["pending"])  # read and print, never write: Ctrl-C leaves nothing changed
+# Read and print, never write: Ctrl-C leaves nothing changed.
+READ_ONLY_COMMANDS = (["drift"], ["cost"], ["pending"], ["review-orphans"])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -250,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seed_options(rehearse)
     rehearse.set_defaults(handler=cmd_rehearse)
     add_cost_parser(commands)
+    add_review_orphans_parser(commands)
 
     rollback = commands.add_parser(
         "rollback",

@@ -1,7 +1,7 @@
-"""``python -m ops review-config``, ``snapshots prune`` and ``pending``: review stacks' settings,
-retained snapshots (README "Review stacks") and an interrupted update's pending creates (README
-"Interrupted updates"); the rules are ``ops/review.py``'s, ``ops/snapshots.py``'s and
-``ops/pending_creates.py``'s.
+"""``python -m ops review-config``, ``review-orphans``, ``snapshots prune`` and ``pending``: review
+stacks' settings and their orphans, retained snapshots (README "Review stacks") and an
+interrupted update's pending creates (README "Interrupted updates"); the rules are
+``ops/review.py``'s, ``ops/orphans.py``'s, ``ops/snapshots.py``'s and ``ops/pending_creates.py``'s.
 """
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
 from components.config import NAMESPACE, PROJECT_ROOT, ConfigError, parse_stack_config
-from ops import pending_creates, review, snapshots
+from ops import orphans, pending_creates, review, snapshots
 from ops.command import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
 from ops.pulumi_cli import pulumi_command
 
@@ -80,3 +81,46 @@ def cmd_pending(args: argparse.Namespace) -> int:
     pending = pending_creates.pending_creates(document)
     print("\n".join(pending_creates.recovery_lines(args.stack, pending)))
     return EXIT_FAILED if pending else EXIT_OK
+
+
+GH_TIMEOUT_S = 60
+
+
+def _pull_request_state(pr: int) -> str | None:
+    """``gh pr view N --json state``: OPEN, CLOSED or MERGED; None when gh could not say."""
+    command = ["gh", "pr", "view", str(pr), "--json", "state", "--jq", ".state"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=GH_TIMEOUT_S, check=False)
+    except FileNotFoundError:
+        raise UsageError("review-orphans reads pull requests with gh, which is not on PATH") from None
+    except subprocess.TimeoutExpired:
+        return None
+    state = done.stdout.strip() if done.returncode == 0 else ""
+    return state or None
+
+
+def cmd_review_orphans(args: argparse.Namespace) -> int:
+    """Print (stdout, JSON) the pull requests whose review stacks to destroy; a line per stack on stderr."""
+    try:
+        stacks = json.loads(Path(args.stacks).read_text())
+    except OSError as error:
+        raise UsageError(f"--stacks {args.stacks}: {error.strerror}") from None
+    except ValueError:
+        stacks = None
+    if not isinstance(stacks, list):
+        raise UsageError(f"--stacks {args.stacks} is not a JSON list (fix: pulumi stack ls --json >{args.stacks})")
+    prs = orphans.review_stack_prs(stack for stack in stacks if isinstance(stack, dict))
+    states = {pr: _pull_request_state(pr) for pr in prs}
+    for line in orphans.decision_lines(prs, states):
+        print(line, file=sys.stderr)
+    print(json.dumps(orphans.orphaned(prs, states)))
+    return EXIT_OK
+
+
+def add_review_orphans_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "review-orphans",
+        help="the pull requests whose pr-N stacks outlived them (closed or merged), as JSON; read-only",
+    )
+    parser.add_argument("--stacks", required=True, metavar="FILE", help="pulumi stack ls --json, saved")
+    parser.set_defaults(handler=cmd_review_orphans)
