@@ -1,6 +1,7 @@
 """``python -m ops``: the operator's commands, on the same code the Pulumi program runs.
 
     python -m ops db migrate --dsn DSN     apply pending migrations
+    python -m ops db baseline --dsn DSN    adopt a hand-built database whose schema is the migrations'
     python -m ops db seed --dsn DSN        load the mock data (runbook phase 2), all or nothing
     python -m ops db unseed --dsn DSN      remove the mock data and nothing else
     python -m ops verify --dsn DSN         the runbook's checks as a checklist
@@ -62,7 +63,7 @@ from ops.connection import (
     scrub,
 )
 from ops.cost_cli import add_cost_parser
-from ops.db_cli import DSN_ENV, cmd_db_migrate, cmd_db_seed, cmd_db_unseed, cmd_sandbox, cmd_verify
+from ops.db_cli import DSN_ENV, cmd_db_baseline, cmd_db_migrate, cmd_db_seed, cmd_db_unseed, cmd_sandbox, cmd_verify
 from ops.db_credentials import port_number
 from ops.drift_cli import cmd_drift
 from ops.lifecycle_cli import add_review_orphans_parser, cmd_pending, cmd_review_config, cmd_snapshots_prune
@@ -194,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dsn(migrate)
     _add_lock_timeout(migrate, "another migrate run")
     migrate.set_defaults(handler=cmd_db_migrate)
+    baseline = db_commands.add_parser(
+        "baseline", help="adopt a hand-built database: ledger only if its schema is sql/'s"
+    )
+    _add_dsn(baseline)
+    baseline.set_defaults(handler=cmd_db_baseline)
 
     seed = db_commands.add_parser(
         "seed", help="load the mock data (runbook phase 2) in one transaction, replacing earlier mock rows"
