@@ -103,6 +103,7 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             "bucket": bucket,
             "arn": f"arn:aws:s3:::{bucket}",
             "bucketRegionalDomainName": f"{bucket}.s3.us-east-1.amazonaws.com",
+            "region": inputs.get("region") or "us-east-1",
         }
     if args.typ == "aws:cloudfront/distribution:Distribution":
         return {

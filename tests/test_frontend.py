@@ -211,6 +211,7 @@ def test_the_site_bucket_is_emptied_on_destroy_and_the_log_bucket_kept(full):
     assert len(log_resources) == 7  # bucket, 4 protections, lifecycle, policy
     assert log_resources <= full.retained
     assert not any(name.startswith(f"{NAME}-site") for _, name in full.retained)
+    assert {typ for typ, name in full.retained if not name.startswith(f"{NAME}-logs")} == {OBJECT}  # hashed files
     lifecycle = full.get("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", f"{NAME}-logs")
     assert lifecycle.inputs["rules"][0]["expiration"] == {"days": 90}
     assert all(r.inputs.get("region") == "us-east-1" for r in full.resources if r.name == f"{NAME}-logs")
@@ -447,6 +448,22 @@ def test_one_object_per_file_with_its_type_cache_policy_and_hash(site):
     assert objects["index.html"].inputs["cacheControl"] == "no-cache"
     assert objects["assets/app.7d41e0c9.js"].inputs["cacheControl"] == "public, max-age=31536000, immutable"
     assert objects["assets/app.7d41e0c9.js"].inputs["contentType"] == "text/javascript; charset=utf-8"
+
+
+def test_a_releases_hashed_files_outlive_it_and_its_pages_do_not(full):
+    """Pages opened before a release still load their lazy chunks: the hashed objects are kept
+    when a release drops them (RetiredSiteAssets deletes them 7 days later); index.html goes."""
+    kept = {name for typ, name in full.retained if typ == OBJECT}
+    assert kept == {f"{NAME}-file-assets/app.3f9c1a2b.css", f"{NAME}-file-assets/app.7d41e0c9.js"}
+    retired = full.get("pulumi-python:dynamic/cdn:RetiredSiteAssets", f"{NAME}-retired-assets")
+    assert {k: v for k, v in retired.inputs.items() if k != "__provider"} == {
+        "bucket": f"{NAME}-site-a1b2c3d",
+        "region": "us-east-1",
+        "assets": ["assets/app.3f9c1a2b.css", "assets/app.7d41e0c9.js"],
+        "keep_days": 7,
+    }
+    uploads = {(OBJECT, r.name) for r in full.of_type(OBJECT)}
+    assert uploads <= full.depends_on[(retired.typ, retired.name)]  # the new release is up before any delete
 
 
 def test_the_invalidation_follows_the_upload(site):

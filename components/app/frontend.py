@@ -5,7 +5,8 @@
   reads it, through an Origin Access Control (SigV4), and only over TLS.
 - Build: one object per file (components/app/site_files.py), so ``pulumi preview`` lists
   exactly the changed files; when the release changes, CloudFront's cache is invalidated
-  after the upload (components/invalidation.py).
+  after the upload (components/invalidation.py). Hashed files a release drops stay for
+  ``RETIRED_ASSETS_KEEP_DAYS`` for pages opened before it (components/retired_assets.py).
 - Distribution: HTTPS only (HTTP is redirected), compressed, security headers on every
   response (HSTS two years with subdomains, nosniff, frame DENY, a referrer policy), from
   the stack's own response-headers policy or, with ``existingResponseHeadersPolicyId``
@@ -41,10 +42,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.app.site_files import SiteFile, release_digest, site_files
+from components.app.site_files import SiteFile, is_hashed, release_digest, site_files
 from components.config import FrontendConfig
 from components.invalidation import CloudFrontInvalidation, CloudFrontInvalidationArgs
 from components.private_bucket import PrivateBucket, bucket_policy, private_bucket
+from components.retired_assets import RetiredSiteAssets, RetiredSiteAssetsArgs
 
 CLOUDFRONT_REGION = "us-east-1"
 # AWS managed policies (ids are the same in every account).
@@ -58,6 +60,9 @@ ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
 READ_METHODS = ["GET", "HEAD"]
 HSTS_MAX_AGE_S = 63072000  # two years
 LOG_RETENTION_DAYS = 90
+# How long a release's hashed files outlive it: pages opened before a release keep loading
+# their lazy chunks for this long (a browser tab left open over a weekend and then some).
+RETIRED_ASSETS_KEEP_DAYS = 7
 VALIDATION_RECORD_TTL_S = 300
 # Requests one address may send to /api/* in 5 minutes before WAF blocks it (the dashboard
 # makes a few calls a page; a script hammering the API is stopped at the edge).
@@ -218,6 +223,16 @@ class StaticSite(pulumi.ComponentResource):
             self._alias_records(name, config, distribution)
 
         uploads = [self._upload(name, site.bucket, f) for f in files]
+        RetiredSiteAssets(
+            f"{name}-retired-assets",
+            RetiredSiteAssetsArgs(
+                bucket=site.bucket.bucket,
+                region=site.bucket.region,
+                assets=[f.key for f in files if is_hashed(f)],
+                keep_days=RETIRED_ASSETS_KEEP_DAYS,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=uploads),  # the new release is up first
+        )
         CloudFrontInvalidation(
             f"{name}-invalidation",
             CloudFrontInvalidationArgs(distribution_id=distribution.id, release=release_digest(files)),
@@ -470,5 +485,6 @@ class StaticSite(pulumi.ComponentResource):
             content_type=file.content_type,
             cache_control=file.cache_control,
             source_hash=file.sha256,  # a changed file is an update of its object, nothing else
-            opts=pulumi.ResourceOptions(parent=self),
+            # A hashed file a release drops stays for open pages; RetiredSiteAssets deletes it later.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=is_hashed(file)),
         )
