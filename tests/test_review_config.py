@@ -134,7 +134,10 @@ def test_the_command_writes_a_file_the_program_deploys_into_stagings_network(
         "swipesavvy-db-existing-endpoint-from-operator": ("sg-0e1d2c3b4a5968778", "swipesavvy-db-operator-sg-id", 443),
     }
     assert [r.name for r in review.resources if r.typ.startswith("datadog:")] == []
-    assert review.retained == set() and review.protected == set()
+    assert review.protected == set()
+    # Only the site's hashed files outlive a release; destroy empties their bucket (force_destroy).
+    assert {typ for typ, _ in review.retained} == {"aws:s3/bucketObjectv2:BucketObjectv2"}
+    assert review.of_name("aws:s3/bucket:Bucket", "swipesavvy-frontend-site").inputs["forceDestroy"] is True
     assert review.one("aws:rds/instance:Instance").inputs["skipFinalSnapshot"] is True
     # Staging's response-headers policy, not one more against the account's CloudFront quota.
     assert review.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy") == []
