@@ -201,6 +201,17 @@ def test_production_runs_the_pinned_amazon_linux_release_found_among_amazons_ima
     }
 
 
+def test_production_on_latest_stops_the_preview_before_any_resource():
+    config = stack_config("production")
+    config["swipesavvy:backend"] = {**config["swipesavvy:backend"], "ami": "latest"}
+    mocks = RecordingMocks()
+    with pytest.raises(
+        pulumi.RunError, match=r"swipesavvy:backend\.ami = 'latest' is invalid: production pins its image"
+    ):
+        run_program(config, stack="production", preview=True, mocks=mocks)
+    assert mocks.resources == []
+
+
 def test_target_group_checks_the_health_endpoint_on_8080(staging):
     target = staging.one("aws:lb/targetGroup:TargetGroup").inputs
     assert target["port"] == 8080 and target["protocol"] == "HTTP"
