@@ -6,12 +6,14 @@ The reference is the migrations themselves: they are applied to a scratch databa
 same server (roles are cluster-wide, so they are the live database's), both catalogs are
 read, and compared object by object: schemas, tables and views (a view by its definition),
 columns (type, nullability, default, identity), indexes, constraints, triggers, functions,
-and the seeded feature flags (key, name, category: their on/off state and rollout are the
-stack's settings, not the schema's). The migration ledger itself is left out of both.
+the owners of schemas, tables, views and functions (later migrations run as
+``swipesavvy_owner`` and must be able to alter what they find), and the seeded feature
+flags (key, name, category: their on/off state and rollout are the stack's settings, not
+the schema's). The migration ledger itself is left out of both.
 
 Equal: the ledger is written, one row per migration with its checksum, under the
-migrations' advisory lock. Different: one line per difference, nothing written. Grants and
-ownership are not compared: ``python -m ops verify`` checks the logins' access.
+migrations' advisory lock. Different: one line per difference, nothing written. Grants are not
+compared: ``python -m ops verify`` checks the logins' access.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ SCRATCH_PREFIX = "swipesavvy_baseline_"
 _USER_SCHEMAS = "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'"
 _NOT_LEDGER = f"NOT (n.nspname = '{LEDGER_SCHEMA}' AND c.relname = '{LEDGER_TABLE}')"
 CATALOG_QUERIES = {
-    "schema": f"SELECT n.nspname, '' FROM pg_namespace n WHERE {_USER_SCHEMAS}",
+    "schema": f"SELECT n.nspname, 'owned by ' || pg_get_userbyid(n.nspowner) FROM pg_namespace n WHERE {_USER_SCHEMAS}",
     "table": f"""
         SELECT n.nspname || '.' || c.relname,
-               CASE c.relkind WHEN 'v' THEN 'view: ' || pg_get_viewdef(c.oid) ELSE 'table' END
+               CASE c.relkind WHEN 'v' THEN 'view' ELSE 'table' END || ' owned by ' || pg_get_userbyid(c.relowner)
+               || CASE c.relkind WHEN 'v' THEN ': ' || pg_get_viewdef(c.oid) ELSE '' END
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {_USER_SCHEMAS} AND {_NOT_LEDGER}""",
     "column": f"""
@@ -66,7 +69,7 @@ CATALOG_QUERIES = {
         WHERE NOT t.tgisinternal AND {_USER_SCHEMAS}""",
     "function": f"""
         SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-               pg_get_functiondef(p.oid)
+               'owned by ' || pg_get_userbyid(p.proowner) || ': ' || pg_get_functiondef(p.oid)
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE p.prokind IN ('f', 'p') AND {_USER_SCHEMAS}""",
 }

@@ -80,6 +80,18 @@ def test_a_missing_index_and_a_changed_type_are_named_and_nothing_is_written(mig
     assert ledger(dsn) is None and scratch_databases(dsn) == []
 
 
+def test_a_table_owned_by_the_login_that_built_it_is_a_difference(migrated_dsn, capsys):
+    """Later migrations run as swipesavvy_owner: a table it does not own could not be altered."""
+    dsn = hand_built(migrated_dsn, "ALTER TABLE public.ml_models OWNER TO CURRENT_USER")
+    with psycopg.connect(dsn) as conn:
+        login = conn.info.user
+    code, out, _ = run(capsys, "db", "baseline", "--dsn", dsn)
+    assert code == EXIT_FAILED
+    assert out.splitlines() == [
+        f"table public.ml_models: is table owned by {login}; the migrations make table owned by swipesavvy_owner"
+    ]
+
+
 def test_a_seeded_flag_renamed_or_missing_is_a_difference(migrated_dsn, capsys):
     dsn = hand_built(
         migrated_dsn,
