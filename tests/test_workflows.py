@@ -344,7 +344,7 @@ def test_the_selection_script_outputs_the_ended_pull_requests(tmp_path):
         (bin_dir / name).chmod(0o755)
     stacks = ["acme/staging", "acme/production", "acme/pr-12", "acme/pr-31", "acme/pr-40", "acme/pr-77"]
     (tmp_path / "all.json").write_text(json.dumps([{"name": n, "current": False} for n in stacks]))
-    (tmp_path / ".venv").symlink_to(BIN.parent)
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
