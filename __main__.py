@@ -82,7 +82,9 @@ database = Database(
         backend_security_group_id=network.backend_security_group_id,
         stack=config.stack,
         tags=config.tags,
-        apply_immediately=not config.is_production,
+        # Production waits for the maintenance window, except for a major upgrade: its new parameter
+        # group replaces the old one, whose delete RDS refuses while the instance still uses it.
+        apply_immediately=not config.is_production or config.database.allow_major_version_upgrade,
         operator_code=operator_code,
         keep_on_destroy=not config.is_review,
         existing_secrets_endpoint_security_group_id=config.network.existing_secrets_endpoint_security_group_id,
@@ -178,6 +180,8 @@ if config.frontend is not None:
     site_url = site.url if backend is not None else None  # the synthetic tests call the site and its /api
     pulumi.export("site_bucket", site.bucket_name)
     pulumi.export("site_distribution_id", site.distribution_id)
+    # Review stacks' sites use it (ops/review.py): response-headers policies are an account quota.
+    pulumi.export("site_response_headers_policy_id", site.response_headers_policy_id)
     if backend is not None:
         pulumi.export("api_url", pulumi.Output.concat(site.url, "/api"))
 
@@ -189,7 +193,6 @@ if monitored:
             stack=config.stack,
             site=dd_site,
             db_instance_identifier=database.instance_identifier,
-            db_allocated_storage_gib=config.database.allocated_storage_gib,
             tags=config.tags,
             site_url=site_url,
         ),

@@ -48,13 +48,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 _EC2_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 # An existing release is named by its content: the boot script checks the digest.
-# An AMI id (8 or 17 hex digits, EC2 API reference: Image) or "latest".
-_AMI = re.compile(r"^(ami-([0-9a-f]{8}|[0-9a-f]{17})|latest)\Z")
+# An Amazon Linux 2023 release: Amazon's image name for one dated release, kernel and
+# architecture (al2023-ami-2023.12.20260930.0-kernel-6.1-arm64); resolved by name among
+# Amazon's own images, so it names the same image in every region and never floats.
+_AL2023_RELEASE = re.compile(r"^al2023-ami-2023\.\d+\.\d{8}\.\d+-kernel-\d+\.\d+-(?P<arch>arm64|x86_64)\Z")
+# An AMI id (8 or 17 hex digits, EC2 API reference: Image), such a release, or "latest".
+_AMI = re.compile(rf"^(ami-([0-9a-f]{{8}}|[0-9a-f]{{17}})|latest|{_AL2023_RELEASE.pattern[1:-2]})\Z")
 LATEST_AMI = "latest"
+AL2023_RELEASE_EXAMPLE = "al2023-ami-2023.12.20260930.0-kernel-6.1-{architecture}"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}\Z")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/releases/[0-9a-f]{64}\.tar\.gz$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _HOSTED_ZONE = re.compile(r"^Z[A-Z0-9]{5,31}$")
+# CloudFront policy ids are UUIDs (the managed ones: 658327ea-f89d-4fab-a63d-7e88639e58f6).
+_CLOUDFRONT_POLICY_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
 # Deploy runners may reach 5432 from these without an explicit opt-in: RFC 1918, and the
 # RFC 6598 shared space (100.64.0.0/10) that VPCs and VPNs also use; none is routed publicly.
@@ -190,6 +197,11 @@ class BackendConfig:
         return "arm64" if _GRAVITON.match(self.instance_type) else "x86_64"
 
     @property
+    def ami_release(self) -> str | None:
+        """``ami`` when it names an Amazon Linux 2023 release (resolved by name), else None."""
+        return self.ami if _AL2023_RELEASE.match(self.ami) else None
+
+    @property
     def artifact_is_s3(self) -> bool:
         return self.artifact.startswith("s3://")
 
@@ -204,6 +216,9 @@ class FrontendConfig:
     hosted_zone_id: str | None = None  # the Route 53 zone of ``domain``
     price_class: str = "PriceClass_100"
     waf: bool = False  # an AWS WAF web ACL on the distribution; on by default, and required, in production
+    # Another stack's response-headers policy (review stacks: staging's), instead of one of its
+    # own: response-headers policies are an account-wide CloudFront quota.
+    existing_response_headers_policy_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -776,7 +791,7 @@ def _refuse_unshippable(s: _Section, name: str, value: str, project_root: Path, 
     raise ConfigError(f"{NAMESPACE}:{s.path(name)} = {value!r} is invalid: it holds {why} (fix: {fix})")
 
 
-def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
+def parse_backend(raw: Any, project_root: Path, environment: str = "staging") -> BackendConfig | None:
     if raw is None:
         return None
     s = _Section("backend", raw)
@@ -817,8 +832,9 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
             "ami",
             d.ami,
             _AMI,
-            "must be an AMI id (ami- and 8 or 17 hex digits) or latest (the newest Amazon Linux 2023)",
-            "ami-0123456789abcdef0",
+            "must be an AMI id (ami- and 8 or 17 hex digits), an Amazon Linux 2023 release"
+            " (al2023-ami-2023.<version>-kernel-<kernel>-<arm64|x86_64>) or latest (the newest Amazon Linux 2023)",
+            AL2023_RELEASE_EXAMPLE.format(architecture="arm64"),
         ),
         rds_ca_bundle_sha256=s.text(
             "rdsCaBundleSha256",
@@ -829,7 +845,29 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
         ),
     )
     s.finish()
+    _require_pinned_ami(s, config, environment)
     return config
+
+
+def _require_pinned_ami(s: _Section, config: BackendConfig, environment: str) -> None:
+    """A release of the instances' architecture; in production a pinned image, never latest."""
+    example = AL2023_RELEASE_EXAMPLE.format(architecture=config.architecture)
+    release = _AL2023_RELEASE.match(config.ami)
+    if release and release["arch"] != config.architecture:
+        raise _fail(
+            s.path("ami"),
+            config.ami,
+            f"is an {release['arch']} image and backend.instanceType {config.instance_type} runs {config.architecture}",
+            example,
+        )
+    if config.ami == LATEST_AMI and environment == "production":
+        raise _fail(
+            s.path("ami"),
+            config.ami,
+            "production pins its image (an AMI id or an Amazon Linux 2023 release name): latest rolls every"
+            " instance whenever Amazon publishes a release",
+            example,
+        )
 
 
 def parse_frontend(
@@ -866,6 +904,14 @@ def parse_frontend(
         hosted_zone_id=zone,
         price_class=s.choice("priceClass", d.price_class, PRICE_CLASSES),
         waf=s.boolean("waf", environment == "production"),
+        existing_response_headers_policy_id=s.text(
+            "existingResponseHeadersPolicyId",
+            None,
+            _CLOUDFRONT_POLICY_ID,
+            "must be a CloudFront response-headers policy id (a lowercase UUID, staging's"
+            " site_response_headers_policy_id output)",
+            "67f7725c-6f97-4210-82d7-5512b31e9d03",
+        ),
     )
     if not config.waf and environment == "production":
         raise _fail(
@@ -1014,7 +1060,7 @@ def parse_stack_config(
     if environment not in ENVIRONMENTS:
         raise _fail("environment", environment, f"must be one of {', '.join(ENVIRONMENTS)}", "staging")
     network = parse_network(values.get("network"), region)
-    backend = parse_backend(values.get("backend"), project_root)
+    backend = parse_backend(values.get("backend"), project_root, environment)
     _require_backend_egress(backend, network)
     frontend = parse_frontend(values.get("frontend"), project_root, environment)
     config = StackConfig(

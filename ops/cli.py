@@ -1,6 +1,7 @@
 """``python -m ops``: the operator's commands, on the same code the Pulumi program runs.
 
     python -m ops db migrate --dsn DSN     apply pending migrations
+    python -m ops db baseline --dsn DSN    adopt a hand-built database whose schema is the migrations'
     python -m ops db seed --dsn DSN        load the mock data (runbook phase 2), all or nothing
     python -m ops db unseed --dsn DSN      remove the mock data and nothing else
     python -m ops verify --dsn DSN         the runbook's checks as a checklist
@@ -9,8 +10,10 @@
     python -m ops rehearse                 the whole deployment on this machine, no cloud account
     python -m ops rollback --stack NAME    deploy an earlier update's commit and config again
     python -m ops review-config --pr N     write a review stack's settings from staging's
+    python -m ops review-orphans --stacks F  the pull requests whose review stacks outlived them
     python -m ops snapshots prune --stack NAME   delete a stack's older retained snapshots
     python -m ops drift --stack NAME       what changed outside the stack (preview --refresh, verify)
+    python -m ops pending --stack NAME     an interrupted update's pending creates, and their recovery
     python -m ops cost --stack NAME        the stack's monthly cost from its plan (ops/cost_cli.py)
     python -m ops preflight --stack NAME   will this AWS account take the stack (ops/preflight_cli.py)
 
@@ -61,10 +64,10 @@ from ops.connection import (
     scrub,
 )
 from ops.cost_cli import add_cost_parser
-from ops.db_cli import DSN_ENV, cmd_db_migrate, cmd_db_seed, cmd_db_unseed, cmd_sandbox, cmd_verify
+from ops.db_cli import DSN_ENV, cmd_db_baseline, cmd_db_migrate, cmd_db_seed, cmd_db_unseed, cmd_sandbox, cmd_verify
 from ops.db_credentials import port_number
 from ops.drift_cli import cmd_drift
-from ops.lifecycle_cli import cmd_review_config, cmd_snapshots_prune
+from ops.lifecycle_cli import add_review_orphans_parser, cmd_pending, cmd_review_config, cmd_snapshots_prune
 from ops.migrations import MigrationError
 from ops.preflight_cli import add_preflight_parser
 from ops.rehearse_cli import cmd_rehearse
@@ -89,7 +92,8 @@ __all__ = [
     "build_parser",
     "main",
 ]
-READ_ONLY_COMMANDS = (["drift"], ["cost"], ["preflight"])  # read and print, never write: Ctrl-C leaves nothing changed
+# Read and print, never write: Ctrl-C leaves nothing changed.
+READ_ONLY_COMMANDS = (["drift"], ["cost"], ["preflight"], ["pending"], ["review-orphans"])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -193,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dsn(migrate)
     _add_lock_timeout(migrate, "another migrate run")
     migrate.set_defaults(handler=cmd_db_migrate)
+    baseline = db_commands.add_parser(
+        "baseline", help="adopt a hand-built database: ledger only if its schema is sql/'s"
+    )
+    _add_dsn(baseline)
+    baseline.set_defaults(handler=cmd_db_baseline)
 
     seed = db_commands.add_parser(
         "seed", help="load the mock data (runbook phase 2) in one transaction, replacing earlier mock rows"
@@ -252,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.set_defaults(handler=cmd_rehearse)
     add_cost_parser(commands)
     add_preflight_parser(commands)
+    add_review_orphans_parser(commands)
 
     rollback = commands.add_parser(
         "rollback",
@@ -315,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
         lock_timeout=DEFAULT_LOCK_TIMEOUT_S,
     )
 
+    pending = commands.add_parser(
+        "pending", help="an interrupted update's pending creates and the refresh that resolves each (read-only)"
+    )
+    pending.add_argument("--stack", required=True, metavar="NAME", help="the Pulumi stack to read")
+    pending.set_defaults(handler=cmd_pending)
+
     sandbox = commands.add_parser(
         "sandbox",
         help="start a throwaway local PostgreSQL, migrate, seed and verify it, print its DSN; Ctrl-C deletes it",
@@ -365,7 +381,7 @@ def report(message: str, exit_code: int, argv: Sequence[str]) -> int:
 def _dsn_candidates(argv: Sequence[str]) -> list[str]:
     """What might be a DSN: $SWIPESAVVY_DSN and arguments that look like one (even misplaced).
     None for the commands that take no DSN: their URLs are not secrets."""
-    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"], ["drift"], ["preflight"]):
+    if argv[:1] in (["smoke"], ["rehearse"], ["rollback"], ["drift"], ["preflight"], ["pending"]):
         return []
     looks_like_dsn = [arg for arg in argv if not arg.startswith("-") and ("=" in arg or "://" in arg)]
     dsn_options = [arg.partition("=")[2] for arg in argv if arg.startswith("--dsn=")]

@@ -63,6 +63,7 @@ FREE = {
     "pulumi-python:dynamic/db:MockDataSeed": "runs in the operator function, priced there",
     "pulumi-python:dynamic/db:FeatureFlagSettings": "runs in the operator function, priced there",
     "pulumi-python:dynamic/cdn:CloudFrontInvalidation": "first 1,000 paths a month: no charge",
+    "pulumi-python:dynamic/cdn:RetiredSiteAssets": "S3 DELETE requests: no charge (the files' storage is the bucket's)",
     "pulumi-python:dynamic/stack:StackShape": "a record in the state, no cloud object",
     "pulumi-python:dynamic/autoscaling:InstanceRefreshWait": "Auto Scaling API calls from the deploying machine: no charge",
 }

@@ -1,5 +1,5 @@
-"""``python -m ops db migrate|seed|unseed``, ``verify`` and ``sandbox``: the database commands, on a
-DSN or on a stack's database (``ops/stack_target.py``), and the throwaway local one.
+"""``python -m ops db migrate|baseline|seed|unseed``, ``verify`` and ``sandbox``: the database
+commands, on a DSN or on a stack's database (``ops/stack_target.py``), and the throwaway local one.
 """
 
 from __future__ import annotations
@@ -28,7 +28,15 @@ from ops.local_postgres import (
     terminate_on_sigterm,
 )
 from ops.login_checks import MAY_WRITE
-from ops.migrations import ADVISORY_LOCK_KEY, apply_migrations, load_migrations, migration_checksums
+from ops.migrations import (
+    ADVISORY_LOCK_KEY,
+    apply_migrations,
+    load_migrations,
+    migration_checksums,
+    pending_names,
+    read_ledger,
+    record_as_applied,
+)
 from ops.pulumi_cli import stack_outputs
 from ops.stack_target import app_login_connections, login_rows, stack_operation, stack_target
 from ops.transport import READ_ONLY_ENV, read_only
@@ -157,6 +165,54 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
             conn, on_applied=lambda m: print(f"applied {m.name} ({m.duration_ms:.1f} ms)", flush=True)
         )
     _print_migrated(len(report.applied), len(report.already_applied), describe(dsn))
+    return EXIT_OK
+
+
+def cmd_db_baseline(args: argparse.Namespace) -> int:
+    """Record sql/'s migrations as applied to a database built without them, when its schema is
+    theirs (``ops/baseline.py``); else one line per difference and nothing written."""
+    from ops.baseline import catalog_differences, migrated_catalog, read_catalog, scratch_database
+
+    _check_target_options(args)
+    if args.stack:
+        raise UsageError(
+            "db baseline takes --dsn only: it applies the migrations to a scratch database on the same server"
+            " (fix: --dsn through a tunnel to the stack's database, as its master user)"
+        )
+    dsn = resolve_dsn(args)
+    target, migrations = describe(dsn), load_migrations()
+    with connect(dsn) as conn:
+        ledger = read_ledger(conn)
+        if ledger and not pending_names(migration_checksums(migrations), ledger):
+            print(f"{target} is already baselined: its ledger records all {len(migrations)} migrations of sql/")
+            return EXIT_OK
+        if ledger:
+            raise CommandFailed(
+                f"{target} has a migration ledger ({len(ledger)} of {len(migrations)} recorded): nothing to"
+                " baseline (fix: python -m ops db migrate applies the rest)"
+            )
+        try:
+            with scratch_database(conn, dsn) as scratch:
+                expected = migrated_catalog(scratch, migrations)
+        except psycopg.errors.InsufficientPrivilege:
+            raise CommandFailed(
+                f"login {conn.info.user} may not CREATE DATABASE, which baseline needs for a scratch database the"
+                f" migrations are applied to (fix: ALTER ROLE {conn.info.user} CREATEDB, or run it as the RDS master"
+                " user); nothing was written"
+            ) from None
+        differences = catalog_differences(expected, read_catalog(conn))
+        for line in differences:
+            print(line)
+        if differences:
+            raise CommandFailed(
+                f"{target} differs from what sql/ builds in {len(differences)} place(s), listed above: nothing was"
+                " written (fix: change the database to match, or migrate a new one and move the data)"
+            )
+        record_as_applied(conn, migrations)
+    print(
+        f"baselined {target}: its schema is what sql/ builds; {len(migrations)} migrations recorded as applied"
+        f" ({migrations[0].name} .. {migrations[-1].name})"
+    )
     return EXIT_OK
 
 

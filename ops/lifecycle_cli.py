@@ -1,5 +1,7 @@
-"""``python -m ops review-config`` and ``snapshots prune``: review stacks' settings and retained
-snapshots (README "Review stacks"); the rules are ``ops/review.py``'s and ``ops/snapshots.py``'s.
+"""``python -m ops review-config``, ``review-orphans``, ``snapshots prune`` and ``pending``: review
+stacks' settings and their orphans, retained snapshots (README "Review stacks") and an
+interrupted update's pending creates (README "Interrupted updates"); the rules are
+``ops/review.py``'s, ``ops/orphans.py``'s, ``ops/snapshots.py``'s and ``ops/pending_creates.py``'s.
 """
 
 from __future__ import annotations
@@ -7,14 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
 from components.config import NAMESPACE, PROJECT_ROOT, ConfigError, parse_stack_config
-from ops import review, snapshots
-from ops.command import EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
+from ops import orphans, pending_creates, review, snapshots
+from ops.command import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
+from ops.pulumi_cli import pulumi_command
 
 
 def cmd_review_config(args: argparse.Namespace) -> int:
@@ -63,3 +67,60 @@ def cmd_snapshots_prune(args: argparse.Namespace) -> int:
     if doomed and not args.yes:
         print("run again with --yes to delete them")
     return EXIT_OK
+
+
+def cmd_pending(args: argparse.Namespace) -> int:
+    """Read-only: ``pulumi stack export`` and what to do about each pending create; exit 1 when any."""
+    exported = pulumi_command(["stack", "export", "--stack", args.stack], PROJECT_ROOT, "`pulumi stack export`")
+    try:
+        document = json.loads(exported)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise CommandFailed(f"`pulumi stack export --stack {args.stack}` did not print a JSON object", EXIT_UNAVAILABLE)
+    pending = pending_creates.pending_creates(document)
+    print("\n".join(pending_creates.recovery_lines(args.stack, pending)))
+    return EXIT_FAILED if pending else EXIT_OK
+
+
+GH_TIMEOUT_S = 60
+
+
+def _pull_request_state(pr: int) -> str | None:
+    """``gh pr view N --json state``: OPEN, CLOSED or MERGED; None when gh could not say."""
+    command = ["gh", "pr", "view", str(pr), "--json", "state", "--jq", ".state"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=GH_TIMEOUT_S, check=False)
+    except FileNotFoundError:
+        raise UsageError("review-orphans reads pull requests with gh, which is not on PATH") from None
+    except subprocess.TimeoutExpired:
+        return None
+    state = done.stdout.strip() if done.returncode == 0 else ""
+    return state or None
+
+
+def cmd_review_orphans(args: argparse.Namespace) -> int:
+    """Print (stdout, JSON) the pull requests whose review stacks to destroy; a line per stack on stderr."""
+    try:
+        stacks = json.loads(Path(args.stacks).read_text())
+    except OSError as error:
+        raise UsageError(f"--stacks {args.stacks}: {error.strerror}") from None
+    except ValueError:
+        stacks = None
+    if not isinstance(stacks, list):
+        raise UsageError(f"--stacks {args.stacks} is not a JSON list (fix: pulumi stack ls --json >{args.stacks})")
+    prs = orphans.review_stack_prs(stack for stack in stacks if isinstance(stack, dict))
+    states = {pr: _pull_request_state(pr) for pr in prs}
+    for line in orphans.decision_lines(prs, states):
+        print(line, file=sys.stderr)
+    print(json.dumps(orphans.orphaned(prs, states)))
+    return EXIT_OK
+
+
+def add_review_orphans_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "review-orphans",
+        help="the pull requests whose pr-N stacks outlived them (closed or merged), as JSON; read-only",
+    )
+    parser.add_argument("--stacks", required=True, metavar="FILE", help="pulumi stack ls --json, saved")
+    parser.set_defaults(handler=cmd_review_orphans)

@@ -348,6 +348,29 @@ def apply_migrations(
     return report
 
 
+def record_as_applied(conn: psycopg.Connection, migrations: list[Migration]) -> None:
+    """Write the ledger of a database whose schema already is ``migrations``' result (``ops db
+    baseline`` checked it): every one recorded as applied, in one transaction, under the lock.
+    Only onto an empty ledger; ``conn`` in autocommit mode."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+    try:
+        _bootstrap(conn)
+        with conn.transaction():
+            if read_ledger(conn):
+                raise MigrationError(
+                    "the migration ledger is not empty: nothing to baseline (fix: python -m ops db migrate)"
+                )
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(OWNER_ROLE)))
+            conn.cursor().executemany(
+                sql.SQL("INSERT INTO {}.{} (version, name, checksum, duration_ms) VALUES (%s, %s, %s, 0)").format(
+                    sql.Identifier(LEDGER_SCHEMA), sql.Identifier(LEDGER_TABLE)
+                ),
+                [(m.version, m.name, m.checksum) for m in migrations],
+            )
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+
+
 def drop_schema_objects(conn: psycopg.Connection) -> None:
     """Drop everything the migrations created in this database (tables, data, views,
     functions, the ledger). Roles are cluster-wide and stay. Only for stacks that allow

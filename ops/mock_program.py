@@ -32,6 +32,7 @@ MASTER_PASSWORD = "MASTER-PASSWORD-from-rds-managed-secret"
 APP_PASSWORD_PREFIX = "APP-PASSWORD-generated-"
 ALB_DNS_NAME = "swipesavvy-api-alb-123456.us-east-1.elb.amazonaws.com"
 AMI_ID = "ami-0al2023arm64"
+RELEASE_AMI_ID = "ami-0al2023release"  # what aws.ec2.get_ami finds for a pinned AL2023 release name
 CLOUDFRONT_PREFIX_LIST_ID = "pl-3b927c52"
 ELB_ACCOUNT = "127311923021"  # us-east-1's Elastic Load Balancing account
 OPERATOR_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
@@ -102,6 +103,7 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             "bucket": bucket,
             "arn": f"arn:aws:s3:::{bucket}",
             "bucketRegionalDomainName": f"{bucket}.s3.us-east-1.amazonaws.com",
+            "region": inputs.get("region") or "us-east-1",
         }
     if args.typ == "aws:cloudfront/distribution:Distribution":
         return {
@@ -172,6 +174,9 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
             "type": "String",
             "arn": f"arn:aws:ssm:us-east-1::parameter{args.args['name']}",
         }
+    if args.token == "aws:ec2/getAmi:getAmi":
+        (name,) = next(f["values"] for f in args.args["filters"] if f["name"] == "name")
+        return {"id": RELEASE_AMI_ID, "imageId": RELEASE_AMI_ID, "name": name, "architecture": name.rsplit("-", 1)[1]}
     if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
         return {"id": CLOUDFRONT_PREFIX_LIST_ID, "name": args.args["name"], "addressFamily": "IPv4", "entries": []}
     if args.token == "aws:elb/getServiceAccount:getServiceAccount":
@@ -196,12 +201,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, master_password: str = MASTER_PASSWORD) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
         self.master_password = master_password  # what the RDS-managed secret holds (it rotates)
+        self.calls: list[pulumi.runtime.MockCallArgs] = []  # every invoke, in order
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
         return f"{args.name}-id", {**args.inputs, **_computed(args)}
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append(args)
         return _invoke(args, self.master_password)
 
 

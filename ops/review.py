@@ -10,7 +10,10 @@ collide, be shared or outlive the stack (README "Review stacks"):
   own (one VPC holds one private-DNS endpoint per service; staging's NAT gateway serves);
   the stack itself skips the final snapshot and deletes automated backups (a ``pr-<N>`` name);
 - the seed at a tenth of staging's scale, one backend instance;
-- no custom domain (it belongs to staging);
+- no custom domain (it belongs to staging); staging's response-headers policy
+  (``existingResponseHeadersPolicyId`` from staging's outputs), not one of its own: the
+  policies are an account-wide CloudFront quota (CloudFront developer guide, "Quotas",
+  general quotas on policies);
 - monitoring only when the Datadog keys come from the environment (``DD_API_KEY`` and
   ``DD_APP_KEY``, which the Datadog provider reads): secrets are encrypted per stack, so
   staging's cannot be decrypted here. Then without the AWS integration (one per account)
@@ -36,6 +39,7 @@ NETWORK_OUTPUTS = {
 }
 # Staging's Secrets Manager endpoint (private DNS: it answers for the whole VPC), when it has one.
 ENDPOINT_OUTPUT = "secrets_endpoint_security_group_id"
+HEADERS_POLICY_OUTPUT = "site_response_headers_policy_id"
 REVIEW_SEED_SCALE_SHARE = 0.1
 MIN_SEED_SCALE = 0.01
 # Database settings a review stack does not take from staging: its access and what it keeps.
@@ -63,16 +67,21 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, Mapping) and set(value) == {"secure"}
 
 
+def _output(outputs: Mapping[str, Any], name: str, why: str) -> Any:
+    value = outputs.get(name)
+    if not value:
+        raise ReviewConfigError(
+            f"staging's stack outputs have no {name}: {why} (fix: pulumi up --stack staging with this program, which"
+            " exports it, then run this again)"
+        )
+    return value
+
+
 def _network(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    network = {}
-    for key, output in NETWORK_OUTPUTS.items():
-        value = outputs.get(output)
-        if not value:
-            raise ReviewConfigError(
-                f"staging's stack outputs have no {output}: a review stack goes into staging's network (fix: pulumi up"
-                " --stack staging with this program, which exports it, then run this again)"
-            )
-        network[key] = value
+    network = {
+        key: _output(outputs, output, "a review stack goes into staging's network")
+        for key, output in NETWORK_OUTPUTS.items()
+    }
     if outputs.get(ENDPOINT_OUTPUT):
         network["existingSecretsEndpointSecurityGroupId"] = outputs[ENDPOINT_OUTPUT]
     return network
@@ -102,8 +111,13 @@ def review_config(staging: Mapping[str, Any], outputs: Mapping[str, Any], pr: in
     if f"{NAMESPACE}:backend" in config:
         config[f"{NAMESPACE}:backend"] = {**section("backend"), "instanceCount": 1}
     if f"{NAMESPACE}:frontend" in config:
-        frontend = section("frontend")
-        config[f"{NAMESPACE}:frontend"] = {k: v for k, v in frontend.items() if k not in ("domain", "hostedZoneId")}
+        frontend = {k: v for k, v in section("frontend").items() if k not in ("domain", "hostedZoneId")}
+        frontend["existingResponseHeadersPolicyId"] = _output(
+            outputs,
+            HEADERS_POLICY_OUTPUT,
+            "a review stack's site uses staging's response-headers policy (one account-wide CloudFront quota)",
+        )
+        config[f"{NAMESPACE}:frontend"] = frontend
 
     monitoring = section("monitoring")
     if datadog_keys and monitoring.get("enabled"):

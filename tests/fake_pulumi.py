@@ -5,6 +5,7 @@ It answers what ``python -m ops rollback`` and ``python -m ops drift`` ask, as t
 - ``pulumi version``: a version line (what the Automation API asks first, should the command move to it);
 - ``pulumi stack history --json ...``: replays the recorded output in ``$FAKE_PULUMI_HISTORY``;
 - ``pulumi stack output --json ...``: replays ``$FAKE_PULUMI_OUTPUTS``;
+- ``pulumi stack export ...``: replays ``$FAKE_PULUMI_EXPORT`` (a checkpoint, pending operations and all);
 - ``pulumi preview --json ...``: replays the preview digest in ``$FAKE_PULUMI_PREVIEW``; with
   ``--expect-no-changes`` and a change summary counting anything but ``same``/``read*`` (Pulumi's
   ``ResourceChanges.HasChanges``), the CLI's error line after the JSON and its exit code 7;
@@ -79,6 +80,9 @@ def main(args: list[str]) -> int:
     elif command == "stack history":
         with open(os.environ["FAKE_PULUMI_HISTORY"]) as history:
             sys.stdout.write(history.read())
+    elif command == "stack export":
+        with open(os.environ["FAKE_PULUMI_EXPORT"]) as exported:
+            sys.stdout.write(exported.read())
     elif command == "stack output":
         with open(os.environ["FAKE_PULUMI_OUTPUTS"]) as outputs:
             sys.stdout.write(outputs.read())

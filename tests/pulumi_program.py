@@ -27,6 +27,7 @@ from ops.mock_program import (  # noqa: F401  (re-exported for the tests)
     MASTER_SECRET_ARN,
     OPERATOR_ARN_PREFIX,
     PROJECT_ROOT,
+    RELEASE_AMI_ID,
     ProgramRun,
     RecordingMocks,
     RecordingMonitor,

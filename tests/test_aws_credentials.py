@@ -13,7 +13,7 @@ from botocore.exceptions import (
 )
 from test_ops_stack_cli import OPERATOR_ARN, STACK, one_line_error, pulumi, run  # noqa: F401  (pulumi: a fixture)
 
-from components import invalidation
+from components import invalidation, retired_assets
 from ops.aws_credentials import HOW_TO_PROVIDE, credentials_problem
 from ops.cli import EXIT_UNAVAILABLE
 from ops.db_credentials import CredentialsUnavailable, read_password
@@ -120,6 +120,14 @@ def test_the_cloudfront_invalidation_without_credentials(no_credentials):
     with pytest.raises(invalidation.InvalidationFailed) as raised:
         invalidation.CloudFrontInvalidationProvider().create(props)
     assert str(raised.value) == f"cannot invalidate CloudFront distribution E123: no AWS credentials found {FIX}"
+
+
+def test_deleting_retired_site_files_without_credentials(no_credentials):
+    olds = {"bucket": "swipesavvy-site", "region": "us-east-1", "assets": [], "keep_days": 7}
+    olds["retired"] = {"assets/app.1a2b3c4d.js": "2026-11-01T00:00:00+00:00"}  # long expired
+    with pytest.raises(retired_assets.AssetDeleteFailed) as raised:
+        retired_assets.RetiredSiteAssetsProvider().update("swipesavvy-site", olds, {**olds, "retired": None})
+    assert str(raised.value) == f"cannot delete retired site files from swipesavvy-site: no AWS credentials found {FIX}"
 
 
 def test_refreshing_prices_without_credentials(capsys, no_credentials):

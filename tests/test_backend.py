@@ -17,6 +17,7 @@ from pulumi_program import (
     DB_ADDRESS,
     ELB_ACCOUNT,
     PROJECT_ROOT,
+    RELEASE_AMI_ID,
     RecordingMocks,
     is_secret,
     run_program,
@@ -178,6 +179,37 @@ def test_a_pinned_ami_and_ca_bundle_are_used_as_set_without_a_warning(caplog):
     assert run.one(LT).inputs["imageId"] == "ami-0fedcba9876543210"
     install = next(f for f in cloud_config(run)["write_files"] if f["path"].endswith("-install"))
     assert f"RDS_CA_BUNDLE_SHA256={pin}\n" in install["content"]
+
+
+def test_production_runs_the_pinned_amazon_linux_release_found_among_amazons_images(caplog):
+    """The release name is looked up among Amazon's own images (never a look-alike shared by
+    another account), deprecated ones included: a pin keeps working after Amazon deprecates it."""
+    caplog.set_level("WARNING")
+    mocks = RecordingMocks()
+    run = run_program(stack_config("production"), stack="production", preview=True, mocks=mocks)
+    assert run.one(LT).inputs["imageId"] == RELEASE_AMI_ID
+    assert not [w for w in warnings(caplog) if "swipesavvy:backend.ami" in w]
+    (lookup,) = [c.args for c in mocks.calls if c.token == "aws:ec2/getAmi:getAmi"]
+    assert lookup == {
+        "owners": ["amazon"],
+        "filters": [
+            {"name": "name", "values": ["al2023-ami-2023.12.20260930.0-kernel-6.1-arm64"]},
+            {"name": "architecture", "values": ["arm64"]},
+        ],
+        "includeDeprecated": True,
+        "mostRecent": True,
+    }
+
+
+def test_production_on_latest_stops_the_preview_before_any_resource():
+    config = stack_config("production")
+    config["swipesavvy:backend"] = {**config["swipesavvy:backend"], "ami": "latest"}
+    mocks = RecordingMocks()
+    with pytest.raises(
+        pulumi.RunError, match=r"swipesavvy:backend\.ami = 'latest' is invalid: production pins its image"
+    ):
+        run_program(config, stack="production", preview=True, mocks=mocks)
+    assert mocks.resources == []
 
 
 def test_target_group_checks_the_health_endpoint_on_8080(staging):

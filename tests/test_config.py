@@ -742,13 +742,77 @@ def test_backend_ami_defaults_to_latest_and_the_ca_bundle_to_unpinned():
     assert (backend.ami, backend.rds_ca_bundle_sha256) == ("latest", None)
 
 
-@pytest.mark.parametrize("ami", ["ami-123", "ami-0123456789ABCDEF0", "al2023", "ami-0123456789abcdef0\n", 7])
+@pytest.mark.parametrize(
+    "ami",
+    [
+        "ami-123",
+        "ami-0123456789ABCDEF0",
+        "al2023",
+        "ami-0123456789abcdef0\n",
+        7,
+        "al2023-ami-2023.12.20260930.0-kernel-6.1-arm64 ",
+        "al2023-ami-minimal-2023.12.20260930.0-kernel-6.1-arm64",  # no package set the boot relies on
+        "al2023-ami-2023.12.2026093.0-kernel-6.1-arm64",
+        "al2023-ami-2023.12.20260930.0-kernel-6.1-*",  # a pattern would float like latest
+    ],
+)
 def test_another_backend_ami_is_refused_in_one_line(ami):
     shown = repr(ami) if isinstance(ami, str) else str(ami)
     assert config_error(backend_settings(ami=ami)) == (
-        f"swipesavvy:backend.ami = {shown} is invalid: must be an AMI id (ami- and 8 or 17 hex digits) or latest"
-        " (the newest Amazon Linux 2023) (fix: pulumi config set --path 'swipesavvy:backend.ami' ami-0123456789abcdef0)"
+        f"swipesavvy:backend.ami = {shown} is invalid: must be an AMI id (ami- and 8 or 17 hex digits), an Amazon"
+        " Linux 2023 release (al2023-ami-2023.<version>-kernel-<kernel>-<arm64|x86_64>) or latest (the newest"
+        " Amazon Linux 2023) (fix: pulumi config set --path 'swipesavvy:backend.ami' "
+        "al2023-ami-2023.12.20260930.0-kernel-6.1-arm64)"
     )
+
+
+# Amazon's own image names (owner 137112412989, "amazon"), e.g. in moto's copy of the public
+# AL2023 parameters: al2023-ami-2023.12.20260930.0-kernel-6.1-arm64.
+@pytest.mark.parametrize(
+    ("ami", "instance_type"),
+    [
+        ("al2023-ami-2023.12.20260930.0-kernel-6.1-arm64", "t4g.small"),
+        ("al2023-ami-2023.12.20260930.0-kernel-6.12-x86_64", "m7i.large"),
+        ("al2023-ami-2023.4.20240611.0-kernel-6.1-x86_64", "t3.small"),
+    ],
+)
+def test_backend_ami_may_be_a_dated_amazon_linux_2023_release(ami, instance_type):
+    backend = parse_stack_config("staging", backend_settings(ami=ami, instanceType=instance_type)).backend
+    assert (backend.ami, backend.ami_release) == (ami, ami)
+
+
+def test_an_ami_id_or_latest_is_no_release_name():
+    assert parse_stack_config("staging", backend_settings(ami="ami-12c6146b")).backend.ami_release is None
+    assert parse_stack_config("staging", backend_settings()).backend.ami_release is None
+
+
+def test_a_release_of_the_other_architecture_is_refused_naming_both():
+    assert config_error(
+        backend_settings(ami="al2023-ami-2023.12.20260930.0-kernel-6.1-x86_64", instanceType="t4g.small")
+    ) == (
+        "swipesavvy:backend.ami = 'al2023-ami-2023.12.20260930.0-kernel-6.1-x86_64' is invalid: is an x86_64 image"
+        " and backend.instanceType t4g.small runs arm64 (fix: pulumi config set --path 'swipesavvy:backend.ami'"
+        " al2023-ami-2023.12.20260930.0-kernel-6.1-arm64)"
+    )
+
+
+@pytest.mark.parametrize("backend", [{"ami": "latest"}, {}])
+def test_production_refuses_the_floating_latest_ami(backend):
+    settings = {"environment": "production", **backend_settings(instanceType="m7g.large", **backend)}
+    settings["environment"] = "production"
+    assert config_error(settings) == (
+        "swipesavvy:backend.ami = 'latest' is invalid: production pins its image (an AMI id or an Amazon Linux 2023"
+        " release name): latest rolls every instance whenever Amazon publishes a release (fix: pulumi config set"
+        " --path 'swipesavvy:backend.ami' al2023-ami-2023.12.20260930.0-kernel-6.1-arm64)"
+    )
+
+
+def test_the_committed_production_stack_pins_an_amazon_linux_release():
+    from components.config import read_stack_file
+
+    raw = {k.removeprefix("swipesavvy:"): v for k, v in read_stack_file(ROOT / "Pulumi.production.yaml").items()}
+    backend = parse_stack_config("production", {k: v for k, v in raw.items() if ":" not in k}).backend
+    assert backend.ami == backend.ami_release == "al2023-ami-2023.12.20260930.0-kernel-6.1-arm64"
 
 
 def test_a_ca_bundle_pin_is_a_sha256():

@@ -89,7 +89,7 @@ class SiteRun(ProgramRun):
         return json.loads(self.get(POLICY, f"{NAME}-{bucket}").inputs["policy"])["Statement"]
 
 
-def run_site(*, api: bool, domain: bool) -> SiteRun:
+def run_site(*, api: bool, domain: bool, headers_policy: str | None = None) -> SiteRun:
     mocks = RecordingMocks()
     ROOT_RESOURCE.set(None)
     monitor = SiteMonitor(mocks)
@@ -102,7 +102,12 @@ def run_site(*, api: bool, domain: bool) -> SiteRun:
         retained=monitor.retained,
         depends_on=monitor.depends_on,
     )
-    config = FrontendConfig(dist_dir=DIST, domain=DOMAIN if domain else None, hosted_zone_id=ZONE if domain else None)
+    config = FrontendConfig(
+        dist_dir=DIST,
+        domain=DOMAIN if domain else None,
+        hosted_zone_id=ZONE if domain else None,
+        existing_response_headers_policy_id=headers_policy,
+    )
 
     @pulumi.runtime.test
     def program():
@@ -113,6 +118,7 @@ def run_site(*, api: bool, domain: bool) -> SiteRun:
             "bucket_name": site.bucket_name,
             "distribution_id": site.distribution_id,
             "distribution_domain": site.distribution_domain,
+            "response_headers_policy_id": site.response_headers_policy_id,
         }
         return pulumi.Output.all(**outputs).apply(run.outputs.update)
 
@@ -148,8 +154,23 @@ def test_outputs(full, bare):
         "bucket_name": f"{NAME}-site-a1b2c3d",
         "distribution_id": f"{NAME}-cdn-id",
         "distribution_domain": CLOUDFRONT_DOMAIN,
+        "response_headers_policy_id": f"{NAME}-headers-id",
     }
     assert bare.outputs["url"] == f"https://{CLOUDFRONT_DOMAIN}"
+
+
+STAGINGS_HEADERS_POLICY = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+
+
+def test_with_an_existing_response_headers_policy_the_site_declares_none_and_uses_it():
+    """Response-headers policies are an account-wide CloudFront quota: review stacks share
+    staging's (by id, from its outputs) instead of one each."""
+    shared = run_site(api=True, domain=False, headers_policy=STAGINGS_HEADERS_POLICY)
+    assert shared.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy") == []
+    distribution = shared.distribution()
+    behaviors = [distribution["defaultCacheBehavior"], *distribution["orderedCacheBehaviors"]]
+    assert [b["responseHeadersPolicyId"] for b in behaviors] == [STAGINGS_HEADERS_POLICY] * 2
+    assert shared.outputs["response_headers_policy_id"] == STAGINGS_HEADERS_POLICY
 
 
 @pytest.mark.parametrize("bucket", ["site", "logs"])
@@ -190,6 +211,7 @@ def test_the_site_bucket_is_emptied_on_destroy_and_the_log_bucket_kept(full):
     assert len(log_resources) == 7  # bucket, 4 protections, lifecycle, policy
     assert log_resources <= full.retained
     assert not any(name.startswith(f"{NAME}-site") for _, name in full.retained)
+    assert {typ for typ, name in full.retained if not name.startswith(f"{NAME}-logs")} == {OBJECT}  # hashed files
     lifecycle = full.get("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", f"{NAME}-logs")
     assert lifecycle.inputs["rules"][0]["expiration"] == {"days": 90}
     assert all(r.inputs.get("region") == "us-east-1" for r in full.resources if r.name == f"{NAME}-logs")
@@ -426,6 +448,22 @@ def test_one_object_per_file_with_its_type_cache_policy_and_hash(site):
     assert objects["index.html"].inputs["cacheControl"] == "no-cache"
     assert objects["assets/app.7d41e0c9.js"].inputs["cacheControl"] == "public, max-age=31536000, immutable"
     assert objects["assets/app.7d41e0c9.js"].inputs["contentType"] == "text/javascript; charset=utf-8"
+
+
+def test_a_releases_hashed_files_outlive_it_and_its_pages_do_not(full):
+    """Pages opened before a release still load their lazy chunks: the hashed objects are kept
+    when a release drops them (RetiredSiteAssets deletes them 7 days later); index.html goes."""
+    kept = {name for typ, name in full.retained if typ == OBJECT}
+    assert kept == {f"{NAME}-file-assets/app.3f9c1a2b.css", f"{NAME}-file-assets/app.7d41e0c9.js"}
+    retired = full.get("pulumi-python:dynamic/cdn:RetiredSiteAssets", f"{NAME}-retired-assets")
+    assert {k: v for k, v in retired.inputs.items() if k != "__provider"} == {
+        "bucket": f"{NAME}-site-a1b2c3d",
+        "region": "us-east-1",
+        "assets": ["assets/app.3f9c1a2b.css", "assets/app.7d41e0c9.js"],
+        "keep_days": 7,
+    }
+    uploads = {(OBJECT, r.name) for r in full.of_type(OBJECT)}
+    assert uploads <= full.depends_on[(retired.typ, retired.name)]  # the new release is up before any delete
 
 
 def test_the_invalidation_follows_the_upload(site):

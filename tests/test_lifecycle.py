@@ -71,6 +71,26 @@ def test_a_major_upgrade_reaches_rds_only_when_the_setting_allows_it(staging):
     assert upgraded.one(SHAPE).inputs["engine_major"] == "17"
 
 
+def test_a_production_major_upgrade_applies_at_once_so_the_old_parameter_group_can_go():
+    """The new family replaces the parameter group create-before-delete: the new group (a new
+    generated name, so both exist at once), the instance moved to it, then the old group's
+    delete, which RDS refuses while an instance still uses it. Production's changes otherwise
+    wait for the maintenance window (the instance would still use the old group at that
+    delete), so the update of a major upgrade applies at once (README "Upgrading PostgreSQL")."""
+    config = stack_config("production")
+    config["swipesavvy:database"] = {
+        **config["swipesavvy:database"],
+        "engineVersion": "17",
+        "allowMajorVersionUpgrade": True,
+    }
+    upgraded = run_program(config, stack="production")
+    instance = upgraded.one(INSTANCE)
+    assert (instance.inputs["engineVersion"], instance.inputs["applyImmediately"]) == ("17", True)
+    group = upgraded.one("aws:rds/parameterGroup:ParameterGroup")
+    assert group.inputs["family"] == "postgres17" and "name" not in group.inputs  # generated: no clash
+    assert group.name in upgraded.dependencies[(INSTANCE, instance.name)]  # moved before the old one goes
+
+
 # --- StackShape: the pure rules ----------------------------------------------------------------
 
 RECORDED = {
@@ -236,7 +256,9 @@ def test_a_review_stack_keeps_nothing_on_destroy(review, staging):
     assert instance["skipFinalSnapshot"] is True and "finalSnapshotIdentifier" not in instance
     assert instance["deleteAutomatedBackups"] is True and instance["deletionProtection"] is False
     assert [r.name for r in review.of_type(RANDOM_ID) if "final" in r.name] == []
-    assert review.protected == set() and review.retained == set()
+    assert review.protected == set()
+    # Only the site's hashed files are kept past a release; the site bucket (force_destroy) takes them.
+    assert {typ for typ, _ in review.retained} == {"aws:s3/bucketObjectv2:BucketObjectv2"}
     assert {r.name: r.inputs["forceDestroy"] for r in review.of_type(BUCKET)} == {
         "swipesavvy-api-artifacts": True,
         "swipesavvy-api-alb-logs": True,

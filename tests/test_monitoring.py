@@ -35,6 +35,7 @@ TAGS = ["env:staging", "service:swipesavvy-backend", "managed-by:pulumi"]
 METRICS = {
     "aws.rds.cpuutilization",
     "aws.rds.free_storage_space",
+    "aws.rds.total_storage_space",
     "aws.rds.database_connections",
     "postgresql.percent_usage_connections",
     "trace.express.request",
@@ -111,7 +112,7 @@ def test_every_monitor_query_parses_and_its_threshold_is_the_critical_level(stag
             assert match["threshold"] == monitor["monitorThresholds"]["critical"], key
     assert kinds == {
         "db-cpu": "threshold",
-        "db-free-storage": "threshold",
+        "db-free-storage": "ratio",
         "db-connections": "threshold",
         "api-error-rate": "ratio",
         "api-latency-p95": "threshold",
@@ -184,7 +185,7 @@ def test_monitor_levels_types_and_missing_data(staging):
     m = monitors(staging)
     expected = {  # key: (type, warning, critical, notify when silent)
         "db-cpu": ("query alert", "70", "85", False),
-        "db-free-storage": ("query alert", "21474836480", "10737418240", False),  # 20% and 10% of 100 GiB
+        "db-free-storage": ("query alert", "0.2", "0.1", False),  # free over the volume's size, a fraction
         "db-connections": ("query alert", "0.7", "0.85", True),
         "api-error-rate": ("query alert", "0.02", "0.05", False),  # 5xx over all requests, a fraction
         "api-latency-p95": ("query alert", "0.3", "0.5", False),  # seconds
@@ -215,6 +216,17 @@ def test_cloudwatch_fed_monitors_wait_for_late_data(staging):
         if monitor["type"] == "query alert":
             assert monitor["requireFullWindow"] is False, key
     assert "dbinstanceidentifier:swipesavvy-db-postgres-1a2b3c4" in monitors(staging)["db-cpu"]["query"]
+
+
+def test_free_storage_alerts_on_the_fraction_of_the_volume_as_it_is_now(staging):
+    """Storage autoscaling grows the volume past allocatedStorage: the level is a fraction of
+    the size CloudWatch reports now (Datadog's aws.rds.total_storage_space), not of the config."""
+    db = "dbinstanceidentifier:swipesavvy-db-postgres-1a2b3c4"
+    assert monitors(staging)["db-free-storage"]["query"] == (
+        f"min(last_15m):min:aws.rds.free_storage_space{{{db}}} / min:aws.rds.total_storage_space{{{db}}} < 0.1"
+    )
+    message = monitors(staging)["db-free-storage"]["message"]
+    assert "(value {{value}}; warning 20% free (= 0.2), critical 10% free (= 0.1))." in message
 
 
 def test_the_slo_and_its_burn_rate_alert(staging):

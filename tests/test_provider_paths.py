@@ -19,6 +19,7 @@ PINNED = {
     "pulumi-python:dynamic/db:FeatureFlagSettings": "components.feature_flags.FeatureFlagSettingsProvider",
     "pulumi-python:dynamic/db:LoginRole": "components.login_role.LoginRoleProvider",
     "pulumi-python:dynamic/cdn:CloudFrontInvalidation": "components.invalidation.CloudFrontInvalidationProvider",
+    "pulumi-python:dynamic/cdn:RetiredSiteAssets": "components.retired_assets.RetiredSiteAssetsProvider",
     "pulumi-python:dynamic/stack:StackShape": "components.stack_shape.StackShapeProvider",
     "pulumi-python:dynamic/autoscaling:InstanceRefreshWait": "components.instance_refresh.InstanceRefreshWaitProvider",
 }

@@ -21,6 +21,7 @@ STAGING_OUTPUTS = {
     "public_subnet_ids": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
     "db_connection": {"host": "db.example", "port": 5432},
     "secrets_endpoint_security_group_id": "sg-0e1d2c3b4a5968778",
+    "site_response_headers_policy_id": "67f7725c-6f97-4210-82d7-5512b31e9d03",
 }
 
 
@@ -54,7 +55,10 @@ def test_the_review_config_is_staging_changed_where_a_copy_would_fail_collide_or
     assert "deployRunnerCidrs" not in database
     assert config["swipesavvy:seed"]["scale"] == 0.1
     assert config["swipesavvy:backend"]["instanceCount"] == 1
-    assert config["swipesavvy:frontend"] == {"distDir": "examples/frontend-dist"}
+    assert config["swipesavvy:frontend"] == {
+        "distDir": "examples/frontend-dist",
+        "existingResponseHeadersPolicyId": "67f7725c-6f97-4210-82d7-5512b31e9d03",  # staging's: a quota per account
+    }
     assert config["swipesavvy:monitoring"] == {"enabled": False}
     assert "datadog:apiKey" not in config  # staging's ciphertext: another stack cannot decrypt it
     assert config["datadog:apiUrl"] == "https://api.datadoghq.eu/"
@@ -74,6 +78,17 @@ def test_staging_without_its_network_outputs_is_one_line_naming_the_fix():
     assert str(raised.value) == (
         "staging's stack outputs have no private_subnet_ids: a review stack goes into staging's network (fix: pulumi"
         " up --stack staging with this program, which exports it, then run this again)"
+    )
+
+
+def test_staging_without_its_headers_policy_output_is_one_line_naming_the_fix():
+    outputs = {k: v for k, v in STAGING_OUTPUTS.items() if k != "site_response_headers_policy_id"}
+    with pytest.raises(ReviewConfigError) as raised:
+        review_config(stack_config("staging"), outputs, 42, datadog_keys=False)
+    assert str(raised.value) == (
+        "staging's stack outputs have no site_response_headers_policy_id: a review stack's site uses staging's"
+        " response-headers policy (one account-wide CloudFront quota) (fix: pulumi up --stack staging with this"
+        " program, which exports it, then run this again)"
     )
 
 
@@ -119,8 +134,15 @@ def test_the_command_writes_a_file_the_program_deploys_into_stagings_network(
         "swipesavvy-db-existing-endpoint-from-operator": ("sg-0e1d2c3b4a5968778", "swipesavvy-db-operator-sg-id", 443),
     }
     assert [r.name for r in review.resources if r.typ.startswith("datadog:")] == []
-    assert review.retained == set() and review.protected == set()
+    assert review.protected == set()
+    # Only the site's hashed files outlive a release; destroy empties their bucket (force_destroy).
+    assert {typ for typ, _ in review.retained} == {"aws:s3/bucketObjectv2:BucketObjectv2"}
+    assert review.of_name("aws:s3/bucket:Bucket", "swipesavvy-frontend-site").inputs["forceDestroy"] is True
     assert review.one("aws:rds/instance:Instance").inputs["skipFinalSnapshot"] is True
+    # Staging's response-headers policy, not one more against the account's CloudFront quota.
+    assert review.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy") == []
+    behavior = unwrap_all(review.one("aws:cloudfront/distribution:Distribution").inputs)["defaultCacheBehavior"]
+    assert behavior["responseHeadersPolicyId"] == STAGING_OUTPUTS["site_response_headers_policy_id"]
 
 
 def test_the_command_with_keys_keeps_monitoring_without_paging(capsys, tmp_path, outputs_file, monkeypatch):
@@ -156,6 +178,22 @@ def test_staging_exports_what_a_review_stack_needs(staging):
     outputs = {name: value for name, (value, _secret) in staging.outputs.items()}
     assert {"vpc_id", "private_subnet_ids", "public_subnet_ids", "secrets_endpoint_security_group_id"} <= set(outputs)
     assert outputs["secrets_endpoint_security_group_id"] == "swipesavvy-db-operator-endpoint-sg-id"
+    assert outputs["site_response_headers_policy_id"] == "swipesavvy-frontend-headers-id"
+
+
+def test_an_existing_response_headers_policy_is_a_cloudfront_policy_id():
+    from components.config import parse_frontend
+    from ops.mock_program import PROJECT_ROOT
+
+    raw = {"distDir": "examples/frontend-dist", "existingResponseHeadersPolicyId": "sg-0e1d2c3b4a5968778"}
+    with pytest.raises(ConfigError) as raised:
+        parse_frontend(raw, PROJECT_ROOT)
+    assert str(raised.value) == (
+        "swipesavvy:frontend.existingResponseHeadersPolicyId = 'sg-0e1d2c3b4a5968778' is invalid: must be a"
+        " CloudFront response-headers policy id (a lowercase UUID, staging's site_response_headers_policy_id output)"
+        " (fix: pulumi config set --path 'swipesavvy:frontend.existingResponseHeadersPolicyId'"
+        " 67f7725c-6f97-4210-82d7-5512b31e9d03)"
+    )
 
 
 def test_an_existing_endpoint_group_needs_the_existing_vpc():

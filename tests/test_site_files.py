@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pulumi_program import PROJECT_ROOT
@@ -15,7 +16,9 @@ from components.app.site_files import (
     SHORT_MAX_AGE,
     cache_control,
     content_type,
+    is_hashed,
     release_digest,
+    retirements,
     site_files,
 )
 
@@ -110,3 +113,39 @@ def test_the_release_digest_changes_with_any_one_file(dist):
 
     (dist / "assets" / "app.3f9c1a2b.css").rename(dist / "assets" / "app.3f9c1a2c.css")  # renamed, same bytes
     assert release_digest(site_files(dist)) != before
+
+
+# --- hashed files outlive their release -------------------------------------------------------
+
+MONDAY = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def test_a_release_keeps_the_hashed_files_it_dropped_for_the_set_time():
+    kept, deleted = retirements(["app.1a2b3c4d.js", "app.5e6f7a8b.css"], {}, ["app.9c8d7e6f.js"], MONDAY, 7)
+    assert kept == {"app.1a2b3c4d.js": MONDAY.isoformat(), "app.5e6f7a8b.css": MONDAY.isoformat()}
+    assert deleted == []
+
+
+def test_kept_files_go_once_the_time_has_passed_and_not_before():
+    kept = {"old.1a2b3c4d.js": MONDAY.isoformat()}
+    assert retirements([], kept, [], MONDAY + timedelta(days=7, seconds=-1), 7) == (kept, [])
+    assert retirements([], kept, [], MONDAY + timedelta(days=7), 7) == ({}, ["old.1a2b3c4d.js"])
+
+
+def test_a_file_back_in_the_release_is_no_longer_retired_and_a_second_release_keeps_the_first_date():
+    kept = {"a.1a2b3c4d.js": MONDAY.isoformat()}
+    later = MONDAY + timedelta(days=2)
+    assert retirements(["b.5e6f7a8b.js"], kept, ["a.1a2b3c4d.js"], later, 7) == (
+        {"b.5e6f7a8b.js": later.isoformat()},
+        [],
+    )
+    assert retirements(["c.9c8d7e6f.js"], kept, [], later, 7)[0] == {
+        "a.1a2b3c4d.js": MONDAY.isoformat(),
+        "c.9c8d7e6f.js": later.isoformat(),
+    }
+
+
+def test_only_hashed_files_are_kept_past_their_release():
+    files = site_files(EXAMPLE)
+    assert {f.key for f in files if is_hashed(f)} == {f.key for f in files if f.cache_control == IMMUTABLE}
+    assert not is_hashed(next(f for f in files if f.key == "index.html"))

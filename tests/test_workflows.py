@@ -106,12 +106,20 @@ def _commands(steps: list[dict]) -> list[dict]:
     return [s["with"] for s in steps if s.get("uses", "").startswith("pulumi/actions@") and "with" in s]
 
 
+def _review_stack_down() -> dict:
+    return _load(ROOT / ".github/workflows/review-stack-down.yml")["jobs"]["down"]
+
+
 @pytest.mark.parametrize("job", ["review-stack-up", "review-stack-down"])
 def test_review_stacks_only_when_switched_on_with_generated_settings(job):
     review = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"][job]
     assert "vars.REVIEW_STACKS == 'true'" in review["if"]
+    if job.endswith("down"):  # the destroy shared with the orphan sweep, for this pull request
+        assert review["with"] == {"pr": "${{ github.event.pull_request.number }}"}
+        review = _review_stack_down()
     (action,) = _commands(review["steps"])
-    assert action["stack-name"] == "${{ vars.PULUMI_ORG }}/pr-${{ github.event.pull_request.number }}"
+    number = "${{ github.event.pull_request.number }}" if job.endswith("up") else "${{ inputs.pr }}"
+    assert action["stack-name"] == f"${{{{ vars.PULUMI_ORG }}}}/pr-{number}"
     assert action["command"] == ("up" if job.endswith("up") else "destroy")
     # The settings come from the tested generator (tests/test_review_config.py), fed staging's outputs.
     (generate,) = [s for s in review["steps"] if "review-config" in s.get("run", "")]
@@ -127,11 +135,11 @@ def test_ci_destroys_only_review_stacks_and_leaves_no_snapshot():
     destroys = [
         (name, job) for _, name, job in _jobs() for a in _commands(job.get("steps", [])) if a["command"] == "destroy"
     ]
-    assert [name for name, _ in destroys] == ["review-stack-down"]
+    assert [name for name, _ in destroys] == ["down"] and destroys[0][1] == _review_stack_down()
     assert not any(re.search(r"pulumi\s+(destroy|stack\s+rm)", s.get("run", "")) for s in _steps())
     ((_, job),) = destroys
     guard, *rest = job["steps"]
-    assert job["env"] == {"STACK": "pr-${{ github.event.pull_request.number }}"}
+    assert job["env"] == {"STACK": "pr-${{ inputs.pr }}"}
     assert 'if [[ ! "${STACK}" =~ ^pr-[1-9][0-9]*$ ]]; then' in guard["run"] and "exit 1" in guard["run"]
     script = subprocess.run(["bash", "-c", guard["run"]], env={"STACK": "staging"}, capture_output=True, text=True)
     assert script.returncode == 1
@@ -296,3 +304,86 @@ def test_staging_keeps_a_bounded_number_of_snapshots_after_each_update():
     assert prune["run"] == ".venv/bin/python -m ops snapshots prune --stack staging --yes --region us-east-1"
     prunes = [s for s in _steps() if "snapshots prune" in s.get("run", "")]
     assert all("--stack staging" in s["run"] or '--stack "${STACK}"' in s["run"] for s in prunes)
+
+
+# --- review-orphans.yml: review stacks that outlived their pull request -----------------------
+
+
+def _orphans() -> dict:
+    return _load(ROOT / ".github/workflows/review-orphans.yml")
+
+
+REVIEW_SECRETS = {
+    "PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+    "REVIEW_DD_API_KEY": "${{ secrets.REVIEW_DD_API_KEY }}",
+    "REVIEW_DD_APP_KEY": "${{ secrets.REVIEW_DD_APP_KEY }}",
+}
+
+
+def test_orphans_are_swept_nightly_through_the_same_destroy_as_on_close():
+    orphans = _orphans()
+    assert set(orphans["on"]) == {"schedule", "workflow_dispatch"} and len(orphans["on"]["schedule"]) == 1
+    destroy = orphans["jobs"]["destroy"]
+    closed = _load(ROOT / ".github/workflows/pull-request.yml")["jobs"]["review-stack-down"]
+    for caller in (destroy, closed):
+        assert caller["uses"] == "./.github/workflows/review-stack-down.yml"
+        assert caller["secrets"] == REVIEW_SECRETS
+        assert caller["permissions"] == {"contents": "read", "id-token": "write"}
+    assert (destroy["needs"], destroy["if"]) == ("find", "needs.find.outputs.prs != '[]'")
+    assert destroy["strategy"]["matrix"] == {"pr": "${{ fromJSON(needs.find.outputs.prs) }}"}
+    assert destroy["with"] == {"pr": "${{ matrix.pr }}"}
+
+
+def test_finding_orphans_reads_pull_requests_and_stack_names_only():
+    find = _orphans()["jobs"]["find"]
+    assert find["permissions"] == {"contents": "read", "pull-requests": "read"}
+    text = yaml.safe_dump(find)
+    assert "aws-actions" not in text and "id-token" not in text
+    assert not [s["run"] for s in find["steps"] if "${{" in s.get("run", "")]  # data through env only
+
+
+FAKE_PULUMI_LS = """#!/bin/sh
+echo "pulumi $*" >>"$CALLS"
+cat "$STACKS"
+"""
+FAKE_GH_STATE = """#!/bin/sh
+echo "gh $*" >>"$CALLS"
+case "$3" in 12) echo OPEN ;; 31) echo MERGED ;; 40) echo CLOSED ;; *) echo "GraphQL: Could not resolve" >&2; exit 1 ;; esac
+"""
+
+
+def test_the_selection_script_outputs_the_ended_pull_requests(tmp_path):
+    """The find job's script, with a fake pulumi and gh: staging, production, an open pull
+    request and an unknown one are kept; a merged and a closed one's stacks are selected."""
+    (step,) = [s for s in _orphans()["jobs"]["find"]["steps"] if s.get("id") == "select"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, script in (("pulumi", FAKE_PULUMI_LS), ("gh", FAKE_GH_STATE)):
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    stacks = ["acme/staging", "acme/production", "acme/pr-12", "acme/pr-31", "acme/pr-40", "acme/pr-77"]
+    (tmp_path / "all.json").write_text(json.dumps([{"name": n, "current": False} for n in stacks]))
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "CALLS": str(tmp_path / "calls.log"),
+        "STACKS": str(tmp_path / "all.json"),
+        "PULUMI_ORG": "acme",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+    }
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "output").read_text() == "prs=[31, 40]\n"
+    assert done.stderr.splitlines() == [
+        "pr-12: pull request open: kept",
+        "pr-31: pull request merged: destroy",
+        "pr-40: pull request closed: destroy",
+        "pr-77: pull request state unknown: kept (the next run tries again)",
+    ]
+    assert (tmp_path / "calls.log").read_text().splitlines() == [
+        "pulumi stack ls --json --organization acme",
+        *(f"gh pr view {pr} --json state --jq .state" for pr in (12, 31, 40, 77)),
+    ]

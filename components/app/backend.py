@@ -4,8 +4,9 @@
   a private, versioned artifact bucket under its digest, the sha256 of its uncompressed
   tar) or an existing ``s3://`` object. Changing it is the release; returning to the old
   value is the rollback.
-- Instances: ``backend.ami`` (an AMI id, or ``latest``: Amazon Linux 2023's public SSM
-  parameter, announced in the preview since a newer image rolls the instances), IMDSv2
+- Instances: ``backend.ami`` (an AMI id; a dated Amazon Linux 2023 release name, found
+  among Amazon's own images; or ``latest``: Amazon Linux 2023's public SSM parameter,
+  announced in the preview since a newer image rolls the instances), IMDSv2
   only with hop limit 1, an encrypted root volume, no public address, Session Manager
   instead of SSH (no key pair, no port 22). cloud-init installs Node.js, fetches and
   checks the release, installs the RDS CA bundle, writes the env file from Secrets Manager
@@ -528,8 +529,22 @@ class BackendService(pulumi.ComponentResource):
         return aws.iam.InstanceProfile(f"{name}-instance", role=role.name, tags=tags, opts=child)
 
     def _image(self, config: BackendConfig) -> pulumi.Output[str]:
-        """The AMI id: ``backend.ami`` as set, or with ``latest`` the newest Amazon Linux 2023 for
-        the architecture, announced in every preview since a newer one rolls the instances."""
+        """The AMI id: ``backend.ami`` as set; a release name's image among Amazon's own; or with
+        ``latest`` the newest Amazon Linux 2023 for the architecture, announced in every preview
+        since a newer one rolls the instances."""
+        if config.ami_release is not None:
+            # Owner "amazon" only: anyone may publish an image of that name. Deprecated images
+            # are hidden by default; a pin must keep working after Amazon deprecates its release.
+            return aws.ec2.get_ami_output(
+                owners=["amazon"],
+                filters=[
+                    {"name": "name", "values": [config.ami_release]},
+                    {"name": "architecture", "values": [config.architecture]},
+                ],
+                include_deprecated=True,
+                most_recent=True,
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            ).image_id
         if config.ami != LATEST_AMI:
             return pulumi.Output.from_input(config.ami)
         parameter = ami_parameter(config.architecture)

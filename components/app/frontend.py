@@ -5,9 +5,12 @@
   reads it, through an Origin Access Control (SigV4), and only over TLS.
 - Build: one object per file (components/app/site_files.py), so ``pulumi preview`` lists
   exactly the changed files; when the release changes, CloudFront's cache is invalidated
-  after the upload (components/invalidation.py).
+  after the upload (components/invalidation.py). Hashed files a release drops stay for
+  ``RETIRED_ASSETS_KEEP_DAYS`` for pages opened before it (components/retired_assets.py).
 - Distribution: HTTPS only (HTTP is redirected), compressed, security headers on every
-  response (HSTS two years with subdomains, nosniff, frame DENY, a referrer policy). Routes
+  response (HSTS two years with subdomains, nosniff, frame DENY, a referrer policy), from
+  the stack's own response-headers policy or, with ``existingResponseHeadersPolicyId``
+  (review stacks), staging's: the policies are an account-wide quota. Routes
   of the single-page app (paths without a file extension) are answered with index.html by
   a viewer-request CloudFront Function on the default behaviour only, so ``/api/*`` errors
   stay API errors (distribution-wide custom error responses would turn them into pages).
@@ -39,10 +42,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.app.site_files import SiteFile, release_digest, site_files
+from components.app.site_files import SiteFile, is_hashed, release_digest, site_files
 from components.config import FrontendConfig
 from components.invalidation import CloudFrontInvalidation, CloudFrontInvalidationArgs
 from components.private_bucket import PrivateBucket, bucket_policy, private_bucket
+from components.retired_assets import RetiredSiteAssets, RetiredSiteAssetsArgs
 
 CLOUDFRONT_REGION = "us-east-1"
 # AWS managed policies (ids are the same in every account).
@@ -56,6 +60,9 @@ ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
 READ_METHODS = ["GET", "HEAD"]
 HSTS_MAX_AGE_S = 63072000  # two years
 LOG_RETENTION_DAYS = 90
+# How long a release's hashed files outlive it: pages opened before a release keep loading
+# their lazy chunks for this long (a browser tab left open over a weekend and then some).
+RETIRED_ASSETS_KEEP_DAYS = 7
 VALIDATION_RECORD_TTL_S = 300
 # Requests one address may send to /api/* in 5 minutes before WAF blocks it (the dashboard
 # makes a few calls a page; a script hammering the API is stopped at the edge).
@@ -108,6 +115,8 @@ class StaticSite(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     distribution_id: pulumi.Output[str]
     distribution_domain: pulumi.Output[str]
+    response_headers_policy_id: pulumi.Output[str]
+    """This stack's policy, or the one it shares (review stacks: staging's)."""
 
     def __init__(self, name: str, args: StaticSiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("swipesavvy:frontend:StaticSite", name, None, opts)
@@ -139,23 +148,8 @@ class StaticSite(pulumi.ComponentResource):
             signing_protocol="sigv4",
             opts=child,
         )
-        headers = aws.cloudfront.ResponseHeadersPolicy(
-            f"{name}-headers",
-            name=f"{prefix}-security-headers",
-            comment=f"SwipeSavvy {args.stack}: security headers on every response",
-            # No X-XSS-Protection: browsers removed the filter it switched on.
-            security_headers_config={
-                "strict_transport_security": {
-                    "access_control_max_age_sec": HSTS_MAX_AGE_S,
-                    "include_subdomains": True,
-                    "override": True,
-                },
-                "content_type_options": {"override": True},
-                "frame_options": {"frame_option": "DENY", "override": True},
-                "referrer_policy": {"referrer_policy": "strict-origin-when-cross-origin", "override": True},
-            },
-            opts=child,
-        )
+        headers = config.existing_response_headers_policy_id or self._headers_policy(name, prefix, args.stack)
+        self.response_headers_policy_id = pulumi.Output.from_input(headers)
         spa_routes = aws.cloudfront.Function(
             f"{name}-spa-routes",
             name=f"{prefix}-spa-routes",
@@ -194,7 +188,7 @@ class StaticSite(pulumi.ComponentResource):
                 "viewer_protocol_policy": "redirect-to-https",
                 "compress": True,
                 "cache_policy_id": CACHING_OPTIMIZED,
-                "response_headers_policy_id": headers.id,
+                "response_headers_policy_id": headers,
                 "function_associations": [{"event_type": "viewer-request", "function_arn": spa_routes.arn}],
             },
             ordered_cache_behaviors=[self._api_behavior(headers)] if args.api else None,
@@ -229,6 +223,16 @@ class StaticSite(pulumi.ComponentResource):
             self._alias_records(name, config, distribution)
 
         uploads = [self._upload(name, site.bucket, f) for f in files]
+        RetiredSiteAssets(
+            f"{name}-retired-assets",
+            RetiredSiteAssetsArgs(
+                bucket=site.bucket.bucket,
+                region=site.bucket.region,
+                assets=[f.key for f in files if is_hashed(f)],
+                keep_days=RETIRED_ASSETS_KEEP_DAYS,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=uploads),  # the new release is up first
+        )
         CloudFrontInvalidation(
             f"{name}-invalidation",
             CloudFrontInvalidationArgs(distribution_id=distribution.id, release=release_digest(files)),
@@ -249,6 +253,7 @@ class StaticSite(pulumi.ComponentResource):
                 "bucket_name": self.bucket_name,
                 "distribution_id": self.distribution_id,
                 "distribution_domain": self.distribution_domain,
+                "response_headers_policy_id": self.response_headers_policy_id,
             }
         )
 
@@ -438,8 +443,28 @@ class StaticSite(pulumi.ComponentResource):
             "vpc_origin_config": {"vpc_origin_id": origin.id},
         }
 
+    def _headers_policy(self, name: str, prefix: str, stack: str) -> pulumi.Output[str]:
+        """Security headers on every response: this stack's own response-headers policy."""
+        return aws.cloudfront.ResponseHeadersPolicy(
+            f"{name}-headers",
+            name=f"{prefix}-security-headers",
+            comment=f"SwipeSavvy {stack}: security headers on every response",
+            # No X-XSS-Protection: browsers removed the filter it switched on.
+            security_headers_config={
+                "strict_transport_security": {
+                    "access_control_max_age_sec": HSTS_MAX_AGE_S,
+                    "include_subdomains": True,
+                    "override": True,
+                },
+                "content_type_options": {"override": True},
+                "frame_options": {"frame_option": "DENY", "override": True},
+                "referrer_policy": {"referrer_policy": "strict-origin-when-cross-origin", "override": True},
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        ).id
+
     @staticmethod
-    def _api_behavior(headers: aws.cloudfront.ResponseHeadersPolicy) -> dict[str, Any]:
+    def _api_behavior(headers: pulumi.Input[str]) -> dict[str, Any]:
         return {
             "path_pattern": API_PATH,
             "target_origin_id": API_ORIGIN_ID,
@@ -448,7 +473,7 @@ class StaticSite(pulumi.ComponentResource):
             "viewer_protocol_policy": "redirect-to-https",
             "cache_policy_id": CACHING_DISABLED,
             "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST_HEADER,
-            "response_headers_policy_id": headers.id,
+            "response_headers_policy_id": headers,
         }
 
     def _upload(self, name: str, bucket: aws.s3.Bucket, file: SiteFile) -> aws.s3.BucketObjectv2:
@@ -460,5 +485,6 @@ class StaticSite(pulumi.ComponentResource):
             content_type=file.content_type,
             cache_control=file.cache_control,
             source_hash=file.sha256,  # a changed file is an update of its object, nothing else
-            opts=pulumi.ResourceOptions(parent=self),
+            # A hashed file a release drops stays for open pages; RetiredSiteAssets deletes it later.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=is_hashed(file)),
         )

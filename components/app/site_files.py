@@ -13,6 +13,9 @@ Cache classes:
   name: ``public, max-age=31536000, immutable``;
 - anything else (``favicon.ico``, ``robots.txt``) may change under the same name: a short
   max-age bounds how long a browser keeps the old one.
+
+Hashed files outlive their release for a while (``retirements``): a page loaded before a
+release still asks for its own lazy chunks, which a new release no longer has.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 NO_CACHE = "no-cache"
@@ -102,3 +106,25 @@ def release_digest(files: Iterable[SiteFile]) -> str:
     for f in sorted(files, key=lambda f: f.key):
         digest.update(f"{f.key}\0{f.sha256}\0{f.content_type}\0{f.cache_control}\n".encode())
     return digest.hexdigest()
+
+
+def is_hashed(file: SiteFile) -> bool:
+    """A file whose name carries its content hash: never changed under that name."""
+    return file.cache_control == IMMUTABLE
+
+
+def retirements(
+    previous: Iterable[str], retired: Mapping[str, str], current: Iterable[str], now: datetime, keep_days: int
+) -> tuple[dict[str, str], list[str]]:
+    """The hashed keys kept after a release, each with when it left the site (ISO 8601), and
+    the keys to delete now: those gone for ``keep_days`` or longer. ``previous`` and
+    ``current`` are the hashed keys of the last and the new release; ``retired``, those kept
+    so far. A key back in the release (a rollback) is no longer retired."""
+    served = set(current)
+    kept = {key: left for key, left in retired.items() if key not in served}
+    for key in sorted(set(previous) - served):
+        kept.setdefault(key, now.isoformat())
+    expired = sorted(
+        key for key, left in kept.items() if datetime.fromisoformat(left) + timedelta(days=keep_days) <= now
+    )
+    return {key: left for key, left in sorted(kept.items()) if key not in expired}, expired

@@ -7,7 +7,8 @@ the project relies on: a metric threshold, a ratio of two series, a service chec
 burn rate, and the SLO's good/total pair.
 
 Units are Datadog's: APM latency is in seconds, ``postgresql.percent_usage_connections`` and
-``system.mem.pct_usable`` are fractions (0-1), RDS free storage is in bytes. The conversions
+``system.mem.pct_usable`` are fractions (0-1), RDS storage is in bytes (alerted on as free over
+total, a fraction, so storage autoscaling growing the volume moves the level with it). The conversions
 from the settings' units (percent, ms) live here too, next to the metrics they belong to.
 """
 
@@ -45,6 +46,8 @@ class Series:
 # RDS, through Datadog's AWS integration (CloudWatch: arrives 10-20 minutes late).
 RDS_CPU = Series("avg", "aws.rds.cpuutilization")  # percent
 RDS_FREE_STORAGE = Series("min", "aws.rds.free_storage_space")  # bytes
+# The volume's size as it is now (Datadog computes it from the instance's allocated storage).
+RDS_TOTAL_STORAGE = Series("min", "aws.rds.total_storage_space")  # bytes
 RDS_CONNECTIONS = Series("max", "aws.rds.database_connections")
 # The agent's postgres check, as the monitoring login: connections against max_connections.
 DB_CONNECTIONS_USED = Series("max", "postgresql.percent_usage_connections")  # fraction
@@ -78,11 +81,18 @@ def threshold_query(
 
 
 def ratio_query(
-    numerator: Series, denominator: Series, scope: str, window: str, comparator: str, threshold: float
+    numerator: Series,
+    denominator: Series,
+    scope: str,
+    window: str,
+    comparator: str,
+    threshold: float,
+    time_aggregation: str = "sum",
 ) -> str:
-    """A ratio alert: ``sum(last_10m):errors / hits > 0.05`` (a fraction, not a percentage)."""
+    """A ratio alert: ``sum(last_10m):errors / hits > 0.05`` (a fraction, not a percentage);
+    ``min`` over the window for levels (free storage), ``sum`` for counts."""
     return (
-        f"sum(last_{window}):{numerator.render(scope)} / {denominator.render(scope)} "
+        f"{time_aggregation}(last_{window}):{numerator.render(scope)} / {denominator.render(scope)} "
         f"{comparator} {threshold_text(threshold)}"
     )
 
@@ -121,11 +131,6 @@ def fraction(percent: float) -> float:
 
 def seconds(milliseconds: float) -> float:
     return milliseconds / 1000
-
-
-def gib_fraction_bytes(gib: int, percent: float) -> float:
-    """``percent`` of ``gib`` GiB, in bytes (RDS free storage is reported in bytes)."""
-    return gib * 2**30 * percent / 100
 
 
 def scope(*tags: str) -> str:

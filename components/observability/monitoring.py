@@ -135,7 +135,6 @@ class MonitoringArgs:
     site: str
     """The Datadog site (datadoghq.com, datadoghq.eu ...), from ``datadog:apiUrl``."""
     db_instance_identifier: pulumi.Input[str]
-    db_allocated_storage_gib: int
     tags: Mapping[str, str]
     """AWS tags, for the integration's IAM role."""
     site_url: pulumi.Input[str] | None = None
@@ -176,8 +175,14 @@ class Monitoring(pulumi.ComponentResource):
         def on_db(series: Series, comparator: str, threshold: float) -> pulumi.Output[str]:
             return db_scope.apply(lambda scope: q.threshold_query(series, scope, "15m", comparator, threshold))
 
-        storage = self._args.db_allocated_storage_gib
-        free_bytes = converted("dbFreeStoragePercent", lambda p: q.gib_fraction_bytes(storage, p))
+        def free_storage_query(threshold: float) -> pulumi.Output[str]:
+            return db_scope.apply(
+                lambda scope: q.ratio_query(
+                    q.RDS_FREE_STORAGE, q.RDS_TOTAL_STORAGE, scope, "15m", "<", threshold, time_aggregation="min"
+                )
+            )
+
+        free_storage = converted("dbFreeStoragePercent", q.fraction)
         connections = converted("dbConnectionsPercent", q.fraction)
         errors = converted("apiErrorRatePercent", q.fraction)
         latency = converted("apiLatencyP95Ms", q.seconds)
@@ -199,8 +204,8 @@ class Monitoring(pulumi.ComponentResource):
             Alert(
                 "db-free-storage",
                 "Database storage running out",
-                on_db(q.RDS_FREE_STORAGE, "<", free_bytes.critical),
-                free_bytes,
+                free_storage_query(free_storage.critical),
+                free_storage,
                 "% free",
                 t["dbFreeStoragePercent"],
                 "table and index sizes (pg_total_relation_size), and whether storage autoscaling hit its ceiling",
@@ -359,10 +364,19 @@ class Monitoring(pulumi.ComponentResource):
         def db_widget(title: str, series: Series) -> pulumi.Output[dict]:
             return db.apply(lambda scope: _timeseries(title, {"q1": series.render(scope)}, "q1"))
 
+        def db_free_storage_widget() -> pulumi.Output[dict]:
+            return db.apply(
+                lambda scope: _timeseries(
+                    "RDS free storage (fraction of the volume)",
+                    {"free": q.RDS_FREE_STORAGE.render(scope), "total": q.RDS_TOTAL_STORAGE.render(scope)},
+                    q.ratio_formula("free", "total"),
+                )
+            )
+
         groups = {
             "Database health": [
                 db_widget("RDS CPU (%)", q.RDS_CPU),
-                db_widget("RDS free storage (bytes)", q.RDS_FREE_STORAGE),
+                db_free_storage_widget(),
                 db_widget("RDS connections", q.RDS_CONNECTIONS),
                 _timeseries(
                     "Connections used (fraction of max_connections)",
