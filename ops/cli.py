@@ -21,15 +21,13 @@ The DSN may also come from ``SWIPESAVVY_DSN`` (keeps the password out of ``ps``)
 own ``PGPASSWORD``/``~/.pgpass`` work as usual. Instead of a DSN, ``--stack NAME`` takes the
 database from the stack's outputs (``pulumi stack output``): ``db_connection``, run through
 the operator function ``db_operator_arn`` (reads through its read-only twin ``db_reader_arn``)
-when the stack has one, else directly (with ``--connect-host``/``--connect-port`` for a tunnel),
-as the stack's own resources run them. Exit codes: the EXIT_* constants of ``ops/command.py``
-(importable from here too), as the README lists them. Every failure is one line on stderr, never a traceback, and no
-message contains the DSN or a password (``report`` scrubs them on the way out).
+when the stack has one, else directly (``--connect-host``/``--connect-port`` for a tunnel), as
+the stack's own resources run them. Exit codes: the EXIT_* constants of ``ops/command.py``
+(importable from here too), as the README lists them. Every failure is one line on stderr, never
+a traceback, and no message contains the DSN or a password (``report`` scrubs them).
 
 This module is the parser and the dispatch only: each command's work lives with its subject
-(``ops/db_cli.py``, ``smoke_cli``, ``rehearse_cli``, ``rollback_cli``, ``drift_cli``,
-``lifecycle_cli``, ``cost_cli``, ``preflight_cli``; ``--stack`` in ``ops/stack_target.py``, the Pulumi CLI in
-``ops/pulumi_cli.py``).
+(``ops/<subject>_cli.py``; ``--stack`` in ``ops/stack_target.py``, the Pulumi CLI in ``ops/pulumi_cli.py``).
 """
 
 from __future__ import annotations
