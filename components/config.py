@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.refresh_timing import MAX_TIMEOUT_SECONDS, max_warmup_seconds, refresh_timeout
 from ops.flags import SEEDED_FLAGS
 from seed.generator import MAX_SCALE, MIN_ANCHOR_DATE, MIN_SCALE
 
@@ -770,6 +771,24 @@ def _refuse_unshippable(s: _Section, name: str, value: str, project_root: Path, 
     raise ConfigError(f"{NAMESPACE}:{s.path(name)} = {value!r} is invalid: it holds {why} (fix: {fix})")
 
 
+def _health_check_grace(s: _Section, default: int) -> int:
+    """The grace is also the rollout's instance warmup: refused when the refresh it makes could
+    not finish within the wait one `pulumi up` has for it (components/refresh_timing.py)."""
+    instances = s.integer("instanceCount", BackendConfig.instance_count, 1, 20)
+    grace = s.integer("healthCheckGraceSeconds", default, 60, 3600, " s")
+    longest = max_warmup_seconds(instances)
+    if grace > longest:
+        needed = refresh_timeout(instances, grace) // 60
+        raise _fail(
+            s.path("healthCheckGraceSeconds"),
+            grace,
+            f"it is the rollout's instance warmup, so a rollout would need up to {needed} min, more than the"
+            f" {MAX_TIMEOUT_SECONDS // 60} min one `pulumi up` waits for it: at most {longest} s",
+            longest,
+        )
+    return grace
+
+
 def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
     if raw is None:
         return None
@@ -805,7 +824,7 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
         ),
         instance_count=s.integer("instanceCount", d.instance_count, 1, 20),
         root_volume_gib=s.integer("rootVolumeGib", d.root_volume_gib, 8, 500, " GiB"),
-        health_check_grace_seconds=s.integer("healthCheckGraceSeconds", d.health_check_grace_seconds, 60, 3600, " s"),
+        health_check_grace_seconds=_health_check_grace(s, d.health_check_grace_seconds),
         log_level=s.choice("logLevel", d.log_level, LOG_LEVELS),
         ami=s.text(
             "ami",

@@ -30,6 +30,7 @@ from components.observability.agent_config import AgentSettings
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"
+ROLLOUT = "pulumi-python:dynamic/autoscaling:InstanceRefreshWait"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 BACKEND_SG = "swipesavvy-backend-id"
@@ -95,20 +96,29 @@ def test_user_data_is_the_rendered_boot_config_and_holds_no_secret(staging):
     assert "api-token" not in text.replace("api-tokens-", "")  # the tokens' secret by ARN, never their values
 
 
-def test_group_rolls_through_an_instance_refresh_and_waits_for_health(staging):
+def test_the_group_takes_new_versions_only_from_the_rollout(staging, production):
+    """A rollback restores the configuration saved on the group before the refresh started
+    (EC2 Auto Scaling user guide, "Undo changes with a manual or auto rollback"): the group
+    starts on the template's first version and never saves a later one itself (no refresh
+    of its own, its version ignored); the rollout moves it when the refresh succeeds."""
     group = staging.one(ASG).inputs
     assert group["vpcZoneIdentifiers"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
     assert group["minSize"] == group["maxSize"] == group["desiredCapacity"] == 1
-    assert group["launchTemplate"]["version"] == "1"  # a number: "$Latest" never starts a refresh
+    assert group["launchTemplate"] == {"id": "swipesavvy-api-lt-id", "version": "1"}  # a number: a rollback target
     assert group["healthCheckType"] == "ELB" and group["waitForElbCapacity"] == 1
-    refresh = group["instanceRefresh"]
-    assert refresh["strategy"] == "Rolling"
-    assert (refresh["preferences"]["minHealthyPercentage"], refresh["preferences"]["maxHealthyPercentage"]) == (
-        100,
-        200,
-    )
-    assert isinstance(refresh["preferences"]["instanceWarmup"], str)
-    assert refresh["preferences"]["autoRollback"] is True  # a failed refresh puts the previous version back
+    assert "instanceRefresh" not in group
+    for run in (staging, production):
+        assert run.ignored[(ASG, "swipesavvy-api-asg")] == ["launchTemplate.version"]
+        rollout = run.of_name(ROLLOUT, "swipesavvy-api-rollout").inputs
+        assert rollout["launch_template_version"] == run.one(ASG).inputs["launchTemplate"]["version"]
+        assert (rollout["min_healthy_percentage"], rollout["max_healthy_percentage"]) == (100, 200)
+    # One batch (100-200 % replaces every instance at once): launch and warm up, 10 + 10 min.
+    assert staging.of_name(ROLLOUT, "swipesavvy-api-rollout").inputs["timeout_seconds"] == 1200
+
+
+def test_the_group_launches_only_after_its_role_may_read_the_release(staging, production):
+    for run in (staging, production):
+        assert "swipesavvy-api-instance" in run.dependencies[(ASG, "swipesavvy-api-asg")]
 
 
 def test_the_group_is_created_after_the_database_logins(staging, production):
@@ -242,11 +252,13 @@ def test_security_groups_admit_only_the_next_hop(staging):
     assert all(r["fromPort"] != 22 for r in ingress.values())
 
 
-def test_instance_role_reads_only_the_release_and_the_backend_login(staging):
+def test_instance_role_reads_only_the_releases_and_the_backend_login(staging):
     policy = json.loads(staging.of_name("aws:iam/rolePolicy:RolePolicy", "swipesavvy-api-instance").inputs["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     release = load_release(PROJECT_ROOT, "examples/backend-release")
-    assert statements["ReadTheRelease"]["Resource"] == f"arn:aws:s3:::swipesavvy-api-artifacts-a1b2c3d/{release.key}"
+    # Every release object: a rollback launches the previous version, which fetches the previous release.
+    assert statements["ReadTheReleases"]["Resource"] == "arn:aws:s3:::swipesavvy-api-artifacts-a1b2c3d/releases/*"
+    assert release.key.startswith("releases/")
     assert statements["ReadTheBackendLogin"]["Resource"].endswith(
         ":secret:swipesavvy/staging/db/swipesavvy_backend-20261126-AbCdEf"
     )
@@ -259,9 +271,19 @@ def test_instance_role_reads_only_the_release_and_the_backend_login(staging):
     assert statements["ReadTheApiTokens"]["Resource"].startswith(
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/api-tokens-"
     )
-    assert set(statements) == {"ReadTheRelease", "ReadTheBackendLogin", "ReadTheApiTokens", "ReadTheAgentSecrets"}
+    assert set(statements) == {"ReadTheReleases", "ReadTheBackendLogin", "ReadTheApiTokens", "ReadTheAgentSecrets"}
     ssm = staging.of_name("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "swipesavvy-api-ssm").inputs
     assert ssm["policyArn"] == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+def test_an_uploaded_release_grants_every_release_in_its_bucket():
+    config = stack_config("staging")
+    uri = f"s3://swipesavvy-releases/releases/{'d' * 64}.tar.gz"
+    config["swipesavvy:backend"] = {**config["swipesavvy:backend"], "artifact": uri}
+    run = run_program(config)
+    policy = json.loads(run.of_name("aws:iam/rolePolicy:RolePolicy", "swipesavvy-api-instance").inputs["policy"])
+    (release,) = [s["Resource"] for s in policy["Statement"] if s["Sid"] == "ReadTheReleases"]
+    assert release == "arn:aws:s3:::swipesavvy-releases/releases/*"
 
 
 def test_the_release_is_uploaded_under_its_content_hash_to_a_private_bucket(staging):

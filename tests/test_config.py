@@ -1236,8 +1236,20 @@ def test_backend_defaults_and_fields():
     backend = parse(settings).backend
     assert (backend.instance_type, backend.instance_count, backend.root_volume_gib) == ("m7i.large", 20, 500)
     assert (backend.health_check_grace_seconds, backend.log_level) == (60, "debug")
-    low = parse(backend_settings(instanceCount=1, rootVolumeGib=8, healthCheckGraceSeconds=3600)).backend
-    assert (low.instance_count, low.root_volume_gib, low.health_check_grace_seconds) == (1, 8, 3600)
+    low = parse(backend_settings(instanceCount=1, rootVolumeGib=8, healthCheckGraceSeconds=720)).backend
+    assert (low.instance_count, low.root_volume_gib, low.health_check_grace_seconds) == (1, 8, 720)
+
+
+@pytest.mark.parametrize("count", [1, 2, 20])
+def test_a_grace_longer_than_a_pulumi_up_can_wait_for_the_rollout_is_refused_at_preview(count):
+    """The grace is the refresh's warmup: 3,600 s makes a refresh of 70 min, while the rollout's
+    wait and its rollback must fit one provider call (22 + 8 min)."""
+    assert config_error(backend_settings(instanceCount=count, healthCheckGraceSeconds=3600)) == (
+        "swipesavvy:backend.healthCheckGraceSeconds = 3600 is invalid: it is the rollout's instance warmup, so a"
+        " rollout would need up to 70 min, more than the 22 min one `pulumi up` waits for it: at most 720 s "
+        + fix_line("backend.healthCheckGraceSeconds", 720)
+    )
+    assert parse(backend_settings(instanceCount=count, healthCheckGraceSeconds=720)).backend is not None
 
 
 @pytest.mark.parametrize(

@@ -223,9 +223,8 @@ def test_a_rotated_agent_key_is_a_new_launch_template_version(staging):
     assert before == "swipesavvy-datadog-agent-version-1"
     rotated = run_program(stack_config("staging"), mocks=RotatedKeyMocks())
     assert _instance_tags(rotated)["datadog-agent-key-version"] == "rotated-version-2"
-    group = unwrap_all(rotated.one("aws:autoscaling/group:Group").inputs)
-    assert group["launchTemplate"]["version"] == "1"  # a version number: a new one starts a refresh
-    assert group["instanceRefresh"]["strategy"] == "Rolling"
+    rollout = rotated.of_name("pulumi-python:dynamic/autoscaling:InstanceRefreshWait", "swipesavvy-api-rollout")
+    assert rollout.inputs["launch_template_version"] == "1"  # a version number: a new one starts a refresh
 
 
 # --- review stacks: nothing outlives them --------------------------------------------------------

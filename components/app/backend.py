@@ -35,20 +35,23 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.app.backend_boot import BootSettings, user_data
-from components.app.release_archive import ReleaseArchive
+from components.app.release_archive import RELEASES_PREFIX, ReleaseArchive
 from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
 from components.config import LATEST_AMI, BackendConfig
 from components.instance_refresh import InstanceRefreshWait, InstanceRefreshWaitArgs
 from components.observability.agent_config import AgentSettings
 from components.private_bucket import bucket_policy, private_bucket
 
+# Launch before terminate: with one instance, 100/200 keeps it serving during a refresh.
+from components.refresh_timing import MAX_HEALTHY_PERCENT, MIN_HEALTHY_PERCENT, refresh_timeout
+
 API_PORT = BootSettings.api_port
 HEALTH_CHECK_PATH = "/api/health"
 CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
 SSM_CORE_POLICY = "policy/AmazonSSMManagedInstanceCore"
 HTTP_PORT, HTTPS_PORT = 80, 443
-# Launch before terminate: with one instance, 100/200 keeps it serving during a refresh.
-MIN_HEALTHY_PERCENT, MAX_HEALTHY_PERCENT = 100, 200
+# The group's launch template version, as the engine's property path names it: the rollout owns it.
+GROUP_TEMPLATE_VERSION = "launchTemplate.version"
 BUILD_DIR = Path(".build")
 ACCESS_LOG_RETENTION_DAYS = 90
 ACCESS_LOG_PREFIX = "alb"
@@ -121,7 +124,7 @@ class BackendService(pulumi.ComponentResource):
         config, tags = args.config, dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
 
-        release_uri, release_object_arn, release_sha256 = self._release(name, args, tags)
+        release_uri, release_objects_arn, release_sha256 = self._release(name, args, tags)
         tokens_secret_arn = self._api_tokens(name, args, tags, child)
 
         alb_group = self._load_balancer_security_group(name, args, tags, child)
@@ -172,7 +175,9 @@ class BackendService(pulumi.ComponentResource):
             opts=child,
         )
 
-        profile = self._instance_profile(name, args, release_object_arn, tokens_secret_arn, tags, child)
+        profile, instance_policy = self._instance_profile(
+            name, args, release_objects_arn, tokens_secret_arn, tags, child
+        )
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         # The base64 user data: cloud-init that fetches the release and the secret at boot.
         boot = pulumi.Output.all(
@@ -215,30 +220,28 @@ class BackendService(pulumi.ComponentResource):
             min_size=config.instance_count,
             max_size=config.instance_count,
             desired_capacity=config.instance_count,
+            # The first version at create; later versions reach the group only through the
+            # rollout's refresh (ignore_changes below), so a rollback restores the previous one.
             launch_template={"id": template.id, "version": version},
             target_group_arns=[target_group.arn],
             health_check_type="ELB",
             health_check_grace_period=config.health_check_grace_seconds,
             wait_for_elb_capacity=config.instance_count,
             wait_for_capacity_timeout="20m",
-            instance_refresh={
-                "strategy": "Rolling",
-                "preferences": {
-                    "min_healthy_percentage": MIN_HEALTHY_PERCENT,
-                    "max_healthy_percentage": MAX_HEALTHY_PERCENT,
-                    "instance_warmup": str(config.health_check_grace_seconds),
-                    # A refresh whose instances never turn healthy puts the previous version back.
-                    "auto_rollback": True,
-                },
-            },
             tags=[
                 {"key": key, "value": value, "propagate_at_launch": True}
                 for key, value in {**tags, "Name": f"swipesavvy-{args.stack}-backend"}.items()
             ],
-            # The env file is written at boot from the backend login's secret: the login must exist.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.boot_after)),
+            # The env file is written at boot from the backend login's secret: the login must
+            # exist; the release and the secrets are read through the role's policy.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*args.boot_after, instance_policy],
+                ignore_changes=[GROUP_TEMPLATE_VERSION],
+            ),
         )
-        # The provider starts the refresh and returns; this waits for it (components/instance_refresh.py).
+        # Starts the refresh with the new version as its desired configuration and waits for it
+        # (components/instance_refresh.py).
         self.rollout = InstanceRefreshWait(
             f"{name}-rollout",
             InstanceRefreshWaitArgs(
@@ -249,6 +252,7 @@ class BackendService(pulumi.ComponentResource):
                 min_healthy_percentage=MIN_HEALTHY_PERCENT,
                 max_healthy_percentage=MAX_HEALTHY_PERCENT,
                 instance_warmup_seconds=config.health_check_grace_seconds,
+                timeout_seconds=refresh_timeout(config.instance_count, config.health_check_grace_seconds),
             ),
             opts=child,
         )
@@ -272,12 +276,14 @@ class BackendService(pulumi.ComponentResource):
     def _release(
         self, name: str, args: BackendServiceArgs, tags: dict
     ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
-        """The release's S3 URI, object ARN and sha256 (an uploaded release's key names it)."""
+        """The release's S3 URI, the ARN of every release object in its bucket (``releases/*``:
+        a rollback launches the previous version, which names the previous release) and the
+        release's sha256 (an uploaded release's key names it)."""
         if args.config.artifact_is_s3:
             bucket, _, key = args.config.artifact.removeprefix("s3://").partition("/")
             partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-            arn = pulumi.Output.concat("arn:", partition, f":s3:::{bucket}/{key}")
-            sha256 = key.removeprefix("releases/").removesuffix(".tar.gz")
+            arn = pulumi.Output.concat("arn:", partition, f":s3:::{bucket}/{RELEASES_PREFIX}*")
+            sha256 = key.removeprefix(RELEASES_PREFIX).removesuffix(".tar.gz")
             return pulumi.Output.from_input(args.config.artifact), arn, pulumi.Output.from_input(sha256)
         release = args.release
         # Old releases stay, also after `pulumi destroy` (retained): the rollback is a config
@@ -305,7 +311,8 @@ class BackendService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(ignore_changes=["source"])),
         )
         uri = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
-        return uri, pulumi.Output.concat(bucket.arn, "/", obj.key), pulumi.Output.from_input(release.sha256)
+        releases = pulumi.Output.concat(bucket.arn, f"/{RELEASES_PREFIX}*")
+        return uri, releases, pulumi.Output.from_input(release.sha256)
 
     @staticmethod
     def _agent_settings(args: BackendServiceArgs, release_sha256: pulumi.Output[str]) -> pulumi.Output:
@@ -463,7 +470,7 @@ class BackendService(pulumi.ComponentResource):
         self,
         name: str,
         args: BackendServiceArgs,
-        release_object_arn: pulumi.Output[str],
+        release_objects_arn: pulumi.Output[str],
         tokens_secret_arn: pulumi.Output[str],
         tags: dict,
         child: pulumi.ResourceOptions,
@@ -483,7 +490,7 @@ class BackendService(pulumi.ComponentResource):
             policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", SSM_CORE_POLICY),
             opts=child,
         )
-        aws.iam.RolePolicy(
+        policy = aws.iam.RolePolicy(
             f"{name}-instance",
             role=role.id,
             policy=pulumi.Output.json_dumps(
@@ -491,10 +498,10 @@ class BackendService(pulumi.ComponentResource):
                     "Version": "2012-10-17",
                     "Statement": [
                         {
-                            "Sid": "ReadTheRelease",
+                            "Sid": "ReadTheReleases",  # content-addressed: each version reads its own
                             "Effect": "Allow",
                             "Action": "s3:GetObject",
-                            "Resource": release_object_arn,
+                            "Resource": release_objects_arn,
                         },
                         {
                             "Sid": "ReadTheBackendLogin",
@@ -525,7 +532,7 @@ class BackendService(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        return aws.iam.InstanceProfile(f"{name}-instance", role=role.name, tags=tags, opts=child)
+        return aws.iam.InstanceProfile(f"{name}-instance", role=role.name, tags=tags, opts=child), policy
 
     def _image(self, config: BackendConfig) -> pulumi.Output[str]:
         """The AMI id: ``backend.ami`` as set, or with ``latest`` the newest Amazon Linux 2023 for
