@@ -104,6 +104,8 @@ class NetworkConfig:
     # VPC (a review stack in staging's): its private DNS answers for the whole VPC, so this
     # stack admits its own readers on it.
     existing_secrets_endpoint_security_group_id: str | None = None
+    # A NAT gateway in each zone, each zone's private subnet routed through its own.
+    nat_gateway_per_zone: bool = False
 
     @property
     def uses_existing_vpc(self) -> bool:
@@ -482,6 +484,18 @@ def parse_network(raw: Any, region: str | None = None) -> NetworkConfig:
             s.path("existingVpcId"), None, "subnet ids are only used together with an existing VPC id", "vpc-0123abcd"
         )
     nat = s.boolean("natGateway", d.nat_gateway)
+    per_zone = s.boolean("natGatewayPerZone", d.nat_gateway_per_zone)
+    if per_zone and not nat:
+        raise _fail(
+            s.path("natGateway"), nat, "natGatewayPerZone needs natGateway (a NAT gateway in each zone)", "true"
+        )
+    if per_zone and existing:
+        raise _fail(
+            s.path("natGatewayPerZone"),
+            per_zone,
+            "an existing VPC's routes are its own: set it only for a new VPC",
+            "false",
+        )
     endpoint_group = s.text(
         "existingSecretsEndpointSecurityGroupId",
         None,
@@ -497,7 +511,7 @@ def parse_network(raw: Any, region: str | None = None) -> NetworkConfig:
             "sg-0123abcd",
         )
     s.finish()
-    return NetworkConfig(vpc_cidr, zones, nat, existing, private, public, endpoint_group)
+    return NetworkConfig(vpc_cidr, zones, nat, existing, private, public, endpoint_group, nat_gateway_per_zone=per_zone)
 
 
 def _autoscaling_floor(allocated: int) -> int:

@@ -901,8 +901,8 @@ def test_vpc_cidr_outside_16_to_24_is_refused(cidr):
         (
             {"natGatway": True},
             "swipesavvy:network.natGatway is not a setting; network takes availabilityZones,"
-            " existingSecretsEndpointSecurityGroupId, existingVpcId, natGateway, privateSubnetIds, publicSubnetIds,"
-            " vpcCidr (fix: pulumi config rm --path 'swipesavvy:network.natGatway')",
+            " existingSecretsEndpointSecurityGroupId, existingVpcId, natGateway, natGatewayPerZone, privateSubnetIds,"
+            " publicSubnetIds, vpcCidr (fix: pulumi config rm --path 'swipesavvy:network.natGatway')",
         ),
     ],
 )
@@ -1279,6 +1279,19 @@ def test_backend_values_outside_their_limits_are_refused_naming_the_key(key, val
     shown = repr(value) if isinstance(value, str) else str(value)
     assert config_error(backend_settings(**{key: value})) == (
         f"swipesavvy:backend.{key} = {shown} is invalid: {rule} " + fix_line(f"backend.{key}", example)
+    )
+
+
+def test_a_nat_gateway_per_zone_is_a_setting_that_needs_the_nat_gateway():
+    assert parse({"network": {"natGateway": True, "natGatewayPerZone": True}}).network.nat_gateway_per_zone is True
+    assert parse({"network": {"natGateway": True}}).network.nat_gateway_per_zone is False
+    assert config_error({"network": {"natGatewayPerZone": True}}) == (
+        "swipesavvy:network.natGateway = false is invalid: natGatewayPerZone needs natGateway (a NAT gateway in"
+        " each zone) " + fix_line("network.natGateway", "true")
+    )
+    assert config_error({"network": {**EXISTING_VPC, "natGateway": True, "natGatewayPerZone": True}}) == (
+        "swipesavvy:network.natGatewayPerZone = true is invalid: an existing VPC's routes are its own: set it only"
+        " for a new VPC " + fix_line("network.natGatewayPerZone", "false")
     )
 
 

@@ -95,7 +95,7 @@ def test_committed_production_is_its_own_larger_protected_stack(production):
     assert (database["instanceClass"], database["backupRetentionPeriod"]) == ("db.m7g.large", 14)
     assert database["deletionProtection"] is True
     assert production.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"] == "10.50.0.0/16"
-    assert len(production.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len(production.of_type("aws:ec2/natGateway:NatGateway")) == 2  # one per zone
 
 
 # --- network and access --------------------------------------------------------------------
@@ -329,6 +329,27 @@ def test_nat_gateway_only_when_configured():
     assert "swipesavvy-igw" in run.dependencies[("aws:ec2/eip:Eip", "swipesavvy-nat")]
     (route,) = run.named("swipesavvy-private").inputs["routes"]
     assert route["cidrBlock"] == "0.0.0.0/0" and route["natGatewayId"] == "swipesavvy-nat-id"
+
+
+def test_production_routes_each_zone_through_its_own_nat_gateway(production):
+    """ "If the NAT gateway's Availability Zone is down, resources in the other Availability Zones
+    lose internet access" (VPC user guide, "NAT gateway basics"): one per zone, each private
+    subnet routed through the one in its own zone's public subnet. Zone 0 keeps its names."""
+    nats = {n.name: n.inputs["subnetId"] for n in production.of_type("aws:ec2/natGateway:NatGateway")}
+    assert nats == {"swipesavvy-nat": "swipesavvy-public-0-id", "swipesavvy-nat-1": "swipesavvy-public-1-id"}
+    for zone, table, nat in (
+        (0, "swipesavvy-private", "swipesavvy-nat"),
+        (1, "swipesavvy-private-1", "swipesavvy-nat-1"),
+    ):
+        association = production.of_name(
+            "aws:ec2/routeTableAssociation:RouteTableAssociation", f"swipesavvy-private-{zone}"
+        )
+        assert association.inputs["routeTableId"] == f"{table}-id"
+        (route,) = production.of_name("aws:ec2/routeTable:RouteTable", table).inputs["routes"]
+        assert (route["cidrBlock"], route["natGatewayId"]) == ("0.0.0.0/0", f"{nat}-id")
+        assert "swipesavvy-igw" in production.dependencies[("aws:ec2/eip:Eip", nat)]
+    subnets = {s.name: s.inputs["availabilityZone"] for s in production.of_type("aws:ec2/subnet:Subnet")}
+    assert subnets["swipesavvy-public-1"] == subnets["swipesavvy-private-1"] != subnets["swipesavvy-private-0"]
 
 
 def test_protected_instance_stops_destroy_before_anything_is_deleted(staging):

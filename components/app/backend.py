@@ -55,9 +55,9 @@ GROUP_TEMPLATE_VERSION = "launchTemplate.version"
 BUILD_DIR = Path(".build")
 ACCESS_LOG_RETENTION_DAYS = 90
 ACCESS_LOG_PREFIX = "alb"
-# Where ELB writes access logs: regions opened since August 2022 take this service
-# principal, older ones the region's ELB account (ELB user guide, "Enable access logs for
-# your Application Load Balancer", step 2: "Attach a policy to your S3 bucket").
+# Who writes access logs: this service principal in every region; the legacy per-region ELB
+# account is not supported in newer regions (ELB user guide, "Enable access logs for your
+# Application Load Balancer", step 2: "Attach a policy to your S3 bucket").
 ELB_LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 
@@ -387,7 +387,6 @@ class BackendService(pulumi.ComponentResource):
         kept after `pulumi destroy` like the site's logs (not a review stack's); its
         lifecycle expires them."""
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
         logs = private_bucket(
             f"{name}-alb-logs",
             pulumi.ResourceOptions(parent=self, retain_on_delete=keep_on_destroy),
@@ -403,13 +402,6 @@ class BackendService(pulumi.ComponentResource):
                 "Sid": "ElbLogDelivery",
                 "Effect": "Allow",
                 "Principal": {"Service": ELB_LOG_DELIVERY_PRINCIPAL},
-                "Action": "s3:PutObject",
-                "Resource": objects,
-            },
-            {
-                "Sid": "ElbRegionAccountLogDelivery",
-                "Effect": "Allow",
-                "Principal": {"AWS": elb_account.arn},
                 "Action": "s3:PutObject",
                 "Resource": objects,
             },
