@@ -32,8 +32,8 @@ MASTER_PASSWORD = "MASTER-PASSWORD-from-rds-managed-secret"
 APP_PASSWORD_PREFIX = "APP-PASSWORD-generated-"
 ALB_DNS_NAME = "swipesavvy-api-alb-123456.us-east-1.elb.amazonaws.com"
 AMI_ID = "ami-0al2023arm64"
-CLOUDFRONT_PREFIX_LIST_ID = "pl-3b927c52"
-ELB_ACCOUNT = "127311923021"  # us-east-1's Elastic Load Balancing account
+VPC_ORIGINS_SECURITY_GROUP_ID = "sg-0cf0vpc0origins0sg"  # CloudFront's, once a VPC origin exists
+ELB_ACCOUNT = "127311923021"  # us-east-1's legacy Elastic Load Balancing account: in no policy
 OPERATOR_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
 CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
@@ -172,10 +172,17 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
             "type": "String",
             "arn": f"arn:aws:ssm:us-east-1::parameter{args.args['name']}",
         }
-    if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
-        return {"id": CLOUDFRONT_PREFIX_LIST_ID, "name": args.args["name"], "addressFamily": "IPv4", "entries": []}
-    if args.token == "aws:elb/getServiceAccount:getServiceAccount":
-        return {"id": ELB_ACCOUNT, "arn": f"arn:aws:iam::{ELB_ACCOUNT}:root"}
+    if args.token == "aws:ec2/getSecurityGroup:getSecurityGroup":
+        (group_name,) = [f["values"][0] for f in args.args["filters"] if f["name"] == "group-name"]
+        return {
+            "id": VPC_ORIGINS_SECURITY_GROUP_ID,
+            "name": group_name,
+            "vpcId": args.args["vpcId"],
+            "arn": f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{VPC_ORIGINS_SECURITY_GROUP_ID}",
+            "description": "CloudFront VPC origins",
+            "filters": args.args["filters"],
+            "tags": {},
+        }
     if args.token == "datadog:aws/getIntegrationIamPermissions:getIntegrationIamPermissions":
         return {"id": "permissions", "iamPermissions": DATADOG_IAM_PERMISSIONS}
     if args.token == "datadog:index/getSyntheticsGlobalVariable:getSyntheticsGlobalVariable":

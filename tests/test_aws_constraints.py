@@ -24,8 +24,8 @@ import pytest
 from conftest import _production_existing_vpc_config
 from pulumi_program import (
     ACCOUNT,
-    CLOUDFRONT_PREFIX_LIST_ID,
     MASTER_SECRET_ARN,
+    VPC_ORIGINS_SECURITY_GROUP_ID,
     RecordingMocks,
     run_program,
     stack_config,
@@ -321,7 +321,7 @@ def test_a_bad_waf_rule_or_metric_name_is_named(stacks):
     [
         (
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-            "swipesavvy-api-alb-from-cloudfront",
+            "swipesavvy-frontend-api-from-vpc-origin",
             "description",
             "HTTP from CloudFront's servers",
             "not of the allowed characters",
@@ -607,8 +607,10 @@ def test_a_long_datadog_permission_list_becomes_managed_policies_iam_accepts():
 #   caller's group and an ingress rule on the callee's for the port (VPC user guide,
 #   "Security group rules").
 # - CloudFront reaches an internal load balancer through a VPC origin; the load balancer's
-#   group admits CloudFront's origin-facing prefix list, and the VPC needs an internet
-#   gateway (CloudFront developer guide, "Restrict access with VPC origins").
+#   group admits only CloudFront's service-managed CloudFront-VPCOrigins-Service-SG (option 2,
+#   "restricts the traffic only to your CloudFront distributions"; the origin-facing prefix
+#   list would admit every distribution), and the VPC needs an internet gateway (CloudFront
+#   developer guide, "Restrict access with VPC origins").
 
 HTTPS = 443
 POSTGRES = 5432
@@ -789,7 +791,7 @@ class NetworkModel:
         for balancer, port, target in self.listeners():
             # Only CloudFront comes in (through its VPC origin); the load balancer reaches its targets.
             balancer_groups = balancer.inputs["securityGroups"]
-            needed |= {Rule(g, port, CLOUDFRONT_PREFIX_LIST_ID) for g in balancer_groups}
+            needed |= {Rule(g, port, VPC_ORIGINS_SECURITY_GROUP_ID) for g in balancer_groups}
             for compute in self.targets(target):
                 needed |= {Rule(c, int(target.inputs["port"]), g) for c in compute.groups for g in balancer_groups}
         return needed

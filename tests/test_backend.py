@@ -13,10 +13,10 @@ from pulumi_program import (
     ACCOUNT,
     ALB_DNS_NAME,
     AMI_ID,
-    CLOUDFRONT_PREFIX_LIST_ID,
     DB_ADDRESS,
     ELB_ACCOUNT,
     PROJECT_ROOT,
+    VPC_ORIGINS_SECURITY_GROUP_ID,
     RecordingMocks,
     is_secret,
     run_program,
@@ -230,8 +230,11 @@ def test_the_load_balancer_writes_access_logs_the_elb_log_delivery_may_write(sta
 def test_security_groups_admit_only_the_next_hop(staging):
     ingress = {r.name: r.inputs for r in staging.of_type(INGRESS)}
     alb_in = [r for r in ingress.values() if r["securityGroupId"] == ALB_SG]
-    assert alb_in == [ingress["swipesavvy-api-alb-from-cloudfront"]]
-    assert (alb_in[0]["fromPort"], alb_in[0]["prefixListId"]) == (80, CLOUDFRONT_PREFIX_LIST_ID)
+    # Only CloudFront's VPC origins, by their service-managed group (not the origin-facing prefix
+    # list, which any distribution's traffic comes from).
+    assert alb_in == [ingress["swipesavvy-frontend-api-from-vpc-origin"]]
+    assert (alb_in[0]["fromPort"], alb_in[0]["referencedSecurityGroupId"]) == (80, VPC_ORIGINS_SECURITY_GROUP_ID)
+    assert "prefixListId" not in alb_in[0]
     backend_in = [r for r in ingress.values() if r["securityGroupId"] == BACKEND_SG]
     assert [(r["fromPort"], r["referencedSecurityGroupId"]) for r in backend_in] == [(8080, ALB_SG)]
     assert all(r.get("cidrIpv4") != "0.0.0.0/0" for r in ingress.values())

@@ -18,8 +18,8 @@
   check on ``/api/health`` fail the update with the group back on the previous version.
 - Network: an internal load balancer in the private subnets, reached only by CloudFront
   through a VPC origin (components/app/frontend.py): nothing about the API is public but the
-  distribution. It admits port 80 only from CloudFront's origin-facing prefix list and
-  writes access logs to a private bucket. Instances admit 8080 only from the load balancer
+  distribution. It admits port 80 only from the VPC origin's service-managed security group
+  (added with the origin) and writes access logs to a private bucket. Instances admit 8080 only from the load balancer
   and reach out only on 443 (AWS APIs, package repositories, Datadog) through the VPC's
   NAT gateway (or, for Secrets Manager, the database operator's interface endpoint).
 """
@@ -47,7 +47,6 @@ from components.refresh_timing import MAX_HEALTHY_PERCENT, MIN_HEALTHY_PERCENT, 
 
 API_PORT = BootSettings.api_port
 HEALTH_CHECK_PATH = "/api/health"
-CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
 SSM_CORE_POLICY = "policy/AmazonSSMManagedInstanceCore"
 HTTP_PORT, HTTPS_PORT = 80, 443
 # The group's launch template version, as the engine's property path names it: the rollout owns it.
@@ -113,6 +112,9 @@ class BackendServiceArgs:
 class BackendService(pulumi.ComponentResource):
     load_balancer_dns_name: pulumi.Output[str]
     load_balancer_arn: pulumi.Output[str]
+    load_balancer_security_group_id: pulumi.Output[str]
+    """Admits nothing of its own: CloudFront's VPC origin adds what it needs."""
+    vpc_id: pulumi.Output[str]
     group_name: pulumi.Output[str]
     release_uri: pulumi.Output[str]
     image_id: pulumi.Output[str]
@@ -259,6 +261,8 @@ class BackendService(pulumi.ComponentResource):
 
         self.load_balancer_dns_name = load_balancer.dns_name
         self.load_balancer_arn = load_balancer.arn
+        self.load_balancer_security_group_id = alb_group.id
+        self.vpc_id = pulumi.Output.from_input(args.vpc_id)
         self.group_name = group.name
         self.release_uri = release_uri
         self.register_outputs(
@@ -354,23 +358,8 @@ class BackendService(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-alb-sg"},
             opts=child,
         )
-        # CloudFront's VPC-origin traffic comes from its origin-facing ranges. The managed
-        # group CloudFront-VPCOrigins-Service-SG exists only once the VPC origin does, so
-        # the prefix list is what one `pulumi up` can name (CloudFront developer guide,
-        # "Restrict access with VPC origins"). The load balancer has no public address:
-        # nothing outside the VPC reaches it but through CloudFront.
-        cloudfront = aws.ec2.get_managed_prefix_list_output(
-            name=CLOUDFRONT_PREFIX_LIST, opts=pulumi.InvokeOutputOptions(parent=self)
-        )
-        tcp_rule(
-            aws.vpc.SecurityGroupIngressRule,
-            f"{name}-alb-from-cloudfront",
-            group.id,
-            HTTP_PORT,
-            "HTTP from the CloudFront VPC origin (origin-facing prefix list)",
-            child,
-            prefix_list_id=cloudfront.id,
-        )
+        # No ingress here: the VPC origin's service-managed security group is admitted once the
+        # origin exists (components/app/frontend.py). The load balancer has no public address.
         tcp_rule(
             aws.vpc.SecurityGroupEgressRule,
             f"{name}-alb-to-backend",
