@@ -52,7 +52,6 @@ _EC2_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 # An AMI id (8 or 17 hex digits, EC2 API reference: Image) or "latest".
 _AMI = re.compile(r"^(ami-([0-9a-f]{8}|[0-9a-f]{17})|latest)\Z")
 LATEST_AMI = "latest"
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}\Z")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/releases/[0-9a-f]{64}\.tar\.gz$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _HOSTED_ZONE = re.compile(r"^Z[A-Z0-9]{5,31}$")
@@ -178,9 +177,6 @@ class BackendConfig:
     # the architecture). A different image is a new launch template version: it rolls every
     # instance, so with "latest" the next `pulumi up` after an Amazon Linux release does.
     ami: str = LATEST_AMI
-    # sha256 of the RDS trust store's global-bundle.pem the boot installs; None: not pinned
-    # (any PEM bundle served over HTTPS from the trust store, and the preview warns).
-    rds_ca_bundle_sha256: str | None = None
 
     @property
     def architecture(self) -> str:
@@ -846,13 +842,6 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
             _AMI,
             "must be an AMI id (ami- and 8 or 17 hex digits) or latest (the newest Amazon Linux 2023)",
             "ami-0123456789abcdef0",
-        ),
-        rds_ca_bundle_sha256=s.text(
-            "rdsCaBundleSha256",
-            None,
-            _SHA256_HEX,
-            "must be the sha256 (64 lowercase hex) of https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
-            "$(curl -fsS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum | cut -c1-64)",
         ),
     )
     s.finish()

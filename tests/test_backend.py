@@ -27,6 +27,7 @@ from pulumi_program import (
 from components.app.backend_boot import BootSettings, user_data
 from components.app.release_archive import load_release
 from components.observability.agent_config import AgentSettings
+from components.rds_ca import region_bundle
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"
@@ -151,16 +152,12 @@ AMI_WARNING = (
     " image, the next `pulumi up` rolls every instance"
     f" (to choose when: pulumi config set --path 'swipesavvy:backend.ami' {AMI_ID})"
 )
-CA_WARNING = (
-    "swipesavvy:backend.rdsCaBundleSha256 is not set: the instances trust the RDS CA bundle the trust store serves"
-    " over HTTPS, unchecked (pin it: see README.md, Releases and AMIs)"
-)
 
 
 def test_the_preview_says_which_ami_latest_is_and_that_a_newer_one_rolls_the_instances(caplog):
     caplog.set_level("WARNING")
     run = run_program(stack_config("staging"), preview=True)
-    assert AMI_WARNING in warnings(caplog) and CA_WARNING in warnings(caplog)
+    assert AMI_WARNING in warnings(caplog)
     assert run.one(LT).inputs["imageId"] == AMI_ID
     assert run.outputs["backend_ami"] == (AMI_ID, False)
 
@@ -174,20 +171,28 @@ def test_the_launch_template_names_an_ami_id_a_rollback_can_return_to(staging, p
         assert image.startswith("ami-") and not image.startswith("resolve:ssm:")
 
 
-def test_a_pinned_ami_and_ca_bundle_are_used_as_set_without_a_warning(caplog):
+def test_a_pinned_ami_is_used_as_set_without_a_warning(caplog):
     config = stack_config("staging")
-    pin = "e" * 64
-    config["swipesavvy:backend"] = {
-        **config["swipesavvy:backend"],
-        "ami": "ami-0fedcba9876543210",
-        "rdsCaBundleSha256": pin,
-    }
+    config["swipesavvy:backend"] = {**config["swipesavvy:backend"], "ami": "ami-0fedcba9876543210"}
     caplog.set_level("WARNING")
     run = run_program(config, preview=True)
     assert not [w for w in warnings(caplog) if "swipesavvy:backend." in w]
     assert run.one(LT).inputs["imageId"] == "ami-0fedcba9876543210"
-    install = next(f for f in cloud_config(run)["write_files"] if f["path"].endswith("-install"))
-    assert f"RDS_CA_BUNDLE_SHA256={pin}\n" in install["content"]
+
+
+def test_the_instances_get_their_regions_rds_cas_in_user_data_not_a_download(staging):
+    """RDS signs a region's servers with that region's CAs (components/rds_ca.py): the root of
+    the one the database names travels in the user data alone (all three would pass EC2's
+    16 KB), written by cloud-init before the install script runs."""
+    files = {f["path"]: f for f in cloud_config(staging)["write_files"]}
+    bundle = files["/etc/swipesavvy/rds-ca-bundle.pem"]
+    assert (bundle["content"], bundle["owner"], bundle["permissions"]) == (
+        region_bundle("us-east-1"),
+        "root:root",
+        "0644",
+    )
+    install = files["/usr/local/sbin/swipesavvy-backend-install"]["content"]
+    assert "truststore" not in install and "curl" not in install
 
 
 def test_target_group_checks_the_health_endpoint_on_8080(staging):

@@ -737,9 +737,8 @@ def test_backend_ami_is_an_id_or_latest(ami):
     assert parse_stack_config("staging", backend_settings(ami=ami)).backend.ami == ami
 
 
-def test_backend_ami_defaults_to_latest_and_the_ca_bundle_to_unpinned():
-    backend = parse_stack_config("staging", backend_settings()).backend
-    assert (backend.ami, backend.rds_ca_bundle_sha256) == ("latest", None)
+def test_backend_ami_defaults_to_latest():
+    assert parse_stack_config("staging", backend_settings()).backend.ami == "latest"
 
 
 @pytest.mark.parametrize("ami", ["ami-123", "ami-0123456789ABCDEF0", "al2023", "ami-0123456789abcdef0\n", 7])
@@ -751,14 +750,9 @@ def test_another_backend_ami_is_refused_in_one_line(ami):
     )
 
 
-def test_a_ca_bundle_pin_is_a_sha256():
-    pin = "e" * 64
-    assert parse_stack_config("staging", backend_settings(rdsCaBundleSha256=pin)).backend.rds_ca_bundle_sha256 == pin
-    assert config_error(backend_settings(rdsCaBundleSha256="E" * 64)) == (
-        f"swipesavvy:backend.rdsCaBundleSha256 = '{'E' * 64}' is invalid: must be the sha256 (64 lowercase hex) of"
-        " https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem (fix: pulumi config set --path"
-        " 'swipesavvy:backend.rdsCaBundleSha256'"
-        " $(curl -fsS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum | cut -c1-64))"
+def test_the_ca_bundle_pin_is_no_setting_now_that_the_bundle_ships_with_the_program():
+    assert config_error(backend_settings(rdsCaBundleSha256="e" * 64)).startswith(
+        "swipesavvy:backend.rdsCaBundleSha256 is not a setting; backend takes "
     )
 
 
@@ -1228,7 +1222,6 @@ def test_backend_defaults_and_fields():
         health_check_grace_seconds=600,
         log_level="info",
         ami="latest",
-        rds_ca_bundle_sha256=None,
     )
     settings = backend_settings(
         instanceType="m7i.large", instanceCount=20, rootVolumeGib=500, healthCheckGraceSeconds=60, logLevel="debug"

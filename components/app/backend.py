@@ -8,7 +8,7 @@
   parameter, announced in the preview since a newer image rolls the instances), IMDSv2
   only with hop limit 1, an encrypted root volume, no public address, Session Manager
   instead of SSH (no key pair, no port 22). cloud-init installs Node.js, fetches and
-  checks the release, installs the RDS CA bundle, writes the env file from Secrets Manager
+  checks the release, writes the region's RDS CA bundle (shipped, not fetched), writes the env file from Secrets Manager
   at boot and starts the sandboxed systemd service (components/app/backend_boot.py): no secret
   is in user data or state.
 - An Auto Scaling group in the private subnets, created after the database logins; a new
@@ -198,18 +198,11 @@ class BackendService(pulumi.ComponentResource):
                     db_secret_arn=values[3],
                     node_env=args.environment,
                     log_level=config.log_level,
-                    rds_ca_bundle_sha256=config.rds_ca_bundle_sha256,
                     agent=values[4],
                     api_tokens_secret_arn=values[5],
                 )
             )
         )
-        if config.rds_ca_bundle_sha256 is None:
-            pulumi.log.warn(
-                "swipesavvy:backend.rdsCaBundleSha256 is not set: the instances trust the RDS CA bundle the trust"
-                " store serves over HTTPS, unchecked (pin it: see README.md, Releases and AMIs)",
-                resource=self,
-            )
         self.image_id = self._image(config)
         template = self._launch_template(name, args, profile, boot, self.image_id, tags, child)
         # A version number, not "$Latest": an instance refresh only starts on a change, and a

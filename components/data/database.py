@@ -33,6 +33,7 @@ from components.data.operator import HTTPS_PORT, DatabaseOperator, DatabaseOpera
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
 from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
+from components.rds_ca import SERVER_CA
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
 
 MASTER_USERNAME = "swipesavvy_admin"
@@ -356,6 +357,7 @@ class Database(pulumi.ComponentResource):
             delete_automated_backups=not args.keep_on_destroy,
             deletion_protection=config.deletion_protection,
             iam_database_authentication_enabled=True,  # AWS FSBP RDS.10
+            ca_cert_identifier=SERVER_CA,  # the CA its clients verify it with (components/rds_ca.py)
             identifier=identifier,
             **final_snapshot,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
