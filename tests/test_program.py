@@ -148,7 +148,7 @@ def test_the_master_password_is_read_at_run_time_never_stored(staging):
                 "port": 5432,
                 "dbname": "swipesavvy_staging",
                 "user": "swipesavvy_admin",
-                "sslmode": "require",
+                "sslmode": "verify-full",  # the operator connects: RDS's CA, and the name
                 "password_secret_arn": MASTER_SECRET_ARN,
             }
     assert len(staging.resources) > 100
@@ -428,7 +428,9 @@ def test_staging_runs_its_database_work_through_an_operator_inside_the_vpc(stagi
         assert function["timeout"] == 900 and function["memorySize"] >= 1769
         assert function["vpcConfig"]["subnetIds"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
         assert function["vpcConfig"]["securityGroupIds"] == ["swipesavvy-db-operator-sg-id"]
-        assert list(function["environment"]["variables"]) == [AUTHORITY_ENV]  # its authority, nothing secret
+        # Its authority, and the CA bundle libpq verifies the database with (in its archive): nothing secret.
+        assert list(function["environment"]["variables"]) == [AUTHORITY_ENV, "PGSSLROOTCERT"]
+        assert function["environment"]["variables"]["PGSSLROOTCERT"] == "/var/task/certs/rds-ca-bundle.pem"
     for typ in DYNAMIC:
         for resource in staging.of_type(typ):
             assert resource.inputs["operator"] == OPERATOR_ARN, resource.name
@@ -455,7 +457,7 @@ def test_each_function_gets_its_authority_from_the_stack(request, stack):
         "port": 5432,
         "dbname": f"swipesavvy_{stack}" if stack == "staging" else "swipesavvy",
         "user": "swipesavvy_admin",
-        "sslmode": "require",
+        "sslmode": "verify-full",
         "password_secret_arn": MASTER_SECRET_ARN,
     }
     logins = {

@@ -102,3 +102,20 @@ def test_a_region_without_the_ca_is_one_line():
     assert str(raised.value) == (
         "rds-ca-bundle.pem has no root of rds-ca-rsa2048-g1 for xx-nowhere-1: renew it as certs/README.md says"
     )
+
+
+def test_libpq_verifies_the_server_with_the_bundle_pgsslrootcert_names(rds_like_server, monkeypatch):
+    """The operator function sets PGSSLROOTCERT to the bundle in its archive and connects with
+    sslmode verify-full (components/data/operator.py): libpq then trusts RDS's CAs alone, so a
+    server whose certificate they did not sign (this one's is self-signed) is refused, which
+    ``require`` without a CA file accepts."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    dsn = conninfo_to_dict(rds_like_server.master_dsn("postgres"))
+    monkeypatch.setenv("PGSSLROOTCERT", str(BUNDLE.with_name("absent.pem")))  # require: no CA file, no check
+    with psycopg.connect(make_conninfo(**dsn), connect_timeout=10) as connection:
+        assert connection.info.parameter_status("server_version")
+    monkeypatch.setenv("PGSSLROOTCERT", str(BUNDLE))
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        psycopg.connect(make_conninfo(**{**dsn, "sslmode": "verify-full"}), connect_timeout=10)

@@ -130,7 +130,10 @@ class Database(pulumi.ComponentResource):
         self.instance_identifier = instance.identifier
         self.master_secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
 
-        # Direct access may go through a tunnel (SSM port forward); the operator never does.
+        # Direct access may go through a tunnel (SSM port forward), where the name the server's
+        # certificate holds is not the host connected to; the operator never does, and verifies
+        # both the certificate (RDS's CA, in its archive: PGSSLROOTCERT) and the name.
+        sslmode = "verify-full" if config.access == "operator" else "require"
         host = pulumi.Output.from_input(config.connect_host) if config.connect_host else instance.address
         port = pulumi.Output.from_input(config.connect_port) if config.connect_port else instance.port
         connection = pulumi.Output.all(host, port, self.master_secret_arn).apply(
@@ -139,7 +142,7 @@ class Database(pulumi.ComponentResource):
                 "port": int(values[1]),
                 "dbname": config.name,
                 "user": MASTER_USERNAME,
-                "sslmode": "require",
+                "sslmode": sslmode,
                 "password_secret_arn": values[2],
             }
         )
