@@ -183,7 +183,10 @@ def price_rds_instance(r: PlannedResource, context: Context) -> list[Charge]:
         charges.append(Charge(f"Performance Insights, {retention:g} days", 1, "instance-months", key))
     if i.get("manageMasterUserPassword"):
         charges.append(Charge("master password secret (RDS-managed)", 1, "secret-months", "secretsmanager.secret"))
+    declared = {g.inputs.get("name") for g in context.of_type("aws:cloudwatch/logGroup:LogGroup")}
     for log in i.get("enabledCloudwatchLogsExports") or []:
+        if f"/aws/rds/instance/{i.get('identifier')}/{log}" in declared:
+            continue  # the program creates this export's log group: priced as that resource
         gb = context.usage.log_gb_per_month
         charges.append(Charge(f"CloudWatch Logs ingestion ({log} log export)", gb, "GB", "logs.ingest.gb"))
         # RDS's log groups keep logs until told otherwise: each month adds this much storage.
