@@ -228,6 +228,7 @@ class RecordingMonitor(MockMonitor):
         self.protected: set[tuple[str, str]] = set()
         self.retained: set[tuple[str, str]] = set()
         self.ignored: dict[tuple[str, str], list[str]] = {}
+        self.replace_on_changes: dict[tuple[str, str], list[str]] = {}
 
     def RegisterResource(self, request):
         self.dependencies[(request.type, request.name)] = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
@@ -239,6 +240,8 @@ class RecordingMonitor(MockMonitor):
             self.retained.add((request.type, request.name))
         if request.ignoreChanges:
             self.ignored[(request.type, request.name)] = list(request.ignoreChanges)
+        if request.replaceOnChanges:
+            self.replace_on_changes[(request.type, request.name)] = list(request.replaceOnChanges)
         return super().RegisterResource(request)
 
 
@@ -251,6 +254,7 @@ class ProgramRun:
     parent_keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (type, name) -> its parent's
     outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)  # name -> (value, is_secret)
     ignored: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (type, name) -> its ignore_changes
+    replace_on_changes: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (type, name) -> its paths
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]
@@ -297,6 +301,7 @@ def run_program(
         monitor.retained,
         monitor.parent_keys,
         ignored=monitor.ignored,
+        replace_on_changes=monitor.replace_on_changes,
     )
 
     async def resolve_outputs() -> None:

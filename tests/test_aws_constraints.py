@@ -10,6 +10,7 @@ can. Each rule cites the AWS page it comes from, and is shown failing on a mutat
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import json
 import re
@@ -992,6 +993,9 @@ def test_deploy_runner_cidrs_are_the_only_addresses_the_database_admits(stacks):
 #   IntegrationAccount resources_config: on by default).
 # - One NAT gateway per zone when asked: each private subnet routes through a NAT gateway in a
 #   public subnet of its own zone (VPC user guide, "NAT gateway basics").
+# - "To update a VPC origin, first disassociate it from every distribution" (CloudFront
+#   developer guide, "Restrict access with VPC origins", Update a VPC origin): a change of its
+#   endpoint settings replaces it (create before delete, so the distribution moves first).
 
 ASG = "aws:autoscaling/group:Group"
 ROLLOUT = "pulumi-python:dynamic/autoscaling:InstanceRefreshWait"
@@ -1004,6 +1008,11 @@ def third_review_problems(stack: Stack, run) -> list[str]:
         *_tls_problems(stack),
         *_datadog_problems(stack),
         *_nat_problems(stack),
+        *[
+            f"{origin.name} would be edited while a distribution uses it"
+            for origin in stack.of_type("aws:cloudfront/vpcOrigin:VpcOrigin")
+            if run.replace_on_changes.get((origin.typ, origin.name)) != ["vpcOriginEndpointConfig"]
+        ],
     ]
 
 
@@ -1146,6 +1155,10 @@ def test_a_broken_rule_of_the_third_review_is_named(reviewed):
     ]  # fmt: skip
     for stack, problem in broken:
         assert problem in third_review_problems(stack, run)
+    edited = dataclasses.replace(run, replace_on_changes={})
+    assert "swipesavvy-frontend-api-origin would be edited while a distribution uses it" in third_review_problems(
+        staging, edited
+    )
     shared = mutated(
         production,
         "aws:ec2/routeTableAssociation:RouteTableAssociation",
