@@ -169,7 +169,12 @@ if config.frontend is not None:
             tags=config.tags,
             keep_on_destroy=not config.is_review,
             # The API is served through the same distribution, under /api/*.
-            api=ApiOrigin(domain_name=backend.load_balancer_dns_name, load_balancer_arn=backend.load_balancer_arn)
+            api=ApiOrigin(
+                domain_name=backend.load_balancer_dns_name,
+                load_balancer_arn=backend.load_balancer_arn,
+                security_group_id=backend.load_balancer_security_group_id,
+                vpc_id=backend.vpc_id,
+            )
             if backend
             else None,
             # A release that fails its rollout leaves the cache (and the previous release) as they were.

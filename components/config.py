@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.refresh_timing import MAX_TIMEOUT_SECONDS, max_warmup_seconds, refresh_timeout
 from ops.flags import SEEDED_FLAGS
 from seed.generator import MAX_SCALE, MIN_ANCHOR_DATE, MIN_SCALE
 
@@ -56,7 +57,6 @@ _AL2023_RELEASE = re.compile(r"^al2023-ami-2023\.\d+\.\d{8}\.\d+-kernel-\d+\.\d+
 _AMI = re.compile(rf"^(ami-([0-9a-f]{{8}}|[0-9a-f]{{17}})|latest|{_AL2023_RELEASE.pattern[1:-2]})\Z")
 LATEST_AMI = "latest"
 AL2023_RELEASE_EXAMPLE = "al2023-ami-2023.12.20260930.0-kernel-6.1-{architecture}"
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}\Z")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/releases/[0-9a-f]{64}\.tar\.gz$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _HOSTED_ZONE = re.compile(r"^Z[A-Z0-9]{5,31}$")
@@ -110,6 +110,8 @@ class NetworkConfig:
     # VPC (a review stack in staging's): its private DNS answers for the whole VPC, so this
     # stack admits its own readers on it.
     existing_secrets_endpoint_security_group_id: str | None = None
+    # A NAT gateway in each zone, each zone's private subnet routed through its own.
+    nat_gateway_per_zone: bool = False
 
     @property
     def uses_existing_vpc(self) -> bool:
@@ -187,9 +189,6 @@ class BackendConfig:
     # the architecture). A different image is a new launch template version: it rolls every
     # instance, so with "latest" the next `pulumi up` after an Amazon Linux release does.
     ami: str = LATEST_AMI
-    # sha256 of the RDS trust store's global-bundle.pem the boot installs; None: not pinned
-    # (any PEM bundle served over HTTPS from the trust store, and the preview warns).
-    rds_ca_bundle_sha256: str | None = None
 
     @property
     def architecture(self) -> str:
@@ -501,6 +500,18 @@ def parse_network(raw: Any, region: str | None = None) -> NetworkConfig:
             s.path("existingVpcId"), None, "subnet ids are only used together with an existing VPC id", "vpc-0123abcd"
         )
     nat = s.boolean("natGateway", d.nat_gateway)
+    per_zone = s.boolean("natGatewayPerZone", d.nat_gateway_per_zone)
+    if per_zone and not nat:
+        raise _fail(
+            s.path("natGateway"), nat, "natGatewayPerZone needs natGateway (a NAT gateway in each zone)", "true"
+        )
+    if per_zone and existing:
+        raise _fail(
+            s.path("natGatewayPerZone"),
+            per_zone,
+            "an existing VPC's routes are its own: set it only for a new VPC",
+            "false",
+        )
     endpoint_group = s.text(
         "existingSecretsEndpointSecurityGroupId",
         None,
@@ -516,7 +527,7 @@ def parse_network(raw: Any, region: str | None = None) -> NetworkConfig:
             "sg-0123abcd",
         )
     s.finish()
-    return NetworkConfig(vpc_cidr, zones, nat, existing, private, public, endpoint_group)
+    return NetworkConfig(vpc_cidr, zones, nat, existing, private, public, endpoint_group, nat_gateway_per_zone=per_zone)
 
 
 def _autoscaling_floor(allocated: int) -> int:
@@ -791,6 +802,24 @@ def _refuse_unshippable(s: _Section, name: str, value: str, project_root: Path, 
     raise ConfigError(f"{NAMESPACE}:{s.path(name)} = {value!r} is invalid: it holds {why} (fix: {fix})")
 
 
+def _health_check_grace(s: _Section, default: int) -> int:
+    """The grace is also the rollout's instance warmup: refused when the refresh it makes could
+    not finish within the wait one `pulumi up` has for it (components/refresh_timing.py)."""
+    instances = s.integer("instanceCount", BackendConfig.instance_count, 1, 20)
+    grace = s.integer("healthCheckGraceSeconds", default, 60, 3600, " s")
+    longest = max_warmup_seconds(instances)
+    if grace > longest:
+        needed = refresh_timeout(instances, grace) // 60
+        raise _fail(
+            s.path("healthCheckGraceSeconds"),
+            grace,
+            f"it is the rollout's instance warmup, so a rollout would need up to {needed} min, more than the"
+            f" {MAX_TIMEOUT_SECONDS // 60} min one `pulumi up` waits for it: at most {longest} s",
+            longest,
+        )
+    return grace
+
+
 def parse_backend(raw: Any, project_root: Path, environment: str = "staging") -> BackendConfig | None:
     if raw is None:
         return None
@@ -826,7 +855,7 @@ def parse_backend(raw: Any, project_root: Path, environment: str = "staging") ->
         ),
         instance_count=s.integer("instanceCount", d.instance_count, 1, 20),
         root_volume_gib=s.integer("rootVolumeGib", d.root_volume_gib, 8, 500, " GiB"),
-        health_check_grace_seconds=s.integer("healthCheckGraceSeconds", d.health_check_grace_seconds, 60, 3600, " s"),
+        health_check_grace_seconds=_health_check_grace(s, d.health_check_grace_seconds),
         log_level=s.choice("logLevel", d.log_level, LOG_LEVELS),
         ami=s.text(
             "ami",
@@ -835,13 +864,6 @@ def parse_backend(raw: Any, project_root: Path, environment: str = "staging") ->
             "must be an AMI id (ami- and 8 or 17 hex digits), an Amazon Linux 2023 release"
             " (al2023-ami-2023.<version>-kernel-<kernel>-<arm64|x86_64>) or latest (the newest Amazon Linux 2023)",
             AL2023_RELEASE_EXAMPLE.format(architecture="arm64"),
-        ),
-        rds_ca_bundle_sha256=s.text(
-            "rdsCaBundleSha256",
-            None,
-            _SHA256_HEX,
-            "must be the sha256 (64 lowercase hex) of https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
-            "$(curl -fsS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum | cut -c1-64)",
         ),
     )
     s.finish()

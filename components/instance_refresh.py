@@ -1,21 +1,27 @@
-"""``InstanceRefreshWait``: `pulumi up` ends when the backend's instances run the new release.
+"""``InstanceRefreshWait``: rolls the backend's instances to a new launch template version,
+and `pulumi up` ends green only when they run it.
 
-The Auto Scaling group's provider starts an instance refresh when the group's launch
-template version changes and returns at once: it "does not wait for the instance refresh
-to complete" (pulumi-aws ``autoscaling.Group``, ``instance_refresh``). So a release whose
-instances never pass ``/api/health`` would deploy green. This resource follows that refresh
-until it ends, and fails `pulumi up` with one line unless it succeeded:
+A rollback (automatic or manual) launches instances that "match the configuration that you
+last saved on the Auto Scaling group before starting the instance refresh" (EC2 Auto Scaling
+user guide, "Undo changes with a manual or auto rollback"). The pulumi-aws provider saves a
+new version on the group *before* it starts its refresh (terraform-provider-aws#34189), so
+its rollback would return to the broken version. So the group never takes a new version from
+the program (it ignores changes of its launch template's version and has no
+``instance_refresh`` block), and this resource moves it:
 
 - keyed to the launch template version: a new version (a release, an AMI, a setting) is a
-  wait; a run that changes nothing does not call AWS;
-- it follows the group's active refresh (the one the provider started, with the version
-  as its desired configuration since auto_rollback needs one: terraform-provider-aws#31715); with none active
-  and the group or its instances not on the version, it starts one itself with that
-  version as the desired configuration (a retried `pulumi up` after a rollback, or a
-  refresh the provider never started);
-- the group's refresh preferences set ``AutoRollback``: a failed refresh puts the group back
-  on the previous version, and the line says so. A refresh still running at the deadline
-  is rolled back here, so a bounded wait leaves the previous release serving, not a mix;
+  refresh; a run that changes nothing does not call AWS;
+- it starts the refresh with the version as its ``DesiredConfiguration``: "once the instance
+  refresh succeeds, Amazon EC2 Auto Scaling updates the settings of the Auto Scaling group to
+  reflect the new desired configuration" (API reference, StartInstanceRefresh). Until then the
+  group's saved configuration stays on the previous version, which is what a rollback (and
+  any instance the group launches meanwhile) runs. A refresh already active (one a cancelled
+  `pulumi up` left) is followed first;
+- ``AutoRollback``: a failed refresh puts the instances back on the previous version, and the
+  line says so. A refresh still running at the deadline is rolled back here, so a bounded
+  wait leaves the previous release serving, not a mix. The deadline follows from the warmup
+  and the batches the healthy percentages allow (components/refresh_timing.py); a setting
+  that would not fit one provider call is refused at preview (components/config.py);
 - whatever runs after it (the site's CloudFront invalidation) depends on it, and does not
   run when it fails.
 
@@ -36,15 +42,14 @@ from botocore.exceptions import ClientError
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from components.dynamic import changed
+from components.refresh_timing import ROLLBACK_TIMEOUT_SECONDS, refresh_timeout
 
 # DescribeInstanceRefreshes statuses (Amazon EC2 Auto Scaling API reference, InstanceRefresh).
 SUCCESSFUL = "Successful"
 ENDED = frozenset({SUCCESSFUL, "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"})
 ROLLED_BACK = "RollbackSuccessful"
 POLL_SECONDS = 15
-# Both waits in one provider call: older engines cut a gRPC call at 30 minutes (pulumi#20920).
-TIMEOUT_SECONDS = 20 * 60
-ROLLBACK_TIMEOUT_SECONDS = 8 * 60
+TIMEOUT_SECONDS = refresh_timeout(1, 600)  # one instance with the default warmup
 
 WAIT_INPUTS = ("group_name", "launch_template_id", "launch_template_version")
 RECORDED_INPUTS = (

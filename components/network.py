@@ -4,7 +4,10 @@ New VPC: a public and a private subnet in each of two availability zones (chosen
 ID where CloudFront VPC origins are supported, components/zones.py), an internet
 gateway (the NAT gateway's way out, and what CloudFront's VPC origins require of the VPC),
 and private subnets with no route to the internet unless ``network.natGateway`` is true
-(then one NAT gateway, in the first zone). Everything else lives in the private subnets,
+(then one NAT gateway, in the first zone; with ``network.natGatewayPerZone`` one in each
+zone, each zone's private subnet routed through its own: "if the NAT gateway's Availability
+Zone is down, resources in the other Availability Zones lose internet access", VPC user
+guide, "NAT gateway basics"). Everything else lives in the private subnets,
 the load balancer included. Existing VPC: the configured VPC and subnet ids are used as
 they are; nothing is created (the VPC needs an internet gateway for the API's VPC origin).
 
@@ -39,6 +42,11 @@ def region_zones(opts: pulumi.InvokeOutputOptions | None = None) -> pulumi.Outpu
     return pulumi.Output.all(available.names, available.zone_ids).apply(
         lambda both: [name for name, _ in choose_zones(*both)]
     )
+
+
+def _zone_name(name: str, zone: int) -> str:
+    """The first zone's resource keeps the name it had when there was one for all zones."""
+    return name if zone == 0 else f"{name}-{zone}"
 
 
 @dataclass
@@ -124,29 +132,38 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         # Without a NAT gateway the private subnets have no route out at all (only the VPC).
-        private_default_route = (
-            [
-                aws.ec2.RouteTableRouteArgs(
-                    cidr_block="0.0.0.0/0", nat_gateway_id=self._nat(name, public[0], gateway, tags, child).id
-                )
-            ]
-            if config.nat_gateway
-            else []
-        )
-        private_routes = aws.ec2.RouteTable(
-            f"{name}-private",
-            vpc_id=vpc.id,
-            routes=private_default_route,
-            tags={**tags, "Name": f"{name}-private"},
-            opts=child,
-        )
+        # Zone 0's table and NAT keep their first names: a stack that adds the second zone's
+        # replaces nothing.
+        route_tables = ZONE_COUNT if config.nat_gateway_per_zone else 1
+        private_routes = [
+            aws.ec2.RouteTable(
+                _zone_name(f"{name}-private", zone),
+                vpc_id=vpc.id,
+                routes=[
+                    aws.ec2.RouteTableRouteArgs(
+                        cidr_block="0.0.0.0/0",
+                        nat_gateway_id=self._nat(
+                            _zone_name(f"{name}-nat", zone), public[zone], gateway, tags, child
+                        ).id,
+                    )
+                ]
+                if config.nat_gateway
+                else [],
+                tags={**tags, "Name": _zone_name(f"{name}-private", zone)},
+                opts=child,
+            )
+            for zone in range(route_tables)
+        ]
         for i, subnet in enumerate(public):
             aws.ec2.RouteTableAssociation(
                 f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child
             )
         for i, subnet in enumerate(private):
             aws.ec2.RouteTableAssociation(
-                f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=private_routes.id, opts=child
+                f"{name}-private-{i}",
+                subnet_id=subnet.id,
+                route_table_id=private_routes[i % route_tables].id,
+                opts=child,
             )
 
         self.vpc_id = vpc.id
@@ -175,7 +192,7 @@ class Network(pulumi.ComponentResource):
 
     @staticmethod
     def _nat(
-        name: str,
+        name: str,  # the EIP's and the gateway's
         subnet: aws.ec2.Subnet,
         gateway: aws.ec2.InternetGateway,
         tags: dict,
@@ -183,16 +200,7 @@ class Network(pulumi.ComponentResource):
     ) -> aws.ec2.NatGateway:
         """One NAT gateway; AWS needs the internet gateway attached before it can work."""
         after_gateway = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[gateway]))
-        address = aws.ec2.Eip(
-            f"{name}-nat",
-            domain="vpc",
-            tags={**tags, "Name": f"{name}-nat"},
-            opts=after_gateway,
-        )
+        address = aws.ec2.Eip(name, domain="vpc", tags={**tags, "Name": name}, opts=after_gateway)
         return aws.ec2.NatGateway(
-            f"{name}-nat",
-            allocation_id=address.id,
-            subnet_id=subnet.id,
-            tags={**tags, "Name": f"{name}-nat"},
-            opts=after_gateway,
+            name, allocation_id=address.id, subnet_id=subnet.id, tags={**tags, "Name": name}, opts=after_gateway
         )

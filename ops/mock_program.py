@@ -33,8 +33,8 @@ APP_PASSWORD_PREFIX = "APP-PASSWORD-generated-"
 ALB_DNS_NAME = "swipesavvy-api-alb-123456.us-east-1.elb.amazonaws.com"
 AMI_ID = "ami-0al2023arm64"
 RELEASE_AMI_ID = "ami-0al2023release"  # what aws.ec2.get_ami finds for a pinned AL2023 release name
-CLOUDFRONT_PREFIX_LIST_ID = "pl-3b927c52"
-ELB_ACCOUNT = "127311923021"  # us-east-1's Elastic Load Balancing account
+VPC_ORIGINS_SECURITY_GROUP_ID = "sg-0cf0vpc0origins0sg"  # CloudFront's, once a VPC origin exists
+ELB_ACCOUNT = "127311923021"  # us-east-1's legacy Elastic Load Balancing account: in no policy
 OPERATOR_ARN_PREFIX = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:"
 CLOUDFRONT_DOMAIN = "d111111abcdef8.cloudfront.net"
 CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
@@ -177,10 +177,17 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
     if args.token == "aws:ec2/getAmi:getAmi":
         (name,) = next(f["values"] for f in args.args["filters"] if f["name"] == "name")
         return {"id": RELEASE_AMI_ID, "imageId": RELEASE_AMI_ID, "name": name, "architecture": name.rsplit("-", 1)[1]}
-    if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
-        return {"id": CLOUDFRONT_PREFIX_LIST_ID, "name": args.args["name"], "addressFamily": "IPv4", "entries": []}
-    if args.token == "aws:elb/getServiceAccount:getServiceAccount":
-        return {"id": ELB_ACCOUNT, "arn": f"arn:aws:iam::{ELB_ACCOUNT}:root"}
+    if args.token == "aws:ec2/getSecurityGroup:getSecurityGroup":
+        (group_name,) = [f["values"][0] for f in args.args["filters"] if f["name"] == "group-name"]
+        return {
+            "id": VPC_ORIGINS_SECURITY_GROUP_ID,
+            "name": group_name,
+            "vpcId": args.args["vpcId"],
+            "arn": f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{VPC_ORIGINS_SECURITY_GROUP_ID}",
+            "description": "CloudFront VPC origins",
+            "filters": args.args["filters"],
+            "tags": {},
+        }
     if args.token == "datadog:aws/getIntegrationIamPermissions:getIntegrationIamPermissions":
         return {"id": "permissions", "iamPermissions": DATADOG_IAM_PERMISSIONS}
     if args.token == "datadog:index/getSyntheticsGlobalVariable:getSyntheticsGlobalVariable":
@@ -228,6 +235,7 @@ class RecordingMonitor(MockMonitor):
         self.protected: set[tuple[str, str]] = set()
         self.retained: set[tuple[str, str]] = set()
         self.ignored: dict[tuple[str, str], list[str]] = {}
+        self.replace_on_changes: dict[tuple[str, str], list[str]] = {}
 
     def RegisterResource(self, request):
         self.dependencies[(request.type, request.name)] = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
@@ -239,6 +247,8 @@ class RecordingMonitor(MockMonitor):
             self.retained.add((request.type, request.name))
         if request.ignoreChanges:
             self.ignored[(request.type, request.name)] = list(request.ignoreChanges)
+        if request.replaceOnChanges:
+            self.replace_on_changes[(request.type, request.name)] = list(request.replaceOnChanges)
         return super().RegisterResource(request)
 
 
@@ -251,6 +261,7 @@ class ProgramRun:
     parent_keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (type, name) -> its parent's
     outputs: dict[str, tuple[Any, bool]] = field(default_factory=dict)  # name -> (value, is_secret)
     ignored: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (type, name) -> its ignore_changes
+    replace_on_changes: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (type, name) -> its paths
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]
@@ -297,6 +308,7 @@ def run_program(
         monitor.retained,
         monitor.parent_keys,
         ignored=monitor.ignored,
+        replace_on_changes=monitor.replace_on_changes,
     )
 
     async def resolve_outputs() -> None:

@@ -7,13 +7,20 @@ test's process, serves them to provider processes too) and a per-instance launch
 version (moto reports every instance on the template's default version).
 
 A refresh does not run on its own: each started refresh follows a script of statuses the
-test writes, one step per DescribeInstanceRefreshes call, as AWS's would over minutes:
-- ``Successful``: the group and every instance on the desired version;
-- ``RollbackSuccessful``: the group and every instance back on the version the instances ran
-  when the refresh started ("restores your Auto Scaling group to the configuration that it
-  was using before the start of the instance refresh", RollbackInstanceRefresh reference);
-- ``Failed`` / ``Cancelled`` / ``RollbackFailed``: the group on the desired version, the
-  instances as they were (a partial refresh).
+test writes, one step per DescribeInstanceRefreshes call, as AWS's would over minutes. What
+each ending leaves is what AWS documents for a refresh with a desired configuration:
+- ``Successful``: every instance on the desired version, and only now the group's saved
+  configuration names it ("When the instance refresh succeeds, Amazon EC2 Auto Scaling
+  updates the settings of the Auto Scaling group to reflect the new desired configuration",
+  API reference, StartInstanceRefresh DesiredConfiguration);
+- ``RollbackSuccessful``: the group and every instance on the configuration *saved on the
+  group before the refresh started* ("instances that match the configuration that you last
+  saved on the Auto Scaling group before starting the instance refresh", user guide, "Undo
+  changes with a manual or auto rollback"). A caller that saved the new version on the group
+  first (as the pulumi-aws provider does, terraform-provider-aws#34189) gets the new version
+  back, not the previous one;
+- ``Failed`` / ``Cancelled`` / ``RollbackFailed``: the group's saved configuration as it was
+  (the desired one is applied only on success), the instances as they were.
 ``RollbackInstanceRefresh`` replaces the rest of an active refresh's script with a rollback.
 """
 
@@ -45,7 +52,7 @@ class Refresh:
     id: str
     group: str
     desired: dict
-    previous: str  # the version the instances ran at the start
+    previous: str  # the group's saved version when the refresh started: what a rollback restores
     script: list[tuple[str, str]]
     status: str = "Pending"
     reason: str = ""
@@ -92,7 +99,7 @@ class FakeInstanceRefreshes:
     def start(self, group: str, desired: dict, script, preferences: dict | None = None) -> Refresh:
         if any(r.group == group and r.status not in ENDED for r in self.refreshes):
             raise InstanceRefreshInProgress(f"An Instance Refresh is already in progress for {group}.")
-        previous = sorted(self.instances_on(group))[0]
+        previous = str(self.group(group).provided_launch_template_version)
         steps = [step if isinstance(step, tuple) else (step, "") for step in script]
         refresh = Refresh(next(self._ids), group, desired, previous, steps, preferences=preferences or {})
         self.refreshes.insert(0, refresh)
@@ -105,13 +112,11 @@ class FakeInstanceRefreshes:
             if refresh.status in ENDED or not refresh.script:
                 continue
             refresh.status, refresh.reason = refresh.script.pop(0)
-            version = refresh.desired.get("Version")
             if refresh.status == "Successful":
+                version = refresh.desired.get("Version") or refresh.previous  # none desired: the saved one
                 self.set_group_version(refresh.group, version, instances=True)
             elif refresh.status == "RollbackSuccessful":
                 self.set_group_version(refresh.group, refresh.previous, instances=True)
-            elif refresh.status in ENDED:
-                self.set_group_version(refresh.group, version)
 
     def start_instance_refresh(self, response: AutoScalingResponse) -> ActionResult:
         desired = response._get_param("DesiredConfiguration", {}).get("LaunchTemplate", {})

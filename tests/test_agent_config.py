@@ -100,7 +100,9 @@ def test_rendered_agent_files_are_valid_yaml_with_tags_apm_and_checks(settings: 
             "dbname": "swipesavvy_staging",
             "username": "swipesavvy_monitor",
             "password": f"ENC[{ARN}/db/swipesavvy_monitor-Zx9Yw8#password]",
-            "ssl": "require",
+            # Verified: RDS's CA (cloud-init writes it beside the env file) and the host name.
+            "ssl": "verify-full",
+            "ssl_root_cert": "/etc/swipesavvy/rds-ca-bundle.pem",
             "tags": tags,
         }
     ]

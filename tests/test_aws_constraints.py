@@ -10,6 +10,7 @@ can. Each rule cites the AWS page it comes from, and is shown failing on a mutat
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import json
 import re
@@ -24,8 +25,8 @@ import pytest
 from conftest import _production_existing_vpc_config
 from pulumi_program import (
     ACCOUNT,
-    CLOUDFRONT_PREFIX_LIST_ID,
     MASTER_SECRET_ARN,
+    VPC_ORIGINS_SECURITY_GROUP_ID,
     RecordingMocks,
     run_program,
     stack_config,
@@ -321,7 +322,7 @@ def test_a_bad_waf_rule_or_metric_name_is_named(stacks):
     [
         (
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-            "swipesavvy-api-alb-from-cloudfront",
+            "swipesavvy-frontend-api-from-vpc-origin",
             "description",
             "HTTP from CloudFront's servers",
             "not of the allowed characters",
@@ -607,8 +608,10 @@ def test_a_long_datadog_permission_list_becomes_managed_policies_iam_accepts():
 #   caller's group and an ingress rule on the callee's for the port (VPC user guide,
 #   "Security group rules").
 # - CloudFront reaches an internal load balancer through a VPC origin; the load balancer's
-#   group admits CloudFront's origin-facing prefix list, and the VPC needs an internet
-#   gateway (CloudFront developer guide, "Restrict access with VPC origins").
+#   group admits only CloudFront's service-managed CloudFront-VPCOrigins-Service-SG (option 2,
+#   "restricts the traffic only to your CloudFront distributions"; the origin-facing prefix
+#   list would admit every distribution), and the VPC needs an internet gateway (CloudFront
+#   developer guide, "Restrict access with VPC origins").
 
 HTTPS = 443
 POSTGRES = 5432
@@ -789,7 +792,7 @@ class NetworkModel:
         for balancer, port, target in self.listeners():
             # Only CloudFront comes in (through its VPC origin); the load balancer reaches its targets.
             balancer_groups = balancer.inputs["securityGroups"]
-            needed |= {Rule(g, port, CLOUDFRONT_PREFIX_LIST_ID) for g in balancer_groups}
+            needed |= {Rule(g, port, VPC_ORIGINS_SECURITY_GROUP_ID) for g in balancer_groups}
             for compute in self.targets(target):
                 needed |= {Rule(c, int(target.inputs["port"]), g) for c in compute.groups for g in balancer_groups}
         return needed
@@ -964,3 +967,204 @@ def test_deploy_runner_cidrs_are_the_only_addresses_the_database_admits(stacks):
     model = NetworkModel(existing)
     cidrs = {r.peer for r in model.ingress if r.group in model.database_groups and not r.peer.startswith("swipesavvy")}
     assert cidrs == {"10.99.0.0/24"} and all(ipaddress.ip_network(c).is_private for c in cidrs)
+
+
+# --- the third review (issue 28) ---------------------------------------------------------------
+#
+# Each rule reads the declared program (with its dependencies and ignore_changes) and names
+# what breaks it, with the page it comes from:
+# - A rollback launches instances that "match the configuration that you last saved on the Auto
+#   Scaling group before starting the instance refresh" (EC2 Auto Scaling user guide, "Undo
+#   changes with a manual or auto rollback"): the group must not save a new launch template
+#   version itself (no instance_refresh of its own, its version ignored); the rollout refreshes
+#   to it with a desired configuration, within one provider call (components/refresh_timing.py).
+# - The launched previous version reads the previous release: the instance role reads
+#   releases/*, and the group launches after the role's policy exists.
+# - ALB access logs: only the logdelivery.elasticloadbalancing.amazonaws.com principal (ELB
+#   user guide, "Enable access logs for your Application Load Balancer").
+# - RDS exports to /aws/rds/instance/<identifier>/<log> (RDS user guide, "Publishing PostgreSQL
+#   logs to Amazon CloudWatch Logs") and creates those groups never expiring: each exists first,
+#   with a retention.
+# - TLS verified (RDS user guide, "Using SSL/TLS to encrypt a connection to a DB instance"):
+#   the operator's connection, the backend's env file and the agent's postgres check use
+#   verify-full with RDS's CA, which the instance names (ca_cert_identifier).
+# - Datadog's extended resource collection is off unless its permissions are granted (Datadog
+#   API reference, "Get resource collection IAM permissions"; pulumi-datadog
+#   IntegrationAccount resources_config: on by default).
+# - One NAT gateway per zone when asked: each private subnet routes through a NAT gateway in a
+#   public subnet of its own zone (VPC user guide, "NAT gateway basics").
+# - "To update a VPC origin, first disassociate it from every distribution" (CloudFront
+#   developer guide, "Restrict access with VPC origins", Update a VPC origin): a change of its
+#   endpoint settings replaces it (create before delete, so the distribution moves first).
+
+ASG = "aws:autoscaling/group:Group"
+ROLLOUT = "pulumi-python:dynamic/autoscaling:InstanceRefreshWait"
+
+
+def third_review_problems(stack: Stack, run) -> list[str]:
+    return [
+        *_rollout_problems(stack, run),
+        *_log_problems(stack, run),
+        *_tls_problems(stack),
+        *_datadog_problems(stack),
+        *_nat_problems(stack),
+        *[
+            f"{origin.name} would be edited while a distribution uses it"
+            for origin in stack.of_type("aws:cloudfront/vpcOrigin:VpcOrigin")
+            if run.replace_on_changes.get((origin.typ, origin.name)) != ["vpcOriginEndpointConfig"]
+        ],
+    ]
+
+
+def _rollout_problems(stack: Stack, run) -> list[str]:
+    from components.refresh_timing import CALL_BUDGET_SECONDS, ROLLBACK_TIMEOUT_SECONDS
+
+    problems = []
+    rollouts = {r.inputs["group_name"]: r.inputs for r in stack.of_type(ROLLOUT)}
+    for group in stack.of_type(ASG):
+        if "instanceRefresh" in group.inputs:
+            problems.append(f"{group.name} starts its own refresh: a rollback would restore the new version")
+        if "launchTemplate.version" not in run.ignored.get((ASG, group.name), []):
+            problems.append(f"{group.name} saves a new launch template version before its refresh")
+        rollout = rollouts.get(group.name)
+        if rollout is None or rollout["launch_template_version"] != group.inputs["launchTemplate"]["version"]:
+            problems.append(f"{group.name} has no rollout keyed to its launch template version")
+        elif rollout["timeout_seconds"] + ROLLBACK_TIMEOUT_SECONDS > CALL_BUDGET_SECONDS:
+            problems.append(f"{group.name}'s rollout cannot wait for its refresh within one provider call")
+        policies = [p.name for p in stack.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-instance")]
+        if not set(policies) <= set(run.dependencies[(ASG, group.name)]):
+            problems.append(f"{group.name} may launch before its role's policy exists")
+    for policy in stack.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in json.loads(policy.inputs["policy"])["Statement"]:
+            reads = [r for r in _listed(statement["Resource"]) if "s3:GetObject" in _listed(statement["Action"])]
+            problems += [f"{policy.name} reads one release only: {r}" for r in reads if not r.endswith("/releases/*")]
+    return problems
+
+
+def _log_problems(stack: Stack, run) -> list[str]:
+    problems = []
+    for policy in stack.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+        for statement in json.loads(policy.inputs["policy"])["Statement"]:
+            # ELB writes under <prefix>/AWSLogs/<account>/ (the site's CloudFront logs go elsewhere).
+            elb_logs = "/AWSLogs/" in str(statement.get("Resource")) and statement["Effect"] == "Allow"
+            if elb_logs and statement["Principal"] != {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}:
+                problems.append(f"{policy.name} lets {statement['Principal']} write access logs")
+    groups = {g.inputs["name"]: g for g in stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    for instance in stack.of_type("aws:rds/instance:Instance"):
+        for log in instance.inputs.get("enabledCloudwatchLogsExports", []):
+            name = f"/aws/rds/instance/{instance.inputs.get('identifier')}/{log}"
+            group = groups.get(name)
+            if group is None or not group.inputs.get("retentionInDays"):
+                problems.append(f"{instance.name} exports {log} to {name}, which RDS creates never expiring")
+            elif group.name not in run.dependencies[("aws:rds/instance:Instance", instance.name)]:
+                problems.append(f"{instance.name} may create {name} before the program does")
+    return problems
+
+
+def _tls_problems(stack: Stack) -> list[str]:
+    import yaml
+
+    from components.rds_ca import SERVER_CA
+
+    problems = []
+    for instance in stack.of_type("aws:rds/instance:Instance"):
+        if instance.inputs.get("caCertIdentifier") != SERVER_CA:
+            problems.append(f"{instance.name} does not name the CA its clients verify it with")
+    for typ in ("pulumi-python:dynamic/db:DatabaseSchema", "pulumi-python:dynamic/db:LoginRole"):
+        for resource in stack.of_type(typ):
+            if resource.inputs.get("operator") and resource.inputs["connection"]["sslmode"] != "verify-full":
+                problems.append(f"{resource.name}: the operator connects without verifying the server")
+    for template in stack.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        files = {
+            f["path"]: f["content"]
+            for f in yaml.safe_load(base64.b64decode(template.inputs["userData"]))["write_files"]
+        }
+        install = next(c for p, c in files.items() if p.endswith("-install"))
+        if '"DB_SSLMODE": "verify-full"' not in install or "truststore" in install:
+            problems.append(f"{template.name}: the backend does not verify the database with a shipped CA")
+        check = files.get("/etc/datadog-agent/conf.d/postgres.d/conf.yaml")
+        if check is not None and "ssl: verify-full" not in check:
+            problems.append(f"{template.name}: the agent's postgres check does not verify the database")
+    return problems
+
+
+def _datadog_problems(stack: Stack) -> list[str]:
+    attached = {
+        a.inputs["policyArn"].rsplit("/", 1)[-1]
+        for a in stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    }
+    return [
+        f"{account.name} collects resources with permissions it lacks"
+        for account in stack.of_type("datadog:aws/integrationAccount:IntegrationAccount")
+        if (account.inputs.get("resourcesConfig") or {}).get("extendedCollection", True)
+        and "SecurityAudit" not in attached
+    ]
+
+
+def _nat_problems(stack: Stack) -> list[str]:
+    if not stack.config.get("swipesavvy:network", {}).get("natGatewayPerZone"):
+        return []
+    zone = {f"{s.name}-id": s.inputs["availabilityZone"] for s in stack.of_type("aws:ec2/subnet:Subnet")}
+    nat_subnet = {f"{n.name}-id": n.inputs["subnetId"] for n in stack.of_type("aws:ec2/natGateway:NatGateway")}
+    routes = {f"{t.name}-id": t.inputs.get("routes") or [] for t in stack.of_type("aws:ec2/routeTable:RouteTable")}
+    problems = []
+    for association in stack.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation"):
+        subnet = association.inputs["subnetId"]
+        if "private" not in subnet:
+            continue
+        nats = [r["natGatewayId"] for r in routes[association.inputs["routeTableId"]] if r.get("natGatewayId")]
+        if [zone[nat_subnet[n]] for n in nats] != [zone[subnet]]:
+            problems.append(f"{subnet} does not go out through a NAT gateway in its own zone")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def reviewed(staging, production, production_existing_vpc) -> list[tuple[Stack, Any]]:
+    return [
+        (stack_of("staging", staging, stack_config("staging")), staging),
+        (stack_of("production", production, stack_config("production")), production),
+        (
+            stack_of("production-existing-vpc", production_existing_vpc, _production_existing_vpc_config()),
+            production_existing_vpc,
+        ),
+    ]
+
+
+def test_the_third_reviews_rules_hold_for_every_stack(reviewed):
+    for stack, run in reviewed:
+        assert third_review_problems(stack, run) == [], stack.label
+
+
+def test_a_broken_rule_of_the_third_review_is_named(reviewed):
+    (staging, run), (production, production_run) = reviewed[0], reviewed[1]
+
+    def without(key: str):
+        return lambda inputs: {k: v for k, v in inputs.items() if k != key}
+
+    identifier = staging.of_type("aws:rds/instance:Instance")[0].inputs["identifier"]
+    broken = [
+        (mutated(staging, ASG, "swipesavvy-api-asg", lambda i: {**i, "instanceRefresh": {"strategy": "Rolling"}}),
+         "swipesavvy-api-asg starts its own refresh: a rollback would restore the new version"),
+        (mutated(staging, ROLLOUT, "swipesavvy-api-rollout", lambda i: {**i, "timeout_seconds": 3600}),
+         "swipesavvy-api-asg's rollout cannot wait for its refresh within one provider call"),
+        (mutated(staging, "aws:cloudwatch/logGroup:LogGroup", "swipesavvy-db-postgresql-log", lambda i: None),
+         f"swipesavvy-db-postgres exports postgresql to /aws/rds/instance/{identifier}/postgresql, which RDS creates"
+         " never expiring"),
+        (mutated(staging, "aws:rds/instance:Instance", "swipesavvy-db-postgres", without("caCertIdentifier")),
+         "swipesavvy-db-postgres does not name the CA its clients verify it with"),
+    ]  # fmt: skip
+    for stack, problem in broken:
+        assert problem in third_review_problems(stack, run)
+    edited = dataclasses.replace(run, replace_on_changes={})
+    assert "swipesavvy-frontend-api-origin would be edited while a distribution uses it" in third_review_problems(
+        staging, edited
+    )
+    shared = mutated(
+        production,
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "swipesavvy-private-1",
+        lambda i: {**i, "routeTableId": "swipesavvy-private-id"},
+    )
+    assert third_review_problems(shared, production_run) == [
+        "swipesavvy-private-1-id does not go out through a NAT gateway in its own zone"
+    ]

@@ -13,11 +13,11 @@ from pulumi_program import (
     ACCOUNT,
     ALB_DNS_NAME,
     AMI_ID,
-    CLOUDFRONT_PREFIX_LIST_ID,
     DB_ADDRESS,
     ELB_ACCOUNT,
     PROJECT_ROOT,
     RELEASE_AMI_ID,
+    VPC_ORIGINS_SECURITY_GROUP_ID,
     RecordingMocks,
     is_secret,
     run_program,
@@ -28,9 +28,11 @@ from pulumi_program import (
 from components.app.backend_boot import BootSettings, user_data
 from components.app.release_archive import load_release
 from components.observability.agent_config import AgentSettings
+from components.rds_ca import region_bundle
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"
+ROLLOUT = "pulumi-python:dynamic/autoscaling:InstanceRefreshWait"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 BACKEND_SG = "swipesavvy-backend-id"
@@ -96,20 +98,29 @@ def test_user_data_is_the_rendered_boot_config_and_holds_no_secret(staging):
     assert "api-token" not in text.replace("api-tokens-", "")  # the tokens' secret by ARN, never their values
 
 
-def test_group_rolls_through_an_instance_refresh_and_waits_for_health(staging):
+def test_the_group_takes_new_versions_only_from_the_rollout(staging, production):
+    """A rollback restores the configuration saved on the group before the refresh started
+    (EC2 Auto Scaling user guide, "Undo changes with a manual or auto rollback"): the group
+    starts on the template's first version and never saves a later one itself (no refresh
+    of its own, its version ignored); the rollout moves it when the refresh succeeds."""
     group = staging.one(ASG).inputs
     assert group["vpcZoneIdentifiers"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
     assert group["minSize"] == group["maxSize"] == group["desiredCapacity"] == 1
-    assert group["launchTemplate"]["version"] == "1"  # a number: "$Latest" never starts a refresh
+    assert group["launchTemplate"] == {"id": "swipesavvy-api-lt-id", "version": "1"}  # a number: a rollback target
     assert group["healthCheckType"] == "ELB" and group["waitForElbCapacity"] == 1
-    refresh = group["instanceRefresh"]
-    assert refresh["strategy"] == "Rolling"
-    assert (refresh["preferences"]["minHealthyPercentage"], refresh["preferences"]["maxHealthyPercentage"]) == (
-        100,
-        200,
-    )
-    assert isinstance(refresh["preferences"]["instanceWarmup"], str)
-    assert refresh["preferences"]["autoRollback"] is True  # a failed refresh puts the previous version back
+    assert "instanceRefresh" not in group
+    for run in (staging, production):
+        assert run.ignored[(ASG, "swipesavvy-api-asg")] == ["launchTemplate.version"]
+        rollout = run.of_name(ROLLOUT, "swipesavvy-api-rollout").inputs
+        assert rollout["launch_template_version"] == run.one(ASG).inputs["launchTemplate"]["version"]
+        assert (rollout["min_healthy_percentage"], rollout["max_healthy_percentage"]) == (100, 200)
+    # One batch (100-200 % replaces every instance at once): launch and warm up, 10 + 10 min.
+    assert staging.of_name(ROLLOUT, "swipesavvy-api-rollout").inputs["timeout_seconds"] == 1200
+
+
+def test_the_group_launches_only_after_its_role_may_read_the_release(staging, production):
+    for run in (staging, production):
+        assert "swipesavvy-api-instance" in run.dependencies[(ASG, "swipesavvy-api-asg")]
 
 
 def test_the_group_is_created_after_the_database_logins(staging, production):
@@ -142,16 +153,12 @@ AMI_WARNING = (
     " image, the next `pulumi up` rolls every instance"
     f" (to choose when: pulumi config set --path 'swipesavvy:backend.ami' {AMI_ID})"
 )
-CA_WARNING = (
-    "swipesavvy:backend.rdsCaBundleSha256 is not set: the instances trust the RDS CA bundle the trust store serves"
-    " over HTTPS, unchecked (pin it: see README.md, Releases and AMIs)"
-)
 
 
 def test_the_preview_says_which_ami_latest_is_and_that_a_newer_one_rolls_the_instances(caplog):
     caplog.set_level("WARNING")
     run = run_program(stack_config("staging"), preview=True)
-    assert AMI_WARNING in warnings(caplog) and CA_WARNING in warnings(caplog)
+    assert AMI_WARNING in warnings(caplog)
     assert run.one(LT).inputs["imageId"] == AMI_ID
     assert run.outputs["backend_ami"] == (AMI_ID, False)
 
@@ -165,20 +172,28 @@ def test_the_launch_template_names_an_ami_id_a_rollback_can_return_to(staging, p
         assert image.startswith("ami-") and not image.startswith("resolve:ssm:")
 
 
-def test_a_pinned_ami_and_ca_bundle_are_used_as_set_without_a_warning(caplog):
+def test_a_pinned_ami_is_used_as_set_without_a_warning(caplog):
     config = stack_config("staging")
-    pin = "e" * 64
-    config["swipesavvy:backend"] = {
-        **config["swipesavvy:backend"],
-        "ami": "ami-0fedcba9876543210",
-        "rdsCaBundleSha256": pin,
-    }
+    config["swipesavvy:backend"] = {**config["swipesavvy:backend"], "ami": "ami-0fedcba9876543210"}
     caplog.set_level("WARNING")
     run = run_program(config, preview=True)
     assert not [w for w in warnings(caplog) if "swipesavvy:backend." in w]
     assert run.one(LT).inputs["imageId"] == "ami-0fedcba9876543210"
-    install = next(f for f in cloud_config(run)["write_files"] if f["path"].endswith("-install"))
-    assert f"RDS_CA_BUNDLE_SHA256={pin}\n" in install["content"]
+
+
+def test_the_instances_get_their_regions_rds_cas_in_user_data_not_a_download(staging):
+    """RDS signs a region's servers with that region's CAs (components/rds_ca.py): the root of
+    the one the database names travels in the user data alone (all three would pass EC2's
+    16 KB), written by cloud-init before the install script runs."""
+    files = {f["path"]: f for f in cloud_config(staging)["write_files"]}
+    bundle = files["/etc/swipesavvy/rds-ca-bundle.pem"]
+    assert (bundle["content"], bundle["owner"], bundle["permissions"]) == (
+        region_bundle("us-east-1"),
+        "root:root",
+        "0644",
+    )
+    install = files["/usr/local/sbin/swipesavvy-backend-install"]["content"]
+    assert "truststore" not in install and "curl" not in install
 
 
 def test_production_runs_the_pinned_amazon_linux_release_found_among_amazons_images(caplog):
@@ -229,40 +244,34 @@ def test_the_load_balancer_is_internal_in_the_private_subnets_and_forwards_to_th
 
 
 def test_the_load_balancer_writes_access_logs_the_elb_log_delivery_may_write(staging):
+    """Only the log delivery service principal: "the legacy per-region ELB account" is supported
+    in older regions only (ELB user guide, "Enable access logs for your Application Load
+    Balancer"), and no invoke asks for it."""
     alb = staging.one("aws:lb/loadBalancer:LoadBalancer")
     assert alb.inputs["accessLogs"] == {"bucket": "swipesavvy-api-alb-logs-a1b2c3d", "prefix": "alb", "enabled": True}
     assert "swipesavvy-api-alb-logs" in staging.dependencies[(alb.typ, alb.name)]  # the policy first
     policy = json.loads(staging.of_name("aws:s3/bucketPolicy:BucketPolicy", "swipesavvy-api-alb-logs").inputs["policy"])
     objects = f"arn:aws:s3:::swipesavvy-api-alb-logs-a1b2c3d/alb/AWSLogs/{ACCOUNT}/*"
-    assert policy["Statement"][:2] == [
-        {
-            "Sid": "ElbLogDelivery",
-            "Effect": "Allow",
-            "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
-            "Action": "s3:PutObject",
-            "Resource": objects,
-        },
-        {
-            "Sid": "ElbRegionAccountLogDelivery",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{ELB_ACCOUNT}:root"},
-            "Action": "s3:PutObject",
-            "Resource": objects,
-        },
-    ]
-    assert [s["Sid"] for s in policy["Statement"]] == [
-        "ElbLogDelivery",
-        "ElbRegionAccountLogDelivery",
-        "DenyInsecureTransport",
-    ]
+    assert policy["Statement"][0] == {
+        "Sid": "ElbLogDelivery",
+        "Effect": "Allow",
+        "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": objects,
+    }
+    assert [s["Sid"] for s in policy["Statement"]] == ["ElbLogDelivery", "DenyInsecureTransport"]
+    assert ELB_ACCOUNT not in json.dumps(policy)
     assert ("aws:s3/bucket:Bucket", "swipesavvy-api-alb-logs") in staging.retained
 
 
 def test_security_groups_admit_only_the_next_hop(staging):
     ingress = {r.name: r.inputs for r in staging.of_type(INGRESS)}
     alb_in = [r for r in ingress.values() if r["securityGroupId"] == ALB_SG]
-    assert alb_in == [ingress["swipesavvy-api-alb-from-cloudfront"]]
-    assert (alb_in[0]["fromPort"], alb_in[0]["prefixListId"]) == (80, CLOUDFRONT_PREFIX_LIST_ID)
+    # Only CloudFront's VPC origins, by their service-managed group (not the origin-facing prefix
+    # list, which any distribution's traffic comes from).
+    assert alb_in == [ingress["swipesavvy-frontend-api-from-vpc-origin"]]
+    assert (alb_in[0]["fromPort"], alb_in[0]["referencedSecurityGroupId"]) == (80, VPC_ORIGINS_SECURITY_GROUP_ID)
+    assert "prefixListId" not in alb_in[0]
     backend_in = [r for r in ingress.values() if r["securityGroupId"] == BACKEND_SG]
     assert [(r["fromPort"], r["referencedSecurityGroupId"]) for r in backend_in] == [(8080, ALB_SG)]
     assert all(r.get("cidrIpv4") != "0.0.0.0/0" for r in ingress.values())
@@ -274,11 +283,13 @@ def test_security_groups_admit_only_the_next_hop(staging):
     assert all(r["fromPort"] != 22 for r in ingress.values())
 
 
-def test_instance_role_reads_only_the_release_and_the_backend_login(staging):
+def test_instance_role_reads_only_the_releases_and_the_backend_login(staging):
     policy = json.loads(staging.of_name("aws:iam/rolePolicy:RolePolicy", "swipesavvy-api-instance").inputs["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     release = load_release(PROJECT_ROOT, "examples/backend-release")
-    assert statements["ReadTheRelease"]["Resource"] == f"arn:aws:s3:::swipesavvy-api-artifacts-a1b2c3d/{release.key}"
+    # Every release object: a rollback launches the previous version, which fetches the previous release.
+    assert statements["ReadTheReleases"]["Resource"] == "arn:aws:s3:::swipesavvy-api-artifacts-a1b2c3d/releases/*"
+    assert release.key.startswith("releases/")
     assert statements["ReadTheBackendLogin"]["Resource"].endswith(
         ":secret:swipesavvy/staging/db/swipesavvy_backend-20261126-AbCdEf"
     )
@@ -291,9 +302,19 @@ def test_instance_role_reads_only_the_release_and_the_backend_login(staging):
     assert statements["ReadTheApiTokens"]["Resource"].startswith(
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/api-tokens-"
     )
-    assert set(statements) == {"ReadTheRelease", "ReadTheBackendLogin", "ReadTheApiTokens", "ReadTheAgentSecrets"}
+    assert set(statements) == {"ReadTheReleases", "ReadTheBackendLogin", "ReadTheApiTokens", "ReadTheAgentSecrets"}
     ssm = staging.of_name("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "swipesavvy-api-ssm").inputs
     assert ssm["policyArn"] == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+def test_an_uploaded_release_grants_every_release_in_its_bucket():
+    config = stack_config("staging")
+    uri = f"s3://swipesavvy-releases/releases/{'d' * 64}.tar.gz"
+    config["swipesavvy:backend"] = {**config["swipesavvy:backend"], "artifact": uri}
+    run = run_program(config)
+    policy = json.loads(run.of_name("aws:iam/rolePolicy:RolePolicy", "swipesavvy-api-instance").inputs["policy"])
+    (release,) = [s["Resource"] for s in policy["Statement"] if s["Sid"] == "ReadTheReleases"]
+    assert release == "arn:aws:s3:::swipesavvy-releases/releases/*"
 
 
 def test_the_release_is_uploaded_under_its_content_hash_to_a_private_bucket(staging):

@@ -13,7 +13,6 @@ import ast
 import base64
 import configparser
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -32,7 +31,6 @@ from components.app.backend_boot import (
     ENV_FILE,
     INSTALL_SCRIPT_PATH,
     RDS_CA_BUNDLE,
-    RDS_CA_BUNDLE_URL,
     SERVICE_USER,
     UNIT_PATH,
     BootSettings,
@@ -43,6 +41,7 @@ from components.app.backend_boot import (
     user_data,
 )
 from components.app.release_archive import ReleaseArchive, load_release, pack_release
+from components.rds_ca import region_bundle
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-central-1"
@@ -80,13 +79,10 @@ ENV_KEYS = [
     "DB_SSLROOTCERT",
     "SENTRY_DSN",
 ]
-# A stand-in for the RDS trust store's global-bundle.pem (the real one cannot be fetched here).
-CA_BUNDLE = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
-CA_BUNDLE_SHA256 = hashlib.sha256(CA_BUNDLE).hexdigest()
 EXPOSURE_LIMIT = 2.5
 
-# One stand-in for aws, curl, systemctl and chown (its file name says which): logs the call, serves
-# the RDS CA bundle from <sandbox>/truststore/global-bundle.pem to curl, serves
+# One stand-in for aws, curl, systemctl and chown (its file name says which): logs the call (the
+# script calls no curl: the RDS CA bundle arrives in the user data), serves
 # `aws s3 cp` from <sandbox>/s3/<bucket>/<key> and `aws secretsmanager get-secret-value`
 # from <sandbox>/secrets.json, and accepts only the exact forms the script should use.
 FAKE_TOOL = """\
@@ -98,13 +94,7 @@ sandbox = os.environ["FAKE_SANDBOX"]
 with open(os.path.join(sandbox, "calls.jsonl"), "a") as log:
     log.write(json.dumps({{"tool": tool, "args": args, "region": os.environ.get("AWS_DEFAULT_REGION")}}) + "\\n")
 if tool == "curl":
-    if args[-1] != {ca_url!r} or "--fail" not in args or "--output" not in args:
-        sys.exit("fake curl: unexpected call " + repr(args))
-    served = os.path.join(sandbox, "truststore", "global-bundle.pem")
-    if not os.path.isfile(served):
-        sys.exit("curl: (22) The requested URL returned error: 404")
-    shutil.copyfile(served, args[args.index("--output") + 1])
-    sys.exit(0)
+    sys.exit("fake curl: unexpected call " + repr(args))
 if tool != "aws":
     sys.exit(0)
 if args[:3] == ["s3", "cp", "--only-show-errors"] and len(args) == 5 and args[3].startswith("s3://"):
@@ -321,19 +311,10 @@ class Sandbox:
         bin_dir = base / "bin"
         bin_dir.mkdir()
         for tool in ("aws", "curl", "systemctl", "chown"):
-            (bin_dir / tool).write_text(FAKE_TOOL.format(python=sys.executable, ca_url=RDS_CA_BUNDLE_URL))
+            (bin_dir / tool).write_text(FAKE_TOOL.format(python=sys.executable))
             (bin_dir / tool).chmod(0o755)
         self.path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
         self.secrets: dict[str, str] = {DB_SECRET_ARN: json.dumps(DB_SECRET), SENTRY_SECRET_ARN: SENTRY_DSN}
-
-    def publish_ca_bundle(self, data: bytes) -> None:
-        path = self.base / "truststore" / "global-bundle.pem"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-    @property
-    def ca_bundle(self) -> Path:
-        return self.root / RDS_CA_BUNDLE.lstrip("/")
 
     def upload(self, key: str, data: bytes) -> None:
         path = self.base / "s3" / BUCKET / key
@@ -388,7 +369,6 @@ def sandbox(tmp_path: Path, example_release: ReleaseArchive) -> Sandbox:
     require_tool("python3", "the script's env writer; AL2023 has it")
     box = Sandbox(tmp_path)
     box.upload(example_release.key, example_release.data)
-    box.publish_ca_bundle(CA_BUNDLE)
     return box
 
 
@@ -406,7 +386,7 @@ def expected_environment(sentry_dsn: str = "") -> dict[str, str]:
         "FEATURE_FLAGS_ENABLED": "true",
         "FEATURE_FLAGS_CACHE_TTL": "300",
         "DB_SSLMODE": "verify-full",
-        "DB_SSLROOTCERT": "/etc/swipesavvy/rds-global-bundle.pem",
+        "DB_SSLROOTCERT": "/etc/swipesavvy/rds-ca-bundle.pem",
         "SENTRY_DSN": sentry_dsn,
     }
 
@@ -444,42 +424,22 @@ def test_install_script_installs_the_release_and_writes_the_env_file(sandbox: Sa
     # Nothing echoed a secret, and no temporary file is left beside the results.
     assert PASSWORD not in result.stdout + result.stderr
     assert PASSWORD not in (sandbox.base / "calls.jsonl").read_text()
-    assert sorted(p.name for p in sandbox.env_file.parent.iterdir()) == ["backend.env", "rds-global-bundle.pem"]
+    assert sorted(p.name for p in sandbox.env_file.parent.iterdir()) == ["backend.env"]
     assert sorted(p.name for p in (sandbox.backend / "releases").iterdir()) == [settings.release_sha256]
-    # The CA bundle the env file names, readable by the service user (root's, 0644).
-    assert sandbox.ca_bundle.read_bytes() == CA_BUNDLE and mode(sandbox.ca_bundle) == 0o644
-    assert [c["args"][-1] for c in sandbox.calls("curl")] == [RDS_CA_BUNDLE_URL]
+    assert sandbox.calls("curl") == []  # the CA bundle the env file names comes with the user data
 
 
-def test_a_pinned_ca_bundle_is_installed_when_it_matches(sandbox: Sandbox, settings: BootSettings):
-    pinned = dataclasses.replace(settings, rds_ca_bundle_sha256=CA_BUNDLE_SHA256)
-    result = sandbox.run(render_install_script(pinned))
-    assert result.returncode == 0, result.stderr
-    assert sandbox.ca_bundle.read_bytes() == CA_BUNDLE
-
-
-def test_a_ca_bundle_that_is_not_the_pinned_one_aborts_before_the_env_file(sandbox: Sandbox, settings: BootSettings):
-    changed = CA_BUNDLE + b"-----BEGIN CERTIFICATE-----\nMIIBother\n-----END CERTIFICATE-----\n"
-    sandbox.publish_ca_bundle(changed)
-    result = sandbox.run(render_install_script(dataclasses.replace(settings, rds_ca_bundle_sha256=CA_BUNDLE_SHA256)))
-    assert result.returncode != 0
-    assert result.stderr == (
-        f"swipesavvy-backend-install: {RDS_CA_BUNDLE_URL} has sha256 {hashlib.sha256(changed).hexdigest()},"
-        f" not the pinned {CA_BUNDLE_SHA256} (swipesavvy:backend.rdsCaBundleSha256): refusing to trust it\n"
-    )
-    assert not sandbox.ca_bundle.exists() and not sandbox.env_file.exists()
-    assert sorted(p.name for p in sandbox.ca_bundle.parent.iterdir()) == []  # no temporary file left
-    assert not sandbox.calls("systemctl")
-
-
-def test_an_unpinned_bundle_must_hold_a_certificate(sandbox: Sandbox, settings: BootSettings):
-    sandbox.publish_ca_bundle(b"<html>captive portal</html>")
-    result = sandbox.run(render_install_script(settings))
-    assert result.returncode != 0
-    assert result.stderr == (
-        f"swipesavvy-backend-install: {RDS_CA_BUNDLE_URL} holds no PEM certificate: refusing to trust it\n"
-    )
-    assert not sandbox.env_file.exists()
+def test_cloud_init_writes_the_regions_rds_ca_bundle_the_env_file_names(settings: BootSettings):
+    """Shipped, not downloaded: the root of the database's CA in the stack's region
+    (components/rds_ca.py), root's and 0644 so the sandboxed service reads it."""
+    files = {f["path"]: f for f in cloud_config(settings)["write_files"]}
+    assert files[RDS_CA_BUNDLE] == {
+        "path": "/etc/swipesavvy/rds-ca-bundle.pem",
+        "owner": "root:root",
+        "permissions": "0644",
+        "content": region_bundle(REGION),
+    }
+    assert "truststore" not in render_install_script(settings)
 
 
 def test_sentry_dsn_comes_from_its_own_secret(sandbox: Sandbox, settings: BootSettings):
@@ -530,7 +490,7 @@ def test_running_it_again_changes_nothing(sandbox: Sandbox, settings: BootSettin
     assert mode(sandbox.env_file) == 0o600
     assert os.readlink(sandbox.backend / "current") == f"releases/{settings.release_sha256}"
     assert sorted(p.name for p in sandbox.backend.iterdir()) == ["current", "releases"]
-    assert sorted(p.name for p in sandbox.env_file.parent.iterdir()) == ["backend.env", "rds-global-bundle.pem"]
+    assert sorted(p.name for p in sandbox.env_file.parent.iterdir()) == ["backend.env"]
     assert not sandbox.calls("curl")  # the installed bundle is kept
 
 
@@ -643,7 +603,7 @@ def test_a_secret_that_is_not_the_backend_logins_is_refused(
     assert message in result.stderr
     assert PASSWORD not in result.stdout + result.stderr
     assert not sandbox.env_file.exists()
-    assert [p.name for p in sandbox.env_file.parent.iterdir()] == ["rds-global-bundle.pem"]  # no temporary file
+    assert [p.name for p in sandbox.env_file.parent.iterdir()] == []  # no temporary file
     assert sandbox.calls("systemctl") == []
 
 

@@ -737,9 +737,8 @@ def test_backend_ami_is_an_id_or_latest(ami):
     assert parse_stack_config("staging", backend_settings(ami=ami)).backend.ami == ami
 
 
-def test_backend_ami_defaults_to_latest_and_the_ca_bundle_to_unpinned():
-    backend = parse_stack_config("staging", backend_settings()).backend
-    assert (backend.ami, backend.rds_ca_bundle_sha256) == ("latest", None)
+def test_backend_ami_defaults_to_latest():
+    assert parse_stack_config("staging", backend_settings()).backend.ami == "latest"
 
 
 @pytest.mark.parametrize(
@@ -815,14 +814,9 @@ def test_the_committed_production_stack_pins_an_amazon_linux_release():
     assert backend.ami == backend.ami_release == "al2023-ami-2023.12.20260930.0-kernel-6.1-arm64"
 
 
-def test_a_ca_bundle_pin_is_a_sha256():
-    pin = "e" * 64
-    assert parse_stack_config("staging", backend_settings(rdsCaBundleSha256=pin)).backend.rds_ca_bundle_sha256 == pin
-    assert config_error(backend_settings(rdsCaBundleSha256="E" * 64)) == (
-        f"swipesavvy:backend.rdsCaBundleSha256 = '{'E' * 64}' is invalid: must be the sha256 (64 lowercase hex) of"
-        " https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem (fix: pulumi config set --path"
-        " 'swipesavvy:backend.rdsCaBundleSha256'"
-        " $(curl -fsS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum | cut -c1-64))"
+def test_the_ca_bundle_pin_is_no_setting_now_that_the_bundle_ships_with_the_program():
+    assert config_error(backend_settings(rdsCaBundleSha256="e" * 64)).startswith(
+        "swipesavvy:backend.rdsCaBundleSha256 is not a setting; backend takes "
     )
 
 
@@ -965,8 +959,8 @@ def test_vpc_cidr_outside_16_to_24_is_refused(cidr):
         (
             {"natGatway": True},
             "swipesavvy:network.natGatway is not a setting; network takes availabilityZones,"
-            " existingSecretsEndpointSecurityGroupId, existingVpcId, natGateway, privateSubnetIds, publicSubnetIds,"
-            " vpcCidr (fix: pulumi config rm --path 'swipesavvy:network.natGatway')",
+            " existingSecretsEndpointSecurityGroupId, existingVpcId, natGateway, natGatewayPerZone, privateSubnetIds,"
+            " publicSubnetIds, vpcCidr (fix: pulumi config rm --path 'swipesavvy:network.natGatway')",
         ),
     ],
 )
@@ -1295,7 +1289,6 @@ def test_backend_defaults_and_fields():
         health_check_grace_seconds=600,
         log_level="info",
         ami="latest",
-        rds_ca_bundle_sha256=None,
     )
     settings = backend_settings(
         instanceType="m7i.large", instanceCount=20, rootVolumeGib=500, healthCheckGraceSeconds=60, logLevel="debug"
@@ -1303,8 +1296,20 @@ def test_backend_defaults_and_fields():
     backend = parse(settings).backend
     assert (backend.instance_type, backend.instance_count, backend.root_volume_gib) == ("m7i.large", 20, 500)
     assert (backend.health_check_grace_seconds, backend.log_level) == (60, "debug")
-    low = parse(backend_settings(instanceCount=1, rootVolumeGib=8, healthCheckGraceSeconds=3600)).backend
-    assert (low.instance_count, low.root_volume_gib, low.health_check_grace_seconds) == (1, 8, 3600)
+    low = parse(backend_settings(instanceCount=1, rootVolumeGib=8, healthCheckGraceSeconds=720)).backend
+    assert (low.instance_count, low.root_volume_gib, low.health_check_grace_seconds) == (1, 8, 720)
+
+
+@pytest.mark.parametrize("count", [1, 2, 20])
+def test_a_grace_longer_than_a_pulumi_up_can_wait_for_the_rollout_is_refused_at_preview(count):
+    """The grace is the refresh's warmup: 3,600 s makes a refresh of 70 min, while the rollout's
+    wait and its rollback must fit one provider call (22 + 8 min)."""
+    assert config_error(backend_settings(instanceCount=count, healthCheckGraceSeconds=3600)) == (
+        "swipesavvy:backend.healthCheckGraceSeconds = 3600 is invalid: it is the rollout's instance warmup, so a"
+        " rollout would need up to 70 min, more than the 22 min one `pulumi up` waits for it: at most 720 s "
+        + fix_line("backend.healthCheckGraceSeconds", 720)
+    )
+    assert parse(backend_settings(instanceCount=count, healthCheckGraceSeconds=720)).backend is not None
 
 
 @pytest.mark.parametrize(
@@ -1334,6 +1339,19 @@ def test_backend_values_outside_their_limits_are_refused_naming_the_key(key, val
     shown = repr(value) if isinstance(value, str) else str(value)
     assert config_error(backend_settings(**{key: value})) == (
         f"swipesavvy:backend.{key} = {shown} is invalid: {rule} " + fix_line(f"backend.{key}", example)
+    )
+
+
+def test_a_nat_gateway_per_zone_is_a_setting_that_needs_the_nat_gateway():
+    assert parse({"network": {"natGateway": True, "natGatewayPerZone": True}}).network.nat_gateway_per_zone is True
+    assert parse({"network": {"natGateway": True}}).network.nat_gateway_per_zone is False
+    assert config_error({"network": {"natGatewayPerZone": True}}) == (
+        "swipesavvy:network.natGateway = false is invalid: natGatewayPerZone needs natGateway (a NAT gateway in"
+        " each zone) " + fix_line("network.natGateway", "true")
+    )
+    assert config_error({"network": {**EXISTING_VPC, "natGateway": True, "natGatewayPerZone": True}}) == (
+        "swipesavvy:network.natGatewayPerZone = true is invalid: an existing VPC's routes are its own: set it only"
+        " for a new VPC " + fix_line("network.natGatewayPerZone", "false")
     )
 
 

@@ -16,6 +16,7 @@ from pulumi_program import (
     CLOUDFRONT_DOMAIN,
     CLOUDFRONT_ZONE_ID,
     PROJECT_ROOT,
+    VPC_ORIGINS_SECURITY_GROUP_ID,
     ProgramRun,
     RecordingMocks,
     RecordingMonitor,
@@ -31,6 +32,7 @@ from components.app.frontend import (
     ApiOrigin,
     StaticSite,
     StaticSiteArgs,
+    _digest,
 )
 from components.app.site_files import release_digest, site_files
 from components.config import FrontendConfig
@@ -41,6 +43,9 @@ DOMAIN = "staging.swipesavvy.example"
 ZONE = "Z0123456789ABC"
 ALB = "swipesavvy-alb-123456.us-east-1.elb.amazonaws.com"
 ALB_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/swipesavvy-api-alb/1"
+ALB_SG = "swipesavvy-api-alb-sg-id"
+VPC = "swipesavvy-vpc-id"
+VPC_ORIGIN = "aws:cloudfront/vpcOrigin:VpcOrigin"
 TAGS = {"project": "swipesavvy", "environment": "staging", "stack": "staging", "managed-by": "pulumi"}
 COMPONENT = "swipesavvy:frontend:StaticSite"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -60,8 +65,13 @@ class SiteMonitor(RecordingMonitor):
         self.parents: dict[tuple[str, str], str] = {}
         self.retained: set[tuple[str, str]] = set()
         self.depends_on: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self.replace_on_changes: dict[tuple[str, str], list[str]] = {}
+        self.delete_before_replace: set[tuple[str, str]] = set()
 
     def RegisterResource(self, request):
+        self.replace_on_changes[(request.type, request.name)] = list(request.replaceOnChanges)
+        if request.deleteBeforeReplace:
+            self.delete_before_replace.add((request.type, request.name))
         self.parents[(request.type, request.name)] = request.parent
         # urn:pulumi:<stack>::<project>::<parent types>$<type>::<name>
         self.depends_on[(request.type, request.name)] = {
@@ -77,6 +87,8 @@ class SiteRun(ProgramRun):
     parents: dict[tuple[str, str], str] = field(default_factory=dict)
     retained: set[tuple[str, str]] = field(default_factory=set)
     depends_on: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
+    replace_on_changes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    delete_before_replace: set[tuple[str, str]] = field(default_factory=set)
 
     def get(self, typ: str, name: str):
         (found,) = [r for r in self.of_type(typ) if r.name == name]
@@ -89,7 +101,9 @@ class SiteRun(ProgramRun):
         return json.loads(self.get(POLICY, f"{NAME}-{bucket}").inputs["policy"])["Statement"]
 
 
-def run_site(*, api: bool, domain: bool, headers_policy: str | None = None) -> SiteRun:
+def run_site(
+    *, api: bool, domain: bool, headers_policy: str | None = None, load_balancer_arn: str = ALB_ARN
+) -> SiteRun:
     mocks = RecordingMocks()
     ROOT_RESOURCE.set(None)
     monitor = SiteMonitor(mocks)
@@ -101,6 +115,8 @@ def run_site(*, api: bool, domain: bool, headers_policy: str | None = None) -> S
         parents=monitor.parents,
         retained=monitor.retained,
         depends_on=monitor.depends_on,
+        replace_on_changes=monitor.replace_on_changes,
+        delete_before_replace=monitor.delete_before_replace,
     )
     config = FrontendConfig(
         dist_dir=DIST,
@@ -111,7 +127,7 @@ def run_site(*, api: bool, domain: bool, headers_policy: str | None = None) -> S
 
     @pulumi.runtime.test
     def program():
-        origin = ApiOrigin(domain_name=ALB, load_balancer_arn=ALB_ARN) if api else None
+        origin = ApiOrigin(ALB, load_balancer_arn, security_group_id=ALB_SG, vpc_id=VPC) if api else None
         site = StaticSite(NAME, StaticSiteArgs(config, PROJECT_ROOT, "staging", TAGS, origin))
         outputs = {
             "url": site.url,
@@ -333,17 +349,55 @@ def test_api_behaviour_goes_to_the_load_balancer_uncached_and_unchanged(full):
 
 
 def test_the_vpc_origin_points_at_the_internal_load_balancer(full):
-    vpc_origin = full.get("aws:cloudfront/vpcOrigin:VpcOrigin", f"{NAME}-api-origin")
+    vpc_origin = full.get(VPC_ORIGIN, f"{NAME}-api-origin")
     assert vpc_origin.inputs["vpcOriginEndpointConfig"] == {
-        "name": "swipesavvy-staging-api",
+        "name": "swipesavvy-staging-api-" + _digest([ALB_ARN, 80]),
         "arn": ALB_ARN,
         "httpPort": 80,
         "httpsPort": 443,
         "originProtocolPolicy": "http-only",  # inside AWS's network; the load balancer has no certificate
         "originSslProtocols": {"items": ["TLSv1.2"], "quantity": 1},
     }
-    assert full.parents[("aws:cloudfront/vpcOrigin:VpcOrigin", f"{NAME}-api-origin")].endswith(f"::{NAME}")
+    assert full.parents[(VPC_ORIGIN, f"{NAME}-api-origin")].endswith(f"::{NAME}")
     assert not is_secret(full.one(DISTRIBUTION).inputs["origins"])  # nothing secret travels to the origin
+
+
+def test_a_replaced_load_balancer_gets_a_new_vpc_origin_and_the_old_one_goes_unassociated(full):
+    """ "To update a VPC origin, first disassociate it from every distribution" (CloudFront
+    developer guide, "Restrict access with VPC origins", Update a VPC origin). The second update,
+    after the load balancer was replaced (a new ARN): what changes is in replaceOnChanges, so the
+    engine replaces the origin instead of updating it in place, create before delete: the new
+    origin (another name, so both can exist), the distribution moved to its id, then the old
+    origin deleted, which no distribution uses by then."""
+    key = (VPC_ORIGIN, f"{NAME}-api-origin")
+    replaced = run_site(api=True, domain=True, load_balancer_arn=ALB_ARN.removesuffix("/1") + "/2")
+    before = full.get(*key).inputs["vpcOriginEndpointConfig"]
+    after = replaced.get(*key).inputs["vpcOriginEndpointConfig"]
+    assert {k for k in before if before[k] != after[k]} == {"arn", "name"}
+    assert replaced.replace_on_changes[key] == ["vpcOriginEndpointConfig"]  # the engine replaces: no UpdateVpcOrigin
+    assert key not in replaced.delete_before_replace  # the old one stays until the distribution has moved
+    assert key in replaced.depends_on[(DISTRIBUTION, f"{NAME}-cdn")]
+    (api,) = [o for o in replaced.distribution()["origins"] if o["originId"] == "api"]
+    assert api["vpcOriginConfig"] == {"vpcOriginId": f"{NAME}-api-origin-id"}
+
+
+def test_the_load_balancer_admits_only_cloudfronts_managed_group_once_the_origin_exists(full):
+    """Option 2 of "Security Group Configuration" (CloudFront developer guide, "Restrict access
+    with VPC origins"): CloudFront-VPCOrigins-Service-SG, which exists once a VPC origin does and
+    is never edited; looked up in the load balancer's VPC by name after the origin, and admitted
+    on the load balancer's group."""
+    (rule,) = full.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert rule.name == f"{NAME}-api-from-vpc-origin"
+    assert {k: rule.inputs[k] for k in ("securityGroupId", "ipProtocol", "fromPort", "toPort")} == {
+        "securityGroupId": ALB_SG,
+        "ipProtocol": "tcp",
+        "fromPort": 80,
+        "toPort": 80,
+    }
+    assert rule.inputs["referencedSecurityGroupId"] == VPC_ORIGINS_SECURITY_GROUP_ID
+    assert rule.inputs["description"] == "HTTP from CloudFront VPC origins (CloudFront-VPCOrigins-Service-SG)"
+    assert (VPC_ORIGIN, f"{NAME}-api-origin") in full.depends_on[(rule.typ, rule.name)]
+    assert full.of_type("aws:ec2/securityGroup:SecurityGroup") == []  # the managed group is never declared
 
 
 def test_without_api_the_site_is_the_only_origin(bare):

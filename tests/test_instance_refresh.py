@@ -8,8 +8,9 @@ refresh following a status script the test writes. Called directly (a fake clock
 waits) and driven as the engine drives it (tests/engine.py).
 
 The statuses and their meaning are the API reference's (InstanceRefresh.Status); that a
-rollback needs a desired configuration and a numbered launch template version is the EC2
-Auto Scaling user guide's ("Undo changes with a manual or auto rollback").
+rollback needs a desired configuration and a numbered launch template version, and restores
+the configuration saved on the group before the refresh started, is the EC2 Auto Scaling
+user guide's ("Undo changes with a manual or auto rollback").
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from components.instance_refresh import (
     RefreshTarget,
     await_refresh,
 )
+from components.refresh_timing import refresh_timeout
 
 TYPE = "pulumi-python:dynamic/autoscaling:InstanceRefreshWait"
 NAME = "swipesavvy-api-rollout"
@@ -61,20 +63,29 @@ class Group:
     def target(self, version: str, **changes) -> RefreshTarget:
         return RefreshTarget(group_name=self.name, launch_template_id=self.template_id, version=version, **changes)
 
-    def provider_update(self, version: str, script) -> str:
-        """What the pulumi-aws provider does for a new version: update the group, start a refresh
-        with that version as its desired configuration (auto_rollback), and return."""
+    def save_then_refresh(self, version: str, script) -> str:
+        """What the pulumi-aws provider does for a group with an ``instance_refresh`` block:
+        save the new version on the group, then start a refresh towards it, and return."""
         self.client.update_auto_scaling_group(
             AutoScalingGroupName=self.name, LaunchTemplate={"LaunchTemplateId": self.template_id, "Version": version}
         )
         self.fake.set_group_version(self.name, version)
+        return self.refresh_left_running(version, script)
+
+    def refresh_left_running(self, version: str, script) -> str:
+        """A refresh towards ``version`` already active (a cancelled `pulumi up` started it)."""
         desired = {"LaunchTemplateId": self.template_id, "Version": version}
         return self.fake.start(self.name, desired, script, {"AutoRollback": True}).id
 
     @property
     def version(self) -> str:
+        return self.template["Version"]
+
+    @property
+    def template(self) -> dict:
+        """The launch template the group has saved: what it launches, and what a rollback restores."""
         (group,) = self.client.describe_auto_scaling_groups(AutoScalingGroupNames=[self.name])["AutoScalingGroups"]
-        return group["LaunchTemplate"]["Version"]
+        return {k: group["LaunchTemplate"][k] for k in ("LaunchTemplateId", "Version")}
 
 
 @pytest.fixture
@@ -119,24 +130,10 @@ def test_a_group_already_on_the_version_needs_no_refresh(group):
     assert group.fake.started == []
 
 
-def test_the_refresh_the_provider_started_is_followed_until_it_succeeds(group):
-    # One status per DescribeInstanceRefreshes: finding the active refresh, then following it.
-    refresh_id = group.provider_update("2", ["InProgress", "InProgress", "InProgress", "Successful"])
+def test_the_refresh_is_started_with_the_version_as_desired_configuration_and_followed(group):
+    group.fake.scripts.append(["InProgress", "InProgress", "Successful"])
     clock = Clock()
-    assert wait(group, group.target("2"), clock) == RefreshOutcome(refresh_id, "Successful")
-    assert clock.sleeps == [POLL_SECONDS, POLL_SECONDS]  # polled until it ended, no longer
-    assert group.fake.started == []  # followed, not started again
-    assert group.version == "2" and group.fake.instances_on(group.name) == {"2"}
-
-
-def test_a_refresh_that_succeeded_before_the_wait_looked_is_reported(group):
-    refresh_id = group.provider_update("2", ["Successful"])
-    assert wait(group, group.target("2")) == RefreshOutcome(refresh_id, "Successful")
-    assert group.fake.started == []
-
-
-def test_with_no_refresh_running_one_is_started_with_the_version_as_desired_configuration(group):
-    outcome = wait(group, group.target("2"))
+    outcome = wait(group, group.target("2"), clock)
     (started,) = group.fake.started
     assert started == {
         "AutoScalingGroupName": group.name,
@@ -149,61 +146,95 @@ def test_with_no_refresh_running_one_is_started_with_the_version_as_desired_conf
             "AutoRollback": True,
         },
     }
+    assert clock.sleeps == [POLL_SECONDS, POLL_SECONDS]  # polled until it ended, no longer
     assert outcome == RefreshOutcome(group.fake.refreshes[0].id, "Successful")
     assert group.version == "2" and group.fake.instances_on(group.name) == {"2"}
 
 
-def test_a_rolled_back_refresh_fails_naming_it_with_the_group_back_on_the_previous_version(group):
+def test_the_group_keeps_the_previous_version_saved_while_the_refresh_runs(group):
+    """Any instance the group launches meanwhile (a failed health check's replacement) and a
+    rollback both run what the group has saved: the previous release until the refresh succeeds."""
+    saved = []
+    group.fake.scripts.append(["InProgress", "InProgress", "Successful"])
+    clock = Clock()
+
+    def sleep(seconds: float) -> None:
+        saved.append(group.version)
+        clock.sleep(seconds)
+
+    await_refresh(group.client, group.target("2"), sleep=sleep, clock=clock)
+    assert saved == ["1", "1"] and group.version == "2"
+
+
+def test_a_refresh_left_running_is_followed_not_started_again(group):
+    refresh_id = group.refresh_left_running("2", ["InProgress", "InProgress", "InProgress", "Successful"])
+    assert wait(group, group.target("2")) == RefreshOutcome(refresh_id, "Successful")
+    assert group.fake.started == []
+
+
+def test_a_refresh_that_succeeded_before_the_wait_looked_is_reported(group):
+    refresh_id = group.refresh_left_running("2", ["Successful"])
+    assert wait(group, group.target("2")) == RefreshOutcome(refresh_id, "Successful")
+    assert group.fake.started == []
+
+
+def test_a_release_that_never_turns_healthy_leaves_everything_on_the_previous_release(group):
+    """The group's saved launch template and version, and every instance: version 1."""
     reason = "Instance refresh failed: instances failed to pass health checks (ELB) within the warmup"
-    refresh_id = group.provider_update(
-        "2", ["InProgress", ("RollbackInProgress", reason), ("RollbackSuccessful", reason)]
+    group.fake.scripts.append(["InProgress", ("RollbackInProgress", reason), ("RollbackSuccessful", reason)])
+    message = failure(group, group.target("2"))
+    assert message == (
+        f"instance refresh {group.fake.refreshes[0].id} of {group.name} ended RollbackSuccessful: {reason}; the"
+        " group is back on launch template version 1, the previous release (version 2 was not deployed)"
     )
-    assert failure(group, group.target("2")) == (
-        f"instance refresh {refresh_id} of {group.name} ended RollbackSuccessful: {reason}; the group is back on"
-        " launch template version 1, the previous release (version 2 was not deployed)"
-    )
-    assert group.version == "1" and group.fake.instances_on(group.name) == {"1"}
+    assert group.template == {"LaunchTemplateId": group.template_id, "Version": "1"}
+    assert group.fake.instances_on(group.name) == {"1"}
 
 
-def test_a_rollback_that_leaves_the_group_on_the_version_does_not_claim_the_previous_release(group):
-    """A rollback restores the configuration saved before the refresh started; if that already
-    named the new version, the line says so instead of "back on the previous release"."""
-    refresh_id = group.provider_update("2", ["InProgress", ("RollbackSuccessful", "health checks failed")])
-    group.fake.refreshes[0].previous = "2"
+def test_saving_the_version_before_the_refresh_would_roll_back_to_the_broken_release(group):
+    """Why the group ignores its version: with the version saved first (the provider's way,
+    terraform-provider-aws#34189) a rollback restores the broken one, and the line says so
+    instead of "back on the previous release"."""
+    refresh_id = group.save_then_refresh("2", ["InProgress", ("RollbackSuccessful", "health checks failed")])
     assert failure(group, group.target("2")) == (
         f"instance refresh {refresh_id} of {group.name} ended RollbackSuccessful: health checks failed; the group"
         " still names launch template version 2, which its next launches run: see its activity history"
     )
+    assert group.version == "2" and group.fake.instances_on(group.name) == {"2"}
 
 
 @pytest.mark.parametrize("status", ["Failed", "Cancelled", "RollbackFailed"])
 def test_a_refresh_that_ends_otherwise_fails_with_its_status_and_reason(group, status):
-    refresh_id = group.provider_update("2", ["InProgress", (status, "The instance refresh\nstopped.")])
-    assert failure(group, group.target("2")) == (
-        f"instance refresh {refresh_id} of {group.name} ended {status}: The instance refresh stopped.;"
-        " the group is on launch template version 2: see its activity history"
+    group.fake.scripts.append(["InProgress", (status, "The instance refresh\nstopped.")])
+    message = failure(group, group.target("2"))
+    assert message == (
+        f"instance refresh {group.fake.refreshes[0].id} of {group.name} ended {status}: The instance refresh"
+        " stopped.; the group is on launch template version 1: see its activity history"
     )
 
 
 def test_a_refresh_without_a_reason_says_so(group):
-    refresh_id = group.provider_update("2", ["InProgress", "Cancelled"])
-    assert failure(group, group.target("2")).startswith(
-        f"instance refresh {refresh_id} of {group.name} ended Cancelled: no reason given;"
+    group.fake.scripts.append(["InProgress", "Cancelled"])
+    message = failure(group, group.target("2"))
+    assert message.startswith(
+        f"instance refresh {group.fake.refreshes[0].id} of {group.name} ended Cancelled: no reason given;"
     )
 
 
 def test_a_refresh_still_running_at_the_deadline_is_rolled_back(group):
     """A release whose instances never turn healthy may keep a refresh running: the wait is
     bounded, and what it leaves is the previous release, not a mix."""
-    refresh_id = group.provider_update("2", ["InProgress"] * 1000)
+    group.fake.scripts.append(["InProgress"] * 1000)
     clock = Clock()
-    assert failure(group, group.target("2", timeout_seconds=60), clock) == (
+    message = failure(group, group.target("2", timeout_seconds=60), clock)
+    refresh_id = group.fake.refreshes[0].id
+    assert message == (
         f"instance refresh {refresh_id} of {group.name} did not finish within 1 min (InProgress: no reason given);"
         f" rolled back: instance refresh {refresh_id} of {group.name} ended RollbackSuccessful: rollback requested;"
         " the group is back on launch template version 1, the previous release (version 2 was not deployed)"
     )
     assert sum(clock.sleeps) == 60 + POLL_SECONDS  # to the deadline, then one poll of the rollback
-    assert group.version == "1"
+    assert group.version == "1" and group.fake.instances_on(group.name) == {"1"}
 
 
 def test_a_refresh_that_cannot_be_rolled_back_at_the_deadline_says_it_is_still_running(group, monkeypatch):
@@ -213,12 +244,29 @@ def test_a_refresh_that_cannot_be_rolled_back_at_the_deadline_says_it_is_still_r
         raise ValidationError("The rollback is not supported for this instance refresh.")
 
     monkeypatch.setattr(group.fake, "rollback_instance_refresh", refuse)
-    refresh_id = group.provider_update("2", ["InProgress"] * 1000)
-    assert failure(group, group.target("2", timeout_seconds=60)) == (
-        f"instance refresh {refresh_id} of {group.name} did not finish within 1 min (InProgress: no reason given)"
-        " and could not be rolled back (The rollback is not supported for this instance refresh.); it is still"
-        " running: see the group's activity history"
+    group.fake.scripts.append(["InProgress"] * 1000)
+    message = failure(group, group.target("2", timeout_seconds=60))
+    assert message == (
+        f"instance refresh {group.fake.refreshes[0].id} of {group.name} did not finish within 1 min (InProgress: no"
+        " reason given) and could not be rolled back (The rollback is not supported for this instance refresh.);"
+        " it is still running: see the group's activity history"
     )
+
+
+@pytest.mark.parametrize(
+    ("instances", "warmup", "healthy", "seconds"),
+    [
+        (1, 600, (100, 200), 1200),  # one batch: launch (10 min) and warm up
+        (2, 600, (100, 200), 1200),  # 100 % above the minimum: every instance at once
+        (2, 600, (100, 150), 2400),  # one at a time
+        (4, 300, (100, 150), 1800),  # two at a time, two batches
+        (1, 3600, (100, 200), 4200),
+    ],
+)
+def test_the_deadline_follows_the_warmup_and_the_batches(instances, warmup, healthy, seconds):
+    """ "A larger range increases the number of instances that can be replaced at the same time"
+    (EC2 Auto Scaling user guide, "Instance maintenance policies")."""
+    assert refresh_timeout(instances, warmup, *healthy) == seconds
 
 
 def test_a_missing_group_is_one_line(secrets_manager, instance_refreshes):  # noqa: F811
@@ -236,21 +284,19 @@ def declared_inputs(staging) -> dict:
     return staging.of_name(TYPE, NAME).inputs
 
 
-def test_the_program_waits_for_its_group_with_the_groups_own_preferences(staging):
+def test_the_program_refreshes_its_group_with_the_warmup_its_health_check_allows(staging):
     inputs = {k: v for k, v in declared_inputs(staging).items() if k != "__provider"}
     group = staging.of_name("aws:autoscaling/group:Group", "swipesavvy-api-asg").inputs
-    preferences = group["instanceRefresh"]["preferences"]
     assert inputs == {
         "region": "us-east-1",
         "group_name": "swipesavvy-api-asg",
         "launch_template_id": "swipesavvy-api-lt-id",
         "launch_template_version": group["launchTemplate"]["version"],
-        "min_healthy_percentage": preferences["minHealthyPercentage"],
-        "max_healthy_percentage": preferences["maxHealthyPercentage"],
-        "instance_warmup_seconds": int(preferences["instanceWarmup"]),
-        "timeout_seconds": 1200,
+        "min_healthy_percentage": 100,
+        "max_healthy_percentage": 200,
+        "instance_warmup_seconds": group["healthCheckGracePeriod"],
+        "timeout_seconds": refresh_timeout(1, group["healthCheckGracePeriod"]),
     }
-    assert preferences["autoRollback"] is True
     assert group["launchTemplate"]["version"].isdigit()  # never $Latest or $Default: no rollback from those
 
 
@@ -281,24 +327,32 @@ def test_through_the_engine(staging, group, secrets_manager):
     # A preview before the new launch template version exists: a wait is coming.
     assert engine.preview({**news, "launch_template_version": UNKNOWN}).changes == DIFF_SOME
 
-    # A release: the provider started the refresh; `pulumi up` returns when it succeeded.
-    # (Statuses advance one per describe: the provider sees it running, then ended, and never sleeps.)
-    refresh_id = group.provider_update("2", ["InProgress", "Successful"])
+    # A release: the group still saves version 1 (it ignores its version); the rollout starts
+    # the refresh towards 2 and returns when it succeeded. (Statuses advance one per describe:
+    # the provider sees it running, then ended, and never sleeps.)
+    fake.scripts.append(["InProgress", "Successful"])
     assert engine.up({**news, "launch_template_version": "2"}) == "update"
-    assert (engine.state.outputs["status"], engine.state.outputs["refresh_id"]) == ("Successful", refresh_id)
+    assert (engine.state.outputs["status"], engine.state.outputs["refresh_id"]) == ("Successful", fake.refreshes[0].id)
+    assert fake.started[-1]["DesiredConfiguration"]["LaunchTemplate"]["Version"] == "2"
+    assert group.version == "2" and fake.instances_on(group.name) == {"2"}
+    # The next `pulumi up` with nothing new: no change, nothing asked of AWS.
+    describes = fake.describes
+    assert engine.up({**news, "launch_template_version": "2"}) == "same" and fake.describes == describes
 
-    # A broken release: rolled back; `pulumi up` fails with the line, and state keeps version 2.
+    # A release whose instances never turn healthy: rolled back; `pulumi up` fails with the
+    # line, state keeps version 2, and the group and every instance are on version 2.
     reason = "instances failed to pass health checks"
-    failed_id = group.provider_update("3", ["InProgress", ("RollbackSuccessful", reason)])
+    fake.scripts.append(["InProgress", ("RollbackInProgress", reason), ("RollbackSuccessful", reason)])
     with pytest.raises(ProviderError) as raised:
         engine.up({**news, "launch_template_version": "3"})
     assert str(raised.value).strip().splitlines()[-1] == (
-        f"components.instance_refresh.InstanceRefreshError: instance refresh {failed_id} of {group.name} ended"
-        f" RollbackSuccessful: {reason}; the group is back on launch template version 2, the previous release"
+        f"components.instance_refresh.InstanceRefreshError: instance refresh {fake.refreshes[0].id} of {group.name}"
+        f" ended RollbackSuccessful: {reason}; the group is back on launch template version 2, the previous release"
         " (version 3 was not deployed)"
     )
     assert engine.state.inputs["launch_template_version"] == "2"
-    assert group.version == "2"
+    assert group.template == {"LaunchTemplateId": group.template_id, "Version": "2"}
+    assert fake.instances_on(group.name) == {"2"}
 
     # The next `pulumi up` tries version 3 again: no refresh is running, so it starts one.
     fake.scripts.append(["Successful"])

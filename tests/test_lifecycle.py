@@ -243,9 +243,8 @@ def test_a_rotated_agent_key_is_a_new_launch_template_version(staging):
     assert before == "swipesavvy-datadog-agent-version-1"
     rotated = run_program(stack_config("staging"), mocks=RotatedKeyMocks())
     assert _instance_tags(rotated)["datadog-agent-key-version"] == "rotated-version-2"
-    group = unwrap_all(rotated.one("aws:autoscaling/group:Group").inputs)
-    assert group["launchTemplate"]["version"] == "1"  # a version number: a new one starts a refresh
-    assert group["instanceRefresh"]["strategy"] == "Rolling"
+    rollout = rotated.of_name("pulumi-python:dynamic/autoscaling:InstanceRefreshWait", "swipesavvy-api-rollout")
+    assert rollout.inputs["launch_template_version"] == "1"  # a version number: a new one starts a refresh
 
 
 # --- review stacks: nothing outlives them --------------------------------------------------------
@@ -293,8 +292,27 @@ def test_a_review_stacks_database_logs_expire_and_go_with_it(review, staging):
     }
     assert set(groups) <= set(review.dependencies[(INSTANCE, "swipesavvy-db-postgres")])
     assert instance["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
-    # Staging's instance keeps its generated identifier: a fixed one would replace it.
-    assert "identifier" not in staging.one(INSTANCE).inputs
+    assert review.retained == set()
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_a_kept_stacks_database_logs_expire_and_outlive_destroy(stack, staging, production):
+    """RDS names its log groups after the instance (RDS user guide, "Publishing PostgreSQL logs to
+    Amazon CloudWatch Logs") and creates them never expiring: staging's and production's are
+    created first with 90 days, named by the instance's suffix (renewed with a replacement), and
+    kept after `pulumi destroy` like the final snapshot, expiring on their own."""
+    run = {"staging": staging, "production": production}[stack]
+    suffix = "1a2b3c4d"  # the mocked RandomId's hex
+    instance = run.one(INSTANCE).inputs
+    assert instance["identifier"] == f"swipesavvy-{stack}-postgres-{suffix}"
+    assert instance["finalSnapshotIdentifier"] == f"swipesavvy-{stack}-final-{suffix}"
+    groups = {r.name: r.inputs for r in run.of_type("aws:cloudwatch/logGroup:LogGroup") if r.name.endswith("-log")}
+    assert {g["name"]: g["retentionInDays"] for g in groups.values()} == {
+        f"/aws/rds/instance/swipesavvy-{stack}-postgres-{suffix}/postgresql": 90,
+        f"/aws/rds/instance/swipesavvy-{stack}-postgres-{suffix}/upgrade": 90,
+    }
+    assert set(groups) <= set(run.dependencies[(INSTANCE, "swipesavvy-db-postgres")])
+    assert {("aws:cloudwatch/logGroup:LogGroup", name) for name in groups} <= run.retained
 
 
 @pytest.mark.parametrize(

@@ -327,6 +327,14 @@ def test_aws_integration_role_trusts_datadog_with_the_external_id_and_reads_only
     assert account["awsAccountId"] == "123456789012" and account["awsPartition"] == "aws"
     # It reads every stack's metrics in the account: no env tag of its own on them.
     assert account["accountTags"] == ["integration-owner:production", "managed-by:pulumi"]
+    # Extended resource collection (on by default) needs permissions the role does not have
+    # (Datadog API reference, "Get resource collection IAM permissions"): off, and so is CSPM.
+    assert account["resourcesConfig"] == {
+        "extendedCollection": False,
+        "cloudSecurityPostureManagementCollection": False,
+    }
+    attached = [a.inputs["policyArn"] for a in production.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")]
+    assert not any(arn.endswith("/SecurityAudit") for arn in attached)
 
 
 INTEGRATION = "datadog:aws/integrationAccount:IntegrationAccount"

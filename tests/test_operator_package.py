@@ -97,6 +97,7 @@ def _source_tree(root: Path) -> dict[str, bytes]:
     for path in (root / "sql").iterdir():
         if path.suffix == ".sql":
             files[f"sql/{path.name}"] = path.read_bytes()
+    files["certs/rds-ca-bundle.pem"] = (root / "certs" / "rds-ca-bundle.pem").read_bytes()  # PGSSLROOTCERT
     return files
 
 
@@ -139,10 +140,10 @@ def test_archive_holds_project_code_and_psycopg_for_arm64(wheels: list[Path], tm
         contents = {info.filename: built.read(info) for info in built.infolist()}
         infos = built.infolist()
     project = {name: data.replace(b"\r\n", b"\n") for name, data in _source_tree(PROJECT_ROOT).items()}
-    shipped = {name: data for name, data in contents.items() if name.split("/")[0] in ("ops", "seed", "sql")}
+    shipped = {name: data for name, data in contents.items() if name.split("/")[0] in ("ops", "seed", "sql", "certs")}
     # Project files byte for byte: every migration, and every module the handler loads when it
     # starts (lazy imports too, which a fresh import does not show), and none it never imports.
-    assert all(shipped[name] == data for name, data in project.items() if name.startswith("sql/"))
+    assert all(shipped[name] == data for name, data in project.items() if name.startswith(("sql/", "certs/")))
     assert {name: project[name] for name in shipped} == shipped
     assert _loaded_by_the_handler() <= set(shipped)
     assert not {"ops/cli.py", "ops/mock_program.py", "ops/cost.py", "ops/rehearse.py"} & set(shipped)

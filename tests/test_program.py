@@ -95,7 +95,7 @@ def test_committed_production_is_its_own_larger_protected_stack(production):
     assert (database["instanceClass"], database["backupRetentionPeriod"]) == ("db.m7g.large", 14)
     assert database["deletionProtection"] is True
     assert production.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"] == "10.50.0.0/16"
-    assert len(production.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len(production.of_type("aws:ec2/natGateway:NatGateway")) == 2  # one per zone
 
 
 # --- network and access --------------------------------------------------------------------
@@ -148,7 +148,7 @@ def test_the_master_password_is_read_at_run_time_never_stored(staging):
                 "port": 5432,
                 "dbname": "swipesavvy_staging",
                 "user": "swipesavvy_admin",
-                "sslmode": "require",
+                "sslmode": "verify-full",  # the operator connects: RDS's CA, and the name
                 "password_secret_arn": MASTER_SECRET_ARN,
             }
     assert len(staging.resources) > 100
@@ -331,6 +331,27 @@ def test_nat_gateway_only_when_configured():
     assert route["cidrBlock"] == "0.0.0.0/0" and route["natGatewayId"] == "swipesavvy-nat-id"
 
 
+def test_production_routes_each_zone_through_its_own_nat_gateway(production):
+    """ "If the NAT gateway's Availability Zone is down, resources in the other Availability Zones
+    lose internet access" (VPC user guide, "NAT gateway basics"): one per zone, each private
+    subnet routed through the one in its own zone's public subnet. Zone 0 keeps its names."""
+    nats = {n.name: n.inputs["subnetId"] for n in production.of_type("aws:ec2/natGateway:NatGateway")}
+    assert nats == {"swipesavvy-nat": "swipesavvy-public-0-id", "swipesavvy-nat-1": "swipesavvy-public-1-id"}
+    for zone, table, nat in (
+        (0, "swipesavvy-private", "swipesavvy-nat"),
+        (1, "swipesavvy-private-1", "swipesavvy-nat-1"),
+    ):
+        association = production.of_name(
+            "aws:ec2/routeTableAssociation:RouteTableAssociation", f"swipesavvy-private-{zone}"
+        )
+        assert association.inputs["routeTableId"] == f"{table}-id"
+        (route,) = production.of_name("aws:ec2/routeTable:RouteTable", table).inputs["routes"]
+        assert (route["cidrBlock"], route["natGatewayId"]) == ("0.0.0.0/0", f"{nat}-id")
+        assert "swipesavvy-igw" in production.dependencies[("aws:ec2/eip:Eip", nat)]
+    subnets = {s.name: s.inputs["availabilityZone"] for s in production.of_type("aws:ec2/subnet:Subnet")}
+    assert subnets["swipesavvy-public-1"] == subnets["swipesavvy-private-1"] != subnets["swipesavvy-private-0"]
+
+
 def test_protected_instance_stops_destroy_before_anything_is_deleted(staging):
     """With deletion protection on, the instance and the destroy guard (tests/test_lifecycle.py)
     are `protect`ed: `pulumi destroy` fails before it deletes the seed, the logins or their secrets."""
@@ -407,7 +428,9 @@ def test_staging_runs_its_database_work_through_an_operator_inside_the_vpc(stagi
         assert function["timeout"] == 900 and function["memorySize"] >= 1769
         assert function["vpcConfig"]["subnetIds"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]
         assert function["vpcConfig"]["securityGroupIds"] == ["swipesavvy-db-operator-sg-id"]
-        assert list(function["environment"]["variables"]) == [AUTHORITY_ENV]  # its authority, nothing secret
+        # Its authority, and the CA bundle libpq verifies the database with (in its archive): nothing secret.
+        assert list(function["environment"]["variables"]) == [AUTHORITY_ENV, "PGSSLROOTCERT"]
+        assert function["environment"]["variables"]["PGSSLROOTCERT"] == "/var/task/certs/rds-ca-bundle.pem"
     for typ in DYNAMIC:
         for resource in staging.of_type(typ):
             assert resource.inputs["operator"] == OPERATOR_ARN, resource.name
@@ -434,7 +457,7 @@ def test_each_function_gets_its_authority_from_the_stack(request, stack):
         "port": 5432,
         "dbname": f"swipesavvy_{stack}" if stack == "staging" else "swipesavvy",
         "user": "swipesavvy_admin",
-        "sslmode": "require",
+        "sslmode": "verify-full",
         "password_secret_arn": MASTER_SECRET_ARN,
     }
     logins = {

@@ -9,7 +9,7 @@
   announced in the preview since a newer image rolls the instances), IMDSv2
   only with hop limit 1, an encrypted root volume, no public address, Session Manager
   instead of SSH (no key pair, no port 22). cloud-init installs Node.js, fetches and
-  checks the release, installs the RDS CA bundle, writes the env file from Secrets Manager
+  checks the release, writes the region's RDS CA bundle (shipped, not fetched), writes the env file from Secrets Manager
   at boot and starts the sandboxed systemd service (components/app/backend_boot.py): no secret
   is in user data or state.
 - An Auto Scaling group in the private subnets, created after the database logins; a new
@@ -19,8 +19,8 @@
   check on ``/api/health`` fail the update with the group back on the previous version.
 - Network: an internal load balancer in the private subnets, reached only by CloudFront
   through a VPC origin (components/app/frontend.py): nothing about the API is public but the
-  distribution. It admits port 80 only from CloudFront's origin-facing prefix list and
-  writes access logs to a private bucket. Instances admit 8080 only from the load balancer
+  distribution. It admits port 80 only from the VPC origin's service-managed security group
+  (added with the origin) and writes access logs to a private bucket. Instances admit 8080 only from the load balancer
   and reach out only on 443 (AWS APIs, package repositories, Datadog) through the VPC's
   NAT gateway (or, for Secrets Manager, the database operator's interface endpoint).
 """
@@ -36,26 +36,28 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.app.backend_boot import BootSettings, user_data
-from components.app.release_archive import ReleaseArchive
+from components.app.release_archive import RELEASES_PREFIX, ReleaseArchive
 from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
 from components.config import LATEST_AMI, BackendConfig
 from components.instance_refresh import InstanceRefreshWait, InstanceRefreshWaitArgs
 from components.observability.agent_config import AgentSettings
 from components.private_bucket import bucket_policy, private_bucket
 
+# Launch before terminate: with one instance, 100/200 keeps it serving during a refresh.
+from components.refresh_timing import MAX_HEALTHY_PERCENT, MIN_HEALTHY_PERCENT, refresh_timeout
+
 API_PORT = BootSettings.api_port
 HEALTH_CHECK_PATH = "/api/health"
-CLOUDFRONT_PREFIX_LIST = "com.amazonaws.global.cloudfront.origin-facing"
 SSM_CORE_POLICY = "policy/AmazonSSMManagedInstanceCore"
 HTTP_PORT, HTTPS_PORT = 80, 443
-# Launch before terminate: with one instance, 100/200 keeps it serving during a refresh.
-MIN_HEALTHY_PERCENT, MAX_HEALTHY_PERCENT = 100, 200
+# The group's launch template version, as the engine's property path names it: the rollout owns it.
+GROUP_TEMPLATE_VERSION = "launchTemplate.version"
 BUILD_DIR = Path(".build")
 ACCESS_LOG_RETENTION_DAYS = 90
 ACCESS_LOG_PREFIX = "alb"
-# Where ELB writes access logs: regions opened since August 2022 take this service
-# principal, older ones the region's ELB account (ELB user guide, "Enable access logs for
-# your Application Load Balancer", step 2: "Attach a policy to your S3 bucket").
+# Who writes access logs: this service principal in every region; the legacy per-region ELB
+# account is not supported in newer regions (ELB user guide, "Enable access logs for your
+# Application Load Balancer", step 2: "Attach a policy to your S3 bucket").
 ELB_LOG_DELIVERY_PRINCIPAL = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 
@@ -111,6 +113,9 @@ class BackendServiceArgs:
 class BackendService(pulumi.ComponentResource):
     load_balancer_dns_name: pulumi.Output[str]
     load_balancer_arn: pulumi.Output[str]
+    load_balancer_security_group_id: pulumi.Output[str]
+    """Admits nothing of its own: CloudFront's VPC origin adds what it needs."""
+    vpc_id: pulumi.Output[str]
     group_name: pulumi.Output[str]
     release_uri: pulumi.Output[str]
     image_id: pulumi.Output[str]
@@ -122,7 +127,7 @@ class BackendService(pulumi.ComponentResource):
         config, tags = args.config, dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
 
-        release_uri, release_object_arn, release_sha256 = self._release(name, args, tags)
+        release_uri, release_objects_arn, release_sha256 = self._release(name, args, tags)
         tokens_secret_arn = self._api_tokens(name, args, tags, child)
 
         alb_group = self._load_balancer_security_group(name, args, tags, child)
@@ -173,7 +178,9 @@ class BackendService(pulumi.ComponentResource):
             opts=child,
         )
 
-        profile = self._instance_profile(name, args, release_object_arn, tokens_secret_arn, tags, child)
+        profile, instance_policy = self._instance_profile(
+            name, args, release_objects_arn, tokens_secret_arn, tags, child
+        )
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         # The base64 user data: cloud-init that fetches the release and the secret at boot.
         boot = pulumi.Output.all(
@@ -192,18 +199,11 @@ class BackendService(pulumi.ComponentResource):
                     db_secret_arn=values[3],
                     node_env=args.environment,
                     log_level=config.log_level,
-                    rds_ca_bundle_sha256=config.rds_ca_bundle_sha256,
                     agent=values[4],
                     api_tokens_secret_arn=values[5],
                 )
             )
         )
-        if config.rds_ca_bundle_sha256 is None:
-            pulumi.log.warn(
-                "swipesavvy:backend.rdsCaBundleSha256 is not set: the instances trust the RDS CA bundle the trust"
-                " store serves over HTTPS, unchecked (pin it: see README.md, Releases and AMIs)",
-                resource=self,
-            )
         self.image_id = self._image(config)
         template = self._launch_template(name, args, profile, boot, self.image_id, tags, child)
         # A version number, not "$Latest": an instance refresh only starts on a change, and a
@@ -216,30 +216,28 @@ class BackendService(pulumi.ComponentResource):
             min_size=config.instance_count,
             max_size=config.instance_count,
             desired_capacity=config.instance_count,
+            # The first version at create; later versions reach the group only through the
+            # rollout's refresh (ignore_changes below), so a rollback restores the previous one.
             launch_template={"id": template.id, "version": version},
             target_group_arns=[target_group.arn],
             health_check_type="ELB",
             health_check_grace_period=config.health_check_grace_seconds,
             wait_for_elb_capacity=config.instance_count,
             wait_for_capacity_timeout="20m",
-            instance_refresh={
-                "strategy": "Rolling",
-                "preferences": {
-                    "min_healthy_percentage": MIN_HEALTHY_PERCENT,
-                    "max_healthy_percentage": MAX_HEALTHY_PERCENT,
-                    "instance_warmup": str(config.health_check_grace_seconds),
-                    # A refresh whose instances never turn healthy puts the previous version back.
-                    "auto_rollback": True,
-                },
-            },
             tags=[
                 {"key": key, "value": value, "propagate_at_launch": True}
                 for key, value in {**tags, "Name": f"swipesavvy-{args.stack}-backend"}.items()
             ],
-            # The env file is written at boot from the backend login's secret: the login must exist.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.boot_after)),
+            # The env file is written at boot from the backend login's secret: the login must
+            # exist; the release and the secrets are read through the role's policy.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*args.boot_after, instance_policy],
+                ignore_changes=[GROUP_TEMPLATE_VERSION],
+            ),
         )
-        # The provider starts the refresh and returns; this waits for it (components/instance_refresh.py).
+        # Starts the refresh with the new version as its desired configuration and waits for it
+        # (components/instance_refresh.py).
         self.rollout = InstanceRefreshWait(
             f"{name}-rollout",
             InstanceRefreshWaitArgs(
@@ -250,12 +248,15 @@ class BackendService(pulumi.ComponentResource):
                 min_healthy_percentage=MIN_HEALTHY_PERCENT,
                 max_healthy_percentage=MAX_HEALTHY_PERCENT,
                 instance_warmup_seconds=config.health_check_grace_seconds,
+                timeout_seconds=refresh_timeout(config.instance_count, config.health_check_grace_seconds),
             ),
             opts=child,
         )
 
         self.load_balancer_dns_name = load_balancer.dns_name
         self.load_balancer_arn = load_balancer.arn
+        self.load_balancer_security_group_id = alb_group.id
+        self.vpc_id = pulumi.Output.from_input(args.vpc_id)
         self.group_name = group.name
         self.release_uri = release_uri
         self.register_outputs(
@@ -273,12 +274,14 @@ class BackendService(pulumi.ComponentResource):
     def _release(
         self, name: str, args: BackendServiceArgs, tags: dict
     ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
-        """The release's S3 URI, object ARN and sha256 (an uploaded release's key names it)."""
+        """The release's S3 URI, the ARN of every release object in its bucket (``releases/*``:
+        a rollback launches the previous version, which names the previous release) and the
+        release's sha256 (an uploaded release's key names it)."""
         if args.config.artifact_is_s3:
             bucket, _, key = args.config.artifact.removeprefix("s3://").partition("/")
             partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-            arn = pulumi.Output.concat("arn:", partition, f":s3:::{bucket}/{key}")
-            sha256 = key.removeprefix("releases/").removesuffix(".tar.gz")
+            arn = pulumi.Output.concat("arn:", partition, f":s3:::{bucket}/{RELEASES_PREFIX}*")
+            sha256 = key.removeprefix(RELEASES_PREFIX).removesuffix(".tar.gz")
             return pulumi.Output.from_input(args.config.artifact), arn, pulumi.Output.from_input(sha256)
         release = args.release
         # Old releases stay, also after `pulumi destroy` (retained): the rollback is a config
@@ -306,7 +309,8 @@ class BackendService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(ignore_changes=["source"])),
         )
         uri = pulumi.Output.concat("s3://", obj.bucket, "/", obj.key)
-        return uri, pulumi.Output.concat(bucket.arn, "/", obj.key), pulumi.Output.from_input(release.sha256)
+        releases = pulumi.Output.concat(bucket.arn, f"/{RELEASES_PREFIX}*")
+        return uri, releases, pulumi.Output.from_input(release.sha256)
 
     @staticmethod
     def _agent_settings(args: BackendServiceArgs, release_sha256: pulumi.Output[str]) -> pulumi.Output:
@@ -348,23 +352,8 @@ class BackendService(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-alb-sg"},
             opts=child,
         )
-        # CloudFront's VPC-origin traffic comes from its origin-facing ranges. The managed
-        # group CloudFront-VPCOrigins-Service-SG exists only once the VPC origin does, so
-        # the prefix list is what one `pulumi up` can name (CloudFront developer guide,
-        # "Restrict access with VPC origins"). The load balancer has no public address:
-        # nothing outside the VPC reaches it but through CloudFront.
-        cloudfront = aws.ec2.get_managed_prefix_list_output(
-            name=CLOUDFRONT_PREFIX_LIST, opts=pulumi.InvokeOutputOptions(parent=self)
-        )
-        tcp_rule(
-            aws.vpc.SecurityGroupIngressRule,
-            f"{name}-alb-from-cloudfront",
-            group.id,
-            HTTP_PORT,
-            "HTTP from the CloudFront VPC origin (origin-facing prefix list)",
-            child,
-            prefix_list_id=cloudfront.id,
-        )
+        # No ingress here: the VPC origin's service-managed security group is admitted once the
+        # origin exists (components/app/frontend.py). The load balancer has no public address.
         tcp_rule(
             aws.vpc.SecurityGroupEgressRule,
             f"{name}-alb-to-backend",
@@ -381,7 +370,6 @@ class BackendService(pulumi.ComponentResource):
         kept after `pulumi destroy` like the site's logs (not a review stack's); its
         lifecycle expires them."""
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self))
         logs = private_bucket(
             f"{name}-alb-logs",
             pulumi.ResourceOptions(parent=self, retain_on_delete=keep_on_destroy),
@@ -397,13 +385,6 @@ class BackendService(pulumi.ComponentResource):
                 "Sid": "ElbLogDelivery",
                 "Effect": "Allow",
                 "Principal": {"Service": ELB_LOG_DELIVERY_PRINCIPAL},
-                "Action": "s3:PutObject",
-                "Resource": objects,
-            },
-            {
-                "Sid": "ElbRegionAccountLogDelivery",
-                "Effect": "Allow",
-                "Principal": {"AWS": elb_account.arn},
                 "Action": "s3:PutObject",
                 "Resource": objects,
             },
@@ -464,7 +445,7 @@ class BackendService(pulumi.ComponentResource):
         self,
         name: str,
         args: BackendServiceArgs,
-        release_object_arn: pulumi.Output[str],
+        release_objects_arn: pulumi.Output[str],
         tokens_secret_arn: pulumi.Output[str],
         tags: dict,
         child: pulumi.ResourceOptions,
@@ -484,7 +465,7 @@ class BackendService(pulumi.ComponentResource):
             policy_arn=pulumi.Output.concat("arn:", partition, ":iam::aws:", SSM_CORE_POLICY),
             opts=child,
         )
-        aws.iam.RolePolicy(
+        policy = aws.iam.RolePolicy(
             f"{name}-instance",
             role=role.id,
             policy=pulumi.Output.json_dumps(
@@ -492,10 +473,10 @@ class BackendService(pulumi.ComponentResource):
                     "Version": "2012-10-17",
                     "Statement": [
                         {
-                            "Sid": "ReadTheRelease",
+                            "Sid": "ReadTheReleases",  # content-addressed: each version reads its own
                             "Effect": "Allow",
                             "Action": "s3:GetObject",
-                            "Resource": release_object_arn,
+                            "Resource": release_objects_arn,
                         },
                         {
                             "Sid": "ReadTheBackendLogin",
@@ -526,7 +507,7 @@ class BackendService(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        return aws.iam.InstanceProfile(f"{name}-instance", role=role.name, tags=tags, opts=child)
+        return aws.iam.InstanceProfile(f"{name}-instance", role=role.name, tags=tags, opts=child), policy
 
     def _image(self, config: BackendConfig) -> pulumi.Output[str]:
         """The AMI id: ``backend.ami`` as set; a release name's image among Amazon's own; or with

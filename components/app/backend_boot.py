@@ -3,10 +3,10 @@
 An Amazon Linux 2023 instance gets one cloud-config as user data. cloud-init creates the
 service user, installs Node.js 22, writes the systemd unit and the install script, and runs
 the script, which downloads the release from S3, checks its digest (the sha256 of the
-uncompressed tar), unpacks it, installs the RDS CA bundle (``RDS_CA_BUNDLE``, checked
-against its pinned sha256 when ``backend.rdsCaBundleSha256`` is set), writes the
-environment file from Secrets Manager (with ``DB_SSLMODE=verify-full`` and
-``DB_SSLROOTCERT`` naming the bundle) and starts the service.
+uncompressed tar), unpacks it, writes the environment file from Secrets Manager (with
+``DB_SSLMODE=verify-full`` and ``DB_SSLROOTCERT`` naming the RDS CA bundle) and starts the
+service. The bundle is the region's RDS CAs, shipped in the user data (components/rds_ca.py),
+not fetched.
 
 No secret value is in the user data or in anything rendered here: it holds only the
 secrets' ARNs, and the instance role reads the values at boot. The database secret is the
@@ -32,6 +32,7 @@ import yaml
 from components import agent_config
 from components.config import LOG_LEVELS
 from components.observability.agent_config import AgentSettings
+from components.rds_ca import INSTANCE_BUNDLE, region_bundle
 
 SERVICE = "swipesavvy-backend"
 SERVICE_USER = "swipesavvy"
@@ -44,8 +45,7 @@ ENV_FILE = "/etc/swipesavvy/backend.env"
 # The RDS CA bundle node-postgres verifies the server against (sslmode verify-full). Under
 # /etc, root's and world-readable: the unit's ProtectSystem=strict leaves /etc readable, and
 # ProtectHome/PrivateTmp would hide it under /home, /root or /tmp.
-RDS_CA_BUNDLE = "/etc/swipesavvy/rds-global-bundle.pem"
-RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+RDS_CA_BUNDLE = INSTANCE_BUNDLE
 DB_SSLMODE = "verify-full"  # RDS forces TLS (rds.force_ssl); verify-full also checks the host name
 BACKEND_DIR = "/opt/swipesavvy/backend"  # releases/<sha256>/ and the `current` symlink
 # AL2023's nodejs22 package installs versioned binaries; the unversioned name may be absent.
@@ -76,7 +76,6 @@ class BootSettings:
     feature_flags_enabled: bool = True
     feature_flags_cache_ttl: int = 300  # seconds
     sentry_dsn_secret_arn: str | None = None  # a plain-string secret; SENTRY_DSN is empty without it
-    rds_ca_bundle_sha256: str | None = None  # the pinned bundle; None: any PEM bundle served over HTTPS
     api_tokens_secret_arn: str | None = None  # JSON {"api_token", "admin_token"}: the API's bearer tokens
     agent: AgentSettings | None = None  # the Datadog agent (components/observability/agent_config.py), when monitored
 
@@ -85,13 +84,6 @@ class BootSettings:
         # here so a wrong value stops the preview, not the instance's boot.
         _require(_REGION.fullmatch(self.region), "region", self.region, "an AWS region like eu-central-1")
         _require(_SHA256.fullmatch(self.release_sha256), "release_sha256", self.release_sha256, "64 lowercase hex")
-        if self.rds_ca_bundle_sha256 is not None:
-            _require(
-                _SHA256.fullmatch(self.rds_ca_bundle_sha256),
-                "rds_ca_bundle_sha256",
-                self.rds_ca_bundle_sha256,
-                "64 lowercase hex",
-            )
         _require(
             re.fullmatch(rf"s3://[^/]+/releases/{self.release_sha256}\.tar\.gz", self.release_uri),
             "release_uri",
@@ -191,13 +183,11 @@ ROOT="${SWIPESAVVY_ROOT:-}"
 backend_dir="$ROOT$BACKEND_DIR"
 release_dir="$backend_dir/releases/$RELEASE_SHA256"
 env_file="$ROOT$ENV_FILE"
-ca_file="$ROOT$RDS_CA_BUNDLE"
 incoming=""
 env_incoming=""
-ca_incoming=""
 
 cleanup() {
-  for path in "$incoming" "$env_incoming" "$ca_incoming"; do
+  for path in "$incoming" "$env_incoming"; do
     [ -z "$path" ] || rm -rf -- "$path"
   done
 }
@@ -245,35 +235,6 @@ install_release() {
   mv -T "$incoming/release" "$release_dir"
 }
 
-# Prints why the CA bundle file $1 is not to be trusted; nothing when it is.
-ca_bundle_problem() {
-  if [ -n "$RDS_CA_BUNDLE_SHA256" ]; then
-    actual=$(sha256sum "$1" | cut -d ' ' -f 1)
-    if [ "$actual" != "$RDS_CA_BUNDLE_SHA256" ]; then
-      echo "has sha256 $actual, not the pinned $RDS_CA_BUNDLE_SHA256 (swipesavvy:backend.rdsCaBundleSha256)"
-    fi
-  elif ! grep -q -e '-----BEGIN CERTIFICATE-----' "$1"; then
-    echo "holds no PEM certificate"
-  fi
-}
-
-install_ca_bundle() {
-  if [ -f "$ca_file" ] && [ -z "$(ca_bundle_problem "$ca_file")" ]; then
-    return # installed by an earlier run
-  fi
-  mkdir -p "$(dirname "$ca_file")"
-  ca_incoming=$(mktemp "$ca_file.XXXXXX")
-  curl --fail --silent --show-error --proto '=https' --tlsv1.2 --retry 3 --max-time 60 \
-    --output "$ca_incoming" "$RDS_CA_BUNDLE_URL"
-  problem=$(ca_bundle_problem "$ca_incoming")
-  if [ -n "$problem" ]; then
-    fail "$RDS_CA_BUNDLE_URL $problem: refusing to trust it"
-  fi
-  chmod 0644 "$ca_incoming" # public certificates; the service user reads them
-  mv -f "$ca_incoming" "$ca_file"
-  ca_incoming=""
-}
-
 point_current() {
   # A new link renamed over the old one: `current` always names a complete release.
   ln -sfn "releases/$RELEASE_SHA256" "$backend_dir/current.new"
@@ -308,7 +269,6 @@ start_service() {
 }
 
 install_release
-install_ca_bundle
 point_current
 write_environment
 start_service
@@ -404,9 +364,6 @@ def _script_variables(settings: BootSettings) -> dict[str, str]:
         "BACKEND_DIR": BACKEND_DIR,
         "ENV_FILE": ENV_FILE,
         "ENTRYPOINT": ENTRYPOINT,
-        "RDS_CA_BUNDLE": RDS_CA_BUNDLE,
-        "RDS_CA_BUNDLE_URL": RDS_CA_BUNDLE_URL,
-        "RDS_CA_BUNDLE_SHA256": settings.rds_ca_bundle_sha256 or "",
     }
 
 
@@ -456,6 +413,7 @@ def cloud_config(settings: BootSettings) -> dict:
         "write_files": [
             _root_file(UNIT_PATH, render_unit(), "0644"),
             _root_file(INSTALL_SCRIPT_PATH, render_install_script(settings), "0755"),
+            _root_file(RDS_CA_BUNDLE, region_bundle(settings.region), "0644"),  # public certificates
             *(agent_config.write_files(agent) if agent else []),
         ],
         # argv lists: cloud-init quotes them into its runcmd script

@@ -34,6 +34,8 @@ so with their own ``region`` (pulumi-aws v7), whatever the stack's ``aws:region`
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.app.site_files import SiteFile, is_hashed, release_digest, site_files
+from components.aws_shared import tcp_rule
 from components.config import FrontendConfig
 from components.invalidation import CloudFrontInvalidation, CloudFrontInvalidationArgs
 from components.private_bucket import PrivateBucket, bucket_policy, private_bucket
@@ -56,6 +59,8 @@ ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 SITE_ORIGIN_ID = "site"
 API_ORIGIN_ID = "api"
 API_PATH = "/api/*"
+# What CloudFront names the security group it creates in a VPC for its VPC origins.
+VPC_ORIGINS_SECURITY_GROUP = "CloudFront-VPCOrigins-Service-SG"
 ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
 READ_METHODS = ["GET", "HEAD"]
 HSTS_MAX_AGE_S = 63072000  # two years
@@ -94,6 +99,11 @@ class ApiOrigin:
     """The load balancer's DNS name."""
     load_balancer_arn: pulumi.Input[str]
     """The load balancer the VPC origin points at."""
+    security_group_id: pulumi.Input[str]
+    """The load balancer's security group: it admits the VPC origin's managed group here."""
+    vpc_id: pulumi.Input[str]
+    """The load balancer's VPC, where CloudFront creates that group."""
+    port: int = 80
 
 
 @dataclass
@@ -422,21 +432,30 @@ class StaticSite(pulumi.ComponentResource):
         """A VPC origin to the internal load balancer (CloudFront developer guide, "Restrict
         access with VPC origins"): CloudFront puts its own network interfaces in the VPC and
         reaches the load balancer over AWS's private network, not the internet. It speaks
-        HTTP to it: the load balancer has no name of its own to hold a certificate for."""
-        origin = aws.cloudfront.VpcOrigin(
-            f"{name}-api-origin",
-            vpc_origin_endpoint_config={
-                "name": f"{prefix}-api",
-                "arn": api.load_balancer_arn,
-                "http_port": 80,
+        HTTP to it: the load balancer has no name of its own to hold a certificate for.
+
+        "To update a VPC origin, first disassociate it from every distribution" (same page,
+        "Update a VPC origin"): a change of its endpoint settings (a replaced load balancer is a
+        new ARN) replaces it instead, create before delete: a new origin, named after its
+        settings, the distribution moved to it, then the old one deleted, associated with none."""
+        endpoint = pulumi.Output.all(api.load_balancer_arn, api.port).apply(
+            lambda values: {
+                "name": f"{prefix}-api-{_digest(values)}",
+                "arn": values[0],
+                "http_port": values[1],
                 "https_port": 443,
                 "origin_protocol_policy": "http-only",
                 # Required by the API even for http-only; unused.
                 "origin_ssl_protocols": {"items": ["TLSv1.2"], "quantity": 1},
-            },
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            }
         )
+        origin = aws.cloudfront.VpcOrigin(
+            f"{name}-api-origin",
+            vpc_origin_endpoint_config=endpoint,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["vpcOriginEndpointConfig"]),
+        )
+        self._admit_vpc_origin(name, api, origin)
         return {
             "origin_id": API_ORIGIN_ID,
             "domain_name": api.domain_name,
@@ -463,6 +482,27 @@ class StaticSite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         ).id
 
+    def _admit_vpc_origin(self, name: str, api: ApiOrigin, origin: aws.cloudfront.VpcOrigin) -> None:
+        """The load balancer admits only the service-managed group CloudFront creates in the VPC
+        with its first VPC origin there: "restricts the traffic only to your CloudFront
+        distributions", unlike the origin-facing prefix list (CloudFront developer guide,
+        "Restrict access with VPC origins", Security Group Configuration, option 2). Looked up
+        once the origin exists, and never edited: a rule on the load balancer's group names it."""
+        managed = aws.ec2.get_security_group_output(
+            vpc_id=api.vpc_id,
+            filters=[{"name": "group-name", "values": [VPC_ORIGINS_SECURITY_GROUP]}],
+            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[origin]),
+        )
+        tcp_rule(
+            aws.vpc.SecurityGroupIngressRule,
+            f"{name}-api-from-vpc-origin",
+            api.security_group_id,
+            api.port,
+            f"HTTP from CloudFront VPC origins ({VPC_ORIGINS_SECURITY_GROUP})",
+            pulumi.ResourceOptions(parent=self, depends_on=[origin]),
+            referenced_security_group_id=managed.id,
+        )
+
     @staticmethod
     def _api_behavior(headers: pulumi.Input[str]) -> dict[str, Any]:
         return {
@@ -488,3 +528,8 @@ class StaticSite(pulumi.ComponentResource):
             # A hashed file a release drops stays for open pages; RetiredSiteAssets deletes it later.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=is_hashed(file)),
         )
+
+
+def _digest(values: Sequence[Any]) -> str:
+    """Eight hex digits naming a VPC origin's endpoint settings: its replacement has another name."""
+    return hashlib.sha256(json.dumps(list(values)).encode()).hexdigest()[:8]

@@ -33,6 +33,7 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755  # executables and directories
 GZIP_LEVEL = 9
+RELEASES_PREFIX = "releases/"  # every release object: content-addressed, never overwritten
 
 
 class ReleaseArchiveError(Exception):
@@ -52,7 +53,7 @@ class ReleaseArchive:
     @property
     def key(self) -> str:
         """The S3 object key: content-addressed, so a new release never overwrites an old one."""
-        return f"releases/{self.sha256}.tar.gz"
+        return f"{RELEASES_PREFIX}{self.sha256}.tar.gz"
 
 
 def release_digest(data: bytes) -> str:

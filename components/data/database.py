@@ -33,6 +33,7 @@ from components.data.operator import HTTPS_PORT, DatabaseOperator, DatabaseOpera
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
 from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
+from components.rds_ca import SERVER_CA
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
 
 MASTER_USERNAME = "swipesavvy_admin"
@@ -43,6 +44,7 @@ ENHANCED_MONITORING_POLICY = "policy/service-role/AmazonRDSEnhancedMonitoringRol
 APP_PASSWORD_LENGTH = 40
 LOG_EXPORTS = ("postgresql", "upgrade")
 DISPOSABLE_LOG_DAYS = 7
+KEPT_LOG_DAYS = 90  # staging's and production's, as their load balancer's and site's logs
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,10 @@ class Database(pulumi.ComponentResource):
         self.instance_identifier = instance.identifier
         self.master_secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
 
-        # Direct access may go through a tunnel (SSM port forward); the operator never does.
+        # Direct access may go through a tunnel (SSM port forward), where the name the server's
+        # certificate holds is not the host connected to; the operator never does, and verifies
+        # both the certificate (RDS's CA, in its archive: PGSSLROOTCERT) and the name.
+        sslmode = "verify-full" if config.access == "operator" else "require"
         host = pulumi.Output.from_input(config.connect_host) if config.connect_host else instance.address
         port = pulumi.Output.from_input(config.connect_port) if config.connect_port else instance.port
         connection = pulumi.Output.all(host, port, self.master_secret_arn).apply(
@@ -137,7 +142,7 @@ class Database(pulumi.ComponentResource):
                 "port": int(values[1]),
                 "dbname": config.name,
                 "user": MASTER_USERNAME,
-                "sslmode": "require",
+                "sslmode": sslmode,
                 "password_secret_arn": values[2],
             }
         )
@@ -316,23 +321,25 @@ class Database(pulumi.ComponentResource):
             "username": MASTER_USERNAME,
             "storage_encrypted": True,
         }
-        final_snapshot = (
-            {
+        if args.keep_on_destroy:
+            # The instance's suffix, renewed with what replaces it: names its identifier and its
+            # final snapshot, so a successor takes neither the old identifier nor "final-<suffix>"
+            # (DBSnapshotAlreadyExists would stop the later destroy).
+            suffix = random.RandomId(
+                f"{name}-final-snapshot",
+                byte_length=4,
+                keepers={key: str(value) for key, value in identity.items()},
+                opts=child,
+            ).hex
+            identifier = pulumi.Output.concat(f"swipesavvy-{args.stack}-postgres-", suffix)
+            final_snapshot = {
                 "skip_final_snapshot": False,
-                "final_snapshot_identifier": pulumi.Output.concat(
-                    f"swipesavvy-{args.stack}-final-",
-                    random.RandomId(
-                        f"{name}-final-snapshot",
-                        byte_length=4,
-                        keepers={key: str(value) for key, value in identity.items()},
-                        opts=child,
-                    ).hex,
-                ),
+                "final_snapshot_identifier": pulumi.Output.concat(f"swipesavvy-{args.stack}-final-", suffix),
             }
-            if args.keep_on_destroy
-            else {"skip_final_snapshot": True}
-        )
-        disposable = self._disposable_logs(name, args, tags, child) if not args.keep_on_destroy else {}
+        else:
+            identifier = pulumi.Output.from_input(f"swipesavvy-{args.stack}-postgres")
+            final_snapshot = {"skip_final_snapshot": True}
+        log_groups = self._log_groups(name, args, identifier, tags)
         return aws.rds.Instance(
             f"{name}-postgres",
             **identity,
@@ -353,8 +360,9 @@ class Database(pulumi.ComponentResource):
             delete_automated_backups=not args.keep_on_destroy,
             deletion_protection=config.deletion_protection,
             iam_database_authentication_enabled=True,  # AWS FSBP RDS.10
+            ca_cert_identifier=SERVER_CA,  # the CA its clients verify it with (components/rds_ca.py)
+            identifier=identifier,
             **final_snapshot,
-            **disposable.get("naming", {}),
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             performance_insights_enabled=True,
             performance_insights_retention_period=config.performance_insights_retention_days,
@@ -369,30 +377,32 @@ class Database(pulumi.ComponentResource):
             # deletes anything (the seed, logins and secrets would go first otherwise).
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[monitoring_attachment, *disposable.get("log_groups", [])],
+                depends_on=[monitoring_attachment, *log_groups],
                 protect=config.deletion_protection,
-                delete_before_replace=not args.keep_on_destroy,  # a fixed identifier (below)
+                delete_before_replace=not args.keep_on_destroy,  # a review stack's identifier is fixed
             ),
         )
 
-    @staticmethod
-    def _disposable_logs(name: str, args: DatabaseArgs, tags: dict, child: pulumi.ResourceOptions) -> dict:
-        """A stack that keeps nothing: the instance gets a fixed identifier, so its log groups
-        (RDS writes to /aws/rds/instance/<identifier>/<log>) are created first, with an expiry,
-        and deleted after it; RDS would otherwise create them itself, never expiring, and
-        they would outlive the stack."""
-        identifier = f"swipesavvy-{args.stack}-postgres"
-        log_groups = [
+    def _log_groups(
+        self, name: str, args: DatabaseArgs, identifier: pulumi.Output[str], tags: dict
+    ) -> list[aws.cloudwatch.LogGroup]:
+        """The log groups RDS exports to (/aws/rds/instance/<identifier>/<log>, RDS user guide,
+        "Publishing PostgreSQL logs to Amazon CloudWatch Logs"), created before the instance with
+        an expiry; RDS would otherwise create them itself, never expiring. A review stack's go
+        with it; a kept stack's stay after `pulumi destroy` (as its final snapshot does) and
+        expire with their retention, and a re-created stack's instance has a new suffix, so
+        new groups."""
+        keep = args.keep_on_destroy
+        return [
             aws.cloudwatch.LogGroup(
                 f"{name}-{log}-log",
-                name=f"/aws/rds/instance/{identifier}/{log}",
-                retention_in_days=DISPOSABLE_LOG_DAYS,
+                name=pulumi.Output.concat("/aws/rds/instance/", identifier, f"/{log}"),
+                retention_in_days=KEPT_LOG_DAYS if keep else DISPOSABLE_LOG_DAYS,
                 tags=tags,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=keep),
             )
             for log in LOG_EXPORTS
         ]
-        return {"naming": {"identifier": identifier}, "log_groups": log_groups}
 
     def _login_secret(
         self, name: str, login: AppLogin, args: DatabaseArgs, instance: aws.rds.Instance, tags: dict

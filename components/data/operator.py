@@ -55,6 +55,7 @@ from components.data.operator_package import (
     fetch_wheels,
     psycopg_pin,
 )
+from components.rds_ca import BUNDLE
 from ops.authority import ACCESS_READ, ACCESS_WRITE, AUTHORITY_ENV, DATABASE_KEYS, Authority, ManagedLogin
 from ops.db_credentials import PASSWORD_SECRET_KEY
 from ops.operator_client import FUNCTION_TIMEOUT_S
@@ -68,6 +69,10 @@ XRAY_WRITE_POLICY = "policy/AWSXRayDaemonWriteAccess"  # what active tracing nee
 LOG_RETENTION_DAYS = 30
 POSTGRES_PORT = 5432
 HTTPS_PORT = 443
+# Where the archive unpacks (Lambda developer guide, "Defined runtime environment variables":
+# LAMBDA_TASK_ROOT), and so the CA bundle in it.
+LAMBDA_TASK_ROOT = "/var/task"
+LAMBDA_CA_BUNDLE = f"{LAMBDA_TASK_ROOT}/{BUNDLE.relative_to(PROJECT_ROOT).as_posix()}"
 # What AWSLambdaVPCAccessExecutionRole grants for the function's network interfaces.
 VPC_NETWORK_INTERFACE_ACTIONS = [
     "ec2:CreateNetworkInterface",
@@ -281,8 +286,11 @@ class DatabaseOperator(pulumi.ComponentResource):
             timeout=FUNCTION_TIMEOUT_S,
             memory_size=MEMORY_MB,
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(subnet_ids=args.subnet_ids, security_group_ids=[group.id]),
-            # Its authority: what it may do comes from here, never from an event.
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables={AUTHORITY_ENV: authority}),
+            # Its authority: what it may do comes from here, never from an event. libpq verifies
+            # the server (sslmode verify-full) against RDS's CAs in the archive.
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={AUTHORITY_ENV: authority, "PGSSLROOTCERT": LAMBDA_CA_BUNDLE}
+            ),
             reserved_concurrent_executions=kind.concurrency if args.reserved_concurrency else None,
             tracing_config={"mode": "Active"},
             tags=tags,

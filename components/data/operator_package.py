@@ -1,8 +1,8 @@
 """The deployment archive of the in-VPC "operator" Lambda function, built reproducibly.
 
 The function (python3.13 on arm64) runs the project's own code: the modules of ``ops/`` and
-``seed/`` its handler imports (not the CLI, the cost estimate, the program's mocks...), and
-``sql/``, plus psycopg 3 with its binary wheel for that platform, unpacked at the zip root where
+``seed/`` its handler imports (not the CLI, the cost estimate, the program's mocks...),
+``sql/`` and the RDS CA bundle ``certs/rds-ca-bundle.pem``, plus psycopg 3 with its binary wheel for that platform, unpacked at the zip root where
 Lambda imports from. Pulumi hashes a .zip file by the sha256 of its raw bytes, so the same
 inputs must give a byte-identical zip or every ``pulumi up`` would redeploy the function:
 names are sorted, timestamps and permissions fixed, entries stored uncompressed (deflate
@@ -42,8 +42,8 @@ ARCHIVE = Path(".build/operator.zip")
 # (found by reading their import statements, not by running them), and the migrations.
 HANDLER_SOURCE = Path("ops/operator_handler.py")
 HANDLER_PACKAGES = ("ops", "seed")
-PROJECT_DATA = (("sql", "*.sql"),)
-TEXT_SUFFIXES = (".py", ".sql")
+PROJECT_DATA = (("sql", "*.sql"), ("certs", "*.pem"))  # the migrations; RDS's CAs (components/rds_ca.py)
+TEXT_SUFFIXES = (".py", ".sql", ".pem")
 
 # 1980-01-01 is the earliest date a zip entry can hold: no build-time clock in the bytes.
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)

@@ -23,6 +23,7 @@ import yaml
 
 from components.config import ConfigError
 from components.observability.datadog_queries import HEALTH_CHECK_INSTANCE, SERVICE
+from components.rds_ca import INSTANCE_BUNDLE
 
 AGENT_DIR = "/etc/datadog-agent"
 REPO_PATH = "/etc/yum.repos.d/datadog.repo"
@@ -161,7 +162,10 @@ def http_check_yaml(settings: AgentSettings) -> dict:
 
 
 def postgres_yaml(settings: AgentSettings) -> dict:
-    """The database as the monitoring login (member of pg_monitor only), over TLS."""
+    """The database as the monitoring login (member of pg_monitor only), over TLS with the
+    server's certificate checked against RDS's CA (shipped in the user data,
+    components/rds_ca.py) and its name against the host: the check's ``ssl`` takes libpq's
+    modes and ``ssl_root_cert`` the CA file (integrations-core postgres conf.yaml.example)."""
     return {
         "init_config": {},
         "instances": [
@@ -171,7 +175,8 @@ def postgres_yaml(settings: AgentSettings) -> dict:
                 "dbname": settings.db_name,
                 "username": MONITOR_LOGIN,
                 "password": _secret(settings.monitor_secret_arn, "password"),
-                "ssl": "require",
+                "ssl": "verify-full",
+                "ssl_root_cert": INSTANCE_BUNDLE,
                 "tags": settings.tags,
             }
         ],

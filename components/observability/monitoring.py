@@ -550,7 +550,12 @@ class Monitoring(pulumi.ComponentResource):
             aws_regions={"include_all": True},
             metrics_config={"namespace_filters": {"include_onlies": ["AWS/RDS", "AWS/ApplicationELB", "AWS/EC2"]}},
             logs_config={"lambda_forwarder": {}},
-            resources_config={},
+            # Extended resource collection is on unless switched off ("Defaults to `true`",
+            # pulumi-datadog IntegrationAccount resources_config.extended_collection) and needs
+            # Datadog's separate resource-collection permissions (Datadog API reference, "Get
+            # resource collection IAM permissions", which its Terraform guide grants with the
+            # SecurityAudit managed policy): not granted, since the monitors read metrics only.
+            resources_config={"extended_collection": False, "cloud_security_posture_management_collection": False},
             traces_config={"xray_services": {}},
             # Not env:<stack>: the integration reads every stack's metrics in the account.
             account_tags=[f"integration-owner:{self._args.stack}", "managed-by:pulumi"],
