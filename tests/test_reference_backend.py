@@ -124,22 +124,16 @@ def shared(start) -> Backend:
     return start()
 
 
-def smoke(capsys, backend: Backend, scratch: Scratch) -> tuple[int, str, str]:
+def smoke(capsys, monkeypatch, backend: Backend, scratch: Scratch) -> tuple[int, str, str]:
     edge = serve_site(scratch, SPA_ROUTES_CODE, SITE, backend.url)
-    return run(
-        capsys,
-        "smoke",
-        "--api-url", f"{edge}/api",
-        "--site-url", f"{edge}/",
-        "--token", TOKENS["api_token"],
-        "--admin-token", TOKENS["admin_token"],
-        "--requests", "20",
-    )  # fmt: skip
+    monkeypatch.setenv("SWIPESAVVY_API_TOKEN", TOKENS["api_token"])
+    monkeypatch.setenv("SWIPESAVVY_ADMIN_TOKEN", TOKENS["admin_token"])
+    return run(capsys, "smoke", "--api-url", f"{edge}/api", "--site-url", f"{edge}/", "--requests", "20")
 
 
-def test_smoke_passes_every_check_against_the_reference_backend(start, capsys):
+def test_smoke_passes_every_check_against_the_reference_backend(start, capsys, monkeypatch):
     backend = start()
-    code, out, err = smoke(capsys, backend, backend.scratch)
+    code, out, err = smoke(capsys, monkeypatch, backend, backend.scratch)
     assert code == EXIT_OK, out + err
     marks = [line.split()[:2] for line in out.splitlines() if line[:1] in "✓✗"]
     assert marks == [["✓", name] for name in (
@@ -148,9 +142,9 @@ def test_smoke_passes_every_check_against_the_reference_backend(start, capsys):
     )]  # fmt: skip
 
 
-def test_smoke_names_the_check_a_broken_backend_fails(start, capsys):
+def test_smoke_names_the_check_a_broken_backend_fails(start, capsys, monkeypatch):
     backend = start(FEATURE_FLAGS_ENABLED="false")  # the flags endpoint answers 503
-    code, out, err = smoke(capsys, backend, backend.scratch)
+    code, out, err = smoke(capsys, monkeypatch, backend, backend.scratch)
     assert code == EXIT_FAILED
     assert "✗ feature_flags" in out and "HTTP 503, expected 200" in out
     assert "✓ health" in out and "✓ export" in out
