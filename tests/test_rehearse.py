@@ -154,6 +154,29 @@ def test_no_postgresql_is_one_line_and_exit_3(capsys, monkeypatch):
     assert not _leftovers()
 
 
+def test_an_interrupt_names_the_step_it_stopped_and_what_was_removed(capsys, monkeypatch):
+    """Ctrl-C while the release is being unpacked: no transaction was in progress, and the
+    message says what was interrupted instead of one."""
+
+    def interrupted_unpacking(_state):
+        raise KeyboardInterrupt  # as the tar the step runs is interrupted
+
+    def steps_to_the_backend(params, program):
+        steps = rehearse.rehearsal_steps(params, program)
+        phase, name, text, _ = next(step for step in steps if step[1] == "backend")
+        return [*[step for step in steps if step[1] == "schema"], (phase, name, text, interrupted_unpacking)]
+
+    monkeypatch.setattr(rehearse_cli, "BackgroundProgram", lambda _run: rehearse.BackgroundProgram(lambda: None))
+    monkeypatch.setattr(rehearse_cli, "rehearsal_steps", steps_to_the_backend)
+    code, _, err = run(capsys, "rehearse", "--scale", "0.02")
+    assert code == EXIT_INTERRUPTED
+    assert err.strip().splitlines()[-1] == (
+        'error: interrupted during "backend: starting the release as its systemd unit does": this run\'s local '
+        "PostgreSQL, processes and scratch directory were removed; nothing outside this machine was touched"
+    )
+    assert not _leftovers()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
