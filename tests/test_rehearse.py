@@ -5,7 +5,9 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pwd
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -14,11 +16,12 @@ import time
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 from test_ops_stack_cli import one_line_error, run
 
 from components.app.backend_boot import render_environment
-from ops import rehearse, rehearse_cli
+from ops import local_postgres, rehearse, rehearse_cli
 from ops.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 from ops.local_postgres import OWNER_FILE, Scratch, ServerUnavailable, reap_leftovers
 from ops.plan import (
@@ -296,6 +299,37 @@ def test_scratch_close_stops_its_processes_and_removes_the_directory():
     sleeper = scratch.start(["sleep", "60"], "sleep.log")
     scratch.close()
     assert sleeper.poll() is not None and not scratch.path.exists()
+
+
+def test_the_superuser_password_is_a_file_only_during_initdb_and_only_for_the_servers_user(monkeypatch):
+    """Other local users can read the CA certificate and nothing else of the scratch directory;
+    the password file is the server user's alone, and gone once initdb has read it."""
+    seen = {}
+    real_run = local_postgres._run
+
+    def run_and_look(command, what):
+        if what == "initdb":
+            pwfile = Path(command[command.index("--pwfile") + 1])
+            seen["pwfile"] = (stat.S_IMODE(pwfile.stat().st_mode), pwfile.stat().st_uid)
+            seen["root"] = stat.S_IMODE(pwfile.parent.stat().st_mode)
+        real_run(command, what)
+
+    monkeypatch.setattr(local_postgres, "_run", run_and_look)
+    scratch = Scratch("rehearse")
+    try:
+        server = local_postgres.start_postgres(scratch)
+        scratch.start(["true"], "another.log").wait()
+        server_uid = pwd.getpwnam(local_postgres.SERVER_USER).pw_uid if os.geteuid() == 0 else os.geteuid()
+        assert seen == {"pwfile": (0o600, server_uid), "root": 0o711}
+        modes = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in scratch.path.iterdir()}
+        assert "pwfile" not in modes
+        assert modes.pop("server.crt") == 0o644  # what clients verify the server against
+        assert {name: mode for name, mode in modes.items() if mode & 0o077} == {}
+        assert {"owner.pid", "server.key", "data", "postgres.log", "another.log"} <= set(modes)
+        with psycopg.connect(server.dsn()) as conn:  # the password still logs in
+            assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+    finally:
+        scratch.close()
 
 
 # --- the architecture picture ---------------------------------------------------------------------
