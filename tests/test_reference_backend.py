@@ -6,6 +6,7 @@ the DogStatsD metrics and span names are the ones the monitors query.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import secrets
@@ -181,6 +182,78 @@ def test_tokens_and_bodies_are_checked(shared, call, token, status):
     method, path, body = call
     answer = Http(shared.url, shared.url, "", "", 10.0).fetch(method, shared.url + path, body, TOKENS.get(token, token))
     assert answer.status == status, answer.body
+
+
+def raw(backend: Backend, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+    """(status, headers, JSON body) of a request written as given: any header, any bytes."""
+    host, port = backend.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        answer = conn.getresponse()
+        return answer.status, answer.headers, json.loads(answer.read())
+    finally:
+        conn.close()
+
+
+BIG_BODY = json.dumps({"enabled": True, "padding": "x" * 20_000}).encode()  # over the 16 KB limit
+BROTLI = b"\x1b\x0f\x00\xf8\x25\x00\x00\x00"  # any bytes: the encoding is refused before they are read
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "token", "status", "error"),
+    [
+        (BIG_BODY, {}, None, 401, "a valid bearer token is required"),  # the token first: no body read
+        (BIG_BODY, {}, "admin_token", 413, "the body is over 16kb"),
+        (BROTLI, {"Content-Encoding": "br"}, None, 401, "a valid bearer token is required"),
+        (
+            BROTLI,
+            {"Content-Encoding": "br"},
+            "admin_token",
+            415,
+            "the body's Content-Encoding is not accepted (send it uncompressed)",
+        ),
+        (b'{"enabled": tru', {}, "admin_token", 400, "the body is not JSON"),
+    ],
+    ids=["too-large-no-token", "too-large", "brotli-no-token", "brotli", "not-json"],
+)
+def test_a_body_refused_is_the_callers_4xx_after_the_token_check_and_no_error_logged(
+    shared, body, headers, token, status, error
+):
+    headers = {"Content-Type": "application/json", **headers}
+    if token:
+        headers["Authorization"] = f"Bearer {TOKENS[token]}"
+    answer = raw(shared, "POST", "/api/features/dark_mode/toggle", body, headers)
+    assert (answer[0], answer[2]) == (status, {"error": error})
+    assert [e for e in shared.log() if e["level"] == "error"] == []  # no 5xx monitor trips
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "token", "status"),
+    [
+        ("GET", "/api/health", None, 200),
+        ("GET", "/api/features/all", None, 200),
+        ("GET", "/api/features/audit-log", "admin_token", 200),
+        ("GET", "/api/features/audit-log", None, 401),
+        ("GET", "/api/analytics/campaign/x/metrics", "api_token", 400),
+        ("GET", "/api/no-such-call", None, 404),
+        ("GET", "/no-such-page", None, 404),
+        ("DELETE", "/api/features/all", None, 404),
+    ],
+)
+def test_every_answer_is_json_never_sniffed_nor_cached(shared, method, path, token, status):
+    headers = {"Authorization": f"Bearer {TOKENS[token]}"} if token else {}
+    code, answered, body = raw(shared, method, path, b"", headers)  # JSON or json.loads raises
+    assert code == status
+    assert answered["Content-Type"] == "application/json; charset=utf-8"
+    assert (answered["X-Content-Type-Options"], answered["Cache-Control"]) == ("nosniff", "no-store")
+    if status == 404:
+        assert body == {"error": "not found"}
+
+
+def test_the_server_sets_its_own_header_and_request_timeouts(shared):
+    listening = next(e for e in shared.log() if e["message"] == "listening")
+    assert (listening["headers_timeout_ms"], listening["request_timeout_ms"]) == (10000, 30000)
 
 
 def test_without_the_tokens_secret_token_calls_answer_503_and_the_rest_works(start):
