@@ -95,7 +95,7 @@ class InProcessLambda:
 
     def deploy(self, connection: dict) -> None:
         logins = {
-            login: ManagedLogin(group, app_login_secret(self.rds_database, login)[0])
+            login: ManagedLogin(group, app_login_secret(self.rds_database, login)[0], connection_limit=5)
             for login, group in {**APP_LOGINS, "swipesavvy_monitor": "swipesavvy_monitoring"}.items()
         }
         writer = Authority("write", connection, logins)
