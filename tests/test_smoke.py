@@ -129,12 +129,15 @@ def test_a_slow_api_fails_the_300_ms_target_with_its_figures(capsys):
 
 
 def test_a_hanging_api_times_out_cleanly(capsys):
-    with SmokeFixture("hang", hang_s=2.0) as fixture:
+    """The API never answers while the run lasts: each request gives up after --timeout, so
+    the run ends long before a single unanswered request would (however busy the machine)."""
+    hang_s = 300.0
+    with SmokeFixture("hang", hang_s=hang_s) as fixture:
         before = fixture.state()
         started = time.monotonic()
         code, out, err = run(capsys, *smoke_argv(fixture, "--timeout", "0.3", "--requests", "5"))
         elapsed = time.monotonic() - started
-    assert code == EXIT_FAILED and elapsed < 15
+    assert code == EXIT_FAILED and elapsed < hang_s
     assert "no answer within 0.3 s" in out
     assert marks(out)["dashboard"] and marks(out)["site_latency"]  # the site is not the API
     assert fixture.state() == before
