@@ -6,12 +6,12 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
+from test_operator_handler import release_when_waited_for
 
 from ops.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, main
 from ops.connection import APPLICATION_NAME, describe
@@ -217,19 +217,18 @@ def test_seeder_says_it_waits_for_the_seed_lock_then_gives_up(migrated_dsn, caps
     assert waiting.startswith("waiting up to 0.5 s for another seeder holding the seed lock on ")
     assert error.startswith("error: gave up after 0.5 s: another seeder still holds the seed lock on ")
     assert "--lock-timeout" in error
-    assert 0.5 <= waited < 5
+    assert waited >= 0.5  # and it answered while the lock was still held: the wait was bounded
     assert _seed_state(migrated_dsn) == (0, 0)
 
 
 def test_seeder_proceeds_when_the_other_releases_the_lock(migrated_dsn, capsys):
     with psycopg.connect(migrated_dsn, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (SEED_LOCK_KEY,))
-        release = threading.Timer(0.5, other.execute, ("SELECT pg_advisory_unlock(%s)", (SEED_LOCK_KEY,)))
-        release.start()
-        code, out, err = run(capsys, "db", "seed", "--dsn", migrated_dsn, "--scale", "0.02")
+        release = release_when_waited_for(migrated_dsn, other, SEED_LOCK_KEY)  # not after a delay
+        code, out, err = run(capsys, "db", "seed", "--dsn", migrated_dsn, "--scale", "0.02", "--lock-timeout", "600")
         release.join()
     assert code == EXIT_OK, err
-    assert err.startswith("waiting up to 60 s for another seeder") and len(err.strip().splitlines()) == 1
+    assert err.startswith("waiting up to 600 s for another seeder") and len(err.strip().splitlines()) == 1
     assert _seed_state(migrated_dsn)[1] == 1
 
 

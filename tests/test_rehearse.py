@@ -213,7 +213,9 @@ def _scratch_of(pid: int, purpose: str) -> Path | None:
     return None
 
 
-START_LIMIT_S = 180.0
+# Only so that a marker never printed, or a process never gone, fails the test instead of
+# hanging CI: each wait ends as soon as its condition holds, however busy the machine.
+HANG_GUARD_S = 600.0
 
 
 def _start_until(command: list[str], marker: str) -> tuple[subprocess.Popen, list[str]]:
@@ -221,7 +223,7 @@ def _start_until(command: list[str], marker: str) -> tuple[subprocess.Popen, lis
     process = subprocess.Popen(
         [sys.executable, "-m", "ops", *command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    watchdog = threading.Timer(START_LIMIT_S, process.kill)  # a marker never printed ends the test, not CI
+    watchdog = threading.Timer(HANG_GUARD_S, process.kill)  # a marker never printed ends the test, not CI
     watchdog.daemon = True
     watchdog.start()
     seen = []
@@ -234,8 +236,8 @@ def _start_until(command: list[str], marker: str) -> tuple[subprocess.Popen, lis
     raise AssertionError(f"{marker!r} never printed: {''.join(seen)[-2000:]}")
 
 
-def _gone(pids: list[int], path: Path, within_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + within_s
+def _gone(pids: list[int], path: Path) -> bool:
+    deadline = time.monotonic() + HANG_GUARD_S
     while time.monotonic() < deadline:
         if not path.exists() and not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids):
             return True
@@ -251,7 +253,7 @@ def test_sigterm_stops_the_rehearsal_its_servers_and_removes_its_directory():
         scratch = _scratch_of(process.pid, "rehearse")
         assert scratch is not None and len(children) >= 3  # postgres, node (backend), node (edge), guardian
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=HANG_GUARD_S)
     finally:
         process.kill()
     assert process.returncode == EXIT_INTERRUPTED
@@ -270,7 +272,7 @@ def test_a_killed_or_terminated_sandbox_leaves_nothing_running(how):
         scratch = _scratch_of(process.pid, "sandbox")
         assert scratch is not None and children
         process.send_signal(how)
-        out, _ = process.communicate(timeout=60)
+        out, _ = process.communicate(timeout=HANG_GUARD_S)
     finally:
         process.kill()
     if how == signal.SIGTERM:  # as Ctrl-C: the sandbox's normal end
