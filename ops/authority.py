@@ -41,6 +41,8 @@ class AuthorityMissing(Exception):
 class ManagedLogin:
     group: str
     secret_arn: str
+    connection_limit: int  # as the stack declares them: a create_login asking for others is refused
+    statement_timeout_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,18 @@ def _check_arguments(authority: Authority, operation: str, args: Mapping[str, An
             )
         if PASSWORD_SECRET_KEY in args:
             _secret_of(args["name"], login.secret_arn, args[PASSWORD_SECRET_KEY])
+        # A missing connection_limit is the operation's own error; a missing timeout means none (0).
+        asked = {
+            "connection_limit": args.get("connection_limit", login.connection_limit),
+            "statement_timeout_ms": args.get("statement_timeout_ms") or 0,
+        }
+        for setting, value in asked.items():
+            declared = getattr(login, setting)
+            if isinstance(value, bool) or value != declared:
+                raise InvalidRequest(
+                    f"{setting} {value!r} is not {args['name']}'s {setting} {declared} as this stack declares it;"
+                    f" {REFUSED}"
+                )
 
 
 def authorize(

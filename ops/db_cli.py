@@ -370,9 +370,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         args.dsn = _create_sandbox_database(server.dsn())
         for step in (cmd_db_migrate, cmd_db_seed, cmd_verify):
             step(args)
-        print(f"sandbox ready: export {DSN_ENV}='{args.dsn}'", flush=True)
-        print("then try: .venv/bin/python -m ops verify; Ctrl-C stops the server and deletes its data", flush=True)
-        with suppress(KeyboardInterrupt):  # Ctrl-C (or SIGTERM) is the sandbox's normal end
+        # From the line that says it is ready, Ctrl-C (or SIGTERM) is the sandbox's normal end.
+        with suppress(KeyboardInterrupt):
+            print(f"sandbox ready: export {DSN_ENV}='{args.dsn}'", flush=True)
+            print("then try: .venv/bin/python -m ops verify; Ctrl-C stops the server and deletes its data", flush=True)
             threading.Event().wait()
         print("sandbox stopped, its data deleted")
     finally:

@@ -15,29 +15,67 @@ from pathlib import Path
 
 import yaml
 
-from components.config import NAMESPACE, PROJECT_ROOT, ConfigError, parse_stack_config
+from components.config import NAMESPACE, PROJECT_ROOT, ConfigError, parse_stack_config, read_stack_file
 from ops import orphans, pending_creates, review, snapshots
 from ops.command import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
 from ops.pulumi_cli import pulumi_command
 
+OUTPUTS_FIX = "pulumi stack output --stack staging --json > FILE"
+
+
+def _staging_settings() -> dict:
+    """Staging's settings, refused unless they are what staging itself deploys: a review
+    stack copies them, and a value of the wrong type would otherwise surface as a traceback."""
+    path = PROJECT_ROOT / "Pulumi.staging.yaml"
+    try:
+        staging = read_stack_file(path)  # its errors name the file
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    try:
+        region = staging.get("aws:region")
+        if region is not None and not isinstance(region, str):
+            raise ConfigError(
+                f"aws:region = {region!r} is not a region name (fix: pulumi config set --stack staging aws:region "
+                "us-east-1)"
+            )
+        settings = {key.partition(":")[2]: v for key, v in staging.items() if key.startswith(f"{NAMESPACE}:")}
+        parse_stack_config("staging", settings, region=region)
+    except ConfigError as error:
+        raise UsageError(f"{path.name}: {error}") from None
+    return staging
+
+
+def _staging_outputs(name: str) -> dict:
+    """``--staging-outputs``: a JSON object, as ``pulumi stack output --json`` prints it."""
+    try:
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as error:
+        raise UsageError(f"--staging-outputs {name}: {error.strerror}") from None
+    try:
+        outputs = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"--staging-outputs {name} is not UTF-8 text (byte {error.start}) (fix: {OUTPUTS_FIX})"
+        ) from None
+    except json.JSONDecodeError:
+        raise UsageError(f"--staging-outputs {name} is not JSON (fix: {OUTPUTS_FIX})") from None
+    if not isinstance(outputs, dict):
+        raise UsageError(
+            f"--staging-outputs {name} holds a JSON {type(outputs).__name__}, not staging's outputs by name "
+            f"(fix: {OUTPUTS_FIX})"
+        )
+    return outputs
+
 
 def cmd_review_config(args: argparse.Namespace) -> int:
-    staging = yaml.safe_load((PROJECT_ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    staging = _staging_settings()
+    outputs = _staging_outputs(args.staging_outputs)
     try:
-        raw = sys.stdin.read() if args.staging_outputs == "-" else Path(args.staging_outputs).read_text()
-    except OSError as error:
-        raise UsageError(f"--staging-outputs {args.staging_outputs}: {error.strerror}") from None
-    try:
-        outputs = json.loads(raw)
         keys = all(os.environ.get(name) for name in review.DATADOG_KEY_ENV)
         config = review.review_config(staging, outputs, args.pr, datadog_keys=keys)
         stack = review.review_stack_name(args.pr)
         settings = {key.partition(":")[2]: v for key, v in config.items() if key.startswith(f"{NAMESPACE}:")}
         parse_stack_config(stack, settings, region=config.get("aws:region"))
-    except json.JSONDecodeError:
-        raise UsageError(
-            f"--staging-outputs {args.staging_outputs} is not JSON (fix: pulumi stack output --stack staging --json)"
-        ) from None
     except (review.ReviewConfigError, ConfigError) as error:
         raise CommandFailed(str(error)) from None
     target = Path(args.output) if args.output else PROJECT_ROOT / f"Pulumi.{stack}.yaml"

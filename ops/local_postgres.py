@@ -83,8 +83,8 @@ class Scratch:
 
     def __init__(self, purpose: str):
         self.removed_leftovers = reap_leftovers(purpose)
-        self.path = Path(tempfile.mkdtemp(prefix=f"swipesavvy-{purpose}-"))
-        (self.path / OWNER_FILE).write_text(str(os.getpid()))
+        self.path = Path(tempfile.mkdtemp(prefix=f"swipesavvy-{purpose}-"))  # 0700
+        self.write_private(OWNER_FILE, str(os.getpid()))
         self.processes: list[tuple[subprocess.Popen, signal.Signals]] = []
         self._guardian = subprocess.Popen(
             [sys.executable, "-m", "ops.guardian"],
@@ -97,6 +97,13 @@ class Scratch:
         )
         self._tell(f"dir {self.path}")
 
+    def write_private(self, name: str, text: str) -> Path:
+        """A new file in the directory that only its owner can read, from its first byte."""
+        path = self.path / name
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(text)
+        return path
+
     def _tell(self, line: str) -> None:
         self._guardian.stdin.write(line + "\n")
         self._guardian.stdin.flush()
@@ -106,7 +113,7 @@ class Scratch:
     ) -> subprocess.Popen:
         """A child process whose output goes to ``log_name`` in the scratch directory, stopped
         with ``stop_signal``."""
-        with open(self.path / log_name, "ab") as log:
+        with os.fdopen(os.open(self.path / log_name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, **kwargs)
         self.processes.append((process, stop_signal))
         self._tell(f"pid {process.pid} {stop_signal.name}")
@@ -191,7 +198,6 @@ def start_postgres(scratch: Scratch) -> LocalPostgres:
     binaries = server_binaries()
     root, data = scratch.path, scratch.path / "data"
     password = secrets.token_urlsafe(24)
-    (root / "pwfile").write_text(password)
     try:
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -203,16 +209,23 @@ def start_postgres(scratch: Scratch) -> LocalPostgres:
     except (OSError, subprocess.CalledProcessError):
         raise ServerUnavailable("openssl could not make the server's certificate (fix: ./install.sh)") from None
     (root / "server.key").chmod(0o600)
-    root.chmod(0o755)  # clients (the backend) read the certificate
-    if os.geteuid() == 0:
-        user = pwd.getpwnam(SERVER_USER)
-        for path in (root, root / "pwfile", root / "server.key", root / "server.crt"):
-            os.chown(path, user.pw_uid, user.pw_gid)
-    _run(
-        [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(root / "pwfile")]
-        + ["--auth=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"],
-        "initdb",
-    )
+    (root / "server.crt").chmod(0o644)
+    # Other users may read the certificate, by its path; nothing else here, and list nothing.
+    root.chmod(0o711)
+    # The superuser's password exists as a file only while initdb reads it, for the server's user alone.
+    pwfile = scratch.write_private("pwfile", password)
+    try:
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(SERVER_USER)
+            for path in (root, pwfile, root / "server.key", root / "server.crt"):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        _run(
+            [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(pwfile)]
+            + ["--auth=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"],
+            "initdb",
+        )
+    finally:
+        pwfile.unlink()
     (data / "pg_hba.conf").write_text(
         "hostssl all all 127.0.0.1/32 scram-sha-256\nhostssl all all ::1/128 scram-sha-256\n"
         "hostnossl all all all reject\n"
@@ -222,6 +235,7 @@ def start_postgres(scratch: Scratch) -> LocalPostgres:
         "listen_addresses": HOST,
         "port": str(port),
         "unix_socket_directories": str(root),
+        "unix_socket_permissions": "0700",  # pg_hba refuses local connections too
         "ssl": "on",
         "ssl_cert_file": str(root / "server.crt"),
         "ssl_key_file": str(root / "server.key"),

@@ -38,6 +38,9 @@ from seed.loader import count_mock_rows, is_intact, load_mock_data, read_manifes
 
 SEED_PARAMETERS = ("scale", "rng_seed", "anchor_date", "dataset_version")
 FLAG_REASON = "stack config swipesavvy:featureFlags"
+# Set by the operator function from its Lambda context (never by the event): who invoked it,
+# recorded in the audit log beside the actor the request claims.
+INVOKER_ARG = "invoker"
 
 Operation = Callable[[psycopg.Connection, Mapping[str, Any]], dict[str, Any]]
 
@@ -128,7 +131,8 @@ def apply_flags(conn: psycopg.Connection, args: Mapping[str, Any]) -> dict[str, 
         settings = flag_settings(_arg(args, "flags"))
     except InvalidFlagSetting as error:
         raise InvalidRequest(str(error)) from None
-    changed = apply_flag_settings(conn, settings, actor=_arg(args, "actor"), reason=FLAG_REASON)
+    reason = f"{FLAG_REASON}; invoked as {args[INVOKER_ARG]}" if INVOKER_ARG in args else FLAG_REASON
+    changed = apply_flag_settings(conn, settings, actor=_arg(args, "actor"), reason=reason)
     return {"changed": changed}
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -52,11 +53,13 @@ from ops.connection import (
 from ops.db_credentials import CredentialsUnavailable
 from ops.flags import UnknownFlag
 from ops.migrations import MigrationError
-from ops.operations import InvalidRequest, run_operation
+from ops.operations import INVOKER_ARG, InvalidRequest, run_operation
 from ops.operator_client import FUNCTION_TIMEOUT_S
 from seed.loader import SeedError
 
 LOCK_TIMEOUT_S = float(DEFAULT_LOCK_TIMEOUT_S)
+# PostgreSQL's lock_timeout is an int of milliseconds: INT_MAX ms, in whole seconds.
+MAX_LOCK_TIMEOUT_S = (2**31 - 1) // 1000
 ANSWER_MARGIN_S = 30.0  # left, after the statement timeout, to answer before the function is killed
 ROTATION_RETRY_DELAY_S = 2.0
 PASSWORD_REFUSED = "password authentication failed"
@@ -93,10 +96,32 @@ def _request(event: Any) -> tuple[Mapping[str, Any], str, Mapping[str, Any], flo
     connection, operation, args = event.get("connection"), event.get("operation"), event.get("args", {})
     if not isinstance(operation, str) or not isinstance(connection, Mapping) or not isinstance(args, Mapping):
         raise InvalidRequest(shape)
+    if INVOKER_ARG in args:
+        raise InvalidRequest(f"args.{INVOKER_ARG} is not the caller's to set: the operator records who invoked it")
     lock_timeout_s = event.get("lock_timeout_s", LOCK_TIMEOUT_S)
-    if isinstance(lock_timeout_s, bool) or not isinstance(lock_timeout_s, (int, float)) or lock_timeout_s < 0:
-        raise InvalidRequest(f"lock_timeout_s must be a number of seconds >= 0, got {lock_timeout_s!r}")
+    if (
+        isinstance(lock_timeout_s, bool)
+        or not isinstance(lock_timeout_s, (int, float))
+        or not math.isfinite(lock_timeout_s)
+        or not 0 <= lock_timeout_s <= MAX_LOCK_TIMEOUT_S
+    ):
+        raise InvalidRequest(
+            f"lock_timeout_s must be a number of seconds from 0 to {MAX_LOCK_TIMEOUT_S} (PostgreSQL's largest "
+            f"lock_timeout), got {lock_timeout_s!r}"
+        )
     return connection, operation, args, float(lock_timeout_s)
+
+
+def invoker(context: Any) -> str | None:
+    """Who invoked this function, as Lambda (not the event) says: the ARN invoked and the
+    request id, which CloudTrail's Invoke record pairs with the caller's IAM identity, and a
+    Cognito identity when Lambda authorized one. ``client_context`` is the caller's own
+    claim, so it is not used. None outside Lambda."""
+    arn, request_id = getattr(context, "invoked_function_arn", None), getattr(context, "aws_request_id", None)
+    if not (arn and request_id):
+        return None
+    cognito = getattr(getattr(context, "identity", None), "cognito_identity_id", None)
+    return f"lambda {arn} request {request_id}" + (f" cognito {cognito}" if cognito else "")
 
 
 def _ms(seconds: float) -> str:
@@ -181,6 +206,8 @@ def _answer(event: Any, context: Any) -> dict[str, Any]:
         connection, operation, args, lock_timeout_s = _request(event)
         authority = Authority.from_json(os.environ.get(AUTHORITY_ENV))
         allowed = authorize(authority, operation, connection, args)
+        if (who := invoker(context)) is not None:
+            args = {**args, INVOKER_ARG: who}
         with session_limits(lock_timeout_s=lock_timeout_s, statement_timeout_s=statement_timeout_for(context)):
             result = _run(allowed, operation, args)
     except Exception as error:

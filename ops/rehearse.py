@@ -360,8 +360,7 @@ def run_backend(scratch: Scratch, release_dir: Path, exec_start: str, env_file: 
 
 def serve_site(scratch: Scratch, function_code: str, site_dir: Path, api_origin: str) -> str:
     """``ops/edge.js``: the site's build behind the viewer-request function, /api/* to ``api_origin``; its URL."""
-    code_file = scratch.path / "viewer-request.js"
-    code_file.write_text(function_code)
+    code_file = scratch.write_private("viewer-request.js", function_code)
     port = free_port()
     process = scratch.start(
         ["node", str(PROJECT_ROOT / "ops" / "edge.js")],
@@ -394,7 +393,7 @@ def start_backend(state: Rehearsal) -> Outcome:
             f"the release uploaded has sha256 {digest[:12]}, the user data installs {settings['RELEASE_SHA256'][:12]}",
         )
     directory = state.scratch.path / "release"
-    directory.mkdir()
+    directory.mkdir(mode=0o700)
     # As the install script unpacks it.
     subprocess.run(["tar", "-xzf", release.path, "-C", str(directory), "--no-same-owner"], check=True)
     state.tokens = {"api_token": secrets.token_urlsafe(24), "admin_token": secrets.token_urlsafe(24)}
@@ -409,9 +408,9 @@ def start_backend(state: Rehearsal) -> Outcome:
     fixed = json.loads(settings["FIXED_ENVIRONMENT"])
     fixed |= {"API_PORT": str(free_port()), "DB_SSLMODE": fixed.get("DB_SSLMODE", "verify-full")}
     fixed["DB_SSLROOTCERT"] = str(state.server.ca_file)
-    env_file = state.scratch.path / "backend.env"
-    env_file.write_text(render_environment(json.dumps(secret), BACKEND_LOGIN, fixed, "", json.dumps(state.tokens)))
-    env_file.chmod(0o600)
+    env_file = state.scratch.write_private(
+        "backend.env", render_environment(json.dumps(secret), BACKEND_LOGIN, fixed, "", json.dumps(state.tokens))
+    )
     state.statsd = DogStatsDListener()
     state.backend_url = run_backend(state.scratch, directory, unit["ExecStart"], env_file, state.statsd.port)
     node = shlex.split(unit["ExecStart"])[0]

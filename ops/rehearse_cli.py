@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from components.config import PROJECT_ROOT, ConfigError, StackConfig, parse_stack_config
-from ops.command import EXIT_UNAVAILABLE, CommandFailed, UsageError, print_rows, verdict
+from ops.command import EXIT_INTERRUPTED, EXIT_UNAVAILABLE, CommandFailed, UsageError, print_rows, verdict
 from ops.cost_cli import cost_summary
 from ops.db_cli import seed_parameters
 from ops.local_postgres import ServerUnavailable, announced_scratch, terminate_on_sigterm
@@ -29,8 +29,15 @@ from ops.rehearse import (
 )
 
 
-def _progress(index: int, total: int, text: str) -> None:
-    print(f"[{index}/{total}] {text}..." if total else f"{text}...", file=sys.stderr, flush=True)
+class _Progress:
+    """Prints each step as it starts, and remembers it: an interrupt names what it stopped."""
+
+    def __init__(self) -> None:
+        self.doing = ""
+
+    def __call__(self, index: int, total: int, text: str) -> None:
+        self.doing = text
+        print(f"[{index}/{total}] {text}..." if total else f"{text}...", file=sys.stderr, flush=True)
 
 
 GRAPH_FORMATS = ("svg", "png", "pdf")
@@ -78,17 +85,22 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     # The program under mocks takes longest (imports included) and needs nothing from the
     # database: it runs in a thread from the start, while PostgreSQL starts and phases 1-2 run.
     program = BackgroundProgram(lambda: run_program(stack_config(args.stack), stack=args.stack))
+    progress = _Progress()
     try:
-        _progress(0, 0, "database: starting a throwaway PostgreSQL over TLS")
+        progress(0, 0, "database: starting a throwaway PostgreSQL over TLS")
         started = time.perf_counter()
         try:
             detail = start_database(state)
         except ServerUnavailable as error:
             raise CommandFailed(f"cannot start the local PostgreSQL: {error}", EXIT_UNAVAILABLE) from None
         first = Criterion(1, "database", True, time.perf_counter() - started, detail)
-        criteria = [first, *run_steps(rehearsal_steps(params, program), state, _progress)]
-    except KeyboardInterrupt:
-        raise  # the thread is a daemon: the exit does not wait for it
+        criteria = [first, *run_steps(rehearsal_steps(params, program), state, progress)]
+    except KeyboardInterrupt:  # the program's thread is a daemon: the exit does not wait for it
+        raise CommandFailed(
+            f'interrupted during "{progress.doing}": this run\'s local PostgreSQL, processes and scratch directory were '
+            "removed; nothing outside this machine was touched",
+            EXIT_INTERRUPTED,
+        ) from None
     except BaseException:
         program.finish()  # nothing of this run keeps running in this process
         raise

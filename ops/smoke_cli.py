@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import asdict
 
 from ops.command import EXIT_INTERRUPTED, EXIT_NOT_RESTORED, CommandFailed, UsageError, print_rows, verdict
@@ -47,6 +48,19 @@ def smoke_urls(args: argparse.Namespace) -> tuple[str, str]:
     return outputs["api_url"], outputs["site_url"]
 
 
+def warn_of_token_options(args: argparse.Namespace) -> None:
+    """Tokens given as options are readable in ``ps`` and kept in shell history: say so, once."""
+    options = {"--token": (args.token, API_TOKEN_ENV), "--admin-token": (args.admin_token, ADMIN_TOKEN_ENV)}
+    given = {option: env for option, (value, env) in options.items() if value}
+    if given:
+        print(
+            f"warning: {' and '.join(given)} put tokens in ps and shell history "
+            f"(fix: set {' and '.join(given.values())} instead)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _token(value: str | None, env: str, option: str) -> str:
     token = value or os.environ.get(env)
     if not token:
@@ -63,6 +77,7 @@ def _restored(undo: Undo) -> str:
 def cmd_smoke(args: argparse.Namespace) -> int:
     if not args.timeout:
         raise UsageError("--timeout must be more than 0 seconds")
+    warn_of_token_options(args)
     try:
         api_url, site_url = smoke_urls(args)
     except KeyboardInterrupt:

@@ -104,7 +104,7 @@ def main(args: list[str]) -> int:
         )
         if command == os.environ.get("FAKE_PULUMI_WAIT"):
             sys.stdout.flush()
-            time.sleep(30)  # for the SIGINT (see main), which ends it
+            time.sleep(600)  # until the SIGINT (see main) ends it: a guard, never reached when it works
         print("\nResources:\n    ~ 1 to update\n    41 unchanged")
     else:
         sys.stderr.write(f"error: unknown command {' '.join(args)!r} for 'pulumi'\n")

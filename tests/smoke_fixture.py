@@ -64,6 +64,7 @@ class SmokeFixture:
         self.changes: dict[str, int] = {}  # per flag, for restore_refused
         self.requests = 0
         self.lock = threading.Lock()
+        self.stopped = threading.Event()  # ends every hang: a stopped fixture leaves no request waiting
         self.server = _Server(("127.0.0.1", 0), _handler(self))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -80,6 +81,7 @@ class SmokeFixture:
         self.stop()
 
     def stop(self) -> None:
+        self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -98,7 +100,7 @@ class SmokeFixture:
         if self.failure == "slow_api":
             time.sleep(0.35)
         if self.failure == "hang":
-            time.sleep(self.hang_s)
+            self.stopped.wait(self.hang_s)
         if method == "GET" and self.failure in ("bad_status_line", "truncated_body"):
             return 200, GARBAGE
         if path == "/api/health":

@@ -57,6 +57,7 @@ LOGIN_GROUPS = {
     "swipesavvy_analytics": "swipesavvy_readonly",
     "swipesavvy_monitor": "swipesavvy_monitoring",
 }
+LOGIN_LIMITS = {"swipesavvy_backend": (50, 0), "swipesavvy_analytics": (10, 300_000), "swipesavvy_monitor": (5, 10_000)}
 READER_LOGIN = "swipesavvy_analytics"
 
 
@@ -69,6 +70,8 @@ class Deployment:
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)  # each login's secret ARN
     passwords: dict[str, str] = field(default_factory=dict)
+    # Each login's (connection limit, statement timeout) as the stack declares them.
+    limits: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(LOGIN_LIMITS))
 
     def __post_init__(self) -> None:
         for login in LOGIN_GROUPS:
@@ -83,7 +86,10 @@ class Deployment:
         database and config (an update of the stack updates the functions first)."""
         if not self.lam:
             return
-        logins = {login: ManagedLogin(group, self.secrets[login]) for login, group in LOGIN_GROUPS.items()}
+        logins = {
+            login: ManagedLogin(group, self.secrets[login], *self.limits[login])
+            for login, group in LOGIN_GROUPS.items()
+        }
         writer = Authority("write", connection, logins, allow_data_destruction)
         reader = Authority("read", connection, logins, allow_data_destruction, READER_LOGIN)
         for name, authority in (("swipesavvy-staging-db-operator", writer), ("swipesavvy-staging-db-reader", reader)):
@@ -445,6 +451,8 @@ def test_login_role_through_the_engine(declared, migrated):
     # A new password (a new secret version) is an update; the old one stops working.
     version = rotate_password(secret, "second-password-0123456789abcdefghij")
     rotated = {**news, "password_version": version, "connection_limit": 25.0}
+    migrated.limits["swipesavvy_backend"] = (25, 0)  # the new limit reaches the functions first
+    migrated.deploy_functions(rds.connection())
     assert engine.up(rotated) == "update"
     assert can_login(rds, "swipesavvy_backend", "second-password-0123456789abcdefghij")
     assert not can_login(rds, "swipesavvy_backend", password)
@@ -476,6 +484,8 @@ def test_login_role_through_the_engine(declared, migrated):
         **moved,
         "name": "swipesavvy_analytics",
         "group": "swipesavvy_readonly",
+        "connection_limit": 10.0,  # and its limits as the stack declares them
+        "statement_timeout_ms": 300_000.0,
         "password_secret_arn": migrated.secrets["swipesavvy_analytics"],
     }
     assert list(engine.preview(renamed).replaces) == ["name"]

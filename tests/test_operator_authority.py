@@ -105,7 +105,7 @@ def login_args(deployed, **overrides) -> dict:
     return {
         "name": "swipesavvy_backend",
         "group": "swipesavvy_readwrite",
-        "connection_limit": 5.0,
+        "connection_limit": 50.0,
         "statement_timeout_ms": 0.0,
         "password_secret_arn": deployed.secrets["swipesavvy_backend"],
         **overrides,
@@ -171,6 +171,30 @@ REFUSALS = {
         "role '{unrelated}' is not a login this stack manages",
     ),
     "unknown-operation": ("grant_superuser", {}, {}, {}, "unknown operation 'grant_superuser'; known: migrate,"),
+    "unlimited-connections": (
+        "create_login",
+        {"connection_limit": -1},
+        {},
+        {},
+        "connection_limit -1 is not swipesavvy_backend's connection_limit 50 as this stack declares it;"
+        " nothing was changed",
+    ),
+    "more-connections": ("create_login", {"connection_limit": 5000.0}, {}, {}, "connection_limit 5000.0 is not"),
+    "other-statement-timeout": (
+        "create_login",
+        {"statement_timeout_ms": 1.0},
+        {},
+        {},
+        "statement_timeout_ms 1.0 is not swipesavvy_backend's statement_timeout_ms 0 as this stack declares it;"
+        " nothing was changed",
+    ),
+    "invoker-claimed": (
+        "apply_flags",
+        {"flags": {"dark_mode": {"enabled": False, "rollout_percentage": 0.0}}, "actor": "x", "invoker": "lambda x"},
+        {},
+        {},
+        "args.invoker is not the caller's to set: the operator records who invoked it",
+    ),
     "event-names-a-database": (
         "migrate",
         {"migrations": "{planned}"},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import socket
 import threading
@@ -26,7 +27,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rds_helpers import put_secret, rotate_password
 
-from ops import operator_handler
+from ops import operations, operator_handler
 from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
 from ops.migrations import ADVISORY_LOCK_KEY, LEDGER_SCHEMA, LEDGER_TABLE, load_migrations, migration_checksums
 from ops.operations import OPERATIONS
@@ -71,6 +72,8 @@ LOGIN_GROUPS = {
     "swipesavvy_analytics": "swipesavvy_readonly",
     "swipesavvy_monitor": "swipesavvy_monitoring",
 }
+# Their connection limits and statement timeouts as the stack declares them (Pulumi.staging.yaml).
+LOGIN_LIMITS = {"swipesavvy_backend": (50, 0), "swipesavvy_analytics": (10, 300_000), "swipesavvy_monitor": (5, 10_000)}
 UNUSED_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/test/db/{}-AbCdEf"
 
 
@@ -81,7 +84,9 @@ def deployed_for(connection: dict, *, secrets: dict[str, str] | None = None, **o
     fields = {
         "access": "write",
         "database": dict(connection),
-        "logins": {login: ManagedLogin(group, secrets[login]) for login, group in LOGIN_GROUPS.items()},
+        "logins": {
+            login: ManagedLogin(group, secrets[login], *LOGIN_LIMITS[login]) for login, group in LOGIN_GROUPS.items()
+        },
         "allow_data_destruction": True,
         **overrides,
     }
@@ -111,6 +116,32 @@ def call(
             os.environ[AUTHORITY_ENV] = saved
     assert json.loads(json.dumps(answer)) == answer, answer
     return answer
+
+
+# Only so that a handler that never answers fails the test instead of hanging CI: what ends a
+# wait in these tests is the lock or statement timeout under test, however busy the machine.
+HANG_GUARD_S = 300.0
+
+
+def release_when_waited_for(dsn: str, holder: psycopg.Connection, key: int) -> threading.Thread:
+    """Unlocks ``holder``'s advisory lock ``key`` once the server shows a session waiting for it."""
+
+    def release() -> None:
+        deadline = time.monotonic() + HANG_GUARD_S
+        with psycopg.connect(dsn, autocommit=True) as watcher:
+            while time.monotonic() < deadline:
+                query = (
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                )
+                if watcher.execute(query).fetchone()[0]:
+                    break
+                time.sleep(0.02)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    return thread
 
 
 def call_bounded(limit_s: float, *call_args, **call_kwargs) -> tuple[dict, float]:
@@ -216,6 +247,64 @@ def test_flag_operations(migrated):
     assert actors == [("pulumi:staging",)]
 
 
+OPERATOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:swipesavvy-staging-db-operator"
+
+
+def test_the_audit_log_records_who_invoked_the_operator_beside_the_actor_it_claims(migrated):
+    """The actor is the event's claim; the invocation (Lambda's function ARN and request id,
+    which CloudTrail pairs with the caller's IAM identity) is Lambda's, recorded beside it.
+    The client context is the caller's own claim too, and is not used."""
+    dsn, connection = migrated
+    context = SimpleNamespace(
+        invoked_function_arn=OPERATOR_ARN,
+        aws_request_id="req-4567",
+        identity=None,
+        client_context=SimpleNamespace(custom={"actor": "platform-admin"}),
+        get_remaining_time_in_millis=lambda: 900_000,
+    )
+    args = {"flags": {"community_feed": {"enabled": True, "rollout_percentage": 40.0}}, "actor": "platform-admin"}
+    assert result_of(call(connection, "apply_flags", args, context)) == {"changed": ["community_feed"]}
+    with psycopg.connect(dsn) as conn:
+        entry = conn.execute(
+            "SELECT changed_by, session_login, reason FROM feature_flag_audit_log WHERE flag_key = 'community_feed'"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert entry == (
+        "platform-admin",
+        connection["user"],
+        f"stack config swipesavvy:featureFlags; invoked as lambda {OPERATOR_ARN} request req-4567",
+    )
+
+
+@pytest.mark.parametrize("value", [math.inf, 1e308, 2_147_484, -1, math.nan])
+def test_a_lock_timeout_beyond_postgresqls_is_refused_before_any_secret_or_connection(value, monkeypatch):
+    def never(*_args, **_kwargs):
+        raise AssertionError("a secret was read or a connection made")
+
+    monkeypatch.setattr(operations, "conninfo_for", never)
+    monkeypatch.setattr(operations, "connect", never)
+    connection = {
+        "host": "db.internal",
+        "port": 5432.0,
+        "dbname": "swipesavvy_staging",
+        "user": "swipesavvy_admin",
+        "sslmode": "require",
+        "password_secret_arn": UNUSED_SECRET.format("swipesavvy_admin"),
+    }
+    answer = call(connection, "read_schema", lock_timeout_s=value)
+    assert answer == {
+        "ok": False,
+        "kind": "invalid",
+        "error": "lock_timeout_s must be a number of seconds from 0 to 2147483 (PostgreSQL's largest lock_timeout),"
+        f" got {value!r}",
+    }
+
+
+def test_the_largest_lock_timeout_postgresql_takes_is_accepted(migrated):
+    _, connection = migrated
+    assert "migrations" in result_of(call(connection, "read_schema", lock_timeout_s=2_147_483))
+
+
 def test_verify_operation(migrated):
     _, connection = migrated
     results = result_of(call(connection, "verify", {"require_seed": True}))["results"]
@@ -238,7 +327,7 @@ def test_login_operations_on_an_rds_like_server(rds_database):
     args = {
         "name": "swipesavvy_backend",
         "group": "swipesavvy_readwrite",
-        "connection_limit": 20.0,
+        "connection_limit": 50.0,
         "statement_timeout_ms": 0.0,
         "password_secret_arn": login_arn,
     }
@@ -250,7 +339,7 @@ def test_login_operations_on_an_rds_like_server(rds_database):
         "login": {
             "name": "swipesavvy_backend",
             "group": "swipesavvy_readwrite",
-            "connection_limit": 20,
+            "connection_limit": 50,
             "statement_timeout_ms": 0,
         }
     }
@@ -437,9 +526,10 @@ def test_a_lock_held_by_another_session_is_waited_for_a_bounded_time(migrated, o
     dsn, connection = migrated
     with psycopg.connect(dsn, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (key,))
-        answer, elapsed = call_bounded(5, connection, operation, args, lock_timeout_s=0.5)
+        answer, elapsed = call_bounded(HANG_GUARD_S, connection, operation, args, lock_timeout_s=0.5)
+    # It answered while the lock was still held: the wait was bounded.
     assert_one_line_error(answer, "locked", "gave up after 0.5 s waiting for a lock another session holds")
-    assert 0.5 <= elapsed < 5
+    assert elapsed >= 0.5
     with psycopg.connect(dsn, autocommit=True) as conn:  # nothing changed
         assert len(conn.execute(f"SELECT name FROM {LEDGER_SCHEMA}.{LEDGER_TABLE}").fetchall()) == len(
             planned_migrations()
@@ -450,21 +540,27 @@ def test_a_lock_held_by_another_session_is_waited_for_a_bounded_time(migrated, o
 def test_the_default_lock_wait_is_bounded_and_zero_does_not_wait(migrated, monkeypatch):
     dsn, connection = migrated
     monkeypatch.setattr(operator_handler, "LOCK_TIMEOUT_S", 0.3)
+    sessions = []  # the PGOPTIONS each operation's session starts with
+    real_connect = operations.connect
+    monkeypatch.setattr(operations, "connect", lambda *a: sessions.append(os.environ["PGOPTIONS"]) or real_connect(*a))
     with psycopg.connect(dsn, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (SEED_LOCK_KEY,))
-        answer, _ = call_bounded(5, connection, "unseed")
+        answer, _ = call_bounded(HANG_GUARD_S, connection, "unseed")
         assert_one_line_error(answer, "locked", "gave up after 0.3 s")
-        answer, elapsed = call_bounded(5, connection, "unseed", lock_timeout_s=0)
+        answer, _ = call_bounded(HANG_GUARD_S, connection, "unseed", lock_timeout_s=0)
         assert_one_line_error(answer, "locked", "gave up after 0 s")
-        assert elapsed < 1
+    # 0 is PostgreSQL's "wait forever": the smallest wait stands for "do not wait".
+    assert [options.split()[:2] for options in sessions] == [["-c", "lock_timeout=300ms"], ["-c", "lock_timeout=1ms"]]
 
 
 def test_the_operation_proceeds_when_the_lock_is_released_in_time(migrated):
     dsn, connection = migrated
     with psycopg.connect(dsn, autocommit=True) as other:
         other.execute("SELECT pg_advisory_lock(%s)", (SEED_LOCK_KEY,))
-        threading.Timer(0.3, other.execute, ("SELECT pg_advisory_unlock(%s)", (SEED_LOCK_KEY,))).start()
-        assert result_of(call(connection, "seed", SEED_ARGS, lock_timeout_s=10))["counts"] == expected_counts(SEED)
+        released = release_when_waited_for(dsn, other, SEED_LOCK_KEY)
+        answer = call(connection, "seed", SEED_ARGS, lock_timeout_s=HANG_GUARD_S)
+        released.join()
+    assert result_of(answer)["counts"] == expected_counts(SEED)
 
 
 def test_a_statement_ends_before_the_function_time_limit(migrated):
@@ -476,7 +572,7 @@ def test_a_statement_ends_before_the_function_time_limit(migrated):
     with psycopg.connect(dsn) as other:  # a transaction holding an exclusive lock on feature_flags
         other.execute("LOCK TABLE feature_flags IN ACCESS EXCLUSIVE MODE")
         answer, _ = call_bounded(
-            5, connection, "read_flags", {"keys": ["dark_mode"]}, context=context, lock_timeout_s=60
+            HANG_GUARD_S, connection, "read_flags", {"keys": ["dark_mode"]}, context=context, lock_timeout_s=60
         )
     assert_one_line_error(answer, "failed", "canceling statement due to statement timeout")
     assert os.environ.get("PGOPTIONS") == saved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ops.migrations import load_migrations
 
 ROOT = Path(__file__).resolve().parent.parent
+HANG_GUARD_S = 600  # only so that a hung command fails the test instead of CI; never reached when it works
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -126,7 +128,7 @@ def test_module_entry_point_has_no_traceback(migrated_dsn):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD_S,
     )
     assert result.returncode == EXIT_UNAVAILABLE
     assert "Traceback" not in result.stderr
@@ -148,7 +150,7 @@ def password_login(admin_dsn, migrated_dsn):
         conn.execute("SELECT pg_reload_conf()")
     dsn = make_conninfo(migrated_dsn, user=role)
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + HANG_GUARD_S
         while time.monotonic() < deadline:  # the reload is asynchronous: wait until it bites
             try:
                 psycopg.connect(dsn).close()
@@ -219,7 +221,9 @@ def test_misplaced_dsn_is_not_echoed_by_usage_errors(capsys):
     ],
 )
 def test_usage_errors_are_one_line(argv, message):
-    result = subprocess.run([sys.executable, "-m", "ops", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "ops", *argv], cwd=ROOT, capture_output=True, text=True, timeout=HANG_GUARD_S
+    )
     assert result.returncode == EXIT_USAGE
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert result.stderr.startswith(f"error: {message}") and "--help)" in result.stderr
@@ -278,13 +282,31 @@ def test_sandbox_migrates_seeds_verifies_and_stops_on_ctrl_c(capsys):
         dsn = ready.split("export SWIPESAVVY_DSN=", 1)[1].strip().strip("'")
         assert run(capsys, "verify", "--dsn", dsn, "--require-seed")[0] == EXIT_OK
         sandbox.send_signal(signal.SIGINT)
-        out, err = sandbox.communicate(timeout=60)
+        out, err = sandbox.communicate(timeout=HANG_GUARD_S)  # it ends when it has stopped, however slowly
     finally:
         sandbox.kill()
     assert sandbox.returncode == EXIT_OK, err
     assert out.strip().splitlines()[-1] == "sandbox stopped, its data deleted"
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(dsn, connect_timeout=2).close()
+
+
+def test_ctrl_c_as_soon_as_the_sandbox_says_it_is_ready_is_its_normal_end(monkeypatch):
+    """A Ctrl-C sent on reading the ready line may arrive before the sandbox starts waiting
+    for it: from that line on it is the normal end (exit 0), not an interrupted setup."""
+
+    class InterruptedOnReady(io.StringIO):
+        def write(self, text: str) -> int:
+            written = super().write(text)
+            if text == "\n" and self.getvalue().splitlines()[-1].startswith("sandbox ready: "):
+                raise KeyboardInterrupt  # the earliest moment a reader of that line can send it
+            return written
+
+    out = InterruptedOnReady()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # the sandbox's SIGTERM handler stays out of pytest
+    assert main(["sandbox", "--scale", "0.02"]) == EXIT_OK
+    assert out.getvalue().splitlines()[-1] == "sandbox stopped, its data deleted"
 
 
 def test_readme_documents_every_exit_code():

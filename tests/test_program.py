@@ -460,12 +460,12 @@ def test_each_function_gets_its_authority_from_the_stack(request, stack):
         "sslmode": "verify-full",
         "password_secret_arn": MASTER_SECRET_ARN,
     }
-    logins = {
-        login: ManagedLogin(group, app_secret_arn(stack, login))
-        for login, group in (
-            ("swipesavvy_backend", "swipesavvy_readwrite"),
-            ("swipesavvy_analytics", "swipesavvy_readonly"),
-            ("swipesavvy_monitor", "swipesavvy_monitoring"),
+    logins = {  # with the limits the stack declares, which create_login may not change
+        login: ManagedLogin(group, app_secret_arn(stack, login), limit, timeout_ms)
+        for login, group, limit, timeout_ms in (
+            ("swipesavvy_backend", "swipesavvy_readwrite", 50, 0),
+            ("swipesavvy_analytics", "swipesavvy_readonly", 10, 300_000),
+            ("swipesavvy_monitor", "swipesavvy_monitoring", 5, 10_000),
         )
     }
     assert authority_of(run, "swipesavvy-db-operator-function") == Authority("write", database, logins, False, None)

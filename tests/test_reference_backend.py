@@ -6,6 +6,7 @@ the DogStatsD metrics and span names are the ones the monitors query.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import secrets
@@ -124,22 +125,16 @@ def shared(start) -> Backend:
     return start()
 
 
-def smoke(capsys, backend: Backend, scratch: Scratch) -> tuple[int, str, str]:
+def smoke(capsys, monkeypatch, backend: Backend, scratch: Scratch) -> tuple[int, str, str]:
     edge = serve_site(scratch, SPA_ROUTES_CODE, SITE, backend.url)
-    return run(
-        capsys,
-        "smoke",
-        "--api-url", f"{edge}/api",
-        "--site-url", f"{edge}/",
-        "--token", TOKENS["api_token"],
-        "--admin-token", TOKENS["admin_token"],
-        "--requests", "20",
-    )  # fmt: skip
+    monkeypatch.setenv("SWIPESAVVY_API_TOKEN", TOKENS["api_token"])
+    monkeypatch.setenv("SWIPESAVVY_ADMIN_TOKEN", TOKENS["admin_token"])
+    return run(capsys, "smoke", "--api-url", f"{edge}/api", "--site-url", f"{edge}/", "--requests", "20")
 
 
-def test_smoke_passes_every_check_against_the_reference_backend(start, capsys):
+def test_smoke_passes_every_check_against_the_reference_backend(start, capsys, monkeypatch):
     backend = start()
-    code, out, err = smoke(capsys, backend, backend.scratch)
+    code, out, err = smoke(capsys, monkeypatch, backend, backend.scratch)
     assert code == EXIT_OK, out + err
     marks = [line.split()[:2] for line in out.splitlines() if line[:1] in "✓✗"]
     assert marks == [["✓", name] for name in (
@@ -148,9 +143,9 @@ def test_smoke_passes_every_check_against_the_reference_backend(start, capsys):
     )]  # fmt: skip
 
 
-def test_smoke_names_the_check_a_broken_backend_fails(start, capsys):
+def test_smoke_names_the_check_a_broken_backend_fails(start, capsys, monkeypatch):
     backend = start(FEATURE_FLAGS_ENABLED="false")  # the flags endpoint answers 503
-    code, out, err = smoke(capsys, backend, backend.scratch)
+    code, out, err = smoke(capsys, monkeypatch, backend, backend.scratch)
     assert code == EXIT_FAILED
     assert "✗ feature_flags" in out and "HTTP 503, expected 200" in out
     assert "✓ health" in out and "✓ export" in out
@@ -189,6 +184,78 @@ def test_tokens_and_bodies_are_checked(shared, call, token, status):
     assert answer.status == status, answer.body
 
 
+def raw(backend: Backend, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+    """(status, headers, JSON body) of a request written as given: any header, any bytes."""
+    host, port = backend.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        answer = conn.getresponse()
+        return answer.status, answer.headers, json.loads(answer.read())
+    finally:
+        conn.close()
+
+
+BIG_BODY = json.dumps({"enabled": True, "padding": "x" * 20_000}).encode()  # over the 16 KB limit
+BROTLI = b"\x1b\x0f\x00\xf8\x25\x00\x00\x00"  # any bytes: the encoding is refused before they are read
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "token", "status", "error"),
+    [
+        (BIG_BODY, {}, None, 401, "a valid bearer token is required"),  # the token first: no body read
+        (BIG_BODY, {}, "admin_token", 413, "the body is over 16kb"),
+        (BROTLI, {"Content-Encoding": "br"}, None, 401, "a valid bearer token is required"),
+        (
+            BROTLI,
+            {"Content-Encoding": "br"},
+            "admin_token",
+            415,
+            "the body's Content-Encoding is not accepted (send it uncompressed)",
+        ),
+        (b'{"enabled": tru', {}, "admin_token", 400, "the body is not JSON"),
+    ],
+    ids=["too-large-no-token", "too-large", "brotli-no-token", "brotli", "not-json"],
+)
+def test_a_body_refused_is_the_callers_4xx_after_the_token_check_and_no_error_logged(
+    shared, body, headers, token, status, error
+):
+    headers = {"Content-Type": "application/json", **headers}
+    if token:
+        headers["Authorization"] = f"Bearer {TOKENS[token]}"
+    answer = raw(shared, "POST", "/api/features/dark_mode/toggle", body, headers)
+    assert (answer[0], answer[2]) == (status, {"error": error})
+    assert [e for e in shared.log() if e["level"] == "error"] == []  # no 5xx monitor trips
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "token", "status"),
+    [
+        ("GET", "/api/health", None, 200),
+        ("GET", "/api/features/all", None, 200),
+        ("GET", "/api/features/audit-log", "admin_token", 200),
+        ("GET", "/api/features/audit-log", None, 401),
+        ("GET", "/api/analytics/campaign/x/metrics", "api_token", 400),
+        ("GET", "/api/no-such-call", None, 404),
+        ("GET", "/no-such-page", None, 404),
+        ("DELETE", "/api/features/all", None, 404),
+    ],
+)
+def test_every_answer_is_json_never_sniffed_nor_cached(shared, method, path, token, status):
+    headers = {"Authorization": f"Bearer {TOKENS[token]}"} if token else {}
+    code, answered, body = raw(shared, method, path, b"", headers)  # JSON or json.loads raises
+    assert code == status
+    assert answered["Content-Type"] == "application/json; charset=utf-8"
+    assert (answered["X-Content-Type-Options"], answered["Cache-Control"]) == ("nosniff", "no-store")
+    if status == 404:
+        assert body == {"error": "not found"}
+
+
+def test_the_server_sets_its_own_header_and_request_timeouts(shared):
+    listening = next(e for e in shared.log() if e["message"] == "listening")
+    assert (listening["headers_timeout_ms"], listening["request_timeout_ms"]) == (10000, 30000)
+
+
 def test_without_the_tokens_secret_token_calls_answer_503_and_the_rest_works(start):
     backend = start(tokens=None)
     assert backend.get("/api/health").status == 200
@@ -206,7 +273,7 @@ def test_every_metric_a_monitor_or_the_dashboard_queries_is_sent_with_their_tags
     assert queried == set(CUSTOM_METRICS)
     backend = start()
     assert backend.get("/api/features/all").status == 200
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 300  # a guard: the loop ends when every metric has arrived
     while metrics_missing(backend.statsd.lines, "staging") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert metrics_missing(backend.statsd.lines, "staging") == []

@@ -5,7 +5,9 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pwd
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -14,11 +16,12 @@ import time
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 from test_ops_stack_cli import one_line_error, run
 
 from components.app.backend_boot import render_environment
-from ops import rehearse, rehearse_cli
+from ops import local_postgres, rehearse, rehearse_cli
 from ops.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
 from ops.local_postgres import OWNER_FILE, Scratch, ServerUnavailable, reap_leftovers
 from ops.plan import (
@@ -154,6 +157,29 @@ def test_no_postgresql_is_one_line_and_exit_3(capsys, monkeypatch):
     assert not _leftovers()
 
 
+def test_an_interrupt_names_the_step_it_stopped_and_what_was_removed(capsys, monkeypatch):
+    """Ctrl-C while the release is being unpacked: no transaction was in progress, and the
+    message says what was interrupted instead of one."""
+
+    def interrupted_unpacking(_state):
+        raise KeyboardInterrupt  # as the tar the step runs is interrupted
+
+    def steps_to_the_backend(params, program):
+        steps = rehearse.rehearsal_steps(params, program)
+        phase, name, text, _ = next(step for step in steps if step[1] == "backend")
+        return [*[step for step in steps if step[1] == "schema"], (phase, name, text, interrupted_unpacking)]
+
+    monkeypatch.setattr(rehearse_cli, "BackgroundProgram", lambda _run: rehearse.BackgroundProgram(lambda: None))
+    monkeypatch.setattr(rehearse_cli, "rehearsal_steps", steps_to_the_backend)
+    code, _, err = run(capsys, "rehearse", "--scale", "0.02")
+    assert code == EXIT_INTERRUPTED
+    assert err.strip().splitlines()[-1] == (
+        'error: interrupted during "backend: starting the release as its systemd unit does": this run\'s local '
+        "PostgreSQL, processes and scratch directory were removed; nothing outside this machine was touched"
+    )
+    assert not _leftovers()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -187,7 +213,9 @@ def _scratch_of(pid: int, purpose: str) -> Path | None:
     return None
 
 
-START_LIMIT_S = 180.0
+# Only so that a marker never printed, or a process never gone, fails the test instead of
+# hanging CI: each wait ends as soon as its condition holds, however busy the machine.
+HANG_GUARD_S = 600.0
 
 
 def _start_until(command: list[str], marker: str) -> tuple[subprocess.Popen, list[str]]:
@@ -195,7 +223,7 @@ def _start_until(command: list[str], marker: str) -> tuple[subprocess.Popen, lis
     process = subprocess.Popen(
         [sys.executable, "-m", "ops", *command], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    watchdog = threading.Timer(START_LIMIT_S, process.kill)  # a marker never printed ends the test, not CI
+    watchdog = threading.Timer(HANG_GUARD_S, process.kill)  # a marker never printed ends the test, not CI
     watchdog.daemon = True
     watchdog.start()
     seen = []
@@ -208,8 +236,8 @@ def _start_until(command: list[str], marker: str) -> tuple[subprocess.Popen, lis
     raise AssertionError(f"{marker!r} never printed: {''.join(seen)[-2000:]}")
 
 
-def _gone(pids: list[int], path: Path, within_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + within_s
+def _gone(pids: list[int], path: Path) -> bool:
+    deadline = time.monotonic() + HANG_GUARD_S
     while time.monotonic() < deadline:
         if not path.exists() and not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids):
             return True
@@ -225,7 +253,7 @@ def test_sigterm_stops_the_rehearsal_its_servers_and_removes_its_directory():
         scratch = _scratch_of(process.pid, "rehearse")
         assert scratch is not None and len(children) >= 3  # postgres, node (backend), node (edge), guardian
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=HANG_GUARD_S)
     finally:
         process.kill()
     assert process.returncode == EXIT_INTERRUPTED
@@ -244,7 +272,7 @@ def test_a_killed_or_terminated_sandbox_leaves_nothing_running(how):
         scratch = _scratch_of(process.pid, "sandbox")
         assert scratch is not None and children
         process.send_signal(how)
-        out, _ = process.communicate(timeout=60)
+        out, _ = process.communicate(timeout=HANG_GUARD_S)
     finally:
         process.kill()
     if how == signal.SIGTERM:  # as Ctrl-C: the sandbox's normal end
@@ -273,6 +301,37 @@ def test_scratch_close_stops_its_processes_and_removes_the_directory():
     sleeper = scratch.start(["sleep", "60"], "sleep.log")
     scratch.close()
     assert sleeper.poll() is not None and not scratch.path.exists()
+
+
+def test_the_superuser_password_is_a_file_only_during_initdb_and_only_for_the_servers_user(monkeypatch):
+    """Other local users can read the CA certificate and nothing else of the scratch directory;
+    the password file is the server user's alone, and gone once initdb has read it."""
+    seen = {}
+    real_run = local_postgres._run
+
+    def run_and_look(command, what):
+        if what == "initdb":
+            pwfile = Path(command[command.index("--pwfile") + 1])
+            seen["pwfile"] = (stat.S_IMODE(pwfile.stat().st_mode), pwfile.stat().st_uid)
+            seen["root"] = stat.S_IMODE(pwfile.parent.stat().st_mode)
+        real_run(command, what)
+
+    monkeypatch.setattr(local_postgres, "_run", run_and_look)
+    scratch = Scratch("rehearse")
+    try:
+        server = local_postgres.start_postgres(scratch)
+        scratch.start(["true"], "another.log").wait()
+        server_uid = pwd.getpwnam(local_postgres.SERVER_USER).pw_uid if os.geteuid() == 0 else os.geteuid()
+        assert seen == {"pwfile": (0o600, server_uid), "root": 0o711}
+        modes = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in scratch.path.iterdir()}
+        assert "pwfile" not in modes
+        assert modes.pop("server.crt") == 0o644  # what clients verify the server against
+        assert {name: mode for name, mode in modes.items() if mode & 0o077} == {}
+        assert {"owner.pid", "server.key", "data", "postgres.log", "another.log"} <= set(modes)
+        with psycopg.connect(server.dsn()) as conn:  # the password still logs in
+            assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+    finally:
+        scratch.close()
 
 
 # --- the architecture picture ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pulumi_program import run_program, stack_config, unwrap_all
 from test_ops_stack_cli import one_line_error, run
 
 from components.config import ConfigError, parse_network
+from ops import lifecycle_cli
 from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ops.review import ReviewConfigError, review_config
 
@@ -166,12 +167,94 @@ def test_bad_outputs_are_one_line(capsys, tmp_path):
     code, _, err = run(capsys, "review-config", "--pr", "42", "--staging-outputs", str(bad))
     assert code == EXIT_USAGE
     assert one_line_error(err) == (
-        f"error: --staging-outputs {bad} is not JSON (fix: pulumi stack output --stack staging --json)"
+        f"error: --staging-outputs {bad} is not JSON (fix: pulumi stack output --stack staging --json > FILE)"
     )
     bad.write_text(json.dumps({"vpc_id": "vpc-0a1b2c3d4e5f60718"}))
     code, _, err = run(capsys, "review-config", "--pr", "42", "--staging-outputs", str(bad))
     assert code == EXIT_FAILED
     assert one_line_error(err).startswith("error: staging's stack outputs have no private_subnet_ids")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"[]", "holds a JSON list, not staging's outputs by name"),
+        (b'"vpc-0a1b2c3d4e5f60718"', "holds a JSON str, not staging's outputs by name"),
+        (b'\xff\xfe{"vpc_id": 1}', "is not UTF-8 text (byte 0)"),
+    ],
+)
+def test_outputs_that_are_not_an_object_of_utf8_json_are_one_line(capsys, tmp_path, content, problem):
+    bad = tmp_path / "outputs.json"
+    bad.write_bytes(content)
+    code, _, err = run(capsys, "review-config", "--pr", "42", "--staging-outputs", str(bad))
+    assert code == EXIT_USAGE
+    assert one_line_error(err) == (
+        f"error: --staging-outputs {bad} {problem} (fix: pulumi stack output --stack staging --json > FILE)"
+    )
+
+
+@pytest.fixture
+def staging_file(tmp_path, monkeypatch):
+    """Writes a Pulumi.staging.yaml the command reads instead of the project's."""
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.setattr(lifecycle_cli, "PROJECT_ROOT", root)
+
+    def write(content: bytes) -> None:
+        (root / "Pulumi.staging.yaml").write_bytes(content)
+
+    return write
+
+
+def _staging_yaml(**changes) -> bytes:
+    return yaml.safe_dump({"config": {**stack_config("staging"), **changes}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            _staging_yaml(**{"swipesavvy:database": "notamap"}),
+            "Pulumi.staging.yaml: swipesavvy:database = 'notamap' is invalid: must be an object (fix: pulumi config "
+            "set --path 'swipesavvy:database' '{...}')",
+        ),
+        (
+            _staging_yaml(**{"swipesavvy:seed": {"enabled": True, "scale": "big"}}),
+            "Pulumi.staging.yaml: swipesavvy:seed.scale = 'big' is invalid: must be a number from 0.01 to 100 (fix: "
+            "pulumi config set --path 'swipesavvy:seed.scale' 1.0)",
+        ),
+        (
+            _staging_yaml(**{"swipesavvy:region": 5}),
+            "Pulumi.staging.yaml: swipesavvy:region is not a setting of this program; known settings: environment, "
+            "network, database, seed, featureFlags, backend, frontend, monitoring, cost (fix: pulumi config rm "
+            "swipesavvy:region)",
+        ),
+        (
+            _staging_yaml(**{"aws:region": 5}),
+            "Pulumi.staging.yaml: aws:region = 5 is not a region name (fix: pulumi config set --stack staging "
+            "aws:region us-east-1)",
+        ),
+        (
+            b"config:\n  aws:region: us-east-1\xff\n",
+            "{root}/Pulumi.staging.yaml is not UTF-8 text (byte 31) (fix: save it as UTF-8)",
+        ),
+        (
+            b"- 1\n",
+            "{root}/Pulumi.staging.yaml has no config: section (fix: pulumi config set --stack staging "
+            "swipesavvy:environment staging)",
+        ),
+    ],
+)
+def test_a_staging_file_of_the_wrong_types_or_encoding_is_one_line_and_nothing_is_written(
+    capsys, tmp_path, outputs_file, staging_file, content, message
+):
+    staging_file(content)
+    target = tmp_path / "Pulumi.pr-42.yaml"
+    argv = ["review-config", "--pr", "42", "--staging-outputs", str(outputs_file), "--output", str(target)]
+    code, out, err = run(capsys, *argv)
+    assert code == EXIT_USAGE and out == ""
+    assert one_line_error(err) == f"error: {message.replace('{root}', str(tmp_path / 'project'))}"
+    assert not target.exists()
 
 
 def test_staging_exports_what_a_review_stack_needs(staging):

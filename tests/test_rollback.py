@@ -609,13 +609,15 @@ def test_an_interrupt_before_up_says_nothing_was_deployed(repo, pulumi, tmp_path
     ("argv", "fix"),
     [
         (["rollback", "--stack", STACK, "--yes"], "install it, https://www.pulumi.com/docs/install/"),
-        (["smoke", "--stack", STACK, "--token", "t", "--admin-token", "a"], "or give --api-url and --site-url"),
+        (["smoke", "--stack", STACK], "or give --api-url and --site-url"),
         (["verify", "--stack", STACK], "or use --dsn"),
         (["db", "migrate", "--stack", STACK], "or use --dsn"),
     ],
 )
 def test_no_pulumi_on_path_is_one_exit_code_everywhere(tmp_path, capsys, monkeypatch, argv, fix):
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing there
+    monkeypatch.setenv("SWIPESAVVY_API_TOKEN", "t")
+    monkeypatch.setenv("SWIPESAVVY_ADMIN_TOKEN", "a")
     code = cli.main(argv)
     _, err = capsys.readouterr()
     assert code == cli.EXIT_USAGE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import psutil
 import psycopg
 import pytest
 
@@ -124,17 +125,36 @@ def test_digests_do_not_depend_on_the_session(seeded_dsn):
         assert content_digests(conn) == first
 
 
+def _cpu_seconds(conn: psycopg.Connection, action) -> float:
+    """CPU time ``action`` costs this process and the server process serving ``conn``: the
+    work itself, which a busy machine stretches in wall time but not in CPU time."""
+    try:
+        server = psutil.Process(conn.info.backend_pid)
+        if "postgres" not in server.name():
+            raise psutil.NoSuchProcess(conn.info.backend_pid)
+    except psutil.Error:
+        pytest.skip("the test server runs on another machine: its CPU time cannot be read from here")
+    server_before, client_before = server.cpu_times(), time.process_time()
+    action()
+    server_after = server.cpu_times()
+    client = time.process_time() - client_before
+    return client + (server_after.user - server_before.user) + (server_after.system - server_before.system)
+
+
 def test_content_check_at_scale_one_is_well_under_a_second(migrated_dsn):
     with psycopg.connect(migrated_dsn, autocommit=True) as conn:
         load_mock_data(conn, SeedParameters())
-        timings = []
-        for _ in range(3):
-            started = time.perf_counter()
+        conn.execute("SET max_parallel_workers_per_gather = 0")  # all of its work in the process measured
+
+        def check() -> None:
             [result] = run_checks(conn, [check_seed_content])
-            timings.append(time.perf_counter() - started)
             assert result.passed, result.detail
-        started = time.perf_counter()
-        assert all(r.passed for r in run_checks(conn, seed_checks(require_seed=True)))
-        every_seed_check = time.perf_counter() - started
-    print(f"seed_content at scale 1: best {min(timings):.3f} s; all seed checks {every_seed_check:.3f} s")
-    assert min(timings) < 0.5
+
+        costs = [_cpu_seconds(conn, check) for _ in range(3)]
+
+        def every_check() -> None:
+            assert all(r.passed for r in run_checks(conn, seed_checks(require_seed=True)))
+
+        every_seed_check = _cpu_seconds(conn, every_check)
+    print(f"seed_content at scale 1: best {min(costs):.3f} CPU s; all seed checks {every_seed_check:.3f} CPU s")
+    assert min(costs) < 0.5

@@ -35,6 +35,7 @@ from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
 from components.rds_ca import SERVER_CA
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
+from ops.logins import LoginSpec
 
 MASTER_USERNAME = "swipesavvy_admin"
 
@@ -440,6 +441,13 @@ class Database(pulumi.ComponentResource):
         )
         return secret, version
 
+    @staticmethod
+    def _login_spec(login: AppLogin, config: DatabaseConfig) -> LoginSpec:
+        """The login as the stack declares it: what LoginRole creates and the operator allows."""
+        return LoginSpec(
+            login.name, login.group, getattr(config, login.connection_limit_setting), login.statement_timeout_ms
+        )
+
     def _login_role(
         self,
         name: str,
@@ -451,14 +459,15 @@ class Database(pulumi.ComponentResource):
         version: aws.secretsmanager.SecretVersion,
     ) -> LoginRole:
         """The login in the database, with the password its secret holds."""
+        declared = self._login_spec(login, args.config)
         return LoginRole(
             f"{name}-{login.name.removeprefix('swipesavvy_')}",
             LoginRoleArgs(
                 **reach,
                 name=login.name,
                 group=login.group,
-                connection_limit=getattr(args.config, login.connection_limit_setting),
-                statement_timeout_ms=login.statement_timeout_ms,
+                connection_limit=declared.connection_limit,
+                statement_timeout_ms=declared.statement_timeout_ms,
                 password_secret_arn=secret.arn,
                 password_version=version.version_id,
             ),
@@ -479,7 +488,7 @@ class Database(pulumi.ComponentResource):
                 subnet_ids=args.subnet_ids,
                 database_security_group_id=security_group.id,
                 connection=self.connection,
-                logins={login.name: login.group for login in LOGIN_ROLES},
+                logins={login.name: self._login_spec(login, args.config) for login in LOGIN_ROLES},
                 login_secret_arns=self.app_secret_arns,
                 reader_login=READER_LOGIN,
                 code=args.operator_code,

@@ -58,6 +58,7 @@ from components.data.operator_package import (
 from components.rds_ca import BUNDLE
 from ops.authority import ACCESS_READ, ACCESS_WRITE, AUTHORITY_ENV, DATABASE_KEYS, Authority, ManagedLogin
 from ops.db_credentials import PASSWORD_SECRET_KEY
+from ops.logins import LoginSpec
 from ops.operator_client import FUNCTION_TIMEOUT_S
 
 HANDLER = "ops.operator_handler.handler"
@@ -112,8 +113,8 @@ class DatabaseOperatorArgs:
     connection: pulumi.Input[dict]
     """The database (host, port, dbname, sslmode) and its deploying login (user and
     ``password_secret_arn``, the RDS-managed master secret): both functions' database."""
-    logins: Mapping[str, str]
-    """The logins the operator manages, with their groups: exactly the stack's."""
+    logins: Mapping[str, LoginSpec]
+    """The logins the operator manages, with their groups and limits: exactly the stack's."""
     login_secret_arns: Mapping[str, pulumi.Input[str]]
     """Each managed login's secret."""
     reader_login: str
@@ -267,8 +268,13 @@ class DatabaseOperator(pulumi.ComponentResource):
                 access=kind.access,
                 database={key: values[0][key] for key in DATABASE_KEYS},
                 logins={
-                    login: ManagedLogin(group=group_name, secret_arn=arn)
-                    for (login, group_name), arn in zip(args.logins.items(), values[1:], strict=True)
+                    login: ManagedLogin(
+                        group=spec.group,
+                        secret_arn=arn,
+                        connection_limit=spec.connection_limit,
+                        statement_timeout_ms=spec.statement_timeout_ms,
+                    )
+                    for (login, spec), arn in zip(args.logins.items(), values[1:], strict=True)
                 },
                 allow_data_destruction=args.allow_data_destruction,
                 reader_login=args.reader_login if kind.access == ACCESS_READ else None,

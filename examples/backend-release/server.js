@@ -157,9 +157,21 @@ async function changeFlag(req, res, assignment, value) {
   }
 }
 
+const BODY_LIMIT = "16kb";
+// Slow clients (a slowloris) are cut off by the server itself, not only by the load balancer.
+const HEADERS_TIMEOUT_MS = 10000;
+const REQUEST_TIMEOUT_MS = 30000;
+
 const app = express();
 app.disable("x-powered-by");
-app.use(express.json({ limit: "16kb" }));
+// Every answer is JSON for a program, never sniffed as another type or kept by a cache.
+app.use((_req, res, next) => {
+  res.set({ "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store" });
+  next();
+});
+// Bodies are parsed only for the calls that take one, after their token is checked: a
+// caller without a token cannot make the server read, inflate or refuse a body.
+const jsonBody = express.json({ limit: BODY_LIMIT });
 
 // The request's root span (express.request), not the middleware span active in here: its
 // name is what the monitors' trace.<name>.* metrics are called.
@@ -208,6 +220,7 @@ app.get(
 app.post(
   "/api/features/:key/toggle",
   authorized("admin"),
+  jsonBody,
   route(async (req, res) => {
     const enabled = req.body ? req.body.enabled : undefined;
     if (typeof enabled !== "boolean") return res.status(400).json({ error: '"enabled" must be true or false' });
@@ -218,6 +231,7 @@ app.post(
 app.post(
   "/api/features/:key/rollout",
   authorized("admin"),
+  jsonBody,
   route(async (req, res) => {
     const percentage = req.body ? req.body.percentage : undefined;
     if (!Number.isInteger(percentage) || percentage < 0 || percentage > 100) {
@@ -255,6 +269,7 @@ app.get(
 app.post(
   "/api/export",
   authorized("staging"),
+  jsonBody,
   route(async (req, res) => {
     const format = req.body ? req.body.format : undefined;
     if (format !== "json") return res.status(400).json({ error: '"format" must be "json"' });
@@ -263,11 +278,22 @@ app.post(
   }),
 );
 
-app.use("/api", (_req, res) => res.status(404).json({ error: "not found" }));
+app.use((_req, res) => res.status(404).json({ error: "not found" }));
 
+// A client's mistake (a body over the limit, an encoding or charset not taken, JSON that does
+// not parse) is answered with its own 4xx status; only the server's own failures are 500s.
+const CLIENT_ERRORS = {
+  "entity.parse.failed": "the body is not JSON",
+  "entity.too.large": `the body is over ${BODY_LIMIT}`,
+  "encoding.unsupported": "the body's Content-Encoding is not accepted (send it uncompressed)",
+  "charset.unsupported": "the body's charset is not accepted (send UTF-8)",
+};
 // eslint-disable-next-line no-unused-vars
 app.use((error, req, res, _next) => {
-  if (error.type === "entity.parse.failed") return res.status(400).json({ error: "the body is not JSON" });
+  const status = error.status || error.statusCode;
+  if (Number.isInteger(status) && status >= 400 && status < 500) {
+    return res.status(status).json({ error: CLIENT_ERRORS[error.type] || (error.expose ? error.message : "refused") });
+  }
   log("error", "request failed", { method: req.method, path: req.path, error: error.message });
   return res.status(500).json({ error: "internal error" });
 });
@@ -293,11 +319,16 @@ const port = Number(env.API_PORT || 8080);
 const server = app.listen(port, env.API_HOST || "0.0.0.0", () =>
   log(tokens.length < 2 ? "warn" : "info", "listening", {
     port,
+    headers_timeout_ms: server.headersTimeout,
+    request_timeout_ms: server.requestTimeout,
     node_env: env.NODE_ENV,
     db_sslmode: env.DB_SSLMODE || "verify-full",
     api_tokens: tokens.length < 2 ? "not configured: token calls answer 503" : "configured",
   }),
 );
+
+server.headersTimeout = HEADERS_TIMEOUT_MS;
+server.requestTimeout = REQUEST_TIMEOUT_MS;
 
 function shutdown(signal) {
   log("info", "stopping", { signal });
