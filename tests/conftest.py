@@ -188,3 +188,29 @@ def rds_database(rds_like_server, secrets_manager):
         yield database
     finally:
         database.drop()
+
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    """An environment in which boto3 finds no credentials at all (and asks no metadata service),
+    whatever an earlier test left: the moto fixtures' endpoint and keys, and boto3's default
+    session, which keeps the credentials it found first."""
+    import boto3
+
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    return monkeypatch

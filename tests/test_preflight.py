@@ -285,13 +285,8 @@ def test_json_has_every_item_and_the_verdict(capsys, needs):
     }
 
 
-def test_no_credentials_is_one_line_with_the_fix(capsys, monkeypatch):
+def test_no_credentials_is_one_line_with_the_fix(capsys, no_credentials):
     # The whole command: the program under mocks (its warnings are the preview's), then the account.
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     assert cli.main(["preflight", "--stack", "staging"]) == EXIT_UNAVAILABLE
     assert capsys.readouterr() == (
         "",
@@ -344,9 +339,11 @@ def test_the_committed_stacks_count_what_their_programs_create(needs):
     # Production runs 2 instances, 4 during a rolling refresh at max_healthy_percentage 200 (EC2 Auto
     # Scaling user guide, "Instance refresh": new instances launch before the old terminate).
     assert (production.instance_type, production.peak_instances) == ("m7g.large", 4)
+    # Production runs a NAT gateway in each zone (network.natGatewayPerZone), each with its address.
+    assert (staging.nat_gateways_per_zone, staging.elastic_ips) == (1, 1)
+    assert (production.nat_gateways_per_zone, production.elastic_ips) == (1, 2)
     for stack in (staging, production):
         assert (stack.creates_vpc, stack.internet_gateways) == (True, 1)
-        assert (stack.nat_gateways_per_zone, stack.elastic_ips) == (1, 1)
         assert (stack.response_headers_policies, stack.vpc_origins, stack.interface_endpoints) == (1, 1, 1)
 
 
