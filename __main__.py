@@ -15,7 +15,13 @@ from components.data.operator import build_operator_code
 from components.data.operator_package import PROJECT_ROOT, OperatorPackageError
 from components.network import Network, NetworkArgs
 from components.observability.agent_config import datadog_site
-from components.observability.monitoring import AgentApiKey, AgentApiKeyArgs, Monitoring, MonitoringArgs
+from components.observability.monitoring import (
+    AgentApiKey,
+    AgentApiKeyArgs,
+    Monitoring,
+    MonitoringArgs,
+    refuse_second_integration_owner,
+)
 from components.stack_shape import StackShape, StackShapeArgs, after_shape, destroy_guard
 
 
@@ -55,6 +61,8 @@ try:
     )
     # The Datadog provider reads the same setting; the site also goes to the agent.
     dd_site = datadog_site(pulumi.Config("datadog").get("apiUrl"))
+    if config.monitoring.enabled and config.monitoring.aws_integration:
+        refuse_second_integration_owner(config.stack)  # before any resource: a refused preview creates nothing
 except (ConfigError, OperatorPackageError, ReleaseArchiveError) as error:
     raise pulumi.RunError(str(error)) from None
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import runpy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,7 +149,16 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     return {}
 
 
-def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str, Any]:
+def _invoke(
+    args: pulumi.runtime.MockCallArgs, master_password: str, iam_roles: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
+    if args.token == "aws:iam/getRoles:getRoles":
+        pattern = re.compile(args.args.get("nameRegex", ""))
+        names = sorted(name for name in iam_roles if pattern.search(name))
+        return {"id": "roles", "names": names, "arns": [f"arn:aws:iam::{ACCOUNT}:role/{n}" for n in names]}
+    if args.token == "aws:iam/getRole:getRole":
+        name = args.args["name"]
+        return {"id": name, "name": name, "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "tags": dict(iam_roles[name])}
     if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         return {
             "id": "us-east-1",
@@ -193,16 +204,19 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, master_password: str = MASTER_PASSWORD) -> None:
+    def __init__(
+        self, master_password: str = MASTER_PASSWORD, iam_roles: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
         self.master_password = master_password  # what the RDS-managed secret holds (it rotates)
+        self.iam_roles = dict(iam_roles or {})  # roles that already exist in the account: name -> tags
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
         return f"{args.name}-id", {**args.inputs, **_computed(args)}
 
     def call(self, args: pulumi.runtime.MockCallArgs):
-        return _invoke(args, self.master_password)
+        return _invoke(args, self.master_password, self.iam_roles)
 
 
 def urn_key(urn: str) -> tuple[str, str]:
