@@ -10,7 +10,7 @@ from components.app.backend import AgentArgs, BackendService, BackendServiceArgs
 from components.app.frontend import ApiOrigin, StaticSite, StaticSiteArgs
 from components.app.release_archive import ReleaseArchiveError, load_release
 from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
-from components.data.database import Database, DatabaseArgs
+from components.data.database import BACKEND_LOGIN, MONITOR_LOGIN, Database, DatabaseArgs
 from components.data.operator import build_operator_code
 from components.data.operator_package import PROJECT_ROOT, OperatorPackageError
 from components.network import Network, NetworkArgs
@@ -127,6 +127,8 @@ agent_key = (
     if monitored
     else None
 )
+# The slots of the logins the instances hold that are in use (database.credentialRotation).
+backend_login, monitor_login = database.active_logins[BACKEND_LOGIN], database.active_logins[MONITOR_LOGIN]
 backend = (
     BackendService(
         "swipesavvy-api",
@@ -138,7 +140,11 @@ backend = (
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
             security_group_id=network.backend_security_group_id,
-            db_secret_arn=database.app_secret_arns["swipesavvy_backend"],
+            db_secret_arn=backend_login.secret_arn,
+            db_login=backend_login.name,
+            db_secret_version=backend_login.secret_version,
+            db_slot_secret_arns=backend_login.slot_secret_arns,
+            api_token_rotation=config.backend.api_token_rotation,
             tags=config.tags,
             release=backend_release,
             keep_on_destroy=not config.is_review,
@@ -146,7 +152,10 @@ backend = (
             agent=AgentArgs(
                 site=dd_site,
                 api_key_secret_arn=agent_key.secret_arn,
-                monitor_secret_arn=database.app_secret_arns["swipesavvy_monitor"],
+                monitor_secret_arn=monitor_login.secret_arn,
+                monitor_login=monitor_login.name,
+                monitor_secret_version=monitor_login.secret_version,
+                monitor_slot_secret_arns=monitor_login.slot_secret_arns,
                 db_host=database.address,
                 db_port=database.port,
                 db_name=database.database_name,

@@ -36,6 +36,7 @@ from ops.flags import SEEDED_FLAGS
 from seed.generator import MAX_SCALE, MIN_ANCHOR_DATE, MIN_SCALE
 
 NAMESPACE = "swipesavvy"
+MAX_ROTATION = 1_000_000  # credentialRotation, apiTokenRotation: counters, one more per rotation
 ENVIRONMENTS = ("staging", "production")
 POSTGRES_MAJOR_VERSIONS = ("14", "15", "16", "17")
 MIN_STORAGE_GIB = 100
@@ -141,6 +142,9 @@ class DatabaseConfig:
     # A new major engineVersion is refused at preview (components/stack_shape.py) unless this
     # says so; then RDS is allowed to upgrade (README "Upgrading PostgreSQL": snapshot first).
     allow_major_version_upgrade: bool = False
+    # How many times the logins the instances use (backend, agent) were rotated: one more
+    # rotates them without an outage (components/data/credential_slots.py, README "Secrets").
+    credential_rotation: int = 0
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,9 @@ class BackendConfig:
     # sha256 of the RDS trust store's global-bundle.pem the boot installs; None: not pinned
     # (any PEM bundle served over HTTPS from the trust store, and the preview warns).
     rds_ca_bundle_sha256: str | None = None
+    # How many times the API's bearer tokens were rotated: one more rotates them, the previous
+    # ones still accepted until the next rotation (components/data/credential_slots.py).
+    api_token_rotation: int = 0
 
     @property
     def architecture(self) -> str:
@@ -631,6 +638,7 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         snapshot_after_seed=s.boolean("snapshotAfterSeed", d.snapshot_after_seed),
         allow_data_destruction=s.boolean("allowDataDestruction", d.allow_data_destruction),
         allow_major_version_upgrade=s.boolean("allowMajorVersionUpgrade", d.allow_major_version_upgrade),
+        credential_rotation=s.integer("credentialRotation", d.credential_rotation, 0, MAX_ROTATION),
     )
     s.finish()
     if environment == "production":
@@ -821,6 +829,7 @@ def parse_backend(raw: Any, project_root: Path) -> BackendConfig | None:
             "must be the sha256 (64 lowercase hex) of https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
             "$(curl -fsS https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem | sha256sum | cut -c1-64)",
         ),
+        api_token_rotation=s.integer("apiTokenRotation", d.api_token_rotation, 0, MAX_ROTATION),
     )
     s.finish()
     return config

@@ -11,6 +11,7 @@ account, no Pulumi CLI.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -66,14 +67,18 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             ],
         }
     if args.typ == "random:index/randomPassword:RandomPassword":
-        return {"result": f"{APP_PASSWORD_PREFIX}{args.name}"}
+        # New keepers are a new value, as the random provider replaces it (a rotated slot).
+        rotation = (inputs.get("keepers") or {}).get("rotation")
+        return {"result": f"{APP_PASSWORD_PREFIX}{args.name}" + (f"-rotation-{rotation}" if rotation else "")}
     if args.typ == "random:index/randomId:RandomId":
         return {"hex": "1a2b3c4d"}
     if args.typ == "aws:secretsmanager/secret:Secret":
         name = inputs.get("name") or f"{inputs['namePrefix']}20261126"  # AWS appends to a prefix
         return {"arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{name}-AbCdEf", "name": name}
     if args.typ == "aws:secretsmanager/secretVersion:SecretVersion":
-        return {"versionId": f"{args.name}-version-1", "arn": inputs["secretId"]}
+        # Another value is another version, as Secrets Manager stores it.
+        value = hashlib.sha256(json.dumps(inputs.get("secretString"), sort_keys=True).encode()).hexdigest()[:8]
+        return {"versionId": f"{args.name}-version-{value}", "arn": inputs["secretId"]}
     if args.typ == "aws:lambda/function:Function":
         return {"arn": f"{OPERATOR_ARN_PREFIX}{inputs['name']}", "name": inputs["name"]}
     if args.typ == "aws:cloudwatch/logGroup:LogGroup":

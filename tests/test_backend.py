@@ -247,12 +247,16 @@ def test_instance_role_reads_only_the_release_and_the_backend_login(staging):
     statements = {s["Sid"]: s for s in policy["Statement"]}
     release = load_release(PROJECT_ROOT, "examples/backend-release")
     assert statements["ReadTheRelease"]["Resource"] == f"arn:aws:s3:::swipesavvy-api-artifacts-a1b2c3d/{release.key}"
-    assert statements["ReadTheBackendLogin"]["Resource"].endswith(
-        ":secret:swipesavvy/staging/db/swipesavvy_backend-20261126-AbCdEf"
-    )
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging"
+    # Both slots of each rotated login: the one in use and the previous launch template's.
+    assert statements["ReadTheBackendLogin"]["Resource"] == [
+        f"{secret}/db/swipesavvy_backend-20261126-AbCdEf",
+        f"{secret}/db/swipesavvy_backend_b-20261126-AbCdEf",
+    ]
     assert statements["ReadTheAgentSecrets"]["Resource"] == [
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/datadog/agent-api-key-20261126-AbCdEf",
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/db/swipesavvy_monitor-20261126-AbCdEf",
+        f"{secret}/datadog/agent-api-key-20261126-AbCdEf",
+        f"{secret}/db/swipesavvy_monitor-20261126-AbCdEf",
+        f"{secret}/db/swipesavvy_monitor_b-20261126-AbCdEf",
     ]
     tokens = staging.of_name("aws:secretsmanager/secret:Secret", "swipesavvy-api-api-tokens").inputs
     assert tokens["namePrefix"] == "swipesavvy/staging/api-tokens-"

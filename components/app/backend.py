@@ -34,12 +34,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.app.backend_boot import BootSettings, user_data
+from components.app.backend_boot import BACKEND_LOGIN, BootSettings, user_data
 from components.app.release_archive import ReleaseArchive
 from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
 from components.config import LATEST_AMI, BackendConfig
+from components.data import credential_slots
 from components.instance_refresh import InstanceRefreshWait, InstanceRefreshWaitArgs
-from components.observability.agent_config import AgentSettings
+from components.observability.agent_config import MONITOR_LOGIN, AgentSettings
 from components.private_bucket import bucket_policy, private_bucket
 
 API_PORT = BootSettings.api_port
@@ -82,6 +83,12 @@ class AgentArgs:
     api_key_version: pulumi.Input[str] = ""
     """The key's secret version: a rotated key is a new launch template version, so the
     same update rolls the instances and every agent starts with the new key."""
+    monitor_login: str = MONITOR_LOGIN
+    """The slot of the monitoring login in use (components/data/credential_slots.py)."""
+    monitor_secret_version: pulumi.Input[str] = ""
+    """Its secret's version, on the launch template as the key's is."""
+    monitor_slot_secret_arns: Sequence[pulumi.Input[str]] = ()
+    """Both slots' secrets: agents of the previous launch template resolve theirs at every start."""
 
 
 @dataclass
@@ -95,7 +102,7 @@ class BackendServiceArgs:
     security_group_id: pulumi.Input[str]
     """The backend tier's security group (created by Network, admitted by the database)."""
     db_secret_arn: pulumi.Input[str]
-    """The ``swipesavvy_backend`` login's secret (RDS JSON shape), read at boot."""
+    """The backend login's secret (RDS JSON shape), read at boot."""
     tags: Mapping[str, str]
     release: ReleaseArchive | None = None
     """The packed local release (``load_release``); None for an uploaded s3:// release."""
@@ -105,6 +112,14 @@ class BackendServiceArgs:
     """The release bucket outlives the stack; False (review stacks): emptied and deleted."""
     boot_after: Sequence[pulumi.Resource] = ()
     """What must exist before an instance boots: the database logins its env file names."""
+    db_login: str = BACKEND_LOGIN
+    """The slot of the backend's login in use (components/data/credential_slots.py)."""
+    db_secret_version: pulumi.Input[str] = ""
+    """Its secret's version: a new password is a new launch template version, which rolls the instances."""
+    db_slot_secret_arns: Sequence[pulumi.Input[str]] = ()
+    """Both slots' secrets: the instances of the previous launch template were given the other one."""
+    api_token_rotation: int = 0
+    """``backend.apiTokenRotation``: which slot of the bearer tokens is current."""
 
 
 class BackendService(pulumi.ComponentResource):
@@ -122,7 +137,7 @@ class BackendService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         release_uri, release_object_arn, release_sha256 = self._release(name, args, tags)
-        tokens_secret_arn = self._api_tokens(name, args, tags, child)
+        tokens_secret_arn, tokens_version = self._api_tokens(name, args, tags, child)
 
         alb_group = self._load_balancer_security_group(name, args, tags, child)
         self._instance_rules(name, args, alb_group, child)
@@ -194,6 +209,7 @@ class BackendService(pulumi.ComponentResource):
                     rds_ca_bundle_sha256=config.rds_ca_bundle_sha256,
                     agent=values[4],
                     api_tokens_secret_arn=values[5],
+                    db_login=args.db_login,
                 )
             )
         )
@@ -204,7 +220,15 @@ class BackendService(pulumi.ComponentResource):
                 resource=self,
             )
         self.image_id = self._image(config)
-        template = self._launch_template(name, args, profile, boot, self.image_id, tags, child)
+        # The secrets' versions: a rotated one is a new launch template version, so the same
+        # update rolls the instances (an instance reads its secrets only at boot).
+        versions = {"db-login-secret-version": args.db_secret_version, "api-tokens-secret-version": tokens_version}
+        if args.agent:
+            versions |= {
+                "datadog-agent-key-version": args.agent.api_key_version,
+                "db-monitor-secret-version": args.agent.monitor_secret_version,
+            }
+        template = self._launch_template(name, args, profile, boot, self.image_id, versions, tags, child)
         # A version number, not "$Latest": an instance refresh only starts on a change, and a
         # rollback needs a numbered version to return to (EC2 Auto Scaling user guide, "Undo
         # changes with a manual or auto rollback").
@@ -325,6 +349,7 @@ class BackendService(pulumi.ComponentResource):
                 db_host=values[2],
                 db_port=int(values[3]),
                 db_name=agent.db_name,
+                monitor_login=agent.monitor_login,
             )
         )
 
@@ -433,14 +458,33 @@ class BackendService(pulumi.ComponentResource):
 
     def _api_tokens(
         self, name: str, args: BackendServiceArgs, tags: dict, child: pulumi.ResourceOptions
-    ) -> pulumi.Output[str]:
-        """The API's bearer tokens (staging and admin), generated once and kept in a secret the
-        instances read at boot into the env file (examples/backend-release/README.md): never in
-        user data, and in state only as secrets. Its ARN."""
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """The API's bearer tokens (staging and admin), kept in a secret the instances read at
+        boot into the env file (examples/backend-release/README.md): never in user data, and in
+        state only as secrets. Its ARN and version.
+
+        Two slots per token (components/data/credential_slots.py): ``backend.apiTokenRotation``
+        names the current one, and after a rotation the secret also holds the previous pair,
+        which the instances keep accepting until the next rotation."""
+        rotation = args.api_token_rotation
         tokens = {
-            kind: random.RandomPassword(f"{name}-{kind}-token", length=40, special=False, opts=child)
+            (kind, slot): random.RandomPassword(
+                f"{name}-{kind}-token" + ("-b" if slot else ""),  # slot a: the tokens' name before slots existed
+                length=40,
+                special=False,
+                keepers=credential_slots.keepers(rotation, slot),
+                opts=child,
+            )
             for kind in ("api", "admin")
+            for slot in credential_slots.SLOTS
         }
+        current, previous = credential_slots.active_slot(rotation), credential_slots.previous_slot(rotation)
+        document = {"api_token": tokens["api", current].result, "admin_token": tokens["admin", current].result}
+        if rotation:  # before the first rotation the secret is as it always was
+            document |= {
+                "previous_api_token": tokens["api", previous].result,
+                "previous_admin_token": tokens["admin", previous].result,
+            }
         secret = aws.secretsmanager.Secret(
             f"{name}-api-tokens",
             name_prefix=f"swipesavvy/{args.stack}/api-tokens-",  # as the logins' secrets: a re-created stack gets new ones
@@ -449,15 +493,13 @@ class BackendService(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.secretsmanager.SecretVersion(
+        version = aws.secretsmanager.SecretVersion(
             f"{name}-api-tokens",
             secret_id=secret.id,
-            secret_string=pulumi.Output.json_dumps(
-                {"api_token": tokens["api"].result, "admin_token": tokens["admin"].result}
-            ),
+            secret_string=pulumi.Output.json_dumps(document),
             opts=child,
         )
-        return secret.arn
+        return secret.arn, version.version_id
 
     def _instance_profile(
         self,
@@ -497,10 +539,10 @@ class BackendService(pulumi.ComponentResource):
                             "Resource": release_object_arn,
                         },
                         {
-                            "Sid": "ReadTheBackendLogin",
+                            "Sid": "ReadTheBackendLogin",  # both slots: the previous launch template's too
                             "Effect": "Allow",
                             "Action": "secretsmanager:GetSecretValue",
-                            "Resource": args.db_secret_arn,
+                            "Resource": list(args.db_slot_secret_arns) or args.db_secret_arn,
                         },
                         {
                             "Sid": "ReadTheApiTokens",
@@ -514,7 +556,10 @@ class BackendService(pulumi.ComponentResource):
                                     "Sid": "ReadTheAgentSecrets",  # its API key and the monitoring login
                                     "Effect": "Allow",
                                     "Action": "secretsmanager:GetSecretValue",
-                                    "Resource": [args.agent.api_key_secret_arn, args.agent.monitor_secret_arn],
+                                    "Resource": [
+                                        args.agent.api_key_secret_arn,
+                                        *(args.agent.monitor_slot_secret_arns or [args.agent.monitor_secret_arn]),
+                                    ],
                                 }
                             ]
                             if args.agent
@@ -557,6 +602,7 @@ class BackendService(pulumi.ComponentResource):
         profile: aws.iam.InstanceProfile,
         boot: pulumi.Output[str],
         image_id: pulumi.Output[str],
+        versions: Mapping[str, pulumi.Input[str]],
         tags: dict,
         child: pulumi.ResourceOptions,
     ) -> aws.ec2.LaunchTemplate:
@@ -600,7 +646,7 @@ class BackendService(pulumi.ComponentResource):
                     "tags": {
                         **tags,
                         "Name": f"swipesavvy-{args.stack}-backend",
-                        **({"datadog-agent-key-version": args.agent.api_key_version} if args.agent else {}),
+                        **versions,
                     },
                 }
                 for kind in ("instance", "volume")

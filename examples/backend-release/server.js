@@ -63,9 +63,13 @@ function sslOptions() {
 // identity a token stands for is the audit log's actor.
 // Without them (a stack that does not pass the tokens secret yet), the calls that need one
 // answer 503 and everything else still works.
+// After a rotation the previous pair (PREVIOUS_API_TOKEN, PREVIOUS_ADMIN_TOKEN) is accepted
+// too, until the next one: clients switch to the new pair whenever they like.
 const tokens = [
   { token: env.API_TOKEN, identity: "api-token", admin: false },
   { token: env.ADMIN_TOKEN, identity: "admin-token", admin: true },
+  { token: env.PREVIOUS_API_TOKEN, identity: "api-token", admin: false },
+  { token: env.PREVIOUS_ADMIN_TOKEN, identity: "admin-token", admin: true },
 ].filter(({ token }) => token);
 
 function caller(req) {
