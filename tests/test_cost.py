@@ -400,8 +400,8 @@ def test_the_readmes_hand_computation_for_staging_adds_up_to_the_tools(committed
             assert hand == pytest.approx(sum(float(x) for x in tool.split(" + ")), abs=0.011), service
     staging = committed["staging"]
     datadog = sum(line.monthly for line in staging.lines if line.price_key.startswith("datadog."))
-    assert float(services["**AWS total**"][1].strip("*")) == round(staging.total - datadog, 2) == 160.15
-    assert float(services["**total**"][1].strip("*")) == round(staging.total, 2) == 232.43
+    assert float(services["**AWS total**"][1].strip("*")) == round(staging.total - datadog, 2) == 161.05
+    assert float(services["**total**"][1].strip("*")) == round(staging.total, 2) == 233.33
     assert services["Datadog"][0] == round(datadog, 2)
     parts = [
         float(x) for service, (_, tool) in services.items() if not service.startswith("**") for x in tool.split(" + ")
@@ -715,5 +715,5 @@ def test_the_pull_request_workflow_estimates_both_stacks_here_and_on_main():
 
 def test_rehearse_prints_the_estimate_under_the_plan(staging):
     assert cost_cli.cost_summary("staging", staging) == (
-        "estimated cost: $232.43/month (python -m ops cost --stack staging lists it)"
+        "estimated cost: $233.33/month (python -m ops cost --stack staging lists it)"
     )

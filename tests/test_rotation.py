@@ -330,3 +330,17 @@ def test_the_env_file_carries_the_previous_tokens_after_a_rotation():
     assert str(raised.value) == (
         "the API tokens secret is not JSON with api_token and admin_token (and both previous_ ones, or neither)"
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "key"), [("swipesavvy:database", "credentialRotation"), ("swipesavvy:backend", "apiTokenRotation")]
+)
+def test_a_rotation_counter_that_is_not_a_count_is_refused_at_preview(section, key):
+    config = stack_config("staging")
+    config[section] = {**config[section], key: -1}
+    with pytest.raises(Exception) as raised:
+        run_program(config, preview=True)
+    assert str(raised.value) == (
+        f"{section}.{key} = -1 is invalid: must be an integer from 0 to 1000000"
+        f" (fix: pulumi config set --path '{section}.{key}' 0)"
+    )
