@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")  # fullmatch: "$" would let a trailing newline through
+_ROLLBACK_MESSAGE = re.compile(r"rollback to version (\d+) \(commit [0-9a-f]{12}; sql/ kept from ")
 
 
 class RollbackRefused(ValueError):
@@ -127,9 +128,12 @@ def plan_rollback(history: Sequence[Mapping[str, Any]], stack: str, to: int | No
             "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)"
         )
     if _dirty(environment):
+        # A rollback that kept this checkout's sql/ is recorded as dirty: return to what it redeployed.
+        earlier = _ROLLBACK_MESSAGE.match(str(chosen.get("message", "")))
+        fix = f"--to {earlier[1]}, the update it rolled back to" if earlier else "another version with --to"
         raise RollbackRefused(
             f"--to {chosen['version']}: the update ran from a dirty work tree at {commit[:12]}, so that commit is "
-            "not what was deployed (fix: choose another version with --to)"
+            f"not what was deployed (fix: choose {fix})"
         )
     return RollbackPlan(
         version=chosen["version"],
