@@ -243,7 +243,8 @@ def test_a_rotation_leaves_every_request_of_the_running_backend_answered(staging
         apply_migrations(conn)
     # The logins' secrets as the program writes them (rotation 0), pointed at this server.
     where = {"host": rds.server.host, "port": rds.server.port, "dbname": rds.dbname, "engine": "postgres"}
-    secrets, engines, news = {}, {}, {}
+    secrets: dict[str, str] = {}  # login -> its secret ARN
+    engines: dict[str, PulumiEngine] = {}
     for login, name in BACKEND_SLOTS.items():
         secrets[login] = put_secret(f"swipesavvy/test/db/{login}-{rds.dbname}", secret_document(staging, name) | where)
         engines[login] = PulumiEngine(rds.env, f"urn:pulumi:staging::swipesavvy::dynamic:{name}")
@@ -256,12 +257,14 @@ def test_a_rotation_leaves_every_request_of_the_running_backend_answered(staging
         current = next(v for v, stages in version.items() if "AWSCURRENT" in stages)
         return {**inputs, "password_secret_arn": secrets[login], "password_version": current}
 
+    live: list[Instance] = []  # the instances in service, as the load balancer sees them
+    answered: list[tuple[str, str, int | None]] = []  # (login, path, status) of every request
     try:
         for login, name in BACKEND_SLOTS.items():
             assert engines[login].up(declared(staging, name, login)) == "create"
         tokens_before = secret_document(staging, "swipesavvy-api-api-tokens")
         old = Instance(staging, rds, secrets, json.dumps(tokens_before))
-        live, answered = [old], []
+        live.append(old)
 
         def traffic(token: str) -> None:
             """Requests to every live instance, each after its pooled connections were closed
@@ -302,7 +305,7 @@ def test_a_rotation_leaves_every_request_of_the_running_backend_answered(staging
         traffic(tokens_after["api_token"])
         assert {status for _, _, status in answered} != {200}
     finally:
-        for instance in locals().get("live", []):
+        for instance in live:
             instance.stop()
         with psycopg.connect(rds.server.superuser_dsn, autocommit=True) as conn:
             for login in BACKEND_SLOTS:
