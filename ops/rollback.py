@@ -172,6 +172,32 @@ def config_lines(config: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+# Counters a rollback keeps at the stack's newest value: they only go up, since a lower one
+# would generate a new password for the login the instances use (README "Secrets").
+KEPT_COUNTERS = (("swipesavvy:database", "credentialRotation"), ("swipesavvy:backend", "apiTokenRotation"))
+
+
+def newest_config(history: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The config recorded with the stack's newest update (what it runs with now)."""
+    updates = _updates(history)
+    return (updates[0].get("config") or {}) if updates else {}
+
+
+def keep_counters(config: dict[str, Any], newest: Mapping[str, Any]) -> list[str]:
+    """Set in ``config`` (a settings file's, objects as objects) each of ``KEPT_COUNTERS`` that
+    it holds to its value in ``newest`` (recorded config) where that is higher; the changed
+    settings as ``section.key: old -> new``. A section without the counter is left alone: the
+    earlier program may not know the setting."""
+    changed = []
+    for section, key in KEPT_COUNTERS:
+        target = config.get(section)
+        now = ((newest.get(section) or {}).get("objectValue") or {}).get(key)
+        if isinstance(target, dict) and key in target and isinstance(now, int) and now > target[key]:
+            changed.append(f"{section}.{key}: {target[key]} -> {now}")
+            config[section] = {**target, key: now}
+    return changed
+
+
 def rollback_settings(plan: RollbackPlan, committed: Mapping[str, Any] | None, stack: str) -> dict[str, Any]:
     """The stack settings file the rollback deploys with: the recorded config of ``plan``'s update.
 

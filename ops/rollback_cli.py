@@ -108,7 +108,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     import yaml  # only this command reads stack settings files
 
-    from ops.rollback import RollbackRefused, config_lines, history_rows, plan_rollback, rollback_settings
+    from ops.rollback import (
+        RollbackRefused,
+        config_lines,
+        history_rows,
+        keep_counters,
+        newest_config,
+        plan_rollback,
+        rollback_settings,
+    )
 
     if not args.yes and not sys.stdin.isatty():
         raise UsageError(
@@ -153,6 +161,8 @@ def _rollback(args: argparse.Namespace) -> int:
             settings = rollback_settings(plan, committed, args.stack)
         except RollbackRefused as error:
             raise CommandFailed(str(error), EXIT_REFUSED) from None
+        for change in keep_counters(settings["config"], newest_config(history)):
+            print(f"keeping the rotation counter at the stack's newest value: {change} (it never goes back)")
         newer = keep_current_schema(project, PROJECT_ROOT)
         kept = ""
         if newer:

@@ -23,6 +23,7 @@ from ops.rollback import (
     RollbackRefused,
     config_lines,
     history_rows,
+    keep_counters,
     parse_history,
     plan_rollback,
     rollback_settings,
@@ -730,3 +731,47 @@ def test_the_earlier_program_with_this_checkouts_sql_accepts_a_database_ahead_of
     kept_sql = {**news, "migrations": migration_checksums(load_migrations(old_project / "sql"))}
     assert earlier.up(kept_sql) == "same"
     assert rds.query("SELECT name FROM swipesavvy_meta.schema_migrations ORDER BY name") == ledger
+
+
+# --- rotation counters never go back -------------------------------------------------------------
+
+
+def test_a_rollback_keeps_each_rotation_counter_at_the_stacks_newest_value():
+    """A lower counter would generate a new password for the slot the instances use (README
+    "Secrets"); a section without the counter is left as recorded (its program may not know it)."""
+    config = {"swipesavvy:database": {"instanceClass": "db.t4g.medium", "credentialRotation": 1}, "aws:region": "x"}
+    newest = {
+        "swipesavvy:database": {"objectValue": {"credentialRotation": 3}},
+        "swipesavvy:backend": {"objectValue": {"apiTokenRotation": 2}},
+    }
+    assert keep_counters(config, newest) == ["swipesavvy:database.credentialRotation: 1 -> 3"]
+    assert config == {
+        "swipesavvy:database": {"instanceClass": "db.t4g.medium", "credentialRotation": 3},
+        "aws:region": "x",
+    }
+    assert keep_counters(config, {"swipesavvy:database": {"objectValue": {"credentialRotation": 2}}}) == []
+
+
+def test_a_rollback_past_a_rotation_deploys_the_newest_counter(repo, pulumi, capsys, monkeypatch):
+    path, first, second = repo
+    before, after = recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large")
+    for entry, rotation in ((before, 0), (after, 1)):
+        database = {**entry["config"]["swipesavvy:database"]["objectValue"], "credentialRotation": rotation}
+        entry["config"]["swipesavvy:database"] = {
+            "value": json.dumps(database),
+            "objectValue": database,
+            "secret": False,
+        }
+    pulumi.record(before, after)
+    code, out, err = rollback(capsys, monkeypatch, "--yes")
+    assert code == cli.EXIT_OK, err
+    up = pulumi.calls()[-1]
+    assert yaml.safe_load(up["config_file"])["config"]["swipesavvy:database"] == {
+        "instanceClass": "db.t4g.medium",
+        "multiAz": False,
+        "credentialRotation": 1,
+    }
+    assert (
+        "keeping the rotation counter at the stack's newest value: swipesavvy:database.credentialRotation: 0 -> 1"
+        " (it never goes back)"
+    ) in out.splitlines()
