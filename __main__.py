@@ -74,6 +74,8 @@ shape = StackShape(
         network=config.network,
         engine_version=config.database.engine_version,
         allow_major_version_upgrade=config.database.allow_major_version_upgrade,
+        credential_rotation=config.database.credential_rotation,
+        api_token_rotation=config.backend.api_token_rotation if config.backend else 0,
     ),
 )
 declared = after_shape(shape)  # every later resource waits for it, and is recorded for the destroy guard

@@ -81,6 +81,8 @@ RECORDED = {
     "zones_configured": False,
     "engine_major": "16",
     "allow_major_version_upgrade": False,
+    "credential_rotation": 0,
+    "api_token_rotation": 0,
 }
 
 
@@ -137,6 +139,26 @@ def test_a_major_version_change_is_refused_unless_allowed_and_never_downwards():
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "setting"),
+    [("credential_rotation", "database.credentialRotation"), ("api_token_rotation", "backend.apiTokenRotation")],
+)
+def test_a_rotation_counter_moves_up_by_one_per_update(key, setting):
+    """Two at once, or back, would regenerate the slot the instances use (README "Secrets")."""
+    rotated = {**RECORDED, key: 1}
+    assert refusal("staging", rotated, {**rotated, key: 2}) is None
+    assert refusal("staging", rotated, rotated) is None
+    assert refusal("staging", rotated, {**rotated, key: 3}) == (
+        key,
+        f"swipesavvy:{setting} 1 -> 3 on stack staging: a rotation moves the counter up by one per update,"
+        " anything else would generate a new password for the credential the instances use (fix: pulumi config"
+        f" set --path 'swipesavvy:{setting}' 2)",
+    )
+    assert refusal("staging", rotated, {**rotated, key: 0})[1].endswith(f"--path 'swipesavvy:{setting}' 1)")
+    unrecorded = {k: v for k, v in RECORDED.items() if k != key}  # a record from before the counters
+    assert refusal("staging", unrecorded, {**RECORDED, key: 5}) is None
+
+
 # --- StackShape through the engine ---------------------------------------------------------------
 
 
@@ -174,6 +196,9 @@ def test_stack_shape_through_the_engine(staging):
     assert engine.state.exists and engine.state.outputs["engine_major"] == "17"
     with pytest.raises(ProviderError, match="RDS cannot downgrade"):
         engine.preview({**upgrade, "engine_major": "16"})
+    with pytest.raises(ProviderError, match="a rotation moves the counter up by one per update"):
+        engine.preview({**upgrade, "credential_rotation": 2})
+    assert engine.up({**upgrade, "credential_rotation": 1}) == "update"
     engine.destroy()
     assert not engine.state.exists
 

@@ -120,6 +120,7 @@ def test_a_rotation_regenerates_only_the_inactive_slot_and_moves_the_instances_t
         "swipesavvy-db-monitor_b",
         "swipesavvy-db-monitor_b",
         "swipesavvy-db-monitor_b-password",
+        "swipesavvy-shape",  # the counters, recorded: the next update may move them by one
     ]
     assert boot_variables(rotated)["BACKEND_LOGIN"] == "swipesavvy_backend_b"
     assert boot_variables(rotated)["DB_SECRET_ARN"] == login_arn(rotated, "swipesavvy-db-backend_b")
