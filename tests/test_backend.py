@@ -338,10 +338,14 @@ def test_the_api_tokens_are_generated_into_their_own_secret(staging):
     assert json.loads(unwrap_all(version["secretString"])) == {
         "api_token": "APP-PASSWORD-generated-swipesavvy-api-api-token",
         "admin_token": "APP-PASSWORD-generated-swipesavvy-api-admin-token",
+        # generated a rotation ahead, accepted already (README "Secrets")
+        "next_api_token": "APP-PASSWORD-generated-swipesavvy-api-api-token-b",
+        "next_admin_token": "APP-PASSWORD-generated-swipesavvy-api-admin-token-b",
     }
     for kind in ("api", "admin"):
-        token = staging.of_name("random:index/randomPassword:RandomPassword", f"swipesavvy-api-{kind}-token").inputs
-        assert (token["length"], token["special"]) == (40, False)
+        for slot in ("", "-b", "-c"):
+            token = staging.of_name("random:index/randomPassword:RandomPassword", f"swipesavvy-api-{kind}-token{slot}")
+            assert (token.inputs["length"], token.inputs["special"]) == (40, False)
 
 
 def test_every_bucket_lifecycle_aborts_incomplete_uploads(staging, production):

@@ -33,6 +33,7 @@ from components.app.backend_boot import (
     render_environment,
     render_unit,
 )
+from components.data.credential_slots import LOGIN_SLOTS, TOKEN_SLOTS
 from ops.connection import connect
 from ops.local_postgres import Scratch
 from ops.migrations import apply_migrations
@@ -96,13 +97,18 @@ def login_arn(run, name: str) -> str:
 
 def test_before_any_rotation_slot_a_is_what_the_stack_always_had(staging):
     """Rotation 0: the original login and tokens, their passwords without keepers (as created
-    before slots existed, so a deployed stack sees no change), the tokens secret as before."""
+    before slots existed, so a deployed stack keeps them); the tokens secret adds the next pair."""
     assert boot_variables(staging)["BACKEND_LOGIN"] == "swipesavvy_backend"
     assert boot_variables(staging)["DB_SECRET_ARN"] == login_arn(staging, "swipesavvy-db-backend")
     assert agent_login(staging) == "swipesavvy_monitor"
     for name in ("swipesavvy-db-backend-password", "swipesavvy-api-api-token", "swipesavvy-api-admin-token"):
         assert "keepers" not in staging.of_name(PASSWORD, name).inputs, name
-    assert set(secret_document(staging, "swipesavvy-api-api-tokens")) == {"api_token", "admin_token"}
+    assert set(secret_document(staging, "swipesavvy-api-api-tokens")) == {
+        "api_token",
+        "admin_token",
+        "next_api_token",
+        "next_admin_token",
+    }
 
 
 def test_a_rotation_regenerates_only_the_inactive_slot_and_moves_the_instances_to_it(staging, rotated):
@@ -110,9 +116,9 @@ def test_a_rotation_regenerates_only_the_inactive_slot_and_moves_the_instances_t
     after = {(r.typ, r.name): unwrap_all(r.inputs) for r in rotated.resources}
     changed = sorted(name for (typ, name), inputs in after.items() if inputs != before.get((typ, name)))
     assert changed == [
-        "swipesavvy-api-admin-token-b",  # slot b's passwords and tokens: new values
-        "swipesavvy-api-api-token-b",
-        "swipesavvy-api-api-tokens",  # the tokens secret: b's pair current, a's previous
+        "swipesavvy-api-admin-token-c",  # the tokens' slot c: the new next pair
+        "swipesavvy-api-api-token-c",
+        "swipesavvy-api-api-tokens",  # the tokens secret: b's pair current, c's next, a's previous
         "swipesavvy-api-lt",  # the launch template: slot b's login, every secret version
         "swipesavvy-db-backend_b",  # slot b's secrets and the logins holding their password
         "swipesavvy-db-backend_b",
@@ -133,7 +139,9 @@ def test_a_rotation_regenerates_only_the_inactive_slot_and_moves_the_instances_t
         original["api_token"],
         original["admin_token"],
     )
-    assert tokens["api_token"] != original["api_token"] and tokens["admin_token"] != original["admin_token"]
+    # The new current pair is the one every instance booted before the rotation already accepts.
+    assert (tokens["api_token"], tokens["admin_token"]) == (original["next_api_token"], original["next_admin_token"])
+    assert len({tokens["next_api_token"], tokens["api_token"], tokens["previous_api_token"]}) == 3
 
 
 def test_the_next_rotation_regenerates_slot_a_and_leaves_b_as_the_instances_hold_it(rotated):
@@ -283,16 +291,18 @@ def test_a_rotation_leaves_every_request_of_the_running_backend_answered(staging
                 put_secret(f"swipesavvy/test/db/{login}-{rds.dbname}", document | where)
         outcomes = {login: engines[login].up(declared(rotated, name, login)) for login, name in BACKEND_SLOTS.items()}
         assert outcomes == {"swipesavvy_backend": "same", "swipesavvy_backend_b": "update"}
-        traffic(tokens_before["api_token"])
-        # ... then the refresh launches an instance of the new template before terminating the old one.
         tokens_after = secret_document(rotated, "swipesavvy-api-api-tokens")
+        traffic(tokens_before["api_token"])
+        traffic(tokens_after["api_token"])  # clients that switched at once, to the instance of the old template
+        # ... then the refresh launches an instance of the new template before terminating the old one.
         new = Instance(rotated, rds, secrets, json.dumps(tokens_after))
         live.append(new)
         traffic(tokens_before["api_token"])  # clients still on the old token
+        traffic(tokens_after["api_token"])
         old.stop()
         live.remove(old)
         traffic(tokens_before["api_token"])
-        traffic(tokens_after["api_token"])  # clients switched
+        traffic(tokens_after["api_token"])
 
         assert [a for a in answered if a[2] != 200] == [], [(i, a) for i, a in enumerate(answered)]
         assert {(login, status) for login, _, status in answered} == {
@@ -313,27 +323,34 @@ def test_a_rotation_leaves_every_request_of_the_running_backend_answered(staging
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login)))
 
 
-def test_the_env_file_carries_the_previous_tokens_after_a_rotation():
+def test_the_env_file_carries_the_tokens_a_rotation_overlaps():
     secret = json.dumps({"host": "h", "port": 5432, "dbname": "d", "username": "swipesavvy_backend_b", "password": "p"})
     tokens = {
-        "api_token": "new",
-        "admin_token": "new-admin",
+        "api_token": "now",
+        "admin_token": "now-admin",
+        "next_api_token": "next",
+        "next_admin_token": "next-admin",
         "previous_api_token": "old",
         "previous_admin_token": "old-admin",
     }
     text = render_environment(secret, "swipesavvy_backend_b", {}, "", json.dumps(tokens))
-    assert text.splitlines()[-4:] == [
-        'API_TOKEN="new"',
-        'ADMIN_TOKEN="new-admin"',
+    assert text.splitlines()[-6:] == [
+        'API_TOKEN="now"',
+        'ADMIN_TOKEN="now-admin"',
         'PREVIOUS_API_TOKEN="old"',
         'PREVIOUS_ADMIN_TOKEN="old-admin"',
+        'NEXT_API_TOKEN="next"',
+        'NEXT_ADMIN_TOKEN="next-admin"',
     ]
-    del tokens["previous_admin_token"]
-    with pytest.raises(ValueError) as raised:
-        render_environment(secret, "swipesavvy_backend_b", {}, "", json.dumps(tokens))
-    assert str(raised.value) == (
-        "the API tokens secret is not JSON with api_token and admin_token (and both previous_ ones, or neither)"
-    )
+    for half in ("previous_admin_token", "next_api_token"):
+        with pytest.raises(ValueError) as raised:
+            render_environment(
+                secret, "swipesavvy_backend_b", {}, "", json.dumps({k: v for k, v in tokens.items() if k != half})
+            )
+        assert str(raised.value) == (
+            "the API tokens secret is not JSON with api_token and admin_token"
+            " (and both previous_ ones or neither, both next_ ones or neither)"
+        )
 
 
 @pytest.mark.parametrize(
@@ -348,3 +365,16 @@ def test_a_rotation_counter_that_is_not_a_count_is_refused_at_preview(section, k
         f"{section}.{key} = -1 is invalid: must be an integer from 0 to 1000000"
         f" (fix: pulumi config set --path '{section}.{key}' 0)"
     )
+
+
+@pytest.mark.parametrize("slots", [LOGIN_SLOTS, TOKEN_SLOTS], ids=["logins", "tokens"])
+def test_a_rotation_never_regenerates_a_value_running_instances_hold(slots):
+    """From each rotation to the next, the slot whose value is generated anew is neither the one
+    in use (running instances hold it) nor, for tokens, the next pair (they accept it already)."""
+    for rotation in range(12):
+        regenerated = [s for s in slots.all if slots.keepers(rotation, s) != slots.keepers(rotation + 1, s)]
+        assert len(regenerated) == 1, rotation
+        held = {slots.active(rotation)} | ({slots.next(rotation)} if slots.lead else set())
+        assert regenerated[0] not in held, rotation
+        assert regenerated[0] == (slots.active(rotation + 1) if not slots.lead else slots.next(rotation + 1))
+    assert [slots.keepers(0, s) for s in slots.all] == [None] * slots.count  # as before slots existed

@@ -463,28 +463,34 @@ class BackendService(pulumi.ComponentResource):
         boot into the env file (examples/backend-release/README.md): never in user data, and in
         state only as secrets. Its ARN and version.
 
-        Two slots per token (components/data/credential_slots.py): ``backend.apiTokenRotation``
-        names the current one, and after a rotation the secret also holds the previous pair,
-        which the instances keep accepting until the next rotation."""
-        rotation = args.api_token_rotation
+        Three slots per token (components/data/credential_slots.py ``TOKEN_SLOTS``):
+        ``backend.apiTokenRotation`` names the current pair; the secret also holds the next
+        pair, generated a rotation ahead, and after a rotation the previous one: the instances
+        accept all three, so clients switch to a new pair whenever they like, also while the
+        refresh still runs instances that booted before the rotation."""
+        rotation, slots = args.api_token_rotation, credential_slots.TOKEN_SLOTS
         tokens = {
             (kind, slot): random.RandomPassword(
-                f"{name}-{kind}-token" + ("-b" if slot else ""),  # slot a: the tokens' name before slots existed
+                # slot a: the tokens' name before slots existed
+                f"{name}-{kind}-token" + credential_slots.slot_name("", slot).replace("_", "-"),
                 length=40,
                 special=False,
-                keepers=credential_slots.keepers(rotation, slot),
+                keepers=slots.keepers(rotation, slot),
                 opts=child,
             )
             for kind in ("api", "admin")
-            for slot in credential_slots.SLOTS
+            for slot in slots.all
         }
-        current, previous = credential_slots.active_slot(rotation), credential_slots.previous_slot(rotation)
-        document = {"api_token": tokens["api", current].result, "admin_token": tokens["admin", current].result}
-        if rotation:  # before the first rotation the secret is as it always was
-            document |= {
-                "previous_api_token": tokens["api", previous].result,
-                "previous_admin_token": tokens["admin", previous].result,
+
+        def pair(prefix: str, slot: int) -> dict[str, pulumi.Output[str]]:
+            return {
+                f"{prefix}api_token": tokens["api", slot].result,
+                f"{prefix}admin_token": tokens["admin", slot].result,
             }
+
+        document = pair("", slots.active(rotation)) | pair("next_", slots.next(rotation))
+        if rotation:  # before the first rotation there is no previous pair
+            document |= pair("previous_", slots.previous(rotation))
         secret = aws.secretsmanager.Secret(
             f"{name}-api-tokens",
             name_prefix=f"swipesavvy/{args.stack}/api-tokens-",  # as the logins' secrets: a re-created stack gets new ones

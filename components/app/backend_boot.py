@@ -78,7 +78,7 @@ class BootSettings:
     feature_flags_cache_ttl: int = 300  # seconds
     sentry_dsn_secret_arn: str | None = None  # a plain-string secret; SENTRY_DSN is empty without it
     rds_ca_bundle_sha256: str | None = None  # the pinned bundle; None: any PEM bundle served over HTTPS
-    api_tokens_secret_arn: str | None = None  # JSON {"api_token", "admin_token"[, "previous_..."]}: bearer tokens
+    api_tokens_secret_arn: str | None = None  # JSON {"api_token", "admin_token"[, "next_...", "previous_..."]}
     db_login: str = BACKEND_LOGIN  # the slot of the backend's login in use (components/data/credential_slots.py)
     agent: AgentSettings | None = None  # the Datadog agent (components/observability/agent_config.py), when monitored
 
@@ -323,8 +323,9 @@ echo "$SERVICE-install: release $RELEASE_SHA256 installed, $SERVICE enabled"
 
 def render_environment(secret_text: str, login: str, fixed: dict, sentry_dsn: str, api_tokens_text: str) -> str:
     """The env file's text from the login's RDS JSON secret, the fixed settings, the Sentry
-    DSN and the API tokens secret (JSON ``{"api_token", "admin_token"}``, after a rotation
-    also ``previous_api_token`` and ``previous_admin_token``, still accepted; or "" for none);
+    DSN and the API tokens secret (JSON ``{"api_token", "admin_token"}``, and the pairs also
+    accepted: ``next_api_token``/``next_admin_token``, after a rotation ``previous_...``; or ""
+    for none);
     ValueError names what is wrong. Its source runs on the instance too (the install
     script's writer, the AMI's python3), and ``ops rehearse`` calls it: one contract.
     Quoting follows systemd.exec(5), EnvironmentFile=: in double quotes, a backslash
@@ -349,14 +350,14 @@ def render_environment(secret_text: str, login: str, fixed: dict, sentry_dsn: st
         try:
             given = json.loads(api_tokens_text)
             tokens = {"API_TOKEN": given["api_token"], "ADMIN_TOKEN": given["admin_token"]}
-            if "previous_api_token" in given:
-                tokens |= {
-                    "PREVIOUS_API_TOKEN": given["previous_api_token"],
-                    "PREVIOUS_ADMIN_TOKEN": given["previous_admin_token"],
-                }
+            for pair in ("previous", "next"):  # also accepted (a rotation's overlap): both or neither
+                api, admin = f"{pair}_api_token", f"{pair}_admin_token"
+                if api in given or admin in given:
+                    tokens |= {f"{pair.upper()}_API_TOKEN": given[api], f"{pair.upper()}_ADMIN_TOKEN": given[admin]}
         except (ValueError, TypeError, KeyError):
             raise ValueError(
-                "the API tokens secret is not JSON with api_token and admin_token (and both previous_ ones, or neither)"
+                "the API tokens secret is not JSON with api_token and admin_token"
+                " (and both previous_ ones or neither, both next_ ones or neither)"
             ) from None
     values = dict(database, **fixed, SENTRY_DSN=sentry_dsn, **tokens)
 

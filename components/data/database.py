@@ -67,7 +67,7 @@ def _slots(login: AppLogin) -> tuple[AppLogin, ...]:
     """The two logins of a login the instances hold: same group and limits, names by slot."""
     return tuple(
         replace(login, name=credential_slots.slot_name(login.name, slot), slot=slot, base=login.name)
-        for slot in credential_slots.SLOTS
+        for slot in credential_slots.LOGIN_SLOTS.all
     )
 
 
@@ -443,7 +443,7 @@ class Database(pulumi.ComponentResource):
             length=APP_PASSWORD_LENGTH,
             special=False,
             # A slot's password is generated again when a rotation makes that slot active.
-            keepers=credential_slots.keepers(args.config.credential_rotation, login.slot)
+            keepers=credential_slots.LOGIN_SLOTS.keepers(args.config.credential_rotation, login.slot)
             if login.slot is not None
             else None,
             opts=child,
@@ -481,9 +481,11 @@ class Database(pulumi.ComponentResource):
     ) -> dict[str, ActiveLogin]:
         active = {}
         for login in LOGIN_ROLES:
-            if login.slot == credential_slots.active_slot(rotation):
+            if login.slot == credential_slots.LOGIN_SLOTS.active(rotation):
                 secret, version = secrets[login.name]
-                slots = tuple(secrets[credential_slots.slot_name(login.base, s)][0].arn for s in credential_slots.SLOTS)
+                slots = tuple(
+                    secrets[credential_slots.slot_name(login.base, s)][0].arn for s in credential_slots.LOGIN_SLOTS.all
+                )
                 active[login.base] = ActiveLogin(login.name, secret.arn, version.version_id, slots)
         return active
 
