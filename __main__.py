@@ -10,12 +10,18 @@ from components.app.backend import AgentArgs, BackendService, BackendServiceArgs
 from components.app.frontend import ApiOrigin, StaticSite, StaticSiteArgs
 from components.app.release_archive import ReleaseArchiveError, load_release
 from components.config import NAMESPACE, SECTIONS, ConfigError, parse_stack_config
-from components.data.database import Database, DatabaseArgs
+from components.data.database import BACKEND_LOGIN, MONITOR_LOGIN, Database, DatabaseArgs
 from components.data.operator import build_operator_code
 from components.data.operator_package import PROJECT_ROOT, OperatorPackageError
 from components.network import Network, NetworkArgs
 from components.observability.agent_config import datadog_site
-from components.observability.monitoring import AgentApiKey, AgentApiKeyArgs, Monitoring, MonitoringArgs
+from components.observability.monitoring import (
+    AgentApiKey,
+    AgentApiKeyArgs,
+    Monitoring,
+    MonitoringArgs,
+    refuse_second_integration_owner,
+)
 from components.stack_shape import StackShape, StackShapeArgs, after_shape, destroy_guard
 
 
@@ -55,6 +61,8 @@ try:
     )
     # The Datadog provider reads the same setting; the site also goes to the agent.
     dd_site = datadog_site(pulumi.Config("datadog").get("apiUrl"))
+    if config.monitoring.enabled and config.monitoring.aws_integration:
+        refuse_second_integration_owner(config.stack)  # before any resource: a refused preview creates nothing
 except (ConfigError, OperatorPackageError, ReleaseArchiveError) as error:
     raise pulumi.RunError(str(error)) from None
 
@@ -66,6 +74,8 @@ shape = StackShape(
         network=config.network,
         engine_version=config.database.engine_version,
         allow_major_version_upgrade=config.database.allow_major_version_upgrade,
+        credential_rotation=config.database.credential_rotation,
+        api_token_rotation=config.backend.api_token_rotation if config.backend else 0,
     ),
 )
 declared = after_shape(shape)  # every later resource waits for it, and is recorded for the destroy guard
@@ -121,6 +131,8 @@ agent_key = (
     if monitored
     else None
 )
+# The slots of the logins the instances hold that are in use (database.credentialRotation).
+backend_login, monitor_login = database.active_logins[BACKEND_LOGIN], database.active_logins[MONITOR_LOGIN]
 backend = (
     BackendService(
         "swipesavvy-api",
@@ -132,7 +144,11 @@ backend = (
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
             security_group_id=network.backend_security_group_id,
-            db_secret_arn=database.app_secret_arns["swipesavvy_backend"],
+            db_secret_arn=backend_login.secret_arn,
+            db_login=backend_login.name,
+            db_secret_version=backend_login.secret_version,
+            db_slot_secret_arns=backend_login.slot_secret_arns,
+            api_token_rotation=config.backend.api_token_rotation,
             tags=config.tags,
             release=backend_release,
             keep_on_destroy=not config.is_review,
@@ -140,7 +156,10 @@ backend = (
             agent=AgentArgs(
                 site=dd_site,
                 api_key_secret_arn=agent_key.secret_arn,
-                monitor_secret_arn=database.app_secret_arns["swipesavvy_monitor"],
+                monitor_secret_arn=monitor_login.secret_arn,
+                monitor_login=monitor_login.name,
+                monitor_secret_version=monitor_login.secret_version,
+                monitor_slot_secret_arns=monitor_login.slot_secret_arns,
                 db_host=database.address,
                 db_port=database.port,
                 db_name=database.database_name,

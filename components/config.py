@@ -37,6 +37,7 @@ from ops.flags import SEEDED_FLAGS
 from seed.generator import MAX_SCALE, MIN_ANCHOR_DATE, MIN_SCALE
 
 NAMESPACE = "swipesavvy"
+MAX_ROTATION = 1_000_000  # credentialRotation, apiTokenRotation: counters, one more per rotation
 ENVIRONMENTS = ("staging", "production")
 POSTGRES_MAJOR_VERSIONS = ("14", "15", "16", "17")
 MIN_STORAGE_GIB = 100
@@ -155,6 +156,9 @@ class DatabaseConfig:
     # A new major engineVersion is refused at preview (components/stack_shape.py) unless this
     # says so; then RDS is allowed to upgrade (README "Upgrading PostgreSQL": snapshot first).
     allow_major_version_upgrade: bool = False
+    # How many times the logins the instances use (backend, agent) were rotated: one more
+    # rotates them without an outage (components/data/credential_slots.py, README "Secrets").
+    credential_rotation: int = 0
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,9 @@ class BackendConfig:
     # the architecture). A different image is a new launch template version: it rolls every
     # instance, so with "latest" the next `pulumi up` after an Amazon Linux release does.
     ami: str = LATEST_AMI
+    # How many times the API's bearer tokens were rotated: one more rotates them, the previous
+    # ones still accepted until the next rotation (components/data/credential_slots.py).
+    api_token_rotation: int = 0
 
     @property
     def architecture(self) -> str:
@@ -663,6 +670,7 @@ def parse_database(raw: Any, environment: str) -> DatabaseConfig:
         snapshot_after_seed=s.boolean("snapshotAfterSeed", d.snapshot_after_seed),
         allow_data_destruction=s.boolean("allowDataDestruction", d.allow_data_destruction),
         allow_major_version_upgrade=s.boolean("allowMajorVersionUpgrade", d.allow_major_version_upgrade),
+        credential_rotation=s.integer("credentialRotation", d.credential_rotation, 0, MAX_ROTATION),
     )
     s.finish()
     if environment == "production":
@@ -865,6 +873,7 @@ def parse_backend(raw: Any, project_root: Path, environment: str = "staging") ->
             " (al2023-ami-2023.<version>-kernel-<kernel>-<arm64|x86_64>) or latest (the newest Amazon Linux 2023)",
             AL2023_RELEASE_EXAMPLE.format(architecture="arm64"),
         ),
+        api_token_rotation=s.integer("apiTokenRotation", d.api_token_rotation, 0, MAX_ROTATION),
     )
     s.finish()
     _require_pinned_ami(s, config, environment)

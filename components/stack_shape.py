@@ -10,6 +10,9 @@ engine calls in every preview and, since every other resource depends on it
 a new stack for the network, ``database.allowMajorVersionUpgrade`` (after a snapshot) for
 the engine. Availability zones the stack chose itself (none configured) are pinned: the
 recorded ones are kept even when the region's list changes, and the network uses them.
+The rotation counters (``database.credentialRotation``, ``backend.apiTokenRotation``) move
+up by one per update: a jump or a step back would generate a new password for the slot
+the instances use (components/data/credential_slots.py).
 
 No cloud call: create, update and delete only record (deleting the stack deletes the record).
 """
@@ -30,7 +33,11 @@ from components.network import region_zones
 from components.zones import ZONE_COUNT
 
 NETWORK_INPUTS = {"vpc_cidr": "network.vpcCidr", "existing_vpc_id": "network.existingVpcId"}  # input: setting
-RECORDED = (*NETWORK_INPUTS, "zones", "engine_major")
+ROTATION_INPUTS = {
+    "credential_rotation": "database.credentialRotation",
+    "api_token_rotation": "backend.apiTokenRotation",
+}
+RECORDED = (*NETWORK_INPUTS, "zones", "engine_major", *ROTATION_INPUTS)
 
 
 def _shown(value: Any) -> str:
@@ -61,6 +68,16 @@ def refusal(stack: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> tup
             f" changes (fix: pulumi config set --path '{NAMESPACE}:network.availabilityZones[0]'"
             f" {_shown(olds.get('zones')).split(',')[0]} (and [1]), or {network_fix})"
         )
+    for key, setting in ROTATION_INPUTS.items():
+        if olds.get(key) is None:  # recorded before the counters were
+            continue
+        old, new = int(olds[key]), int(news.get(key) or 0)
+        if not old <= new <= old + 1:
+            return key, (
+                f"{NAMESPACE}:{setting} {old} -> {new} on stack {stack}: a rotation moves the counter up by one per"
+                " update, anything else would generate a new password for the credential the instances use"
+                f" (fix: pulumi config set --path '{NAMESPACE}:{setting}' {old + 1 if new > old else old})"
+            )
     old_major, new_major = int(olds["engine_major"]), int(news["engine_major"])
     if new_major < old_major:
         return "engine_major", (
@@ -108,6 +125,8 @@ class StackShapeArgs:
     network: NetworkConfig
     engine_version: str
     allow_major_version_upgrade: bool
+    credential_rotation: int = 0
+    api_token_rotation: int = 0
 
 
 class StackShape(Resource, module="stack", name="StackShape"):
@@ -133,6 +152,8 @@ class StackShape(Resource, module="stack", name="StackShape"):
                 "zones_configured": bool(network.availability_zones),
                 "engine_major": args.engine_version.split(".")[0],
                 "allow_major_version_upgrade": args.allow_major_version_upgrade,
+                "credential_rotation": args.credential_rotation,
+                "api_token_rotation": args.api_token_rotation,
             },
             opts,
         )

@@ -11,9 +11,12 @@ account, no Pulumi CLI.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
+import re
 import runpy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,14 +68,18 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             ],
         }
     if args.typ == "random:index/randomPassword:RandomPassword":
-        return {"result": f"{APP_PASSWORD_PREFIX}{args.name}"}
+        # New keepers are a new value, as the random provider replaces it (a rotated slot).
+        rotation = (inputs.get("keepers") or {}).get("rotation")
+        return {"result": f"{APP_PASSWORD_PREFIX}{args.name}" + (f"-rotation-{rotation}" if rotation else "")}
     if args.typ == "random:index/randomId:RandomId":
         return {"hex": "1a2b3c4d"}
     if args.typ == "aws:secretsmanager/secret:Secret":
         name = inputs.get("name") or f"{inputs['namePrefix']}20261126"  # AWS appends to a prefix
         return {"arn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{name}-AbCdEf", "name": name}
     if args.typ == "aws:secretsmanager/secretVersion:SecretVersion":
-        return {"versionId": f"{args.name}-version-1", "arn": inputs["secretId"]}
+        # Another value is another version, as Secrets Manager stores it.
+        value = hashlib.sha256(json.dumps(inputs.get("secretString"), sort_keys=True).encode()).hexdigest()[:8]
+        return {"versionId": f"{args.name}-version-{value}", "arn": inputs["secretId"]}
     if args.typ == "aws:lambda/function:Function":
         return {"arn": f"{OPERATOR_ARN_PREFIX}{inputs['name']}", "name": inputs["name"]}
     if args.typ == "aws:cloudwatch/logGroup:LogGroup":
@@ -149,7 +156,16 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     return {}
 
 
-def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str, Any]:
+def _invoke(
+    args: pulumi.runtime.MockCallArgs, master_password: str, iam_roles: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
+    if args.token == "aws:iam/getRoles:getRoles":
+        pattern = re.compile(args.args.get("nameRegex", ""))
+        names = sorted(name for name in iam_roles if pattern.search(name))
+        return {"id": "roles", "names": names, "arns": [f"arn:aws:iam::{ACCOUNT}:role/{n}" for n in names]}
+    if args.token == "aws:iam/getRole:getRole":
+        name = args.args["name"]
+        return {"id": name, "name": name, "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}", "tags": dict(iam_roles[name])}
     if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         return {
             "id": "us-east-1",
@@ -205,10 +221,13 @@ def _invoke(args: pulumi.runtime.MockCallArgs, master_password: str) -> dict[str
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, master_password: str = MASTER_PASSWORD) -> None:
+    def __init__(
+        self, master_password: str = MASTER_PASSWORD, iam_roles: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
         self.master_password = master_password  # what the RDS-managed secret holds (it rotates)
         self.calls: list[pulumi.runtime.MockCallArgs] = []  # every invoke, in order
+        self.iam_roles = dict(iam_roles or {})  # roles that already exist in the account: name -> tags
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
@@ -216,7 +235,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append(args)
-        return _invoke(args, self.master_password)
+        return _invoke(args, self.master_password, self.iam_roles)
 
 
 def urn_key(urn: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")  # fullmatch: "$" would let a trailing newline through
+_ROLLBACK_MESSAGE = re.compile(r"rollback to version (\d+) \(commit [0-9a-f]{12}; sql/ kept from ")
 
 
 class RollbackRefused(ValueError):
@@ -127,9 +128,12 @@ def plan_rollback(history: Sequence[Mapping[str, Any]], stack: str, to: int | No
             "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)"
         )
     if _dirty(environment):
+        # A rollback that kept this checkout's sql/ is recorded as dirty: return to what it redeployed.
+        earlier = _ROLLBACK_MESSAGE.match(str(chosen.get("message", "")))
+        fix = f"--to {earlier[1]}, the update it rolled back to" if earlier else "another version with --to"
         raise RollbackRefused(
             f"--to {chosen['version']}: the update ran from a dirty work tree at {commit[:12]}, so that commit is "
-            "not what was deployed (fix: choose another version with --to)"
+            f"not what was deployed (fix: choose {fix})"
         )
     return RollbackPlan(
         version=chosen["version"],
@@ -166,6 +170,32 @@ def config_lines(config: Mapping[str, Any]) -> list[str]:
             shown = str(entry.get("value", ""))
         lines.append(f"  {key}: {shown}")
     return lines
+
+
+# Counters a rollback keeps at the stack's newest value: they only go up, since a lower one
+# would generate a new password for the login the instances use (README "Secrets").
+KEPT_COUNTERS = (("swipesavvy:database", "credentialRotation"), ("swipesavvy:backend", "apiTokenRotation"))
+
+
+def newest_config(history: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The config recorded with the stack's newest update (what it runs with now)."""
+    updates = _updates(history)
+    return (updates[0].get("config") or {}) if updates else {}
+
+
+def keep_counters(config: dict[str, Any], newest: Mapping[str, Any]) -> list[str]:
+    """Set in ``config`` (a settings file's, objects as objects) each of ``KEPT_COUNTERS`` that
+    it holds to its value in ``newest`` (recorded config) where that is higher; the changed
+    settings as ``section.key: old -> new``. A section without the counter is left alone: the
+    earlier program may not know the setting."""
+    changed = []
+    for section, key in KEPT_COUNTERS:
+        target = config.get(section)
+        now = ((newest.get(section) or {}).get("objectValue") or {}).get(key)
+        if isinstance(target, dict) and key in target and isinstance(now, int) and now > target[key]:
+            changed.append(f"{section}.{key}: {target[key]} -> {now}")
+            config[section] = {**target, key: now}
+    return changed
 
 
 def rollback_settings(plan: RollbackPlan, committed: Mapping[str, Any] | None, stack: str) -> dict[str, Any]:

@@ -4,13 +4,16 @@ preview and ``pulumi up``; the decisions are ``ops/rollback.py``'s, the ``pulumi
 
 The recorded config goes to a ``--config-file`` beside the worktree, not into it: the worktree stays
 exactly the commit, so the rollback's own update records that commit as clean and is itself a
-version a later rollback can return to.
+version a later rollback can return to. The one exception is ``sql/``: the schema is forward-only,
+so the worktree gets this checkout's migrations (``keep_current_schema``); the earlier program then
+sees the database's ledger as its own and changes no schema, and the update is recorded as dirty.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +25,8 @@ from typing import Any
 from components.config import PROJECT_ROOT
 from ops.command import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
 from ops.pulumi_cli import pulumi_command
+
+SCHEMA_DIR = "sql"  # the migrations (ops/migrations.py MIGRATIONS_DIR), relative to the project
 
 
 def _git(repo: Path, *command: str) -> subprocess.CompletedProcess:
@@ -68,6 +73,25 @@ def commit_worktree(repo: Path, commit: str) -> Iterator[Path]:
             _git(repo, "worktree", "prune")
 
 
+def keep_current_schema(tree_project: Path, current_project: Path) -> list[str]:
+    """Replace the worktree's ``sql/`` with this checkout's: migrations are never undone, and an
+    earlier program whose ``sql/`` lacks one the database applied would refuse its preview
+    ("... was applied but is missing from sql/"). The names of the files that differ from the
+    commit's (the migrations newer than it); nothing is changed when there are none."""
+    current, tree = current_project / SCHEMA_DIR, tree_project / SCHEMA_DIR
+    if not current.is_dir():
+        return []
+    differing = sorted(
+        path.name
+        for path in current.glob("*.sql")
+        if not (tree / path.name).is_file() or (tree / path.name).read_bytes() != path.read_bytes()
+    )
+    if differing:
+        shutil.rmtree(tree, ignore_errors=True)
+        shutil.copytree(current, tree)
+    return differing
+
+
 def _confirmed(prompt: str) -> bool:
     print(prompt, end="", flush=True)
     answer = sys.stdin.readline()
@@ -84,7 +108,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     import yaml  # only this command reads stack settings files
 
-    from ops.rollback import RollbackRefused, config_lines, history_rows, plan_rollback, rollback_settings
+    from ops.rollback import (
+        RollbackRefused,
+        config_lines,
+        history_rows,
+        keep_counters,
+        newest_config,
+        plan_rollback,
+        rollback_settings,
+    )
 
     if not args.yes and not sys.stdin.isatty():
         raise UsageError(
@@ -129,6 +161,18 @@ def _rollback(args: argparse.Namespace) -> int:
             settings = rollback_settings(plan, committed, args.stack)
         except RollbackRefused as error:
             raise CommandFailed(str(error), EXIT_REFUSED) from None
+        for change in keep_counters(settings["config"], newest_config(history)):
+            print(f"keeping the rotation counter at the stack's newest value: {change} (it never goes back)")
+        newer = keep_current_schema(project, PROJECT_ROOT)
+        kept = ""
+        if newer:
+            head = _git(repo, "rev-parse", "--short=12", "HEAD").stdout.strip() or "this checkout"
+            kept = f"; sql/ kept from {head}"
+            print(
+                f"\nkeeping the schema: sql/ as in this checkout ({head}), {len(newer)} migration file(s) newer than"
+                f" {plan.commit[:12]}: {', '.join(newer)}; migrations are forward-only, so the rollback restores the"
+                " application and its config and leaves the database's schema as it is"
+            )
         config_file = tree.parent / f"Pulumi.{args.stack}.yaml"
         config_file.write_text(yaml.safe_dump(settings, sort_keys=False))
         common = ["--non-interactive", "--stack", args.stack, "--cwd", str(project), "--config-file", str(config_file)]
@@ -150,7 +194,7 @@ def _rollback(args: argparse.Namespace) -> int:
                 "(fix: rerun and answer y once the preview is what you want)",
                 EXIT_REFUSED,
             )
-        message = f"rollback to version {plan.version} (commit {plan.commit[:12]})"
+        message = f"rollback to version {plan.version} (commit {plan.commit[:12]}{kept})"
         try:
             pulumi_command(
                 ["up", "--yes", "--skip-preview", "--message", message, *common],

@@ -17,7 +17,8 @@ Anything else is an error, as an unknown command is.
 
 Every call is appended to ``$FAKE_PULUMI_LOG`` as one JSON line: its arguments, its working
 directory, the git commit checked out there and whether that tree had changes (``git status
---porcelain``), and the text of the file ``--config-file`` named (the rollback deletes it after).
+--porcelain``), the text of the file ``--config-file`` named (the rollback deletes it after), and
+the migration files in its ``sql/``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main(args: list[str]) -> int:
         "head": _git("rev-parse", "HEAD"),
         "changes": _git("status", "--porcelain"),
         "config_file": Path(config_file).read_text() if config_file and os.path.exists(config_file) else None,
+        "sql": sorted(path.name for path in Path("sql").glob("*.sql")),  # the migrations the program would read
     }
     with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
         log.write(json.dumps(call) + "\n")

@@ -290,12 +290,16 @@ def test_instance_role_reads_only_the_releases_and_the_backend_login(staging):
     # Every release object: a rollback launches the previous version, which fetches the previous release.
     assert statements["ReadTheReleases"]["Resource"] == "arn:aws:s3:::swipesavvy-api-artifacts-a1b2c3d/releases/*"
     assert release.key.startswith("releases/")
-    assert statements["ReadTheBackendLogin"]["Resource"].endswith(
-        ":secret:swipesavvy/staging/db/swipesavvy_backend-20261126-AbCdEf"
-    )
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging"
+    # Both slots of each rotated login: the one in use and the previous launch template's.
+    assert statements["ReadTheBackendLogin"]["Resource"] == [
+        f"{secret}/db/swipesavvy_backend-20261126-AbCdEf",
+        f"{secret}/db/swipesavvy_backend_b-20261126-AbCdEf",
+    ]
     assert statements["ReadTheAgentSecrets"]["Resource"] == [
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/datadog/agent-api-key-20261126-AbCdEf",
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:swipesavvy/staging/db/swipesavvy_monitor-20261126-AbCdEf",
+        f"{secret}/datadog/agent-api-key-20261126-AbCdEf",
+        f"{secret}/db/swipesavvy_monitor-20261126-AbCdEf",
+        f"{secret}/db/swipesavvy_monitor_b-20261126-AbCdEf",
     ]
     tokens = staging.of_name("aws:secretsmanager/secret:Secret", "swipesavvy-api-api-tokens").inputs
     assert tokens["namePrefix"] == "swipesavvy/staging/api-tokens-"
@@ -387,10 +391,14 @@ def test_the_api_tokens_are_generated_into_their_own_secret(staging):
     assert json.loads(unwrap_all(version["secretString"])) == {
         "api_token": "APP-PASSWORD-generated-swipesavvy-api-api-token",
         "admin_token": "APP-PASSWORD-generated-swipesavvy-api-admin-token",
+        # generated a rotation ahead, accepted already (README "Secrets")
+        "next_api_token": "APP-PASSWORD-generated-swipesavvy-api-api-token-b",
+        "next_admin_token": "APP-PASSWORD-generated-swipesavvy-api-admin-token-b",
     }
     for kind in ("api", "admin"):
-        token = staging.of_name("random:index/randomPassword:RandomPassword", f"swipesavvy-api-{kind}-token").inputs
-        assert (token["length"], token["special"]) == (40, False)
+        for slot in ("", "-b", "-c"):
+            token = staging.of_name("random:index/randomPassword:RandomPassword", f"swipesavvy-api-{kind}-token{slot}")
+            assert (token.inputs["length"], token.inputs["special"]) == (40, False)
 
 
 def test_every_bucket_lifecycle_aborts_incomplete_uploads(staging, production):

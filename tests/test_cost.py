@@ -421,8 +421,8 @@ def test_the_readmes_hand_computation_for_staging_adds_up_to_the_tools(committed
             assert hand == pytest.approx(sum(float(x) for x in tool.split(" + ")), abs=0.011), service
     staging = committed["staging"]
     datadog = sum(line.monthly for line in staging.lines if line.price_key.startswith("datadog."))
-    assert float(services["**AWS total**"][1].strip("*")) == round(staging.total - datadog, 2) == 159.90
-    assert float(services["**total**"][1].strip("*")) == round(staging.total, 2) == 232.18
+    assert float(services["**AWS total**"][1].strip("*")) == round(staging.total - datadog, 2) == 160.80
+    assert float(services["**total**"][1].strip("*")) == round(staging.total, 2) == 233.08
     assert services["Datadog"][0] == round(datadog, 2)
     parts = [
         float(x) for service, (_, tool) in services.items() if not service.startswith("**") for x in tool.split(" + ")
@@ -447,10 +447,10 @@ def test_the_pull_request_line_shows_a_changed_instance_class(staging):
     # ... and takes staging over its $300 budget (usage/staging.yml): the README's example verdict
     assert budget_verdict(head, base) == (
         True,
-        "staging: over budget: $307.37/month is $7.37 above $300.00 (usage/staging.yml monthlyBudgetUsd);"
+        "staging: over budget: $308.27/month is $8.27 above $300.00 (usage/staging.yml monthlyBudgetUsd);"
         " what crossed it: `swipesavvy-db-postgres` (aws:rds/instance:Instance) +$75.19",
     )
-    assert "$307.37/month is $7.37 above $300.00" in " ".join((PROJECT_ROOT / "README.md").read_text().split())
+    assert "$308.27/month is $8.27 above $300.00" in " ".join((PROJECT_ROOT / "README.md").read_text().split())
 
 
 @pytest.mark.parametrize("stack", ["staging", "production"])
@@ -752,7 +752,7 @@ def test_the_pull_request_workflow_estimates_both_stacks_here_and_on_main():
 
 def test_rehearse_prints_the_estimate_under_the_plan(staging):
     assert cost_cli.cost_summary("staging", staging) == (
-        "estimated cost: $232.18/month (python -m ops cost --stack staging lists it)"
+        "estimated cost: $233.08/month (python -m ops cost --stack staging lists it)"
     )
 
 

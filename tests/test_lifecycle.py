@@ -101,6 +101,8 @@ RECORDED = {
     "zones_configured": False,
     "engine_major": "16",
     "allow_major_version_upgrade": False,
+    "credential_rotation": 0,
+    "api_token_rotation": 0,
 }
 
 
@@ -157,6 +159,26 @@ def test_a_major_version_change_is_refused_unless_allowed_and_never_downwards():
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "setting"),
+    [("credential_rotation", "database.credentialRotation"), ("api_token_rotation", "backend.apiTokenRotation")],
+)
+def test_a_rotation_counter_moves_up_by_one_per_update(key, setting):
+    """Two at once, or back, would regenerate the slot the instances use (README "Secrets")."""
+    rotated = {**RECORDED, key: 1}
+    assert refusal("staging", rotated, {**rotated, key: 2}) is None
+    assert refusal("staging", rotated, rotated) is None
+    assert refusal("staging", rotated, {**rotated, key: 3}) == (
+        key,
+        f"swipesavvy:{setting} 1 -> 3 on stack staging: a rotation moves the counter up by one per update,"
+        " anything else would generate a new password for the credential the instances use (fix: pulumi config"
+        f" set --path 'swipesavvy:{setting}' 2)",
+    )
+    assert refusal("staging", rotated, {**rotated, key: 0})[1].endswith(f"--path 'swipesavvy:{setting}' 1)")
+    unrecorded = {k: v for k, v in RECORDED.items() if k != key}  # a record from before the counters
+    assert refusal("staging", unrecorded, {**RECORDED, key: 5}) is None
+
+
 # --- StackShape through the engine ---------------------------------------------------------------
 
 
@@ -194,6 +216,9 @@ def test_stack_shape_through_the_engine(staging):
     assert engine.state.exists and engine.state.outputs["engine_major"] == "17"
     with pytest.raises(ProviderError, match="RDS cannot downgrade"):
         engine.preview({**upgrade, "engine_major": "16"})
+    with pytest.raises(ProviderError, match="a rotation moves the counter up by one per update"):
+        engine.preview({**upgrade, "credential_rotation": 2})
+    assert engine.up({**upgrade, "credential_rotation": 1}) == "update"
     engine.destroy()
     assert not engine.state.exists
 
@@ -240,7 +265,7 @@ def test_a_rotated_agent_key_is_a_new_launch_template_version(staging):
     """The launch template carries the key's secret version: a new key is a new template
     version, which the group's instance refresh rolls out in the same update."""
     before = _instance_tags(staging)["datadog-agent-key-version"]
-    assert before == "swipesavvy-datadog-agent-version-1"
+    assert before.startswith("swipesavvy-datadog-agent-version-")  # the mocks name a version by its value
     rotated = run_program(stack_config("staging"), mocks=RotatedKeyMocks())
     assert _instance_tags(rotated)["datadog-agent-key-version"] == "rotated-version-2"
     rollout = rotated.of_name("pulumi-python:dynamic/autoscaling:InstanceRefreshWait", "swipesavvy-api-rollout")
@@ -277,7 +302,9 @@ def test_a_review_stack_keeps_nothing_on_destroy(review, staging):
     secret = "aws:secretsmanager/secret:Secret"
     assert {r.inputs["recoveryWindowInDays"] for r in review.of_type(secret)} == {0}
     assert {r.inputs["recoveryWindowInDays"] for r in staging.of_type(secret)} == {7}
-    assert len(review.of_type(secret)) == 5  # the three logins', the agents' Datadog key and the API tokens
+    assert (
+        len(review.of_type(secret)) == 7
+    )  # the five logins' (two slots of two), the agents' Datadog key, the API tokens
 
 
 def test_a_review_stacks_database_logs_expire_and_go_with_it(review, staging):

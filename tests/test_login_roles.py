@@ -74,7 +74,9 @@ def test_logins_have_no_privileges_of_their_own(logins, admin_dsn):
     assert rows == [
         ("swipesavvy_analytics", False, False, False, False, 10),
         ("swipesavvy_backend", False, False, False, False, 50),
+        ("swipesavvy_backend_b", False, False, False, False, 50),
         ("swipesavvy_monitor", False, False, False, False, 5),
+        ("swipesavvy_monitor_b", False, False, False, False, 5),
     ]
 
 

@@ -184,8 +184,8 @@ def test_each_monitor_has_levels_tags_a_useful_message_and_renotifies(staging):
 def test_monitor_levels_types_and_missing_data(staging):
     m = monitors(staging)
     expected = {  # key: (type, warning, critical, notify when silent)
-        "db-cpu": ("query alert", "70", "85", False),
-        "db-free-storage": ("query alert", "0.2", "0.1", False),  # free over the volume's size, a fraction
+        "db-cpu": ("query alert", "70", "85", True),  # no data: the AWS integration is gone
+        "db-free-storage": ("query alert", "0.2", "0.1", True),  # free over the volume's size, a fraction
         "db-connections": ("query alert", "0.7", "0.85", True),
         "api-error-rate": ("query alert", "0.02", "0.05", False),  # 5xx over all requests, a fraction
         "api-latency-p95": ("query alert", "0.3", "0.5", False),  # seconds
@@ -203,7 +203,8 @@ def test_monitor_levels_types_and_missing_data(staging):
             critical,
         ), key
         assert monitor["notifyNoData"] is silent, key
-        assert monitor.get("noDataTimeframe") == (20 if silent else None), key
+        late = "aws.rds." in monitor["query"]  # CloudWatch's, through the integration: an hour
+        assert monitor.get("noDataTimeframe") == ((60 if late else 20) if silent else None), key
     assert m["backend-down"]["monitorThresholds"]["ok"] == "1"
     assert '"instance:swipesavvy-backend-health"' in m["backend-down"]["query"]
     assert m["api-latency-p95"]["query"].startswith("percentile(last_10m):p95:trace.express.request{env:staging,")
@@ -349,21 +350,69 @@ def test_exactly_one_committed_stack_owns_the_accounts_integration(staging, prod
     assert len(staging.of_type(MONITOR)) == 10  # the aws.rds.* monitors read production's integration
 
 
-def test_a_second_stack_owning_the_integration_collides_on_the_role_before_datadog(production):
-    """Two stacks in one account both set awsIntegration: the role's name is account-wide, so
-    the second stack's create fails on it (IAM: EntityAlreadyExists) and its integration,
-    which waits for the role, is never sent to Datadog (no 409, the owner's stays intact)."""
+def _staging_owning_the_integration() -> dict:
     config = stack_config("staging")
     config["swipesavvy:monitoring"] = {**config["swipesavvy:monitoring"], "awsIntegration": True}
-    second = run_program(config)
-    names = [
-        run.of_name("aws:iam/role:Role", "swipesavvy-monitoring-datadog-integration").inputs["name"]
-        for run in (production, second)
-    ]
-    assert names == ["swipesavvy-datadog-integration", "swipesavvy-datadog-integration"]
-    assert (
-        "swipesavvy-monitoring-datadog-integration" in second.dependencies[(INTEGRATION, "swipesavvy-monitoring-aws")]
+    return config
+
+
+PRODUCTION_ROLE_TAGS = {"project": "swipesavvy", "environment": "production", "stack": "production"}
+
+
+def test_a_second_owner_of_the_integration_is_refused_at_preview_before_any_resource():
+    """Production's role exists in the account: staging setting awsIntegration too is refused
+    while the program is read, in the preview, so Datadog is never asked for an external ID
+    and no policy is created (the role's EntityAlreadyExists at apply came too late)."""
+    mocks = RecordingMocks(iam_roles={"swipesavvy-datadog-integration": PRODUCTION_ROLE_TAGS})
+    with pytest.raises(Exception) as raised:
+        run_program(_staging_owning_the_integration(), preview=True, mocks=mocks)
+    assert str(raised.value) == (
+        "swipesavvy:monitoring.awsIntegration: IAM role swipesavvy-datadog-integration already exists in this AWS"
+        " account, created by stack 'production' (its stack tag), and Datadog keeps one AWS integration per account;"
+        " nothing was created (fix: pulumi config set --path 'swipesavvy:monitoring.awsIntegration' false on stack"
+        " staging)"
     )
+    assert mocks.resources == []
+
+
+def test_a_role_made_outside_the_project_is_refused_too():
+    mocks = RecordingMocks(iam_roles={"swipesavvy-datadog-integration": {}})
+    with pytest.raises(Exception) as raised:
+        run_program(stack_config("production"), stack="production", preview=True, mocks=mocks)
+    assert "created outside this project (no stack tag), and Datadog keeps one AWS integration" in str(raised.value)
+    assert mocks.resources == []
+
+
+def test_the_owner_itself_passes_its_own_role():
+    """The owner's next `pulumi up` finds its own role (tagged with its stack) and goes on."""
+    mocks = RecordingMocks(iam_roles={"swipesavvy-datadog-integration": PRODUCTION_ROLE_TAGS})
+    run = run_program(stack_config("production"), stack="production", preview=True, mocks=mocks)
+    assert len(run.of_type(INTEGRATION)) == 1
+
+
+def test_the_integration_pieces_wait_for_each_other(production):
+    """Nothing of the integration is created beside a role that could still fail: the policies
+    wait for the role, the attachments for both, the integration for all of them."""
+    role = "swipesavvy-monitoring-datadog-integration"
+    deps = production.dependencies
+    assert "swipesavvy-monitoring-aws" in deps[("aws:iam/role:Role", role)]  # the external ID, in its trust
+    assert role in deps[("aws:iam/policy:Policy", f"{role}-0")]
+    assert {role, f"{role}-0"} <= set(deps[("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{role}-0")])
+    assert {role, f"{role}-0"} <= set(deps[(INTEGRATION, "swipesavvy-monitoring-aws")])
+
+
+@pytest.mark.parametrize("key", ["db-cpu", "db-free-storage"])
+def test_rds_monitors_of_a_stack_without_the_integration_alert_on_no_data_naming_it(staging, key):
+    """Staging's aws.rds.* arrive only through production's integration: if it goes, the monitors
+    say so (no data after an hour) instead of staying silently green."""
+    monitor = unwrap_all(staging.of_name(MONITOR, f"swipesavvy-monitoring-{key}").inputs)
+    assert (monitor["notifyNoData"], monitor["noDataTimeframe"]) == (True, 60)
+    assert (
+        "{{#is_no_data}}No data: aws.rds.* come from the account's Datadog AWS integration, declared by the one"
+        " stack with swipesavvy:monitoring.awsIntegration true (not this one; production in the committed files):"
+        " is it still installed in Datadog (Integrations, Amazon Web Services) and does its role"
+        " swipesavvy-datadog-integration still exist?{{/is_no_data}}"
+    ) in monitor["message"].splitlines()
 
 
 def test_a_review_stack_may_not_own_the_integration():

@@ -162,12 +162,23 @@ def test_a_rotated_master_password_leaves_every_declared_input_identical(staging
     assert {(r.typ, r.name): unwrap_all(r.inputs) for r in rotated.resources} == first
 
 
+# The stack's logins: the backend's and the agent's in two slots each (rotation without an outage).
+LOGINS = {
+    "swipesavvy_backend",
+    "swipesavvy_backend_b",
+    "swipesavvy_analytics",
+    "swipesavvy_monitor",
+    "swipesavvy_monitor_b",
+}
+
+
 def test_login_roles_join_the_group_roles_and_read_their_password_from_their_secret(staging):
     roles = {r.inputs["name"]: r.inputs for r in staging.of_type(LOGIN)}
-    assert set(roles) == {"swipesavvy_backend", "swipesavvy_analytics", "swipesavvy_monitor"}
+    assert set(roles) == LOGINS
     assert roles["swipesavvy_monitor"]["group"] == "swipesavvy_monitoring"  # pg_monitor only (migration 011)
     assert roles["swipesavvy_monitor"]["connection_limit"] == 5
-    assert roles["swipesavvy_backend"]["group"] == "swipesavvy_readwrite"
+    assert roles["swipesavvy_backend"]["group"] == roles["swipesavvy_backend_b"]["group"] == "swipesavvy_readwrite"
+    assert roles["swipesavvy_monitor_b"]["group"] == "swipesavvy_monitoring"
     assert roles["swipesavvy_analytics"]["group"] == "swipesavvy_readonly"
     assert roles["swipesavvy_analytics"]["connection_limit"] == 10
     assert roles["swipesavvy_analytics"]["statement_timeout_ms"] == 300_000
@@ -180,13 +191,13 @@ def test_login_roles_join_the_group_roles_and_read_their_password_from_their_sec
 
 def test_one_secret_per_login_in_the_standard_rds_shape(staging):
     versions = [v for v in staging.of_type("aws:secretsmanager/secretVersion:SecretVersion") if "-db-" in v.name]
-    assert len(versions) == 3
+    assert len(versions) == len(LOGINS)
     documents = {}
     for version in versions:
         assert is_secret(version.inputs["secretString"])
         document = json.loads(unwrap(version.inputs["secretString"]))
         documents[document["username"]] = document
-    assert set(documents) == {"swipesavvy_backend", "swipesavvy_analytics", "swipesavvy_monitor"}
+    assert set(documents) == LOGINS
     for document in documents.values():
         assert set(document) == {"engine", "host", "port", "dbname", "username", "password"}
         assert document["host"] == DB_ADDRESS and document["port"] == 5432
@@ -200,7 +211,9 @@ def test_one_secret_per_login_in_the_standard_rds_shape(staging):
         "swipesavvy/staging/datadog/agent-api-key-",
         "swipesavvy/staging/db/swipesavvy_analytics-",
         "swipesavvy/staging/db/swipesavvy_backend-",
+        "swipesavvy/staging/db/swipesavvy_backend_b-",
         "swipesavvy/staging/db/swipesavvy_monitor-",
+        "swipesavvy/staging/db/swipesavvy_monitor_b-",
     ]
 
 
@@ -271,7 +284,7 @@ def test_outputs_name_the_database_and_its_secrets(staging):
     assert outputs["db_address"] == DB_ADDRESS and outputs["db_port"] == 5432
     assert outputs["db_name"] == "swipesavvy_staging"
     assert outputs["db_master_secret_arn"].startswith("arn:aws:secretsmanager:")
-    assert set(outputs["db_app_secret_arns"]) == {"swipesavvy_backend", "swipesavvy_analytics", "swipesavvy_monitor"}
+    assert set(outputs["db_app_secret_arns"]) == LOGINS
 
 
 def test_invalid_config_stops_the_program_before_any_resource():
@@ -464,8 +477,10 @@ def test_each_function_gets_its_authority_from_the_stack(request, stack):
         login: ManagedLogin(group, app_secret_arn(stack, login), limit, timeout_ms)
         for login, group, limit, timeout_ms in (
             ("swipesavvy_backend", "swipesavvy_readwrite", 50, 0),
+            ("swipesavvy_backend_b", "swipesavvy_readwrite", 50, 0),
             ("swipesavvy_analytics", "swipesavvy_readonly", 10, 300_000),
             ("swipesavvy_monitor", "swipesavvy_monitoring", 5, 10_000),
+            ("swipesavvy_monitor_b", "swipesavvy_monitoring", 5, 10_000),
         )
     }
     assert authority_of(run, "swipesavvy-db-operator-function") == Authority("write", database, logins, False, None)
@@ -539,7 +554,13 @@ def policy_statements(run, name: str) -> dict[str, dict]:
 @pytest.mark.parametrize("stack", ["staging", "production"])
 def test_each_function_role_reads_only_its_own_secrets(request, stack):
     run = request.getfixturevalue(stack)
-    logins = ("swipesavvy_backend", "swipesavvy_analytics", "swipesavvy_monitor")
+    logins = (
+        "swipesavvy_backend",
+        "swipesavvy_backend_b",
+        "swipesavvy_analytics",
+        "swipesavvy_monitor",
+        "swipesavvy_monitor_b",
+    )
     readable = {
         "swipesavvy-db-operator": [MASTER_SECRET_ARN, *(app_secret_arn(stack, login) for login in logins)],
         "swipesavvy-db-operator-reader": [app_secret_arn(stack, "swipesavvy_analytics")],

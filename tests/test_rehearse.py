@@ -64,7 +64,8 @@ def test_the_plan_groups_every_resource_under_its_top_level_component(staging):
 def test_the_database_work_is_in_the_runbooks_order(staging):
     assert [name for _, name in database_work(staging)] == [
         "swipesavvy-db-schema", "swipesavvy-db-after-schema", "swipesavvy-db-mock-data",
-        "swipesavvy-db-after-seed", "swipesavvy-db-backend", "swipesavvy-db-analytics", "swipesavvy-db-monitor",
+        "swipesavvy-db-after-seed", "swipesavvy-db-backend", "swipesavvy-db-backend_b", "swipesavvy-db-analytics",
+        "swipesavvy-db-monitor", "swipesavvy-db-monitor_b",
     ]  # fmt: skip
 
 
@@ -77,7 +78,7 @@ def test_the_dot_source_has_clusters_resources_dependencies_and_the_numbered_cha
     assert edge in dot
     assert all(dep != key for dep, key in dependency_edges(staging))
     chain = [line for line in dot.splitlines() if "penwidth" in line]
-    assert [line.rsplit('label="', 1)[1][:1] for line in chain] == ["1", "2", "3", "4", "5", "6"]
+    assert [line.rsplit('label="', 1)[1][:1] for line in chain] == ["1", "2", "3", "4", "5", "6", "7", "8"]
     assert chain[0].startswith('  "pulumi-python:dynamic/db:DatabaseSchema::swipesavvy-db-schema" -> "aws:rds/snapshot')
     svg = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True).stdout
     assert "<svg" in svg and "MockDataSeed" in svg  # graphviz writes "-" as &#45;

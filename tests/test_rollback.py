@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from ops.rollback import (
     RollbackRefused,
     config_lines,
     history_rows,
+    keep_counters,
     parse_history,
     plan_rollback,
     rollback_settings,
@@ -639,3 +641,139 @@ def test_a_settings_file_at_the_commit_that_cannot_be_read_is_refused(
     assert one_line_error(err).startswith(f"error: --to 1: Pulumi.staging.yaml at {broken[:12]} {problem}")
     assert pulumi.commands() == ["stack"]
     assert_no_worktree_left(path, tmp_path)
+
+
+# --- across a migration: the schema is forward-only -----------------------------------------------
+
+
+@pytest.fixture
+def migrated_repo(repo):
+    """The repository of ``repo`` with a migration in each commit: the second adds 002, as a
+    release that came with a migration; returns (path, first commit, second commit)."""
+    path, _, _ = repo
+    (path / "sql").mkdir()
+    (path / "sql" / "001_first.sql").write_text("CREATE TABLE t (id int);\n")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "first with a migration")
+    first = git(path, "rev-parse", "HEAD")
+    (path / "sql" / "002_second.sql").write_text("ALTER TABLE t ADD COLUMN c int;\n")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "second, with its migration")
+    return path, first, git(path, "rev-parse", "HEAD")
+
+
+def test_a_rollback_past_a_migration_keeps_this_checkouts_sql(migrated_repo, pulumi, tmp_path, capsys, monkeypatch):
+    """Version 1 ran before migration 002: the rollback deploys version 1's program and config
+    with the migrations of this checkout, so its preview sees the ledger it would refuse
+    otherwise ("002_second was applied but is missing from sql/") and changes no schema."""
+    path, first, second = migrated_repo
+    pulumi.record(recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large"))
+    code, out, err = rollback(capsys, monkeypatch, answer="y\n")
+    assert code == cli.EXIT_OK, err
+    _, install, preview, up = pulumi.calls()
+    for call in (preview, up):
+        assert call["head"] == first
+        assert call["sql"] == ["001_first.sql", "002_second.sql"]
+        assert call["changes"] == "?? sql/002_second.sql"  # recorded as dirty: honest about what ran
+    assert (
+        f"keeping the schema: sql/ as in this checkout ({second[:12]}), 1 migration file(s) newer than {first[:12]}:"
+        " 002_second.sql; migrations are forward-only, so the rollback restores the application and its config and"
+        " leaves the database's schema as it is"
+    ) in out.splitlines()
+    message = up["args"][up["args"].index("--message") + 1]
+    assert message == f"rollback to version 1 (commit {first[:12]}; sql/ kept from {second[:12]})"
+    assert_no_worktree_left(path, tmp_path)
+
+
+def test_a_rollback_that_kept_sql_points_a_later_rollback_to_the_version_it_redeployed():
+    kept = {
+        **update(3, dirty="true"),
+        "message": f"rollback to version 1 (commit {GOOD[:12]}; sql/ kept from 0123abcd4567)",
+    }
+    with pytest.raises(RollbackRefused) as refused:
+        plan_rollback([update(1), update(2), kept, update(4)], "staging", 3)
+    assert str(refused.value) == (
+        f"--to 3: the update ran from a dirty work tree at {GOOD[:12]}, so that commit is not what was deployed"
+        " (fix: choose --to 1, the update it rolled back to)"
+    )
+
+
+def test_the_earlier_program_with_this_checkouts_sql_accepts_a_database_ahead_of_it(staging, rds_database, tmp_path):
+    """A real database migrated by the current program; the program of a commit before the last
+    migration (this project, that file removed), run by the engine as a rollback runs it: on
+    its own sql/ the preview is refused; with the sql/ the rollback keeps, nothing changes."""
+    from engine import ProviderError, PulumiEngine
+    from pulumi_program import PROJECT_ROOT
+
+    from ops.migrations import load_migrations, migration_checksums
+
+    old_project = tmp_path / "at-the-earlier-commit"
+    for part in ("components", "ops", "seed", "sql"):
+        shutil.copytree(PROJECT_ROOT / part, old_project / part, ignore=shutil.ignore_patterns("__pycache__"))
+    last = load_migrations()[-1]
+    (old_project / "sql" / last.filename).unlink()
+
+    rds = rds_database
+    declared = next(r.inputs for r in staging.resources if r.name == "swipesavvy-db-schema")
+    news = {**declared, "connection": rds.connection(), "database_id": "db-TEST/swipesavvy_staging"}
+    news.pop("operator", None)
+    news.pop("reader", None)
+    current = PulumiEngine(rds.env, "urn:pulumi:staging::swipesavvy::dynamic:swipesavvy-db-schema")
+    assert current.up(news) == "create"  # the database's ledger: every migration
+    ledger = rds.query("SELECT name FROM swipesavvy_meta.schema_migrations ORDER BY name")
+
+    earlier = PulumiEngine(rds.env, current.urn, cwd=old_project)
+    earlier.state = current.state
+    own_sql = {**news, "migrations": migration_checksums(load_migrations(old_project / "sql"))}
+    with pytest.raises(ProviderError) as refused:
+        earlier.preview(own_sql)
+    assert f"{last.name}.sql was applied but is missing from sql/" in str(refused.value)
+
+    assert rollback_cli.keep_current_schema(old_project, PROJECT_ROOT) == [last.filename]
+    kept_sql = {**news, "migrations": migration_checksums(load_migrations(old_project / "sql"))}
+    assert earlier.up(kept_sql) == "same"
+    assert rds.query("SELECT name FROM swipesavvy_meta.schema_migrations ORDER BY name") == ledger
+
+
+# --- rotation counters never go back -------------------------------------------------------------
+
+
+def test_a_rollback_keeps_each_rotation_counter_at_the_stacks_newest_value():
+    """A lower counter would generate a new password for the slot the instances use (README
+    "Secrets"); a section without the counter is left as recorded (its program may not know it)."""
+    config = {"swipesavvy:database": {"instanceClass": "db.t4g.medium", "credentialRotation": 1}, "aws:region": "x"}
+    newest = {
+        "swipesavvy:database": {"objectValue": {"credentialRotation": 3}},
+        "swipesavvy:backend": {"objectValue": {"apiTokenRotation": 2}},
+    }
+    assert keep_counters(config, newest) == ["swipesavvy:database.credentialRotation: 1 -> 3"]
+    assert config == {
+        "swipesavvy:database": {"instanceClass": "db.t4g.medium", "credentialRotation": 3},
+        "aws:region": "x",
+    }
+    assert keep_counters(config, {"swipesavvy:database": {"objectValue": {"credentialRotation": 2}}}) == []
+
+
+def test_a_rollback_past_a_rotation_deploys_the_newest_counter(repo, pulumi, capsys, monkeypatch):
+    path, first, second = repo
+    before, after = recorded_update(1, first, "db.t4g.medium"), recorded_update(2, second, "db.r6g.large")
+    for entry, rotation in ((before, 0), (after, 1)):
+        database = {**entry["config"]["swipesavvy:database"]["objectValue"], "credentialRotation": rotation}
+        entry["config"]["swipesavvy:database"] = {
+            "value": json.dumps(database),
+            "objectValue": database,
+            "secret": False,
+        }
+    pulumi.record(before, after)
+    code, out, err = rollback(capsys, monkeypatch, "--yes")
+    assert code == cli.EXIT_OK, err
+    up = pulumi.calls()[-1]
+    assert yaml.safe_load(up["config_file"])["config"]["swipesavvy:database"] == {
+        "instanceClass": "db.t4g.medium",
+        "multiAz": False,
+        "credentialRotation": 1,
+    }
+    assert (
+        "keeping the rotation counter at the stack's newest value: swipesavvy:database.credentialRotation: 0 -> 1"
+        " (it never goes back)"
+    ) in out.splitlines()

@@ -35,12 +35,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.app.backend_boot import BootSettings, user_data
+from components.app.backend_boot import BACKEND_LOGIN, BootSettings, user_data
 from components.app.release_archive import RELEASES_PREFIX, ReleaseArchive
 from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
 from components.config import LATEST_AMI, BackendConfig
+from components.data import credential_slots
 from components.instance_refresh import InstanceRefreshWait, InstanceRefreshWaitArgs
-from components.observability.agent_config import AgentSettings
+from components.observability.agent_config import MONITOR_LOGIN, AgentSettings
 from components.private_bucket import bucket_policy, private_bucket
 
 # Launch before terminate: with one instance, 100/200 keeps it serving during a refresh.
@@ -85,6 +86,12 @@ class AgentArgs:
     api_key_version: pulumi.Input[str] = ""
     """The key's secret version: a rotated key is a new launch template version, so the
     same update rolls the instances and every agent starts with the new key."""
+    monitor_login: str = MONITOR_LOGIN
+    """The slot of the monitoring login in use (components/data/credential_slots.py)."""
+    monitor_secret_version: pulumi.Input[str] = ""
+    """Its secret's version, on the launch template as the key's is."""
+    monitor_slot_secret_arns: Sequence[pulumi.Input[str]] = ()
+    """Both slots' secrets: agents of the previous launch template resolve theirs at every start."""
 
 
 @dataclass
@@ -98,7 +105,7 @@ class BackendServiceArgs:
     security_group_id: pulumi.Input[str]
     """The backend tier's security group (created by Network, admitted by the database)."""
     db_secret_arn: pulumi.Input[str]
-    """The ``swipesavvy_backend`` login's secret (RDS JSON shape), read at boot."""
+    """The backend login's secret (RDS JSON shape), read at boot."""
     tags: Mapping[str, str]
     release: ReleaseArchive | None = None
     """The packed local release (``load_release``); None for an uploaded s3:// release."""
@@ -108,6 +115,14 @@ class BackendServiceArgs:
     """The release bucket outlives the stack; False (review stacks): emptied and deleted."""
     boot_after: Sequence[pulumi.Resource] = ()
     """What must exist before an instance boots: the database logins its env file names."""
+    db_login: str = BACKEND_LOGIN
+    """The slot of the backend's login in use (components/data/credential_slots.py)."""
+    db_secret_version: pulumi.Input[str] = ""
+    """Its secret's version: a new password is a new launch template version, which rolls the instances."""
+    db_slot_secret_arns: Sequence[pulumi.Input[str]] = ()
+    """Both slots' secrets: the instances of the previous launch template were given the other one."""
+    api_token_rotation: int = 0
+    """``backend.apiTokenRotation``: which slot of the bearer tokens is current."""
 
 
 class BackendService(pulumi.ComponentResource):
@@ -128,7 +143,7 @@ class BackendService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         release_uri, release_objects_arn, release_sha256 = self._release(name, args, tags)
-        tokens_secret_arn = self._api_tokens(name, args, tags, child)
+        tokens_secret_arn, tokens_version = self._api_tokens(name, args, tags, child)
 
         alb_group = self._load_balancer_security_group(name, args, tags, child)
         self._instance_rules(name, args, alb_group, child)
@@ -201,11 +216,20 @@ class BackendService(pulumi.ComponentResource):
                     log_level=config.log_level,
                     agent=values[4],
                     api_tokens_secret_arn=values[5],
+                    db_login=args.db_login,
                 )
             )
         )
         self.image_id = self._image(config)
-        template = self._launch_template(name, args, profile, boot, self.image_id, tags, child)
+        # The secrets' versions: a rotated one is a new launch template version, so the same
+        # update rolls the instances (an instance reads its secrets only at boot).
+        versions = {"db-login-secret-version": args.db_secret_version, "api-tokens-secret-version": tokens_version}
+        if args.agent:
+            versions |= {
+                "datadog-agent-key-version": args.agent.api_key_version,
+                "db-monitor-secret-version": args.agent.monitor_secret_version,
+            }
+        template = self._launch_template(name, args, profile, boot, self.image_id, versions, tags, child)
         # A version number, not "$Latest": an instance refresh only starts on a change, and a
         # rollback needs a numbered version to return to (EC2 Auto Scaling user guide, "Undo
         # changes with a manual or auto rollback").
@@ -330,6 +354,7 @@ class BackendService(pulumi.ComponentResource):
                 db_host=values[2],
                 db_port=int(values[3]),
                 db_name=agent.db_name,
+                monitor_login=agent.monitor_login,
             )
         )
 
@@ -415,14 +440,39 @@ class BackendService(pulumi.ComponentResource):
 
     def _api_tokens(
         self, name: str, args: BackendServiceArgs, tags: dict, child: pulumi.ResourceOptions
-    ) -> pulumi.Output[str]:
-        """The API's bearer tokens (staging and admin), generated once and kept in a secret the
-        instances read at boot into the env file (examples/backend-release/README.md): never in
-        user data, and in state only as secrets. Its ARN."""
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """The API's bearer tokens (staging and admin), kept in a secret the instances read at
+        boot into the env file (examples/backend-release/README.md): never in user data, and in
+        state only as secrets. Its ARN and version.
+
+        Three slots per token (components/data/credential_slots.py ``TOKEN_SLOTS``):
+        ``backend.apiTokenRotation`` names the current pair; the secret also holds the next
+        pair, generated a rotation ahead, and after a rotation the previous one: the instances
+        accept all three, so clients switch to a new pair whenever they like, also while the
+        refresh still runs instances that booted before the rotation."""
+        rotation, slots = args.api_token_rotation, credential_slots.TOKEN_SLOTS
         tokens = {
-            kind: random.RandomPassword(f"{name}-{kind}-token", length=40, special=False, opts=child)
+            (kind, slot): random.RandomPassword(
+                # slot a: the tokens' name before slots existed
+                f"{name}-{kind}-token" + credential_slots.slot_name("", slot).replace("_", "-"),
+                length=40,
+                special=False,
+                keepers=slots.keepers(rotation, slot),
+                opts=child,
+            )
             for kind in ("api", "admin")
+            for slot in slots.all
         }
+
+        def pair(prefix: str, slot: int) -> dict[str, pulumi.Output[str]]:
+            return {
+                f"{prefix}api_token": tokens["api", slot].result,
+                f"{prefix}admin_token": tokens["admin", slot].result,
+            }
+
+        document = pair("", slots.active(rotation)) | pair("next_", slots.next(rotation))
+        if rotation:  # before the first rotation there is no previous pair
+            document |= pair("previous_", slots.previous(rotation))
         secret = aws.secretsmanager.Secret(
             f"{name}-api-tokens",
             name_prefix=f"swipesavvy/{args.stack}/api-tokens-",  # as the logins' secrets: a re-created stack gets new ones
@@ -431,15 +481,13 @@ class BackendService(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.secretsmanager.SecretVersion(
+        version = aws.secretsmanager.SecretVersion(
             f"{name}-api-tokens",
             secret_id=secret.id,
-            secret_string=pulumi.Output.json_dumps(
-                {"api_token": tokens["api"].result, "admin_token": tokens["admin"].result}
-            ),
+            secret_string=pulumi.Output.json_dumps(document),
             opts=child,
         )
-        return secret.arn
+        return secret.arn, version.version_id
 
     def _instance_profile(
         self,
@@ -479,10 +527,10 @@ class BackendService(pulumi.ComponentResource):
                             "Resource": release_objects_arn,
                         },
                         {
-                            "Sid": "ReadTheBackendLogin",
+                            "Sid": "ReadTheBackendLogin",  # both slots: the previous launch template's too
                             "Effect": "Allow",
                             "Action": "secretsmanager:GetSecretValue",
-                            "Resource": args.db_secret_arn,
+                            "Resource": list(args.db_slot_secret_arns) or args.db_secret_arn,
                         },
                         {
                             "Sid": "ReadTheApiTokens",
@@ -496,7 +544,10 @@ class BackendService(pulumi.ComponentResource):
                                     "Sid": "ReadTheAgentSecrets",  # its API key and the monitoring login
                                     "Effect": "Allow",
                                     "Action": "secretsmanager:GetSecretValue",
-                                    "Resource": [args.agent.api_key_secret_arn, args.agent.monitor_secret_arn],
+                                    "Resource": [
+                                        args.agent.api_key_secret_arn,
+                                        *(args.agent.monitor_slot_secret_arns or [args.agent.monitor_secret_arn]),
+                                    ],
                                 }
                             ]
                             if args.agent
@@ -553,6 +604,7 @@ class BackendService(pulumi.ComponentResource):
         profile: aws.iam.InstanceProfile,
         boot: pulumi.Output[str],
         image_id: pulumi.Output[str],
+        versions: Mapping[str, pulumi.Input[str]],
         tags: dict,
         child: pulumi.ResourceOptions,
     ) -> aws.ec2.LaunchTemplate:
@@ -596,7 +648,7 @@ class BackendService(pulumi.ComponentResource):
                     "tags": {
                         **tags,
                         "Name": f"swipesavvy-{args.stack}-backend",
-                        **({"datadog-agent-key-version": args.agent.api_key_version} if args.agent else {}),
+                        **versions,
                     },
                 }
                 for kind in ("instance", "volume")

@@ -36,7 +36,7 @@ from components.rds_ca import INSTANCE_BUNDLE, region_bundle
 
 SERVICE = "swipesavvy-backend"
 SERVICE_USER = "swipesavvy"
-BACKEND_LOGIN = "swipesavvy_backend"  # the database login whose secret the script reads
+BACKEND_LOGIN = "swipesavvy_backend"  # the database login whose secret the script reads (slot a)
 NODE_ENVS = ("staging", "production")
 
 UNIT_PATH = f"/etc/systemd/system/{SERVICE}.service"
@@ -59,6 +59,7 @@ USER_DATA_LIMIT = 16 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+_LOGIN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ class BootSettings:
     feature_flags_enabled: bool = True
     feature_flags_cache_ttl: int = 300  # seconds
     sentry_dsn_secret_arn: str | None = None  # a plain-string secret; SENTRY_DSN is empty without it
-    api_tokens_secret_arn: str | None = None  # JSON {"api_token", "admin_token"}: the API's bearer tokens
+    api_tokens_secret_arn: str | None = None  # JSON {"api_token", "admin_token"[, "next_...", "previous_..."]}
+    db_login: str = BACKEND_LOGIN  # the slot of the backend's login in use (components/data/credential_slots.py)
     agent: AgentSettings | None = None  # the Datadog agent (components/observability/agent_config.py), when monitored
 
     def __post_init__(self) -> None:
@@ -95,6 +97,9 @@ class BootSettings:
             if value is not None:
                 _require(_SECRET_ARN.fullmatch(value), name, value, "a Secrets Manager secret ARN")
         _require(self.node_env in NODE_ENVS, "node_env", self.node_env, " or ".join(NODE_ENVS))
+        _require(
+            _LOGIN.fullmatch(self.db_login), "db_login", self.db_login, "a PostgreSQL login like swipesavvy_backend"
+        )
         _require(self.log_level in LOG_LEVELS, "log_level", self.log_level, ", ".join(LOG_LEVELS))
 
 
@@ -278,7 +283,9 @@ echo "$SERVICE-install: release $RELEASE_SHA256 installed, $SERVICE enabled"
 
 def render_environment(secret_text: str, login: str, fixed: dict, sentry_dsn: str, api_tokens_text: str) -> str:
     """The env file's text from the login's RDS JSON secret, the fixed settings, the Sentry
-    DSN and the API tokens secret (JSON ``{"api_token", "admin_token"}``, or "" for none);
+    DSN and the API tokens secret (JSON ``{"api_token", "admin_token"}``, and the pairs also
+    accepted: ``next_api_token``/``next_admin_token``, after a rotation ``previous_...``; or ""
+    for none);
     ValueError names what is wrong. Its source runs on the instance too (the install
     script's writer, the AMI's python3), and ``ops rehearse`` calls it: one contract.
     Quoting follows systemd.exec(5), EnvironmentFile=: in double quotes, a backslash
@@ -303,8 +310,15 @@ def render_environment(secret_text: str, login: str, fixed: dict, sentry_dsn: st
         try:
             given = json.loads(api_tokens_text)
             tokens = {"API_TOKEN": given["api_token"], "ADMIN_TOKEN": given["admin_token"]}
+            for pair in ("previous", "next"):  # also accepted (a rotation's overlap): both or neither
+                api, admin = f"{pair}_api_token", f"{pair}_admin_token"
+                if api in given or admin in given:
+                    tokens |= {f"{pair.upper()}_API_TOKEN": given[api], f"{pair.upper()}_ADMIN_TOKEN": given[admin]}
         except (ValueError, TypeError, KeyError):
-            raise ValueError("the API tokens secret is not JSON with api_token and admin_token") from None
+            raise ValueError(
+                "the API tokens secret is not JSON with api_token and admin_token"
+                " (and both previous_ ones or neither, both next_ ones or neither)"
+            ) from None
     values = dict(database, **fixed, SENTRY_DSN=sentry_dsn, **tokens)
 
     def quoted(value: str) -> str:
@@ -357,7 +371,7 @@ def _script_variables(settings: BootSettings) -> dict[str, str]:
         "DB_SECRET_ARN": settings.db_secret_arn,
         "SENTRY_DSN_SECRET_ARN": settings.sentry_dsn_secret_arn or "",
         "API_TOKENS_SECRET_ARN": settings.api_tokens_secret_arn or "",
-        "BACKEND_LOGIN": BACKEND_LOGIN,
+        "BACKEND_LOGIN": settings.db_login,
         "FIXED_ENVIRONMENT": json.dumps(fixed_environment(settings)),
         "SERVICE": SERVICE,
         "SERVICE_USER": SERVICE_USER,

@@ -10,6 +10,11 @@ No password is copied into Pulumi state: the dynamic resources get the ARN of th
 holding the password and read it when they run, so RDS's rotation of the master password
 never leaves a stale copy for ``refresh`` or ``destroy``.
 
+The logins the instances hold (the backend's, the agent's) come in two slots used
+alternately (components/data/credential_slots.py): ``database.credentialRotation`` names
+the active one, and a rotation regenerates only the inactive one's password before the
+instances move to it, so no running instance loses its login (README "Secrets").
+
 Order inside the database, as in the runbook: DatabaseSchema (migrations; creates the
 group roles) -> the login roles (members of those groups) and the "after schema" snapshot
 -> MockDataSeed -> the "after seed" snapshot. FeatureFlagSettings follows the schema.
@@ -21,7 +26,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_aws as aws
@@ -29,6 +34,7 @@ import pulumi_random as random
 
 from components.aws_shared import secret_recovery_days, service_trust_policy, tcp_rule
 from components.config import DatabaseConfig, FeatureFlagSetting, SeedConfig
+from components.data import credential_slots
 from components.data.operator import HTTPS_PORT, DatabaseOperator, DatabaseOperatorArgs, OperatorCode
 from components.feature_flags import FeatureFlagSettings, FeatureFlagSettingsArgs
 from components.login_role import LoginRole, LoginRoleArgs
@@ -56,15 +62,44 @@ class AppLogin:
     group: str
     connection_limit_setting: str  # DatabaseConfig attribute holding its connection limit
     statement_timeout_ms: int = 0
+    slot: int | None = None  # one of the two slots of a rotated login (credential_slots); None: a single login
+    base: str = ""  # a slot's login: the rotated login's name (its slot a)
 
 
+def _slots(login: AppLogin) -> tuple[AppLogin, ...]:
+    """The two logins of a login the instances hold: same group and limits, names by slot."""
+    return tuple(
+        replace(login, name=credential_slots.slot_name(login.name, slot), slot=slot, base=login.name)
+        for slot in credential_slots.LOGIN_SLOTS.all
+    )
+
+
+BACKEND_LOGIN, MONITOR_LOGIN = "swipesavvy_backend", "swipesavvy_monitor"
 LOGIN_ROLES = (
-    AppLogin("swipesavvy_backend", "swipesavvy_readwrite", "backend_connection_limit"),
-    # Ad-hoc analytics queries must not hold locks or connections forever.
+    *_slots(AppLogin(BACKEND_LOGIN, "swipesavvy_readwrite", "backend_connection_limit")),
+    # Ad-hoc analytics queries must not hold locks or connections forever. People and the
+    # read-only operator read its secret when they connect: one login, rotated in place.
     AppLogin("swipesavvy_analytics", "swipesavvy_readonly", "analytics_connection_limit", statement_timeout_ms=300_000),
     # The Datadog agent's postgres check: statistics only (pg_monitor, through migration 011).
-    AppLogin("swipesavvy_monitor", "swipesavvy_monitoring", "monitoring_connection_limit", statement_timeout_ms=10_000),
+    *_slots(
+        AppLogin(MONITOR_LOGIN, "swipesavvy_monitoring", "monitoring_connection_limit", statement_timeout_ms=10_000)
+    ),
 )
+
+
+@dataclass(frozen=True)
+class ActiveLogin:
+    """The slot of a rotated login the instances use now, and the other one."""
+
+    name: str
+    secret_arn: pulumi.Output[str]
+    secret_version: pulumi.Output[str]
+    """Its secret's version: on the launch template, so a new password rolls the instances."""
+    slot_secret_arns: tuple[pulumi.Output[str], ...]
+    """Both slots' secrets, a then b: the instances of the previous launch template still
+    read the other one, and the list does not change with a rotation (nor the role's policy)."""
+
+
 # As which login the read-only operator reads: SELECT on the tables, the views and the
 # deployment's records in swipesavvy_meta, no write (swipesavvy_readonly), and the catalogs
 # everyone may read (pg_roles, pg_auth_members, pg_db_role_setting): all that refresh and
@@ -114,6 +149,8 @@ class Database(pulumi.ComponentResource):
     app_secret_arns: dict[str, pulumi.Output[str]]
     login_roles: dict[str, LoginRole]
     """The application logins by name: what depends on a login existing (the backend's boot) waits for it."""
+    active_logins: dict[str, ActiveLogin]
+    """The rotated logins (BACKEND_LOGIN, MONITOR_LOGIN): the slot in use at ``database.credentialRotation``."""
     applied_migrations: pulumi.Output[list]
     instance_identifier: pulumi.Output[str]
     connection: pulumi.Output[dict]
@@ -150,6 +187,7 @@ class Database(pulumi.ComponentResource):
         self.connection = connection
         secrets = {login.name: self._login_secret(name, login, args, instance, tags) for login in LOGIN_ROLES}
         self.app_secret_arns = {login: secret.arn for login, (secret, _version) in secrets.items()}
+        self.active_logins = self._active_logins(config.credential_rotation, secrets)
         operator = self._operator(name, args, security_group, tags) if config.access == "operator" else None
         self.operator = operator
         self.secrets_endpoint_security_group_id = operator.endpoint_security_group_id if operator else None
@@ -412,7 +450,14 @@ class Database(pulumi.ComponentResource):
         slug = login.name.removeprefix("swipesavvy_")
         child = pulumi.ResourceOptions(parent=self)
         password = random.RandomPassword(
-            f"{name}-{slug}-password", length=APP_PASSWORD_LENGTH, special=False, opts=child
+            f"{name}-{slug}-password",
+            length=APP_PASSWORD_LENGTH,
+            special=False,
+            # A slot's password is generated again when a rotation makes that slot active.
+            keepers=credential_slots.LOGIN_SLOTS.keepers(args.config.credential_rotation, login.slot)
+            if login.slot is not None
+            else None,
+            opts=child,
         )
         secret = aws.secretsmanager.Secret(
             f"{name}-{slug}",
@@ -447,6 +492,20 @@ class Database(pulumi.ComponentResource):
         return LoginSpec(
             login.name, login.group, getattr(config, login.connection_limit_setting), login.statement_timeout_ms
         )
+
+    @staticmethod
+    def _active_logins(
+        rotation: int, secrets: Mapping[str, tuple[aws.secretsmanager.Secret, aws.secretsmanager.SecretVersion]]
+    ) -> dict[str, ActiveLogin]:
+        active = {}
+        for login in LOGIN_ROLES:
+            if login.slot == credential_slots.LOGIN_SLOTS.active(rotation):
+                secret, version = secrets[login.name]
+                slots = tuple(
+                    secrets[credential_slots.slot_name(login.base, s)][0].arn for s in credential_slots.LOGIN_SLOTS.all
+                )
+                active[login.base] = ActiveLogin(login.name, secret.arn, version.version_id, slots)
+        return active
 
     def _login_role(
         self,

@@ -96,6 +96,7 @@ class AgentSettings:
     db_name: str
     monitor_secret_arn: str  # the monitoring login's RDS JSON
     api_port: int = 8080
+    monitor_login: str = MONITOR_LOGIN  # the slot in use (components/data/credential_slots.py)
 
     def __post_init__(self) -> None:
         for name in ("api_key_secret_arn", "monitor_secret_arn"):
@@ -173,7 +174,7 @@ def postgres_yaml(settings: AgentSettings) -> dict:
                 "host": settings.db_host,
                 "port": settings.db_port,
                 "dbname": settings.db_name,
-                "username": MONITOR_LOGIN,
+                "username": settings.monitor_login,
                 "password": _secret(settings.monitor_secret_arn, "password"),
                 "ssl": "verify-full",
                 "ssl_root_cert": INSTANCE_BUNDLE,

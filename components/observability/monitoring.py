@@ -14,8 +14,12 @@
   with its read-only IAM role, only with ``monitoring.awsIntegration``: Datadog keeps one per
   AWS account, so exactly one stack per account owns it (production, in the committed
   files; never a review stack, which the config refuses). Its role has one account-wide
-  name, so a second stack declaring it fails at the role's create (EntityAlreadyExists)
-  before Datadog's integration is touched, and destroying any other stack leaves it alone.
+  name: ``refuse_second_integration_owner`` looks it up while the program is read, before
+  any resource, and refuses a stack that would be its second owner, so the preview fails
+  and nothing (no external ID from Datadog, no policy) is created. Inside, each piece waits
+  for the one before (external ID, role, policies, attachments, integration), so a role
+  that still fails at apply leaves no policy behind. Stacks without it (staging) read the
+  owner's ``aws.rds.*`` metrics: their RDS monitors alert on no data, naming it.
 
 The Datadog resources use the default provider: ``datadog:apiKey``, ``datadog:appKey``
 (secrets) and ``datadog:apiUrl``. Without keys the provider stops the preview ("api_key and
@@ -25,6 +29,7 @@ app_key must be set unless validate = false") before anything is created.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -34,13 +39,16 @@ import pulumi_datadog as datadog
 
 from components import datadog_queries as q
 from components.aws_shared import allow_document, secret_recovery_days, split_actions
-from components.config import MonitoringConfig, Threshold
+from components.config import NAMESPACE, ConfigError, MonitoringConfig, Threshold
 from components.observability.agent_config import app_url
 from components.observability.datadog_queries import SERVICE, Series
 
 DATADOG_AWS_ACCOUNT = "464622532012"  # Datadog's account that assumes the integration role
 # One name per AWS account, like the integration itself: a second owner cannot be created.
 INTEGRATION_ROLE_NAME = "swipesavvy-datadog-integration"
+STACK_TAG = "stack"  # every resource's tag naming the stack that declared it (StackConfig.tags)
+# The aws.rds.* monitors of a stack without the integration hear nothing if the owner's is gone.
+NO_DATA_MINUTES = 60
 # CloudWatch metrics reach Datadog 10-20 minutes late: evaluate them 15 minutes behind.
 CLOUDWATCH_DELAY_SECONDS = 900
 RENOTIFY_MINUTES = 60
@@ -61,6 +69,8 @@ class Alert:
     shown: Threshold  # the levels as configured (percent, ms ...), for the message
     first_check: str
     silence_is_outage: bool = False  # notify when the data stops
+    no_data_minutes: int = 20
+    no_data_check: str = ""  # what to check first when the data stopped, if not first_check
     delay_seconds: int = 0
     priority: str = "3"
     kind: str = "query alert"
@@ -85,11 +95,39 @@ def alert_message(alert: Alert, stack: str, dashboard_url: str, notify: str) -> 
             f"{{{{#is_warning}}}}WARNING{{{{/is_warning}}}}{{{{#is_no_data}}}}NO DATA{{{{/is_no_data}}}}"
             f" (value {{{{value}}}}; {levels}).",
             f"First check: {alert.first_check}",
+            f"{{{{#is_no_data}}}}No data: {alert.no_data_check}{{{{/is_no_data}}}}" if alert.no_data_check else "",
             f"Dashboard: {dashboard_url}",
             notify,
         )
         if line
     )
+
+
+def integration_owner_refusal(stack: str, role_tags: Mapping[str, str] | None) -> str | None:
+    """Why ``stack`` may not declare the account's Datadog AWS integration, given the tags of
+    the role ``INTEGRATION_ROLE_NAME`` as it exists in the account (None: no such role); None
+    when it may (no role yet, or the role is this stack's own)."""
+    if role_tags is None:
+        return None
+    owner = role_tags.get(STACK_TAG)
+    if owner == stack:
+        return None
+    held_by = f"by stack {owner!r} (its {STACK_TAG} tag)" if owner else f"outside this project (no {STACK_TAG} tag)"
+    return (
+        f"{NAMESPACE}:monitoring.awsIntegration: IAM role {INTEGRATION_ROLE_NAME} already exists in this AWS account,"
+        f" created {held_by}, and Datadog keeps one AWS integration per account; nothing was created"
+        f" (fix: pulumi config set --path '{NAMESPACE}:monitoring.awsIntegration' false on stack {stack})"
+    )
+
+
+def refuse_second_integration_owner(stack: str) -> None:
+    """Looks the integration's role up by name (IAM, while the program is read: at preview,
+    before any resource) and raises ConfigError when ``stack`` would be its second owner."""
+    found = aws.iam.get_roles(name_regex=f"^{re.escape(INTEGRATION_ROLE_NAME)}$")
+    tags = aws.iam.get_role(name=INTEGRATION_ROLE_NAME).tags if INTEGRATION_ROLE_NAME in found.names else None
+    refusal = integration_owner_refusal(stack, tags)
+    if refusal:
+        raise ConfigError(refusal)
 
 
 @dataclass
@@ -189,6 +227,24 @@ class Monitoring(pulumi.ComponentResource):
         usable = converted("hostMemoryPercent", lambda p: 1 - q.fraction(p))  # used above x% = usable below
         ingested = converted("ingestionRecordsPerMinute", lambda per_minute: 15 * per_minute)  # per 15m window
         failed_checks = Threshold(1, 2)  # of the last 3 runs
+        # aws.rds.* reach Datadog only through the account's one AWS integration, which
+        # this stack may not own (staging reads production's): its absence must be heard.
+        from_cloudwatch = {
+            "delay_seconds": CLOUDWATCH_DELAY_SECONDS,
+            "silence_is_outage": True,
+            "no_data_minutes": NO_DATA_MINUTES,
+            "no_data_check": (
+                "aws.rds.* come from the account's Datadog AWS integration, declared by the one stack with"
+                f" {NAMESPACE}:monitoring.awsIntegration true"
+                + (
+                    " (this one)"
+                    if self._args.config.aws_integration
+                    else " (not this one; production in the committed files)"
+                )
+                + ": is it still installed in Datadog (Integrations, Amazon Web Services) and does its role"
+                f" {INTEGRATION_ROLE_NAME} still exist?"
+            ),
+        }
         return [
             Alert(
                 "db-cpu",
@@ -198,7 +254,7 @@ class Monitoring(pulumi.ComponentResource):
                 "%",
                 t["dbCpuPercent"],
                 "RDS Performance Insights (top SQL by load) for a runaway query or a missing index",
-                delay_seconds=CLOUDWATCH_DELAY_SECONDS,
+                **from_cloudwatch,
                 priority="2",
             ),
             Alert(
@@ -209,7 +265,7 @@ class Monitoring(pulumi.ComponentResource):
                 "% free",
                 t["dbFreeStoragePercent"],
                 "table and index sizes (pg_total_relation_size), and whether storage autoscaling hit its ceiling",
-                delay_seconds=CLOUDWATCH_DELAY_SECONDS,
+                **from_cloudwatch,
                 priority="2",
             ),
             Alert(
@@ -306,7 +362,7 @@ class Monitoring(pulumi.ComponentResource):
             message=self._message(alert),
             monitor_thresholds=thresholds,
             notify_no_data=alert.silence_is_outage,
-            no_data_timeframe=20 if alert.silence_is_outage else None,
+            no_data_timeframe=alert.no_data_minutes if alert.silence_is_outage else None,
             evaluation_delay=alert.delay_seconds or None,
             # Late (CloudWatch) or sparse data: judge what arrived rather than wait for a full window.
             require_full_window=False if metric else None,
@@ -490,7 +546,10 @@ class Monitoring(pulumi.ComponentResource):
 
     def _aws_integration(self) -> None:
         """Datadog's crawler reads CloudWatch (aws.rds.*) through a role it assumes with an
-        external ID; the permissions are the list Datadog publishes for the integration."""
+        external ID; the permissions are the list Datadog publishes for the integration.
+        A second owner was refused before (``refuse_second_integration_owner``); here each
+        piece waits for the one before: external ID (the role's trust names it), role,
+        policies, attachments, then the integration."""
         invoke = pulumi.InvokeOutputOptions(parent=self)
         account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke).partition
@@ -532,7 +591,8 @@ class Monitoring(pulumi.ComponentResource):
                 description=f"Datadog AWS integration permissions, part {index + 1}",
                 policy=json.dumps(allow_document(actions)),
                 tags=dict(self._args.tags),
-                opts=self._child,
+                # Only once the role exists: a role that fails at apply leaves no policy behind.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
             )
             attachments.append(
                 aws.iam.RolePolicyAttachment(

@@ -63,9 +63,16 @@ function sslOptions() {
 // identity a token stands for is the audit log's actor.
 // Without them (a stack that does not pass the tokens secret yet), the calls that need one
 // answer 503 and everything else still works.
+// A rotation's overlap: the next pair (NEXT_API_TOKEN, NEXT_ADMIN_TOKEN), which the next
+// rotation makes current, and after a rotation the previous pair (PREVIOUS_...) are accepted
+// too, so clients switch to a new pair whenever they like.
 const tokens = [
   { token: env.API_TOKEN, identity: "api-token", admin: false },
   { token: env.ADMIN_TOKEN, identity: "admin-token", admin: true },
+  ...["NEXT", "PREVIOUS"].flatMap((pair) => [
+    { token: env[`${pair}_API_TOKEN`], identity: "api-token", admin: false },
+    { token: env[`${pair}_ADMIN_TOKEN`], identity: "admin-token", admin: true },
+  ]),
 ].filter(({ token }) => token);
 
 function caller(req) {
