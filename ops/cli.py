@@ -228,13 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("--api-url", metavar="URL", help="the API's base URL, e.g. https://d111.cloudfront.net/api")
     smoke.add_argument("--site-url", metavar="URL", help="the reporting dashboard's URL")
     smoke.add_argument("--stack", metavar="NAME", help="instead of the URLs: this stack's api_url and site_url outputs")
-    smoke.add_argument(
-        "--token", help=f"the staging bearer token; prefer ${API_TOKEN_ENV}: an option shows in ps and shell history"
-    )
-    smoke.add_argument(
-        "--admin-token",
-        help=f"the admin bearer token; prefer ${ADMIN_TOKEN_ENV}: an option shows in ps and shell history",
-    )
+    in_ps = "an option shows in ps and shell history"
+    smoke.add_argument("--token", help=f"the staging bearer token; prefer ${API_TOKEN_ENV}: {in_ps}")
+    smoke.add_argument("--admin-token", help=f"the admin bearer token; prefer ${ADMIN_TOKEN_ENV}: {in_ps}")
     smoke.add_argument(
         "--requests", type=_bounded(1, 10_000), default=50, help="requests per latency check (default: %(default)s)"
     )
