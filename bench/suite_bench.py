@@ -53,6 +53,7 @@ class Run:
 
 def baseline_tree(commit: str, into: Path) -> Path:
     """The commit's files, set up as the README's install leaves a clone (venv linked)."""
+    into.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     (into / ".venv").symlink_to((ROOT / ".venv").resolve())
