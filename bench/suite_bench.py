@@ -49,6 +49,7 @@ class Run:
     cpu_s: float
     summary: str
     exit_code: int
+    failed: list[str]
 
 
 def baseline_tree(commit: str, into: Path) -> Path:
@@ -80,7 +81,8 @@ def timed(tree: Path, label: str, args: list[str]) -> Run:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     lines = [m["text"] for line in result.stdout.splitlines() if (m := SUMMARY.match(line.strip()))]
-    return Run(label, wall, cpu, lines[-1] if lines else result.stdout.strip()[-200:], result.returncode)
+    failed = [line for line in result.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    return Run(label, wall, cpu, lines[-1] if lines else result.stdout.strip()[-200:], result.returncode, failed)
 
 
 def argsfile(ids: list[str], directory: Path, name: str) -> str:
@@ -127,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(timed(base, f"baseline {args.baseline}", [*there, *args.pytest_args]))
                 for run in runs[-2 if base else -1 :]:
                     print(f"  {run.tree:<20} wall {run.wall_s:7.1f} s  cpu {run.cpu_s:7.1f} s  {run.summary}")
+                    for line in run.failed:
+                        print(f"      {line}")
                     worst = max(worst, run.exit_code)
             if args.rounds > 1 or base:
                 trees = {run.tree for run in runs}

@@ -85,11 +85,12 @@ def _release_fingerprint(directory: Path) -> str | None:
     if not directory.is_dir():
         return None
     digest = hashlib.sha256()
+    prefix = len(os.path.join(directory, ""))
     pending = [directory]
     while pending:
         with os.scandir(pending.pop()) as scan:
             for entry in sorted(scan, key=lambda e: e.name):
-                name = os.path.relpath(entry.path, directory).encode()
+                name = entry.path[prefix:].encode()  # relative to the release folder
                 if entry.is_symlink():
                     return None
                 if entry.is_dir():
