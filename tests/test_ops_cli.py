@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import io
 import os
 import re
 import signal
@@ -291,22 +290,41 @@ def test_sandbox_migrates_seeds_verifies_and_stops_on_ctrl_c(capsys):
         psycopg.connect(dsn, connect_timeout=2).close()
 
 
-def test_ctrl_c_as_soon_as_the_sandbox_says_it_is_ready_is_its_normal_end(monkeypatch):
-    """A Ctrl-C sent on reading the ready line may arrive before the sandbox starts waiting
-    for it: from that line on it is the normal end (exit 0), not an interrupted setup."""
+class _StopOnceReady:
+    """stdout to which Ctrl-C (or SIGTERM, which the sandbox turns into the same) comes as
+    soon as "sandbox ready" is out: the moment a user or a test may stop it."""
 
-    class InterruptedOnReady(io.StringIO):
-        def write(self, text: str) -> int:
-            written = super().write(text)
-            if text == "\n" and self.getvalue().splitlines()[-1].startswith("sandbox ready: "):
-                raise KeyboardInterrupt  # the earliest moment a reader of that line can send it
-            return written
+    def __init__(self):
+        self.text, self.stopped = "", False
 
-    out = InterruptedOnReady()
-    monkeypatch.setattr(sys, "stdout", out)
-    monkeypatch.setattr(signal, "signal", lambda *_: None)  # the sandbox's SIGTERM handler stays out of pytest
-    assert main(["sandbox", "--scale", "0.02"]) == EXIT_OK
-    assert out.getvalue().splitlines()[-1] == "sandbox stopped, its data deleted"
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        if "sandbox ready" in self.text and not self.stopped:
+            self.stopped = True
+            raise KeyboardInterrupt
+
+
+def test_a_stop_while_the_sandbox_prints_its_instructions_is_its_normal_end(monkeypatch):
+    """Once "sandbox ready" is out, a stop is the normal end (exit 0, data deleted), even one
+    that comes before the sandbox has printed the rest and started waiting."""
+    closed = []
+    scratch = type("Scratch", (), {"close": lambda self: closed.append(True)})()
+    server = type("Server", (), {"dsn": lambda self: "host=/nowhere dbname=postgres"})()
+    monkeypatch.setattr(db_cli, "terminate_on_sigterm", lambda: None)  # not this process's SIGTERM
+    monkeypatch.setattr(db_cli, "announced_scratch", lambda _purpose: scratch)
+    monkeypatch.setattr(db_cli, "_local_postgres", lambda _scratch: server)
+    monkeypatch.setattr(db_cli, "_create_sandbox_database", lambda _dsn: "host=/nowhere dbname=sandbox")
+    for step in ("cmd_db_migrate", "cmd_db_seed", "cmd_verify"):
+        monkeypatch.setattr(db_cli, step, lambda _args: 0)
+    stdout = _StopOnceReady()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    code = main(["sandbox", "--scale", "0.02"])
+    assert code == EXIT_OK
+    assert stdout.stopped and stdout.text.strip().splitlines()[-1] == "sandbox stopped, its data deleted"
+    assert closed == [True]
 
 
 def test_readme_documents_every_exit_code():

@@ -55,6 +55,23 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _start_on_a_free_port(binaries: Path, data: Path, log: Path, attempts: int = 3) -> int:
+    """Start the server on a port that was free a moment ago; another process (a parallel test
+    worker) may have taken it in between, and then another free one is tried."""
+    attempt = 1
+    while True:
+        port = _free_port()
+        try:
+            _as_server_user(
+                [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", f"-p {port}", "-w", "start"]
+            )
+            return port
+        except subprocess.CalledProcessError:
+            if attempt == attempts or not (log.is_file() and "already in use" in log.read_text()):
+                raise
+            attempt += 1
+
+
 def _as_server_user(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     """PostgreSQL refuses to run as root: drop to the package's ``postgres`` user when root."""
     if os.geteuid() == 0:
@@ -80,14 +97,13 @@ def debian_tls_server() -> Iterator[tuple[str, str, int]]:
         user = pwd.getpwnam("postgres")
         for path in (root, root / "pwfile", root / "server.key", root / "server.crt"):
             os.chown(path, user.pw_uid, user.pw_gid)
-    port = _free_port()
     _as_server_user(
         [str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(root / "pwfile")]
         + ["--auth=scram-sha-256", "-E", "UTF8", "--no-locale"]
     )
     with open(data / "postgresql.conf", "a") as conf:
         conf.write(
-            f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{root}'\n"
+            f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{root}'\n"
             f"ssl = on\nssl_cert_file = '{root / 'server.crt'}'\nssl_key_file = '{root / 'server.key'}'\n"
             "password_encryption = 'scram-sha-256'\nfsync = off\n"
         )
@@ -95,7 +111,7 @@ def debian_tls_server() -> Iterator[tuple[str, str, int]]:
     (data / "pg_hba.conf").write_text(
         "hostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n"
     )
-    _as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "start"])
+    port = _start_on_a_free_port(binaries, data, root / "log")
     try:
         dsn = make_conninfo(
             host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres", sslmode="require"
