@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from components.refresh_timing import MAX_TIMEOUT_SECONDS, max_warmup_seconds, refresh_timeout
-from ops.flags import SEEDED_FLAGS
+from dbops.flags import SEEDED_FLAGS
 from seed.generator import MAX_SCALE, MIN_ANCHOR_DATE, MIN_SCALE
 
 NAMESPACE = "swipesavvy"

@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ops.migrations import LEDGER_SCHEMA, LEDGER_TABLE, Migration, apply_migrations
+from dbops.migrations import LEDGER_SCHEMA, LEDGER_TABLE, Migration, apply_migrations
 
 # kind -> {object name: definition}; a kind's objects compared by name, then by definition.
 Catalog = dict[str, dict[str, str]]

@@ -1,8 +1,11 @@
 """What every ``python -m ops`` command shares: the exit codes the README lists, the one-line
-failure a command raises, and the checklist it prints.
+failure a command raises, the checklist it prints, and the argument types several share.
 """
 
 from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
 
 EXIT_OK = 0  # success
 EXIT_FAILED = 1  # a check, migration, seed, preview or up failed, or the login lacks a privilege
@@ -47,3 +50,18 @@ def verdict(results: list[tuple[str, bool, str]], target: str, command: str, qui
     if not quiet:
         print(f"all {len(results)} checks passed on {target}")
     return EXIT_OK
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {text!r}")
+        return value
+
+    return parse

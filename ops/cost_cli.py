@@ -127,7 +127,7 @@ def refresh_prices(region: str | None, stack: str | None) -> int:
     import boto3
     import botocore.exceptions
 
-    from ops.aws_credentials import credentials_problem
+    from dbops.aws_credentials import credentials_problem
     from ops.price_list import PRICING_REGION, new_table, refresh_table
 
     if region is None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.aws_credentials import credentials_problem
+from dbops.aws_credentials import credentials_problem
 from ops.command import EXIT_UNAVAILABLE, CommandFailed
 from ops.preflight import (
     CLOUDFRONT_DEFAULTS,

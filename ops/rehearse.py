@@ -43,16 +43,16 @@ from components import datadog_queries
 from components.app.backend_boot import ENTRYPOINT, INSTALL_SCRIPT_PATH, UNIT_PATH, render_environment
 from components.app.release_archive import release_digest
 from components.config import StackConfig
-from ops.connection import connect
-from ops.flags import apply_flag_settings
+from dbops.connection import connect
+from dbops.flags import apply_flag_settings
+from dbops.login_checks import MAY_WRITE, login_checks
+from dbops.logins import LoginSpec, ensure_login
+from dbops.migrations import apply_migrations
+from dbops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from ops.local_postgres import LocalPostgres, Scratch, start_postgres
-from ops.login_checks import MAY_WRITE, login_checks
-from ops.logins import LoginSpec, ensure_login
-from ops.migrations import apply_migrations
 from ops.mock_program import ProgramRun
 from ops.plan import database_work, plan_groups
 from ops.smoke import Answer, Http, Limits, Undo, run_smoke
-from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import load_mock_data
 

@@ -26,7 +26,7 @@ from components.config import PROJECT_ROOT
 from ops.command import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
 from ops.pulumi_cli import pulumi_command
 
-SCHEMA_DIR = "sql"  # the migrations (ops/migrations.py MIGRATIONS_DIR), relative to the project
+SCHEMA_DIR = "sql"  # the migrations (dbops/migrations.py MIGRATIONS_DIR), relative to the project
 
 
 def _git(repo: Path, *command: str) -> subprocess.CompletedProcess:

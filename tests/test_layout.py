@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import components
+import ops
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +35,7 @@ def test_the_command_line_module_is_the_parser_and_the_dispatch_only():
     assert len((ROOT / "ops" / "cli.py").read_text().splitlines()) < 400
 
 
-@pytest.mark.parametrize(("old", "new"), sorted(components.MOVED.items()))
+@pytest.mark.parametrize(("old", "new"), sorted((components.MOVED | ops.MOVED).items()))
 def test_a_moved_module_is_the_same_module_at_its_old_path(old, new):
     moved = importlib.import_module(new)
     assert importlib.import_module(old) is moved

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from dbops.migrations import load_migrations
 from ops import cli, db_cli, drift_cli
 from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
-from ops.migrations import load_migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_GUARD_S = 600  # only so that a hung command fails the test instead of CI; never reached when it works

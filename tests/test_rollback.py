@@ -705,10 +705,10 @@ def test_the_earlier_program_with_this_checkouts_sql_accepts_a_database_ahead_of
     from engine import ProviderError, PulumiEngine
     from pulumi_program import PROJECT_ROOT
 
-    from ops.migrations import load_migrations, migration_checksums
+    from dbops.migrations import load_migrations, migration_checksums
 
     old_project = tmp_path / "at-the-earlier-commit"
-    for part in ("components", "ops", "seed", "sql"):
+    for part in ("components", "dbops", "ops", "seed", "sql"):
         shutil.copytree(PROJECT_ROOT / part, old_project / part, ignore=shutil.ignore_patterns("__pycache__"))
     last = load_migrations()[-1]
     (old_project / "sql" / last.filename).unlink()

@@ -34,9 +34,9 @@ from components.app.backend_boot import (
     render_unit,
 )
 from components.data.credential_slots import LOGIN_SLOTS, TOKEN_SLOTS
-from ops.connection import connect
+from dbops.connection import connect
+from dbops.migrations import apply_migrations
 from ops.local_postgres import Scratch
-from ops.migrations import apply_migrations
 from ops.rehearse import DogStatsDListener, free_port, run_backend, unit_settings
 from ops.smoke import Http
 

@@ -41,7 +41,7 @@ from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
 from components.rds_ca import SERVER_CA
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
-from ops.logins import LoginSpec
+from dbops.logins import LoginSpec
 
 MASTER_USERNAME = "swipesavvy_admin"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import psycopg
 
-from ops.verify import SCHEMA_CHECKS, Check, CheckResult, run_checks, seed_checks
+from dbops.verify import SCHEMA_CHECKS, Check, CheckResult, run_checks, seed_checks
 
 # Which application logins may write (the stack's LOGIN_ROLES: readwrite and readonly groups).
 MAY_WRITE = {"swipesavvy_backend": True, "swipesavvy_analytics": False}

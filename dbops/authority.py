@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ops.db_credentials import PASSWORD_SECRET_KEY, port_number
-from ops.operations import DESTRUCTIVE_OPERATIONS, OPERATIONS, READ_OPERATIONS, InvalidRequest
+from dbops.db_credentials import PASSWORD_SECRET_KEY, port_number
+from dbops.operations import DESTRUCTIVE_OPERATIONS, OPERATIONS, READ_OPERATIONS, InvalidRequest
 
 AUTHORITY_ENV = "SWIPESAVVY_OPERATOR_AUTHORITY"
 ACCESS_WRITE, ACCESS_READ = "write", "read"

@@ -1,4 +1,4 @@
-"""Invoking the operator function (ops.operator_handler, deployed in the VPC) with boto3.
+"""Invoking the operator function (dbops.operator_handler, deployed in the VPC) with boto3.
 
 Built for what a synchronous Lambda invoke really does (shared/reference/operator-notes.md):
 - botocore retries a read timeout, which would run a long seed two or three times, so
@@ -37,7 +37,7 @@ from botocore.exceptions import (
     WaiterError,
 )
 
-from ops.aws_credentials import credentials_problem
+from dbops.aws_credentials import credentials_problem
 
 FUNCTION_TIMEOUT_S = 900  # the function's own limit (Lambda's maximum); the program sets it
 READ_TIMEOUT_S = FUNCTION_TIMEOUT_S + 60

@@ -1,10 +1,10 @@
-"""The operator function's entry point (AWS Lambda handler ``ops.operator_handler.handler``).
+"""The operator function's entry point (AWS Lambda handler ``dbops.operator_handler.handler``).
 
-It runs inside the VPC, next to the database, the same ``ops.operations`` the CLI and the
+It runs inside the VPC, next to the database, the same ``dbops.operations`` the CLI and the
 dynamic providers run over a direct connection. An event is a request
 ``{"operation": name, "connection": {...}, "args": {...}}`` (optionally ``"lock_timeout_s"``);
 the answer is ``{"ok": true, "result": {...}}`` or ``{"ok": false, "error": one line,
-"kind": ...}``. What it may do is its own configuration (ops.authority, from the function's
+"kind": ...}``. What it may do is its own configuration (dbops.authority, from the function's
 environment), never the event's: the event's connection must name this database and its
 deploying login, and the function connects with the login and secret it was configured
 with. Errors are the one-line messages the CLI prints: never a traceback, never a password
@@ -21,7 +21,7 @@ Nothing waits without a bound: the session gets ``lock_timeout`` (LOCK_TIMEOUT_S
 request's ``lock_timeout_s``) and a ``statement_timeout`` that ends a statement before the
 function's own time limit, so the answer is this one line rather than a killed function
 (and a killed function's backend left holding locks). Both are passed as libpq's
-``PGOPTIONS``, which ``ops.operations`` connections pick up unchanged.
+``PGOPTIONS``, which ``dbops.operations`` connections pick up unchanged.
 
 A login refused right after a rotation (the secret read may return the previous version)
 is retried once, reading the secret again.
@@ -42,19 +42,19 @@ from typing import Any
 
 import psycopg
 
-from ops.authority import AUTHORITY_ENV, Authority, AuthorityMissing, authorize
-from ops.connection import (
+from dbops.authority import AUTHORITY_ENV, Authority, AuthorityMissing, authorize
+from dbops.connection import (
     DEFAULT_LOCK_TIMEOUT_S,
     DatabaseUnavailable,
     InvalidConnectionString,
     LockTimeout,
     raised_during,
 )
-from ops.db_credentials import CredentialsUnavailable
-from ops.flags import UnknownFlag
-from ops.migrations import MigrationError
-from ops.operations import INVOKER_ARG, InvalidRequest, run_operation
-from ops.operator_client import FUNCTION_TIMEOUT_S
+from dbops.db_credentials import CredentialsUnavailable
+from dbops.flags import UnknownFlag
+from dbops.migrations import MigrationError
+from dbops.operations import INVOKER_ARG, InvalidRequest, run_operation
+from dbops.operator_client import FUNCTION_TIMEOUT_S
 from seed.loader import SeedError
 
 LOCK_TIMEOUT_S = float(DEFAULT_LOCK_TIMEOUT_S)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from ops.flags import SEEDED_FLAGS, SETTINGS_TABLE
+from dbops.flags import SEEDED_FLAGS, SETTINGS_TABLE
 from seed.generator import AFFINITY_MERCHANTS_PER_USER, DAYS, SEGMENTS
 from seed.loader import MOCK_ROWS, Manifest, content_digests, count_mock_rows, read_manifest
 

@@ -20,7 +20,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg.conninfo import make_conninfo
 
-from ops.aws_credentials import credentials_problem
+from dbops.aws_credentials import credentials_problem
 
 PASSWORD_SECRET_KEY = "password_secret_arn"
 CONNECTION_KEYS = ("host", "port", "dbname", "user", "sslmode")

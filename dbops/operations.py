@@ -2,8 +2,8 @@
 
 One code path, two transports: a dynamic provider either runs an operation here, over a
 direct connection (``run_operation``), or sends the same request to the operator function
-inside the VPC (ops.operator_client -> ops.operator_handler), which calls ``run_operation``
-there, over the connection its own configuration allows (ops.authority). A request is JSON:
+inside the VPC (dbops.operator_client -> dbops.operator_handler), which calls ``run_operation``
+there, over the connection its own configuration allows (dbops.authority). A request is JSON:
 ``{"operation": name, "connection": {...}, "args": {...}}``; a result is a JSON object. No password travels in either: the connection and the login
 operations name Secrets Manager secrets, read where the operation runs.
 
@@ -19,12 +19,12 @@ from typing import Any
 
 import psycopg
 
-from ops.connection import connect
-from ops.db_credentials import conninfo_for, read_password
-from ops.flags import InvalidFlagSetting, apply_flag_settings, flag_settings, read_flag_settings
-from ops.login_checks import login_checks
-from ops.logins import LoginSpec, drop_login, ensure_login, read_login
-from ops.migrations import (
+from dbops.connection import connect
+from dbops.db_credentials import conninfo_for, read_password
+from dbops.flags import InvalidFlagSetting, apply_flag_settings, flag_settings, read_flag_settings
+from dbops.login_checks import login_checks
+from dbops.logins import LoginSpec, drop_login, ensure_login, read_login
+from dbops.migrations import (
     MigrationError,
     apply_migrations,
     drop_schema_objects,
@@ -32,7 +32,7 @@ from ops.migrations import (
     migration_checksums,
     read_ledger,
 )
-from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
+from dbops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import count_mock_rows, is_intact, load_mock_data, read_manifest, unload_mock_data
 
@@ -200,7 +200,7 @@ OPERATIONS: dict[str, Operation] = {
     "verify_login": verify_login,
 }
 # What ``pulumi refresh``, previews and ``verify`` need: they change nothing, and run as a login
-# that may only read (ops.authority: the read-only operator). verify_login is not one: it
+# that may only read (dbops.authority: the read-only operator). verify_login is not one: it
 # connects as each application login, whose secrets only the deploying side may read.
 READ_OPERATIONS = frozenset({"read_schema", "read_seed", "read_flags", "read_login", "verify"})
 # Refused unless the stack allows data destruction (database.allowDataDestruction).

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from typing import Any
 
-from ops.operations import READ_OPERATIONS, run_operation
-from ops.operator_client import OperatorError, invoke_operator
-from ops.operator_handler import KIND_INVALID, KIND_UNAVAILABLE, session_limits
+from dbops.operations import READ_OPERATIONS, run_operation
+from dbops.operator_client import OperatorError, invoke_operator
+from dbops.operator_handler import KIND_INVALID, KIND_UNAVAILABLE, session_limits
 
 READ_ONLY_ENV = "SWIPESAVVY_DB_READ_ONLY"
 
