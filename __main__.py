@@ -204,7 +204,7 @@ if config.frontend is not None:
     site_url = site.url if backend is not None else None  # the synthetic tests call the site and its /api
     pulumi.export("site_bucket", site.bucket_name)
     pulumi.export("site_distribution_id", site.distribution_id)
-    # Review stacks' sites use it (ops/review.py): response-headers policies are an account quota.
+    # Review stacks' sites use it (ops/live/review.py): response-headers policies are an account quota.
     pulumi.export("site_response_headers_policy_id", site.response_headers_policy_id)
     if backend is not None:
         pulumi.export("api_url", pulumi.Output.concat(site.url, "/api"))

@@ -67,10 +67,10 @@ from ops.cost_cli import add_cost_parser
 from ops.db_cli import DSN_ENV, cmd_db_baseline, cmd_db_migrate, cmd_db_seed, cmd_db_unseed, cmd_sandbox, cmd_verify
 from ops.drift_cli import cmd_drift
 from ops.lifecycle_cli import add_review_orphans_parser, add_snapshots_parser, cmd_pending, cmd_review_config
+from ops.live.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV
 from ops.preflight_cli import add_preflight_parser
 from ops.rehearse_cli import cmd_rehearse
 from ops.rollback_cli import cmd_rollback
-from ops.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV
 from ops.smoke_cli import cmd_smoke
 from ops.stack_target import CONNECTION_OUTPUT, OPERATOR_OUTPUT
 from seed.generator import SeedParameters

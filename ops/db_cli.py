@@ -31,7 +31,8 @@ from dbops.migrations import (
 from dbops.transport import READ_ONLY_ENV, read_only
 from dbops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from ops.command import EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, CommandFailed, UsageError, print_checklist
-from ops.local_postgres import (
+from ops.pulumi_cli import stack_outputs
+from ops.rehearsal.local_postgres import (
     LocalPostgres,
     Scratch,
     ServerUnavailable,
@@ -39,7 +40,6 @@ from ops.local_postgres import (
     start_postgres,
     terminate_on_sigterm,
 )
-from ops.pulumi_cli import stack_outputs
 from ops.stack_target import app_login_connections, login_rows, stack_operation, stack_target
 from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, load_mock_data, unload_mock_data
@@ -170,8 +170,8 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 def cmd_db_baseline(args: argparse.Namespace) -> int:
     """Record sql/'s migrations as applied to a database built without them, when its schema is
-    theirs (``ops/baseline.py``); else one line per difference and nothing written."""
-    from ops.baseline import catalog_differences, migrated_catalog, read_catalog, scratch_database
+    theirs (``ops/live/baseline.py``); else one line per difference and nothing written."""
+    from ops.live.baseline import catalog_differences, migrated_catalog, read_catalog, scratch_database
 
     _check_target_options(args)
     if args.stack:

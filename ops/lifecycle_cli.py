@@ -1,7 +1,7 @@
 """``python -m ops review-config``, ``review-orphans``, ``snapshots prune`` and ``pending``: review
 stacks' settings and their orphans, retained snapshots (README "Review stacks") and an
 interrupted update's pending creates (README "Interrupted updates"); the rules are
-``ops/review.py``'s, ``ops/orphans.py``'s, ``ops/snapshots.py``'s and ``ops/pending_creates.py``'s.
+``ops/live/review.py``'s, ``ops/live/orphans.py``'s, ``ops/live/snapshots.py``'s and ``ops/live/pending_creates.py``'s.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from components.config import NAMESPACE, PROJECT_ROOT, ConfigError, parse_stack_config, read_stack_file
-from ops import orphans, pending_creates, review, snapshots
 from ops.command import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError, bounded_int
+from ops.live import orphans, pending_creates, review, snapshots
 from ops.pulumi_cli import pulumi_command
 
 OUTPUTS_FIX = "pulumi stack output --stack staging --json > FILE"

@@ -1,5 +1,5 @@
 """``python -m ops rollback``: the stack's history, a worktree at the chosen update's commit, its
-preview and ``pulumi up``; the decisions are ``ops/rollback.py``'s, the ``pulumi`` runs
+preview and ``pulumi up``; the decisions are ``ops/live/rollback.py``'s, the ``pulumi`` runs
 ``ops/pulumi_cli.py``'s.
 
 The recorded config goes to a ``--config-file`` beside the worktree, not into it: the worktree stays
@@ -44,7 +44,7 @@ def stack_history(stack: str) -> list[dict[str, Any]]:
         if "no stack named" in str(error):
             raise UsageError(f"{error} (fix: `pulumi stack ls` lists the stacks)") from None
         raise CommandFailed(str(error), EXIT_UNAVAILABLE) from None
-    from ops.rollback import HistoryUnreadable, parse_history
+    from ops.live.rollback import HistoryUnreadable, parse_history
 
     try:
         return parse_history(json.loads(text))
@@ -108,7 +108,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     import yaml  # only this command reads stack settings files
 
-    from ops.rollback import (
+    from ops.live.rollback import (
         RollbackRefused,
         config_lines,
         history_rows,

@@ -10,8 +10,8 @@ from test_ops_stack_cli import one_line_error
 
 from dbops.connection import describe
 from dbops.migrations import load_migrations, migration_checksums
-from ops.baseline import catalog_differences
 from ops.command import EXIT_FAILED, EXIT_OK
+from ops.live.baseline import catalog_differences
 
 LEDGER = "swipesavvy_meta.schema_migrations"
 

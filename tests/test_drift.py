@@ -1,4 +1,4 @@
-"""ops/drift.py: from ``pulumi preview --refresh --json`` (Pulumi's PreviewDigest, pulumi/pulumi
+"""ops/live/drift.py: from ``pulumi preview --refresh --json`` (Pulumi's PreviewDigest, pulumi/pulumi
 sdk/pkg/display/json.go) to the drifted resources and properties, the lines and the GitHub issue;
 and ``python -m ops drift`` end to end against a fake ``pulumi`` first on PATH (tests/fake_pulumi.py
 replays a recorded preview and the stack's outputs, and exits as the real CLI does)."""
@@ -13,7 +13,7 @@ import pytest
 from fake_pulumi import put_on_path
 
 from ops import cli, stack_target
-from ops.drift import (
+from ops.live.drift import (
     DriftReport,
     changed_paths,
     drift_lines,

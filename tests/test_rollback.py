@@ -1,4 +1,4 @@
-"""ops/rollback.py: from a stack's update history (as ``pulumi stack history --json`` records it)
+"""ops/live/rollback.py: from a stack's update history (as ``pulumi stack history --json`` records it)
 to the update a rollback redeploys, or a one-line refusal; and ``python -m ops rollback`` end to
 end, against a fake ``pulumi`` first on PATH (tests/fake_pulumi.py: it replays recorded history
 and records every call) and a real git repository with two commits."""
@@ -17,7 +17,7 @@ import yaml
 from fake_pulumi import put_on_path
 
 from ops import cli, pulumi_cli, rollback_cli
-from ops.rollback import (
+from ops.live.rollback import (
     HistoryUnreadable,
     RollbackPlan,
     RollbackRefused,

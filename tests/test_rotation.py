@@ -36,9 +36,9 @@ from components.app.backend_boot import (
 from components.data.credential_slots import LOGIN_SLOTS, TOKEN_SLOTS
 from dbops.connection import connect
 from dbops.migrations import apply_migrations
-from ops.local_postgres import Scratch
-from ops.rehearse import DogStatsDListener, free_port, run_backend, unit_settings
-from ops.smoke import Http
+from ops.live.smoke import Http
+from ops.rehearsal.local_postgres import Scratch
+from ops.rehearsal.rehearse import DogStatsDListener, free_port, run_backend, unit_settings
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 PASSWORD = "random:index/randomPassword:RandomPassword"

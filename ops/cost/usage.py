@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import COST_INTEGERS, COST_NUMBERS, MAX_EXACT_INTEGER
-from ops.cost_prices import PROJECT_ROOT, CostError, shown
+from ops.cost.price_tables import PROJECT_ROOT, CostError, shown
 
 USAGE_DIR = PROJECT_ROOT / "usage"
 VERSION = "0.1"

@@ -1,11 +1,11 @@
 """What a stack costs per month, from its plan: ``python -m ops cost``.
 
 Pure logic, no Pulumi: a plan is a list of ``PlannedResource`` (type token, name, inputs,
-top-level component). Each resource's pricer (``ops/cost_pricers.py``) says what it is billed
+top-level component). Each resource's pricer (``ops/cost/pricers.py``) says what it is billed
 for; ``estimate`` looks each charge's price up in the region's ``PriceTable``
-(``ops/cost_prices.py``: every price with its source, the kind of source and the date it was
+(``ops/cost/price_tables.py``: every price with its source, the kind of source and the date it was
 read), with the stack's usage (``swipesavvy:cost``, and per resource its usage file,
-``ops/cost_usage.py``). A charge whose price is not in the table, and a type nobody priced,
+``ops/cost/usage.py``). A charge whose price is not in the table, and a type nobody priced,
 are lines marked ``no price``, never a zero; a burstable class's bound and an always-free
 allowance are lines beside the total, never in it. ``estimate_for_stack`` is the one call
 that runs the program under mocks (as ``rehearse`` does) and prices its plan.
@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from components.config import COST_INTEGERS, COST_NUMBERS, CostConfig
-from ops.cost_free import FREE
-from ops.cost_pricers import FREE_CHARGE, PRICERS, Charge, Context, PlannedResource
-from ops.cost_prices import CostError, PriceTable, check_region, load_price_table
-from ops.cost_usage import UsageFile, load_usage_file, usage_path
-from ops.price_list import query_for
+from ops.cost.free import FREE
+from ops.cost.price_list import query_for
+from ops.cost.price_tables import CostError, PriceTable, check_region, load_price_table
+from ops.cost.pricers import FREE_CHARGE, PRICERS, Charge, Context, PlannedResource
+from ops.cost.usage import UsageFile, load_usage_file, usage_path
 
 NO_PRICE = "no price"
 DEFAULT_USAGE = CostConfig()
@@ -44,7 +44,7 @@ class Line:
     price_key: str = ""
     note: str = ""
     usage: str = ""  # usage-based: the settings the quantity comes from, their values and where they are set
-    source_kind: str = ""  # the price's kind of source (ops/cost_prices.py KINDS)
+    source_kind: str = ""  # the price's kind of source (ops/cost/price_tables.py KINDS)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def _line(resource: PlannedResource, charge: Charge, table: PriceTable, stack: s
         fix = (
             f"python -m ops cost --refresh-prices --stack {stack} fetches it from the Price List API"
             if query_for(charge.key)
-            else f"add it to ops/prices/{table.region}.json from the provider's pricing page"
+            else f"add it to ops/cost/prices/{table.region}.json from the provider's pricing page"
         )
         return Line(
             resource.component, label, charge.what, charge.quantity, charge.unit, None, None, NO_PRICE, charge.key,
@@ -138,7 +138,7 @@ def _resource_lines(
     return [
         Line(
             resource.component, label, "a type the cost table does not know", 1, "resources", None, None, NO_PRICE,
-            note=f"add a pricer for {resource.type} to ops/cost_pricers.py (or list it as free)",
+            note=f"add a pricer for {resource.type} to ops/cost/pricers.py (or list it as free)",
         )
     ]  # fmt: skip
 
@@ -177,11 +177,11 @@ def _settings() -> list[str]:
 
 
 def plan_from_run(run: Any) -> list[PlannedResource]:
-    """A recorded program run (``ops.mock_program.ProgramRun``) as a plan: custom resources,
+    """A recorded program run (``ops.rehearsal.mock_program.ProgramRun``) as a plan: custom resources,
     secrets unwrapped, each under its top-level component."""
     from pulumi.runtime import rpc
 
-    from ops.plan import STACK_GROUP, group_of
+    from ops.rehearsal.plan import STACK_GROUP, group_of
 
     def plain(value: Any) -> Any:
         if rpc.is_rpc_secret(value):
@@ -209,7 +209,7 @@ def estimate_for_stack(stack: str, run: Any = None, table: PriceTable | None = N
     import pulumi
 
     from components.config import parse_cost
-    from ops.mock_program import run_program, stack_config
+    from ops.rehearsal.mock_program import run_program, stack_config
 
     config = stack_config(stack)
     raw_cost = config.get("swipesavvy:cost")

@@ -1,4 +1,4 @@
-"""Reading the account for ``python -m ops preflight`` (ops/preflight.py): read-only calls only.
+"""Reading the account for ``python -m ops preflight`` (ops/live/preflight.py): read-only calls only.
 
 Each value is read with the deploying credentials; one that cannot be read (AccessDenied, a
 service not answering) becomes ``Unread`` with the one line saying which permission to grant,
@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dbops.aws_credentials import credentials_problem
 from ops.command import EXIT_UNAVAILABLE, CommandFailed
-from ops.preflight import (
+from ops.live.preflight import (
     CLOUDFRONT_DEFAULTS,
     EC2_STANDARD_VCPUS,
     ELASTIC_IPS,

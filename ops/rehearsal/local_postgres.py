@@ -10,7 +10,7 @@ does RDS's bundle), SCRAM passwords, connections over TLS only, as RDS with
 
 Cleanup, in three layers: ``Scratch.close`` on a normal end and on exceptions (Ctrl-C and
 SIGTERM become ``KeyboardInterrupt`` in the commands); a guardian process
-(``ops/guardian.py``) that does the same when the run is killed outright (SIGKILL); and
+(``ops/rehearsal/guardian.py``) that does the same when the run is killed outright (SIGKILL); and
 ``reap_leftovers``, which removes what a run killed before it could start its guardian
 left behind, naming it.
 """
@@ -34,7 +34,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from ops.guardian import alive
+from ops.rehearsal.guardian import alive
 
 OWNER_FILE = "owner.pid"  # the run's pid: a directory whose run is gone is a leftover
 SERVER_USER = "postgres"  # PostgreSQL refuses to run as root: Debian's package user
@@ -87,12 +87,12 @@ class Scratch:
         self.write_private(OWNER_FILE, str(os.getpid()))
         self.processes: list[tuple[subprocess.Popen, signal.Signals]] = []
         self._guardian = subprocess.Popen(
-            [sys.executable, "-m", "ops.guardian"],
+            [sys.executable, "-m", "ops.rehearsal.guardian"],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C and a signal to our process group do not reach it
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],  # the project, so -m ops.rehearsal.guardian imports
             text=True,
         )
         self._tell(f"dir {self.path}")

@@ -1,5 +1,5 @@
 """The Pulumi types that cost nothing themselves, each with why, for ``python -m ops cost``
-(what they configure is priced where it runs: ``ops/cost_pricers.py``). A type in neither
+(what they configure is priced where it runs: ``ops/cost/pricers.py``). A type in neither
 table is a ``no price`` line, never a silent zero."""
 
 FREE = {

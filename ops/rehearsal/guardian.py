@@ -1,4 +1,4 @@
-"""``python -m ops.guardian``: stops what a run started once that run is gone, however it ended.
+"""``python -m ops.rehearsal.guardian``: stops what a run started once that run is gone, however it ended.
 
 ``rehearse`` and ``sandbox`` start one at the beginning, in its own session (Ctrl-C and a
 signal to the run's process group do not reach it), with a pipe on its stdin. The run

@@ -1,5 +1,5 @@
 """A mocked AWS account for ``python -m ops preflight``: botocore's Stubber answers, in order,
-exactly the read-only calls ``ops/preflight_aws.py`` makes (a write, or any other call, fails).
+exactly the read-only calls ``ops/live/preflight_aws.py`` makes (a write, or any other call, fails).
 
 The tests use it to make accounts that pass and fail each item; ``python -m ops rehearse``
 shows the plan's preflight against ``NEW_ACCOUNT`` (Lambda concurrency 10, as AWS gives some
@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from ops.mock_program import ACCOUNT
-from ops.preflight import EC2_STANDARD_VCPUS, RESPONSE_HEADERS_POLICIES, VPC_ORIGINS, StackNeeds, quotas_to_read
+from ops.live.preflight import EC2_STANDARD_VCPUS, RESPONSE_HEADERS_POLICIES, VPC_ORIGINS, StackNeeds, quotas_to_read
+from ops.rehearsal.mock_program import ACCOUNT
 
 CALLER = f"arn:aws:sts::{ACCOUNT}:assumed-role/swipesavvy-deploy/ci"
 # An account whose us-east-1a is use1-az3 (zone names map to different IDs in every account).

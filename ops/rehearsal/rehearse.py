@@ -1,6 +1,6 @@
 """``python -m ops rehearse``: the runbook's seven phases on this machine, no cloud account.
 
-For real where it can be: a local PostgreSQL over TLS (``ops/local_postgres.py``) gets the
+For real where it can be: a local PostgreSQL over TLS (``ops/rehearsal/local_postgres.py``) gets the
 migrations, the two login roles, the stack's mock data (none where the stack seeds none) and
 its flag settings, and the verify checks as the deploying login and as each application
 login (phases 1-2). The backend release the stack uploads runs as its systemd unit would:
@@ -49,14 +49,14 @@ from dbops.login_checks import MAY_WRITE, login_checks
 from dbops.logins import LoginSpec, ensure_login
 from dbops.migrations import apply_migrations
 from dbops.verify import SCHEMA_CHECKS, run_checks, seed_checks
-from ops.local_postgres import LocalPostgres, Scratch, start_postgres
-from ops.mock_program import ProgramRun
-from ops.plan import database_work, plan_groups
-from ops.smoke import Answer, Http, Limits, Undo, run_smoke
+from ops.live.smoke import Answer, Http, Limits, Undo, run_smoke
+from ops.rehearsal.local_postgres import LocalPostgres, Scratch, start_postgres
+from ops.rehearsal.mock_program import ProgramRun
+from ops.rehearsal.plan import database_work, plan_groups
 from seed.generator import SeedParameters
 from seed.loader import load_mock_data
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "swipesavvy_rehearsal"
 LOGIN_GROUPS = {"swipesavvy_backend": "swipesavvy_readwrite", "swipesavvy_analytics": "swipesavvy_readonly"}
 LOGIN_CONNECTION_LIMIT = 5
@@ -359,11 +359,11 @@ def run_backend(scratch: Scratch, release_dir: Path, exec_start: str, env_file: 
 
 
 def serve_site(scratch: Scratch, function_code: str, site_dir: Path, api_origin: str) -> str:
-    """``ops/edge.js``: the site's build behind the viewer-request function, /api/* to ``api_origin``; its URL."""
+    """``ops/rehearsal/edge.js``: the site's build behind the viewer-request function, /api/* to ``api_origin``; its URL."""
     code_file = scratch.write_private("viewer-request.js", function_code)
     port = free_port()
     process = scratch.start(
-        ["node", str(PROJECT_ROOT / "ops" / "edge.js")],
+        ["node", str(Path(__file__).resolve().parent / "edge.js")],
         "edge.log",
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

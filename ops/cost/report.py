@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ops.cost import NO_PRICE, Estimate
-from ops.cost_pricers import ALLOWANCE, RISK
-from ops.cost_prices import CONFIRMED
+from ops.cost.estimate import NO_PRICE, Estimate
+from ops.cost.price_tables import CONFIRMED
+from ops.cost.pricers import ALLOWANCE, RISK
 
 COST_MARKER = "<!-- swipesavvy-cost -->"
 DIFF_ROWS = 20  # the comment's table: the largest differences, then a count of the rest

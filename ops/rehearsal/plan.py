@@ -1,4 +1,4 @@
-"""A recorded program run (``ops.mock_program.ProgramRun``) as a readable plan and as a picture.
+"""A recorded program run (``ops.rehearsal.mock_program.ProgramRun``) as a readable plan and as a picture.
 
 Pure functions, no I/O: ``plan_groups`` puts each resource under the top-level component
 it belongs to, ``plan_lines`` prints that like a preview, ``plan_dot`` draws it as Graphviz
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ops.mock_program import ProgramRun
+from ops.rehearsal.mock_program import ProgramRun
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_GROUP = (STACK_TYPE, "(stack)")  # resources registered directly in the stack

@@ -1,7 +1,7 @@
 """``python -m ops preflight``: will this account take this stack? Pure logic, no AWS call.
 
 What the stack will create is counted from its program under mocks (``StackNeeds.from_run``);
-what the account allows is read by ``ops/preflight_aws.py`` into ``AccountFacts``; ``check``
+what the account allows is read by ``ops/live/preflight_aws.py`` into ``AccountFacts``; ``check``
 compares the two, one ``Item`` per quota, each with the fix (the Service Quotas request, or
 the stack setting to change). The rules, each with its page (tests/test_preflight.py):
 - Lambda: a function may reserve concurrency only while the account keeps 100 unreserved
@@ -108,7 +108,7 @@ class StackNeeds:
 
     @classmethod
     def from_run(cls, stack: str, config: Mapping[str, Any], run: Any) -> StackNeeds:
-        """Count from a recorded program run (ops.mock_program.ProgramRun) and its config."""
+        """Count from a recorded program run (ops.rehearsal.mock_program.ProgramRun) and its config."""
         network = _object(config.get("swipesavvy:network"))
         functions = run.of_type("aws:lambda/function:Function")
         groups = run.of_type("aws:autoscaling/group:Group")

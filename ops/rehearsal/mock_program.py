@@ -27,7 +27,7 @@ from pulumi.runtime.settings import ROOT as ROOT_RESOURCE
 
 from components.config import read_stack_file
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 DB_ADDRESS = "swipesavvy-db-postgres.c0ffee.us-east-1.rds.amazonaws.com"
 MASTER_SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rds!db-0123-AbCdEf"

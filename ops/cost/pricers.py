@@ -1,8 +1,8 @@
-"""What each planned resource is billed for, for ``python -m ops cost`` (``ops/cost.py``).
+"""What each planned resource is billed for, for ``python -m ops cost`` (``ops/cost/estimate.py``).
 
 ``PRICERS`` maps a Pulumi type token to a function that reads the resource's inputs, the rest
 of the plan and the usage (``swipesavvy:cost``, and per resource the stack's usage file) and
-returns its ``Charge`` list: what, quantity, unit and price key (``ops/cost_free.py`` lists
+returns its ``Charge`` list: what, quantity, unit and price key (``ops/cost/free.py`` lists
 the types that cost nothing, with why). Two kinds of lines stand beside the total, never in it:
 a burstable class's bound at 100% CPU (``RISK``) and an always-free allowance (``ALLOWANCE``).
 Pure logic, no Pulumi.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.config import CostConfig
-from ops.cost_prices import HOURS_PER_MONTH
+from ops.cost.price_tables import HOURS_PER_MONTH
 
 DATADOG_CUSTOM_METRICS_PER_HOST = 100  # included with each Infrastructure Pro host
 # EC2 detailed monitoring publishes its instance metrics every minute, billed as custom metrics.

@@ -1,7 +1,7 @@
 """``python -m ops cost --refresh-prices``: the AWS part of a region's price table, rebuilt from
 the AWS Price List Query API (``pricing`` ``GetProducts``), for a user with AWS credentials.
 
-Each AWS price key of ``ops/prices/<region>.json`` has a query (service code and
+Each AWS price key of ``ops/cost/prices/<region>.json`` has a query (service code and
 ``TERM_MATCH`` filters on the product attributes); an instance key's class is read from the
 key itself, so every class the table prices, and every class a stack's plan uses (``keys``),
 is fetched. A region without a table gets one built from a template table's keys (its

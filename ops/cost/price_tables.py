@@ -1,4 +1,4 @@
-"""The price tables of ``python -m ops cost``: one JSON file per region, ``ops/prices/<region>.json``.
+"""The price tables of ``python -m ops cost``: one JSON file per region, ``ops/cost/prices/<region>.json``.
 
 A table holds its ``region``, the ``hoursPerMonth`` its hourly prices are multiplied by, and
 ``prices``: per price key, ``usd`` (a positive number, or null for a price known to exist
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 PRICES_DIR = Path(__file__).resolve().parent / "prices"
-PROJECT_ROOT = PRICES_DIR.parent.parent
+PROJECT_ROOT = PRICES_DIR.parents[2]  # ops/cost/prices/ is three below the project
 KINDS = ("provider", "price-list-api", "third-party", "unconfirmed")
 CONFIRMED = ("provider", "price-list-api")  # the provider itself says so
 HOURS_PER_MONTH = 730  # AWS's calculator month
