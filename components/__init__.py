@@ -5,7 +5,7 @@
   (``StaticSite``) with its file list.
 - ``observability/``: monitoring (``Monitoring``), the Datadog agent's settings and the queries
   both share.
-- here, what every plane reaches: the stack configuration (``config.py``, parsed and checked
+- here, what every plane reaches: the stack configuration (``config/``, parsed and checked
   before anything is created), the network, shared AWS policy helpers and private buckets, the
   stack's shape guard, and the dynamic providers with their base (``dynamic.py``).
 
