@@ -114,7 +114,7 @@ pulumi.export("db_app_secret_arns", database.app_secret_arns)
 pulumi.export("db_applied_migrations", database.applied_migrations)
 # How `python -m ops --stack` reaches the database: the connection (no password: it names
 # the master secret) and, in operator mode, the function that runs the operations, its
-# read-only twin, and the managed policies that allow invoking each (README "Reaching a
+# read-only twin, and the managed policies that allow invoking each (docs/operations.md "Reaching a
 # private database": the preview role attaches the read one, the deploy role both).
 pulumi.export("db_connection", database.connection)
 if database.operator is not None:

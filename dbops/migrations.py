@@ -236,7 +236,7 @@ def _missing_privilege(conn: psycopg.Connection, error: psycopg.errors.Insuffici
     denied = error.diag.message_primary or str(error).strip().splitlines()[0]
     needs = next(
         (need for key, need in _MISSING_PRIVILEGES.items() if key in denied),
-        "the privileges listed in README.md, Operator CLI",
+        "the privileges listed in docs/operations.md, Operator CLI",
     )
     login = conn.info.user
     return MigrationError(

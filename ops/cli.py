@@ -23,7 +23,7 @@ database from the stack's outputs (``pulumi stack output``): ``db_connection``, 
 the operator function ``db_operator_arn`` (reads through its read-only twin ``db_reader_arn``)
 when the stack has one, else directly (``--connect-host``/``--connect-port`` for a tunnel), as
 the stack's own resources run them. Exit codes: the EXIT_* constants of ``ops/command.py``
-(importable from here too), as the README lists them. Every failure is one line on stderr, never
+(importable from here too), as docs/operations.md ("Operator CLI") lists them. Every failure is one line on stderr, never
 a traceback, and no message contains the DSN or a password (``report`` scrubs them).
 
 This module is the parser and the dispatch only: each command's work lives with its subject

@@ -1,4 +1,4 @@
-"""What every ``python -m ops`` command shares: the exit codes the README lists, the one-line
+"""What every ``python -m ops`` command shares: the exit codes docs/operations.md lists, the one-line
 failure a command raises, the checklist it prints, and the argument types several share.
 """
 
@@ -15,7 +15,7 @@ EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing 
 EXIT_NOT_RESTORED = 5  # smoke left an admin change the API did not confirm restored (the message says how)
 EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no config, no such version, declined): nothing deployed
 EXIT_DRIFT = 7  # drift: the stack's resources or database differ from what it declares
-EXIT_INTERRUPTED = 130  # Ctrl-C: the message says what that left (README's exit-code table)
+EXIT_INTERRUPTED = 130  # Ctrl-C: the message says what that left (the exit-code table in docs/operations.md)
 
 
 class CommandFailed(Exception):

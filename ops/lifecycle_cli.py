@@ -1,6 +1,6 @@
 """``python -m ops review-config``, ``review-orphans``, ``snapshots prune`` and ``pending``: review
-stacks' settings and their orphans, retained snapshots (README "Review stacks") and an
-interrupted update's pending creates (README "Interrupted updates"); the rules are
+stacks' settings and their orphans, retained snapshots (docs/operations.md "Review stacks") and an
+interrupted update's pending creates (docs/operations.md "Interrupted updates"); the rules are
 ``ops/live/review.py``'s, ``ops/live/orphans.py``'s, ``ops/live/snapshots.py``'s and ``ops/live/pending_creates.py``'s.
 """
 

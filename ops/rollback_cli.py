@@ -52,7 +52,7 @@ def stack_history(stack: str) -> list[dict[str, Any]]:
         problem = str(error) if isinstance(error, HistoryUnreadable) else "it is not JSON"
         raise CommandFailed(
             f"`pulumi stack history --json --stack {stack}` printed a history this command cannot read: {problem} "
-            "(fix: `pulumi version` should be 3.x; redeploy by hand as README.md 'Rolling back' says)",
+            "(fix: `pulumi version` should be 3.x; redeploy by hand as docs/operations.md 'Rolling back' says)",
             EXIT_UNAVAILABLE,
         ) from None
 

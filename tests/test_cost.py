@@ -404,15 +404,15 @@ def test_every_resource_of_the_committed_stacks_is_priced_or_known_free(committe
 
 
 def test_the_committed_estimates_are_the_readmes(committed):
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "docs" / "cost.md").read_text()
     for stack, result in committed.items():
         assert f"| `{stack}` | ${result.total:,.2f} |" in readme, stack
 
 
 def test_the_readmes_hand_computation_for_staging_adds_up_to_the_tools(committed):
-    """The README's hand computation from the public prices (a row per AWS service, as AWS's
+    """docs/cost.md's hand computation from the public prices (a row per AWS service, as AWS's
     calculator groups them, then Datadog): each row's figure is the tool's lines it names."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "docs" / "cost.md").read_text()
     table_text = readme.split("**By hand, for staging**", 1)[1].split("\n\n", 2)[1]
     rows = [[cell.strip() for cell in row.strip("|").split("|")] for row in table_text.splitlines()[2:]]
     services = {row[0]: (float(row[2].strip("*")), row[3]) for row in rows}
@@ -444,18 +444,18 @@ def test_the_pull_request_line_shows_a_changed_instance_class(staging):
     assert comment_line(head, base) == f"staging: ${base['total'] + difference:,.2f}/month (+${difference:,.2f})"
     assert comment_line(base, head) == f"staging: ${base['total']:,.2f}/month (-${difference:,.2f})"
     assert comment_line(base, base) == f"staging: ${base['total']:,.2f}/month (no change)"
-    # ... and takes staging over its $300 budget (usage/staging.yml): the README's example verdict
+    # ... and takes staging over its $300 budget (usage/staging.yml): docs/cost.md's example verdict
     assert budget_verdict(head, base) == (
         True,
         "staging: over budget: $308.27/month is $8.27 above $300.00 (usage/staging.yml monthlyBudgetUsd);"
         " what crossed it: `swipesavvy-db-postgres` (aws:rds/instance:Instance) +$75.19",
     )
-    assert "$308.27/month is $8.27 above $300.00" in " ".join((PROJECT_ROOT / "README.md").read_text().split())
+    assert "$308.27/month is $8.27 above $300.00" in " ".join((PROJECT_ROOT / "docs" / "cost.md").read_text().split())
 
 
 @pytest.mark.parametrize("stack", ["staging", "production"])
 def test_the_readme_shows_each_stacks_output_as_the_command_prints_it(committed, stack):
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "docs" / "cost.md").read_text()
     block = readme.split(f"<!-- cost-{stack} -->\n```\n", 1)[1].split("\n```", 1)[0]
     assert block == render_text(committed[stack])
 

@@ -437,7 +437,7 @@ def test_json_carries_the_report_and_the_issue(pulumi, capsys, operations):
 
 
 def test_the_readme_example_is_what_the_command_prints(pulumi, capsys, monkeypatch):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "drift.md").read_text()
     example = re.search(r"<!-- drift-example -->\n```\n(.*?)```", readme, re.DOTALL).group(1)
     pulumi.record(FLAG_STEP, MONITOR_STEP, RULE_STEP, DELETED_RULE_STEP, outputs=outputs(db_reader_arn=READER))
     passed = {"results": [{"name": "flags_match", "passed": True, "detail": "ok"}]}

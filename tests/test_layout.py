@@ -1,4 +1,4 @@
-"""The layout (README "Layout"): every package says what lives in it, the imports go one way
+"""The layout (docs/layout.md "Layout"): every package says what lives in it, the imports go one way
 (``ops`` -> ``components`` -> ``dbops``; the operator function's ``dbops`` imports no Pulumi and
 none of the program; each of ``ops``'s sub-packages only what its docstring allows), no module
 of ``ops`` is over 700 lines, ``python -m ops`` is its parser and dispatch only, and a module

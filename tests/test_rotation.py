@@ -1,4 +1,4 @@
-"""Rotating the credentials the instances hold, without an outage (README "Secrets").
+"""Rotating the credentials the instances hold, without an outage (docs/operations.md "Secrets").
 
 Under mocks: a rotation (``database.credentialRotation``, ``backend.apiTokenRotation`` one
 higher) regenerates only the inactive slot, moves the launch template to it, and every secret

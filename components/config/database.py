@@ -65,10 +65,10 @@ class DatabaseConfig:
     snapshot_after_seed: bool = False
     allow_data_destruction: bool = False
     # A new major engineVersion is refused at preview (components/stack_shape.py) unless this
-    # says so; then RDS is allowed to upgrade (README "Upgrading PostgreSQL": snapshot first).
+    # says so; then RDS is allowed to upgrade (docs/operations.md "Upgrading PostgreSQL": snapshot first).
     allow_major_version_upgrade: bool = False
     # How many times the logins the instances use (backend, agent) were rotated: one more
-    # rotates them without an outage (components/data/credential_slots.py, README "Secrets").
+    # rotates them without an outage (components/data/credential_slots.py, docs/operations.md "Secrets").
     credential_rotation: int = 0
 
 

@@ -55,7 +55,7 @@ class MonitoringConfig:
 
     enabled: bool = False
     notify: str = ""  # e.g. "@slack-swipesavvy-alerts @pagerduty-swipesavvy"; required in production
-    # One per AWS account in Datadog: on only in the stack that owns it (README "Monitoring").
+    # One per AWS account in Datadog: on only in the stack that owns it (docs/operations.md "Monitoring").
     aws_integration: bool = False
     synthetics: bool = True  # unset: when the backend and frontend are deployed
     synthetics_locations: tuple[str, ...] = ("aws:us-east-1", "aws:eu-central-1")

@@ -24,7 +24,7 @@ from components.config.seed import SeedConfig, parse_seed
 ENVIRONMENTS = ("staging", "production")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # A review stack (one per pull request, created and destroyed by CI) is named pr-<number>:
-# it keeps nothing on destroy and owns nothing the account shares (README "Review stacks").
+# it keeps nothing on destroy and owns nothing the account shares (docs/operations.md "Review stacks").
 REVIEW_STACK = re.compile(r"^pr-[1-9][0-9]*$")
 
 
@@ -47,7 +47,7 @@ class StackConfig:
 
     @property
     def is_review(self) -> bool:
-        """A pull request's stack: destroyed on close, keeping nothing (README "Review stacks")."""
+        """A pull request's stack: destroyed on close, keeping nothing (docs/operations.md "Review stacks")."""
         return bool(REVIEW_STACK.match(self.stack))
 
     @property
@@ -133,7 +133,7 @@ def parse_stack_config(
 
 
 # What a review stack may not have, and why: each would outlive the stack, be shared with
-# other stacks, or collide with staging's (README "Review stacks").
+# other stacks, or collide with staging's (docs/operations.md "Review stacks").
 REVIEW_REFUSALS = (
     (
         "database.deletionProtection",

@@ -118,14 +118,14 @@ def plan_rollback(history: Sequence[Mapping[str, Any]], stack: str, to: int | No
     if not chosen.get("config"):
         raise RollbackRefused(
             f"--to {chosen['version']}: the update recorded no config, so the settings it ran with cannot be "
-            "recovered (fix: choose another version with --to, or redeploy by hand as README.md 'Rolling back' says)"
+            "recovered (fix: choose another version with --to, or redeploy by hand as docs/operations.md 'Rolling back' says)"
         )
     environment = chosen.get("environment") or {}
     commit = environment.get("git.head", "")  # pragma: no mutate (any other non-commit default is refused alike)
     if not _COMMIT.fullmatch(commit):
         raise RollbackRefused(
             f"--to {chosen['version']}: the update recorded no git commit, so its program cannot be recovered "
-            "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)"
+            "(fix: choose an update run from a git checkout, or redeploy by hand as docs/operations.md 'Rolling back' says)"
         )
     if _dirty(environment):
         # A rollback that kept this checkout's sql/ is recorded as dirty: return to what it redeployed.
@@ -173,7 +173,7 @@ def config_lines(config: Mapping[str, Any]) -> list[str]:
 
 
 # Counters a rollback keeps at the stack's newest value: they only go up, since a lower one
-# would generate a new password for the login the instances use (README "Secrets").
+# would generate a new password for the login the instances use (docs/operations.md "Secrets").
 KEPT_COUNTERS = (("swipesavvy:database", "credentialRotation"), ("swipesavvy:backend", "apiTokenRotation"))
 
 
@@ -223,7 +223,7 @@ def rollback_settings(plan: RollbackPlan, committed: Mapping[str, Any] | None, s
                 raise RollbackRefused(
                     f"--to {plan.version}: the update's secret {key} is not in Pulumi.{stack}.yaml at "
                     f"{plan.commit[:12]}, so its value cannot be recovered (fix: choose another version with --to, "
-                    "or redeploy by hand as README.md 'Rolling back' says)"
+                    "or redeploy by hand as docs/operations.md 'Rolling back' says)"
                 )
             config[key] = dict(held)
         elif "objectValue" in entry:

@@ -1,4 +1,4 @@
-"""The stack's retained manual snapshots, bounded (README "What `pulumi destroy` keeps").
+"""The stack's retained manual snapshots, bounded (docs/operations.md "What `pulumi destroy` keeps").
 
 Staging takes an "after schema" snapshot per instance and a new "after seed" one whenever
 the schema or the data changes, and keeps them (``retain_on_delete``), plus a final one
