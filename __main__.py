@@ -114,7 +114,7 @@ pulumi.export("db_app_secret_arns", database.app_secret_arns)
 pulumi.export("db_applied_migrations", database.applied_migrations)
 # How `python -m ops --stack` reaches the database: the connection (no password: it names
 # the master secret) and, in operator mode, the function that runs the operations, its
-# read-only twin, and the managed policies that allow invoking each (README "Reaching a
+# read-only twin, and the managed policies that allow invoking each (docs/operations.md "Reaching a
 # private database": the preview role attaches the read one, the deploy role both).
 pulumi.export("db_connection", database.connection)
 if database.operator is not None:
@@ -204,7 +204,7 @@ if config.frontend is not None:
     site_url = site.url if backend is not None else None  # the synthetic tests call the site and its /api
     pulumi.export("site_bucket", site.bucket_name)
     pulumi.export("site_distribution_id", site.distribution_id)
-    # Review stacks' sites use it (ops/review.py): response-headers policies are an account quota.
+    # Review stacks' sites use it (ops/live/review.py): response-headers policies are an account quota.
     pulumi.export("site_response_headers_policy_id", site.response_headers_policy_id)
     if backend is not None:
         pulumi.export("api_url", pulumi.Output.concat(site.url, "/api"))

@@ -10,7 +10,7 @@ change at a time, and runs the tests that cover the changed function. A mutant i
 test fails. Every run starts clean (results of earlier runs would be stale once tests change).
 A large module is sampled: every k-th of its mutants in name order, at most ``--per-module``
 (250), the same sample every time for the same code, so a run stays under 15 minutes on 2
-cores. Not part of ``.ci/run``; the last scores are in README.md ("Test strength"). Mutants that change no behaviour are excluded at their line with
+cores. Not part of ``.ci/run``; the last scores are in docs/test-strength.md. Mutants that change no behaviour are excluded at their line with
 ``# pragma: no mutate`` and a reason beside it. Exit status 1 when a module scores under
 ``--minimum`` (80%).
 """

@@ -98,7 +98,7 @@ class Server:
         self.admin_dsn = dsn
 
     def fresh_database(self) -> tuple[str, str]:
-        from ops.migrations import apply_migrations
+        from dbops.migrations import apply_migrations
 
         name = f"swipesavvy_bench_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:

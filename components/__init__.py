@@ -5,7 +5,7 @@
   (``StaticSite``) with its file list.
 - ``observability/``: monitoring (``Monitoring``), the Datadog agent's settings and the queries
   both share.
-- here, what every plane reaches: the stack configuration (``config.py``, parsed and checked
+- here, what every plane reaches: the stack configuration (``config/``, parsed and checked
   before anything is created), the network, shared AWS policy helpers and private buckets, the
   stack's shape guard, and the dynamic providers with their base (``dynamic.py``).
 
@@ -46,11 +46,14 @@ class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Imports an old module name as the moved module itself (not a copy): one module object,
     so a patch or an ``isinstance`` through either name sees the same thing."""
 
+    def __init__(self):
+        self.moved: dict[str, str] = {}
+
     def find_spec(self, name, path=None, target=None):
-        return importlib.machinery.ModuleSpec(name, self) if name in MOVED else None
+        return importlib.machinery.ModuleSpec(name, self) if name in self.moved else None
 
     def create_module(self, spec):
-        module = importlib.import_module(MOVED[spec.name])
+        module = importlib.import_module(self.moved[spec.name])
         spec.loader_state = module.__spec__  # the import system sets the alias's spec on the module
         return module
 
@@ -58,5 +61,14 @@ class _OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__spec__ = module.__spec__.loader_state  # its own spec back: the module is already loaded
 
 
-if not any(isinstance(finder, _OldPaths) for finder in sys.meta_path):
-    sys.meta_path.append(_OldPaths())
+def keep_old_paths(moved: dict[str, str]) -> None:
+    """Each old module name of ``moved`` imports the module now at the new one (``ops/``
+    declares its own table: its database code moved to ``dbops/``)."""
+    finder = next((finder for finder in sys.meta_path if isinstance(finder, _OldPaths)), None)
+    if finder is None:
+        finder = _OldPaths()
+        sys.meta_path.append(finder)
+    finder.moved.update(moved)
+
+
+keep_old_paths(MOVED)

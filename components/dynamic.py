@@ -4,7 +4,7 @@ The engine runs a provider in its own process (``python -m pulumi.dynamic``, in 
 project root) and talks to it over gRPC: numbers arrive as doubles, secrets unwrapped,
 and during preview any input may be the "unknown" sentinel. ``delete`` and ``read`` get
 the outputs stored in state, not what the program computes now. So providers hold no
-state: each call runs a named operation (``ops.operations``) through a transport, either
+state: each call runs a named operation (``dbops.operations``) through a transport, either
 a direct connection from the ``connection`` input, or, when the ``operator`` input names
 the in-VPC operator function, an invocation of it (of its read-only twin, the ``reader``
 input, for the reads ``pulumi refresh`` makes). Passwords are read from Secrets
@@ -23,14 +23,14 @@ from typing import Any
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 from pulumi.runtime.rpc import UNKNOWN
 
-from ops.transport import run_through
+from dbops.transport import run_through
 
 # The input that names which database a resource lives in.
 IDENTITY_INPUT = "database_id"
 CONNECTION_INPUT = "connection"
 # The operator function (ARN) that runs the operations inside the VPC; absent: direct.
 OPERATOR_INPUT = "operator"
-# Its read-only twin (ARN): refresh reads through it (ops.transport), never through the operator.
+# Its read-only twin (ARN): refresh reads through it (dbops.transport), never through the operator.
 READER_INPUT = "reader"
 
 

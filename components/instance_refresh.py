@@ -21,7 +21,7 @@ the program (it ignores changes of its launch template's version and has no
   line says so. A refresh still running at the deadline is rolled back here, so a bounded
   wait leaves the previous release serving, not a mix. The deadline follows from the warmup
   and the batches the healthy percentages allow (components/refresh_timing.py); a setting
-  that would not fit one provider call is refused at preview (components/config.py);
+  that would not fit one provider call is refused at preview (components/config/);
 - whatever runs after it (the site's CloudFront invalidation) depends on it, and does not
   run when it fails.
 

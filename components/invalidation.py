@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 from components.dynamic import changed
-from ops.aws_credentials import credentials_problem
+from dbops.aws_credentials import credentials_problem
 
 ALL_PATHS = ["/*"]
 INPUTS = ("distribution_id", "release", "paths")

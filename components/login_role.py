@@ -3,7 +3,7 @@
 Replaces the pulumi_postgresql provider, whose configuration would have to hold the
 master password in state (RDS rotates it every 7 days, leaving that copy stale for
 ``refresh`` and ``destroy``). Here the connection names the master secret and the login
-names its own secret; both passwords are read when the provider runs (ops.db_credentials).
+names its own secret; both passwords are read when the provider runs (dbops.db_credentials).
 The secret's version id is an input, so a new password is an update.
 """
 

@@ -18,7 +18,7 @@ from pulumi.dynamic import Resource
 
 from components.config import SeedConfig
 from components.dynamic import PostgresResourceProvider, run
-from ops.operations import SEED_PARAMETERS
+from dbops.operations import SEED_PARAMETERS
 
 
 class MockDataSeedProvider(PostgresResourceProvider):

@@ -1,7 +1,7 @@
 """How long a rollout's instance refresh may take, and how long one `pulumi up` can wait for it.
 
 Pure (no Pulumi, no boto3): the stack configuration refuses a warmup that cannot fit
-(components/config.py), and ``InstanceRefreshWait`` waits exactly this long.
+(components/config/), and ``InstanceRefreshWait`` waits exactly this long.
 """
 
 from __future__ import annotations

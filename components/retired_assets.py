@@ -29,7 +29,7 @@ from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider,
 
 from components.app.site_files import retirements
 from components.dynamic import changed, is_unknown
-from ops.aws_credentials import credentials_problem
+from dbops.aws_credentials import credentials_problem
 
 INPUTS = ("bucket", "region", "assets", "keep_days")
 DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1,000 keys

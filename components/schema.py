@@ -2,7 +2,7 @@
 
 Inputs are the connection and ``{migration name: checksum}``, so a preview shows new
 migrations as added map entries and an edited, already-applied file fails the preview.
-``create``/``update`` call ``ops.migrations.apply_migrations``: the same code as
+``create``/``update`` call ``dbops.migrations.apply_migrations``: the same code as
 ``python -m ops db migrate``. ``pulumi refresh`` reads the ledger, so migrations applied
 or removed by hand show up as drift.
 """
@@ -17,7 +17,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, Resource
 
 from components.dynamic import PostgresResourceProvider, is_unknown, run
-from ops.migrations import MigrationError, load_migrations, migration_checksums, pending_names
+from dbops.migrations import MigrationError, load_migrations, migration_checksums, pending_names
 
 
 class DatabaseSchemaProvider(PostgresResourceProvider):

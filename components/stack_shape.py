@@ -89,7 +89,7 @@ def refusal(stack: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> tup
         return "engine_major", (
             f"{NAMESPACE}:database.engineVersion {old_major} -> {new_major} on stack {stack} is a major version"
             f" upgrade: refused (fix: take a snapshot, then pulumi config set --path"
-            f" '{NAMESPACE}:database.allowMajorVersionUpgrade' true; README \"Upgrading PostgreSQL\")"
+            f" '{NAMESPACE}:database.allowMajorVersionUpgrade' true; docs/operations.md \"Upgrading PostgreSQL\")"
         )
     return None
 

@@ -23,7 +23,7 @@ database from the stack's outputs (``pulumi stack output``): ``db_connection``, 
 the operator function ``db_operator_arn`` (reads through its read-only twin ``db_reader_arn``)
 when the stack has one, else directly (``--connect-host``/``--connect-port`` for a tunnel), as
 the stack's own resources run them. Exit codes: the EXIT_* constants of ``ops/command.py``
-(importable from here too), as the README lists them. Every failure is one line on stderr, never
+(importable from here too), as docs/operations.md ("Operator CLI") lists them. Every failure is one line on stderr, never
 a traceback, and no message contains the DSN or a password (``report`` scrubs them).
 
 This module is the parser and the dispatch only: each command's work lives with its subject
@@ -36,11 +36,19 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import psycopg
 
-from ops import snapshots
+from dbops.connection import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    DatabaseUnavailable,
+    InvalidConnectionString,
+    raised_during,
+    scrub,
+)
+from dbops.db_credentials import port_number
+from dbops.migrations import MigrationError
 from ops.command import (
     EXIT_DRIFT,
     EXIT_FAILED,
@@ -53,24 +61,16 @@ from ops.command import (
     EXIT_USAGE,
     CommandFailed,
     UsageError,
-)
-from ops.connection import (
-    DEFAULT_LOCK_TIMEOUT_S,
-    DatabaseUnavailable,
-    InvalidConnectionString,
-    raised_during,
-    scrub,
+    bounded_int,
 )
 from ops.cost_cli import add_cost_parser
 from ops.db_cli import DSN_ENV, cmd_db_baseline, cmd_db_migrate, cmd_db_seed, cmd_db_unseed, cmd_sandbox, cmd_verify
-from ops.db_credentials import port_number
 from ops.drift_cli import cmd_drift
-from ops.lifecycle_cli import add_review_orphans_parser, cmd_pending, cmd_review_config, cmd_snapshots_prune
-from ops.migrations import MigrationError
+from ops.lifecycle_cli import add_review_orphans_parser, add_snapshots_parser, cmd_pending, cmd_review_config
+from ops.live.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV
 from ops.preflight_cli import add_preflight_parser
 from ops.rehearse_cli import cmd_rehearse
 from ops.rollback_cli import cmd_rollback
-from ops.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV
 from ops.smoke_cli import cmd_smoke
 from ops.stack_target import CONNECTION_OUTPUT, OPERATOR_OUTPUT
 from seed.generator import SeedParameters
@@ -124,21 +124,6 @@ def _add_dsn(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connect-port", metavar="PORT", type=_port, help="with --stack and no operator: connect to this port"
     )
-
-
-def _bounded(low: int, high: int) -> Callable[[str], int]:
-    """An argparse ``type``: an integer from ``low`` to ``high``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {text!r}")
-        return value
-
-    return parse
 
 
 def _port(text: str) -> int:
@@ -232,10 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.add_argument("--token", help=f"the staging bearer token; prefer ${API_TOKEN_ENV}: {in_ps}")
     smoke.add_argument("--admin-token", help=f"the admin bearer token; prefer ${ADMIN_TOKEN_ENV}: {in_ps}")
     smoke.add_argument(
-        "--requests", type=_bounded(1, 10_000), default=50, help="requests per latency check (default: %(default)s)"
+        "--requests", type=bounded_int(1, 10_000), default=50, help="requests per latency check (default: %(default)s)"
     )
     smoke.add_argument(
-        "--concurrency", type=_bounded(1, 64), default=5, help="requests in flight at once (default: %(default)s)"
+        "--concurrency", type=bounded_int(1, 64), default=5, help="requests in flight at once (default: %(default)s)"
     )
     smoke.add_argument(
         "--timeout", type=_seconds, default=10.0, metavar="SECONDS", help="per request (default: %(default)s)"
@@ -270,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--stack", required=True, metavar="NAME", help="the Pulumi stack to roll back")
     rollback.add_argument(
         "--to",
-        type=_bounded(1, 10**9),
+        type=bounded_int(1, 10**9),
         metavar="VERSION",
         help="the update to return to (default: the last successful one before the latest)",
     )
@@ -280,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     review_config = commands.add_parser(
         "review-config", help="write Pulumi.pr-N.yaml: a review stack's settings, generated from staging's"
     )
-    review_config.add_argument("--pr", required=True, type=_bounded(1, 10**9), metavar="N", help="the pull request")
+    review_config.add_argument("--pr", required=True, type=bounded_int(1, 10**9), metavar="N", help="the pull request")
     review_config.add_argument(
         "--staging-outputs",
         required=True,
@@ -290,23 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     review_config.add_argument("--output", metavar="FILE", help="where to write (default: Pulumi.pr-N.yaml here)")
     review_config.set_defaults(handler=cmd_review_config)
 
-    snapshot_commands = commands.add_parser("snapshots", help="a stack's retained RDS snapshots").add_subparsers(
-        dest="snapshots_command", required=True, metavar="SNAPSHOTS_COMMAND"
-    )
-    prune = snapshot_commands.add_parser(
-        "prune", help="delete a stack's retained snapshots but the newest of each kind (never production's)"
-    )
-    prune.add_argument("--stack", required=True, metavar="NAME", help="the stack whose snapshots to prune")
-    prune.add_argument(
-        "--keep",
-        type=_bounded(0, 100),
-        default=snapshots.DEFAULT_KEEP,
-        metavar="N",
-        help="how many of each kind stay (default: %(default)s; 0 only for a review stack pr-N)",
-    )
-    prune.add_argument("--region", metavar="REGION", help="the stack's region (default: the AWS environment's)")
-    prune.add_argument("--yes", action="store_true", help="delete them (without it: only list them)")
-    prune.set_defaults(handler=cmd_snapshots_prune)
+    add_snapshots_parser(commands)
 
     drift = commands.add_parser(
         "drift",

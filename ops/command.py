@@ -1,8 +1,11 @@
-"""What every ``python -m ops`` command shares: the exit codes the README lists, the one-line
-failure a command raises, and the checklist it prints.
+"""What every ``python -m ops`` command shares: the exit codes docs/operations.md lists, the one-line
+failure a command raises, the checklist it prints, and the argument types several share.
 """
 
 from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
 
 EXIT_OK = 0  # success
 EXIT_FAILED = 1  # a check, migration, seed, preview or up failed, or the login lacks a privilege
@@ -12,7 +15,7 @@ EXIT_LOCKED = 4  # gave up waiting for another migrate/seed run's lock; nothing 
 EXIT_NOT_RESTORED = 5  # smoke left an admin change the API did not confirm restored (the message says how)
 EXIT_REFUSED = 6  # rollback refused (commit missing or dirty, no config, no such version, declined): nothing deployed
 EXIT_DRIFT = 7  # drift: the stack's resources or database differ from what it declares
-EXIT_INTERRUPTED = 130  # Ctrl-C: the message says what that left (README's exit-code table)
+EXIT_INTERRUPTED = 130  # Ctrl-C: the message says what that left (the exit-code table in docs/operations.md)
 
 
 class CommandFailed(Exception):
@@ -47,3 +50,18 @@ def verdict(results: list[tuple[str, bool, str]], target: str, command: str, qui
     if not quiet:
         print(f"all {len(results)} checks passed on {target}")
     return EXIT_OK
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {text!r}")
+        return value
+
+    return parse

@@ -25,9 +25,9 @@ from typing import Any
 
 from components.config import PROJECT_ROOT, ConfigError
 from ops.command import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE
-from ops.cost import estimate_for_stack
-from ops.cost_prices import CostError, PriceTable, check_region, price_table_path, read_table_document, shown
-from ops.cost_report import comment_details, comment_line, comment_with_cost, money, render_text
+from ops.cost.estimate import estimate_for_stack
+from ops.cost.price_tables import CostError, PriceTable, check_region, price_table_path, read_table_document, shown
+from ops.cost.report import comment_details, comment_line, comment_with_cost, money, render_text
 
 DEFAULT_STACK = "staging"
 TEMPLATE_REGION = "us-east-1"  # a new region's table starts from this one's keys
@@ -113,7 +113,7 @@ def cost_summary(stack: str, run: Any) -> str:
 
 def _stack_plan_keys(stack: str | None, region: str) -> list[str]:
     """The price keys the stack's plan uses, when it is in ``region`` (else none)."""
-    from ops.mock_program import stack_config
+    from ops.rehearsal.mock_program import stack_config
 
     if stack is None or stack_config(stack).get("aws:region", TEMPLATE_REGION) != region:
         return []
@@ -127,11 +127,11 @@ def refresh_prices(region: str | None, stack: str | None) -> int:
     import boto3
     import botocore.exceptions
 
-    from ops.aws_credentials import credentials_problem
-    from ops.price_list import PRICING_REGION, new_table, refresh_table
+    from dbops.aws_credentials import credentials_problem
+    from ops.cost.price_list import PRICING_REGION, new_table, refresh_table
 
     if region is None:
-        from ops.mock_program import stack_config
+        from ops.rehearsal.mock_program import stack_config
 
         where = f"Pulumi.{stack}.yaml: aws:region"
         region = check_region(stack_config(stack).get("aws:region", TEMPLATE_REGION), where, "--region us-east-1")

@@ -17,18 +17,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ops.command import EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, CommandFailed, UsageError, print_checklist
-from ops.connection import LockTimeout, advisory_lock, connect, describe
-from ops.local_postgres import (
-    LocalPostgres,
-    Scratch,
-    ServerUnavailable,
-    announced_scratch,
-    start_postgres,
-    terminate_on_sigterm,
-)
-from ops.login_checks import MAY_WRITE
-from ops.migrations import (
+from dbops.connection import LockTimeout, advisory_lock, connect, describe
+from dbops.login_checks import MAY_WRITE
+from dbops.migrations import (
     ADVISORY_LOCK_KEY,
     apply_migrations,
     load_migrations,
@@ -37,10 +28,19 @@ from ops.migrations import (
     read_ledger,
     record_as_applied,
 )
+from dbops.transport import READ_ONLY_ENV, read_only
+from dbops.verify import SCHEMA_CHECKS, run_checks, seed_checks
+from ops.command import EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, CommandFailed, UsageError, print_checklist
 from ops.pulumi_cli import stack_outputs
+from ops.rehearsal.local_postgres import (
+    LocalPostgres,
+    Scratch,
+    ServerUnavailable,
+    announced_scratch,
+    start_postgres,
+    terminate_on_sigterm,
+)
 from ops.stack_target import app_login_connections, login_rows, stack_operation, stack_target
-from ops.transport import READ_ONLY_ENV, read_only
-from ops.verify import SCHEMA_CHECKS, run_checks, seed_checks
 from seed.generator import SeedParameters
 from seed.loader import SEED_LOCK_KEY, load_mock_data, unload_mock_data
 
@@ -170,8 +170,8 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 def cmd_db_baseline(args: argparse.Namespace) -> int:
     """Record sql/'s migrations as applied to a database built without them, when its schema is
-    theirs (``ops/baseline.py``); else one line per difference and nothing written."""
-    from ops.baseline import catalog_differences, migrated_catalog, read_catalog, scratch_database
+    theirs (``ops/live/baseline.py``); else one line per difference and nothing written."""
+    from ops.live.baseline import catalog_differences, migrated_catalog, read_catalog, scratch_database
 
     _check_target_options(args)
     if args.stack:

@@ -1,4 +1,4 @@
-"""``python -m ops drift``: what changed outside the stack; the report is ``ops/drift.py``'s.
+"""``python -m ops drift``: what changed outside the stack; the report is ``ops/live/drift.py``'s.
 
 ``pulumi preview --refresh --expect-no-changes --json`` reads every resource back (the dynamic
 providers read the database through the stack's read-only function) and prints what an update
@@ -24,7 +24,7 @@ NO_CHANGES_EXPECTED = "no changes were expected"
 
 def _drift_preview(stack: str) -> dict[str, Any]:
     """The preview digest of ``stack`` after a refresh; a preview that fails is a CommandFailed."""
-    from ops.drift import preview_failed
+    from ops.live.drift import preview_failed
 
     command = ["preview", "--refresh", "--expect-no-changes", "--json", "--non-interactive", "--stack", stack]
     print(f"reading stack {stack} back: pulumi {' '.join(command)}", file=sys.stderr, flush=True)
@@ -68,7 +68,14 @@ def _drift_checks(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from ops.drift import DriftReport, drift_lines, drifted_resources, report_document, summary_line, unchanged_count
+    from ops.live.drift import (
+        DriftReport,
+        drift_lines,
+        drifted_resources,
+        report_document,
+        summary_line,
+        unchanged_count,
+    )
 
     digest = _drift_preview(args.stack)
     failed_checks, notes = _drift_checks(args)

@@ -1,7 +1,7 @@
 """``python -m ops review-config``, ``review-orphans``, ``snapshots prune`` and ``pending``: review
-stacks' settings and their orphans, retained snapshots (README "Review stacks") and an
-interrupted update's pending creates (README "Interrupted updates"); the rules are
-``ops/review.py``'s, ``ops/orphans.py``'s, ``ops/snapshots.py``'s and ``ops/pending_creates.py``'s.
+stacks' settings and their orphans, retained snapshots (docs/operations.md "Review stacks") and an
+interrupted update's pending creates (docs/operations.md "Interrupted updates"); the rules are
+``ops/live/review.py``'s, ``ops/live/orphans.py``'s, ``ops/live/snapshots.py``'s and ``ops/live/pending_creates.py``'s.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from components.config import NAMESPACE, PROJECT_ROOT, ConfigError, parse_stack_config, read_stack_file
-from ops import orphans, pending_creates, review, snapshots
-from ops.command import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
+from ops.command import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError, bounded_int
+from ops.live import orphans, pending_creates, review, snapshots
 from ops.pulumi_cli import pulumi_command
 
 OUTPUTS_FIX = "pulumi stack output --stack staging --json > FILE"
@@ -153,6 +153,26 @@ def cmd_review_orphans(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     print(json.dumps(orphans.orphaned(prs, states)))
     return EXIT_OK
+
+
+def add_snapshots_parser(commands: argparse._SubParsersAction) -> None:
+    snapshot_commands = commands.add_parser("snapshots", help="a stack's retained RDS snapshots").add_subparsers(
+        dest="snapshots_command", required=True, metavar="SNAPSHOTS_COMMAND"
+    )
+    prune = snapshot_commands.add_parser(
+        "prune", help="delete a stack's retained snapshots but the newest of each kind (never production's)"
+    )
+    prune.add_argument("--stack", required=True, metavar="NAME", help="the stack whose snapshots to prune")
+    prune.add_argument(
+        "--keep",
+        type=bounded_int(0, 100),
+        default=snapshots.DEFAULT_KEEP,
+        metavar="N",
+        help="how many of each kind stay (default: %(default)s; 0 only for a review stack pr-N)",
+    )
+    prune.add_argument("--region", metavar="REGION", help="the stack's region (default: the AWS environment's)")
+    prune.add_argument("--yes", action="store_true", help="delete them (without it: only list them)")
+    prune.set_defaults(handler=cmd_snapshots_prune)
 
 
 def add_review_orphans_parser(commands: argparse._SubParsersAction) -> None:

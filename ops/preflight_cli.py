@@ -3,7 +3,7 @@
     python -m ops preflight --stack NAME [--region R] [--json]
 
 Counts what the stack's first ``up`` creates (its program under mocks, no cloud call) and reads
-what the account allows with the deploying credentials, read-only (ops/preflight_aws.py). One
+what the account allows with the deploying credentials, read-only (ops/live/preflight_aws.py). One
 line per item; exit 0 when the account takes the stack, 1 (EXIT_FAILED) when the first ``up``
 would fail, 3 (EXIT_UNAVAILABLE) when the account could not be read (no credentials, or a
 permission missing: the item's line names it), 2 for a stack file that is missing or invalid.
@@ -20,15 +20,15 @@ from typing import Any
 
 from components.config import PROJECT_ROOT, ConfigError
 from ops.command import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, UsageError
-from ops.preflight import FAIL, PASS, UNREAD, AccountFacts, Item, StackNeeds, check, verdict
-from ops.preflight_aws import Clients, boto3_clients, read_account
+from ops.live.preflight import FAIL, PASS, UNREAD, AccountFacts, Item, StackNeeds, check, verdict
+from ops.live.preflight_aws import Clients, boto3_clients, read_account
 
 EXIT_CODES = {PASS: EXIT_OK, FAIL: EXIT_FAILED, UNREAD: EXIT_UNAVAILABLE}
 
 
 def stack_needs(stack: str, region: str | None = None) -> StackNeeds:
     """What ``Pulumi.<stack>.yaml``'s program creates, counted under mocks."""
-    from ops.mock_program import run_program, stack_config
+    from ops.rehearsal.mock_program import run_program, stack_config
 
     if not (PROJECT_ROOT / f"Pulumi.{stack}.yaml").is_file():
         raise UsageError(
@@ -75,10 +75,10 @@ def run_preflight(needs: StackNeeds, as_json: bool, clients: Clients = boto3_cli
 
 
 def mocked_preflight(stack: str, run: Any) -> list[str]:
-    """The plan's preflight against a mocked new account (ops/preflight_mock.py): what
+    """The plan's preflight against a mocked new account (ops/rehearsal/preflight_mock.py): what
     ``python -m ops rehearse`` shows under the plan."""
-    from ops.mock_program import stack_config
-    from ops.preflight_mock import NEW_ACCOUNT
+    from ops.rehearsal.mock_program import stack_config
+    from ops.rehearsal.preflight_mock import NEW_ACCOUNT
 
     needs = StackNeeds.from_run(stack, stack_config(stack), run)
     clients, _ = NEW_ACCOUNT.clients(needs)

@@ -1,4 +1,4 @@
-"""``python -m ops rehearse``: the whole deployment on this machine; the steps are ``ops/rehearse.py``'s."""
+"""``python -m ops rehearse``: the whole deployment on this machine; the steps are ``ops/rehearsal/rehearse.py``'s."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from components.config import PROJECT_ROOT, ConfigError, StackConfig, parse_stac
 from ops.command import EXIT_INTERRUPTED, EXIT_UNAVAILABLE, CommandFailed, UsageError, print_rows, verdict
 from ops.cost_cli import cost_summary
 from ops.db_cli import seed_parameters
-from ops.local_postgres import ServerUnavailable, announced_scratch, terminate_on_sigterm
-from ops.plan import architecture_dot, plan_dot, plan_groups, plan_lines
 from ops.preflight_cli import mocked_preflight
-from ops.rehearse import (
+from ops.rehearsal.local_postgres import ServerUnavailable, announced_scratch, terminate_on_sigterm
+from ops.rehearsal.plan import architecture_dot, plan_dot, plan_groups, plan_lines
+from ops.rehearsal.rehearse import (
     BackgroundProgram,
     Criterion,
     Rehearsal,
@@ -78,7 +78,7 @@ def _check_rehearse_arguments(args: argparse.Namespace) -> StackConfig:
 def cmd_rehearse(args: argparse.Namespace) -> int:
     params = seed_parameters(args)
     config = _check_rehearse_arguments(args)
-    from ops.mock_program import run_program, stack_config  # Pulumi is imported only for this command
+    from ops.rehearsal.mock_program import run_program, stack_config  # Pulumi is imported only for this command
 
     terminate_on_sigterm()
     state = Rehearsal(config, announced_scratch("rehearse"))

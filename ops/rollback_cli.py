@@ -1,5 +1,5 @@
 """``python -m ops rollback``: the stack's history, a worktree at the chosen update's commit, its
-preview and ``pulumi up``; the decisions are ``ops/rollback.py``'s, the ``pulumi`` runs
+preview and ``pulumi up``; the decisions are ``ops/live/rollback.py``'s, the ``pulumi`` runs
 ``ops/pulumi_cli.py``'s.
 
 The recorded config goes to a ``--config-file`` beside the worktree, not into it: the worktree stays
@@ -26,7 +26,7 @@ from components.config import PROJECT_ROOT
 from ops.command import EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, CommandFailed, UsageError
 from ops.pulumi_cli import pulumi_command
 
-SCHEMA_DIR = "sql"  # the migrations (ops/migrations.py MIGRATIONS_DIR), relative to the project
+SCHEMA_DIR = "sql"  # the migrations (dbops/migrations.py MIGRATIONS_DIR), relative to the project
 
 
 def _git(repo: Path, *command: str) -> subprocess.CompletedProcess:
@@ -44,7 +44,7 @@ def stack_history(stack: str) -> list[dict[str, Any]]:
         if "no stack named" in str(error):
             raise UsageError(f"{error} (fix: `pulumi stack ls` lists the stacks)") from None
         raise CommandFailed(str(error), EXIT_UNAVAILABLE) from None
-    from ops.rollback import HistoryUnreadable, parse_history
+    from ops.live.rollback import HistoryUnreadable, parse_history
 
     try:
         return parse_history(json.loads(text))
@@ -52,7 +52,7 @@ def stack_history(stack: str) -> list[dict[str, Any]]:
         problem = str(error) if isinstance(error, HistoryUnreadable) else "it is not JSON"
         raise CommandFailed(
             f"`pulumi stack history --json --stack {stack}` printed a history this command cannot read: {problem} "
-            "(fix: `pulumi version` should be 3.x; redeploy by hand as README.md 'Rolling back' says)",
+            "(fix: `pulumi version` should be 3.x; redeploy by hand as docs/operations.md 'Rolling back' says)",
             EXIT_UNAVAILABLE,
         ) from None
 
@@ -108,7 +108,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     import yaml  # only this command reads stack settings files
 
-    from ops.rollback import (
+    from ops.live.rollback import (
         RollbackRefused,
         config_lines,
         history_rows,

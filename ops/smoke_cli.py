@@ -1,4 +1,4 @@
-"""``python -m ops smoke``: the runbook's smoke, admin and latency checks (``ops/smoke.py``) against
+"""``python -m ops smoke``: the runbook's smoke, admin and latency checks (``ops/live/smoke.py``) against
 the URLs given or the stack's outputs.
 """
 
@@ -11,8 +11,8 @@ import sys
 from dataclasses import asdict
 
 from ops.command import EXIT_INTERRUPTED, EXIT_NOT_RESTORED, CommandFailed, UsageError, print_rows, verdict
+from ops.live.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV, Http, Limits, Undo, run_smoke, url_problem
 from ops.pulumi_cli import stack_outputs
-from ops.smoke import ADMIN_TOKEN_ENV, API_TOKEN_ENV, Http, Limits, Undo, run_smoke, url_problem
 
 APP_URL_OUTPUTS = ("api_url", "site_url")
 _URL_RULE = "is not an http:// or https:// URL with a host and no user or password"

@@ -10,18 +10,18 @@ from contextlib import redirect_stdout
 from dataclasses import dataclass
 from typing import Any
 
+from dbops.connection import DEFAULT_LOCK_TIMEOUT_S
+from dbops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
+from dbops.login_checks import MAY_WRITE
+from dbops.operator_client import OperatorError
+from dbops.operator_handler import lock_timed_out
+from dbops.transport import run_through
 from ops.command import EXIT_FAILED, EXIT_LOCKED, EXIT_UNAVAILABLE, EXIT_USAGE, CommandFailed, UsageError
-from ops.connection import DEFAULT_LOCK_TIMEOUT_S
-from ops.db_credentials import CONNECTION_KEYS, PASSWORD_SECRET_KEY, CredentialsUnavailable, port_number
-from ops.login_checks import MAY_WRITE
-from ops.operator_client import OperatorError
-from ops.operator_handler import lock_timed_out
 from ops.pulumi_cli import stack_outputs
-from ops.transport import run_through
 
 CONNECTION_OUTPUT, OPERATOR_OUTPUT, READER_OUTPUT = "db_connection", "db_operator_arn", "db_reader_arn"
 APP_SECRETS_OUTPUT = "db_app_secret_arns"
-# The operator's failure kinds (ops.operator_handler) as exit codes.
+# The operator's failure kinds (dbops.operator_handler) as exit codes.
 OPERATOR_EXIT_CODES = {"invalid": EXIT_USAGE, "unavailable": EXIT_UNAVAILABLE, "locked": EXIT_LOCKED}
 
 

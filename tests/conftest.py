@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pulumi_program import packing_each_release_once, run_program, stack_config
 
-from ops.migrations import apply_migrations
+from dbops.migrations import apply_migrations
 
 TEST_DB_PREFIX = "swipesavvy_test_"
 

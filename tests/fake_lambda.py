@@ -1,4 +1,4 @@
-"""A local stand-in for the AWS Lambda API, running ``ops.operator_handler.handler``.
+"""A local stand-in for the AWS Lambda API, running ``dbops.operator_handler.handler``.
 
 moto cannot run a Python function without Docker, so this serves the two calls the
 operator client makes, with Lambda's wire behaviour: ``GetFunction`` (the
@@ -26,7 +26,7 @@ from pulumi_program import PROJECT_ROOT
 
 _RUN_HANDLER = (
     "import json, sys\n"
-    "from ops.operator_handler import handler\n"
+    "from dbops.operator_handler import handler\n"
     "print(json.dumps(handler(json.load(sys.stdin), None)))\n"
 )
 

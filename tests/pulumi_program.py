@@ -1,4 +1,4 @@
-"""Test helpers around ``ops.mock_program`` (which runs ``__main__.py`` under Pulumi's mocks):
+"""Test helpers around ``ops.rehearsal.mock_program`` (which runs ``__main__.py`` under Pulumi's mocks):
 its names re-exported for the tests, ways to look inside the recorded inputs, and the
 release packed once per content for the many runs of a session.
 """
@@ -17,7 +17,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from components.app import release_archive
-from ops.mock_program import (  # noqa: F401  (re-exported for the tests)
+from ops.rehearsal.mock_program import (  # noqa: F401  (re-exported for the tests)
     ACCOUNT,
     ALB_DNS_NAME,
     AMI_ID,

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 from tls_postgres import TlsServer
 
-from ops.connection import connect
+from dbops.connection import connect
 
 MASTER_SECRET_PREFIX = "rds!db-test-"
 

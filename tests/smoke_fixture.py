@@ -15,7 +15,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ops.flags import SEEDED_FLAGS
+from dbops.flags import SEEDED_FLAGS
 
 TOKEN, ADMIN_TOKEN = "staging-token", "admin-token"
 PAGE = b"<!doctype html><title>SwipeSavvy</title><h1>Reporting Dashboard</h1>"

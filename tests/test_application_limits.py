@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from ops.flags import apply_flag_settings
+from dbops.flags import apply_flag_settings
 from seed.generator import SeedParameters
 from seed.loader import MANIFEST, SeedError, load_mock_data, read_manifest, unload_mock_data
 

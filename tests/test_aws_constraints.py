@@ -859,7 +859,7 @@ def _listed(value: str | list[str]) -> list[str]:
 
 
 def _arn(resource: Resource) -> str:
-    """The ARN the mocks give a load balancer or target group (ops/mock_program.py)."""
+    """The ARN the mocks give a load balancer or target group (ops/rehearsal/mock_program.py)."""
     if resource.typ == "aws:lb/loadBalancer:LoadBalancer":
         return f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/{resource.name}/1"
     return f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:{resource.name}"

@@ -14,9 +14,9 @@ from botocore.exceptions import (
 from test_ops_stack_cli import OPERATOR_ARN, STACK, one_line_error, pulumi, run  # noqa: F401  (pulumi: a fixture)
 
 from components import invalidation, retired_assets
-from ops.aws_credentials import HOW_TO_PROVIDE, credentials_problem
+from dbops.aws_credentials import HOW_TO_PROVIDE, credentials_problem
+from dbops.db_credentials import CredentialsUnavailable, read_password
 from ops.cli import EXIT_UNAVAILABLE
-from ops.db_credentials import CredentialsUnavailable, read_password
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-0123-AbCdEf"
 FIX = (

@@ -391,7 +391,7 @@ def test_the_api_tokens_are_generated_into_their_own_secret(staging):
     assert json.loads(unwrap_all(version["secretString"])) == {
         "api_token": "APP-PASSWORD-generated-swipesavvy-api-api-token",
         "admin_token": "APP-PASSWORD-generated-swipesavvy-api-admin-token",
-        # generated a rotation ahead, accepted already (README "Secrets")
+        # generated a rotation ahead, accepted already (docs/operations.md "Secrets")
         "next_api_token": "APP-PASSWORD-generated-swipesavvy-api-api-token-b",
         "next_admin_token": "APP-PASSWORD-generated-swipesavvy-api-admin-token-b",
     }

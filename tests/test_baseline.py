@@ -8,10 +8,10 @@ import psycopg
 from test_ops_cli import run
 from test_ops_stack_cli import one_line_error
 
-from ops.baseline import catalog_differences
+from dbops.connection import describe
+from dbops.migrations import load_migrations, migration_checksums
 from ops.command import EXIT_FAILED, EXIT_OK
-from ops.connection import describe
-from ops.migrations import load_migrations, migration_checksums
+from ops.live.baseline import catalog_differences
 
 LEDGER = "swipesavvy_meta.schema_migrations"
 

@@ -16,13 +16,13 @@ from test_ops_stack_cli import one_line_error, run
 
 from components.config import ConfigError, CostConfig, parse_stack_config
 from ops import cost_cli
-from ops.cost import NO_PRICE, estimate, estimate_for_stack
-from ops.cost_free import FREE
-from ops.cost_pricers import PRICERS, PlannedResource
-from ops.cost_prices import PriceTable, load_price_table, price_table_from_json
-from ops.cost_report import budget_verdict, comment_line, comment_with_cost, render_text
-from ops.mock_program import PROJECT_ROOT, RecordingMocks, run_program, stack_config
-from ops.price_list import api_filters, on_demand_prices, query_for, refresh_table
+from ops.cost.estimate import NO_PRICE, estimate, estimate_for_stack
+from ops.cost.free import FREE
+from ops.cost.price_list import api_filters, on_demand_prices, query_for, refresh_table
+from ops.cost.price_tables import PriceTable, load_price_table, price_table_from_json
+from ops.cost.pricers import PRICERS, PlannedResource
+from ops.cost.report import budget_verdict, comment_line, comment_with_cost, render_text
+from ops.rehearsal.mock_program import PROJECT_ROOT, RecordingMocks, run_program, stack_config
 
 READ = "2026-11-30"
 # Round, distinct prices, so each expected figure below is checkable by eye.
@@ -173,7 +173,7 @@ def test_a_missing_price_is_named_and_left_out_of_the_total_never_zero():
             None,
             None,
             "rds.performance-insights.long-term is not in the test-1 price table"
-            " (fix: add it to ops/prices/test-1.json from the provider's pricing page)",
+            " (fix: add it to ops/cost/prices/test-1.json from the provider's pricing page)",
         ),
     ]
     assert result.no_price == [
@@ -195,7 +195,7 @@ def test_a_missing_price_is_named_and_left_out_of_the_total_never_zero():
         "rds.instance:postgres:db.r7g.xlarge is not in the test-1 price table",
         "  (fix: python -m ops cost --refresh-prices --stack test fetches it from the Price List API)",
         "rds.performance-insights.long-term is not in the test-1 price table",
-        "  (fix: add it to ops/prices/test-1.json from the provider's pricing page)",
+        "  (fix: add it to ops/cost/prices/test-1.json from the provider's pricing page)",
     ]
     assert (
         comment_line(result.to_json(), None) == "test: $22.12/month (no estimate for main), 2 charges without a price"
@@ -208,7 +208,7 @@ def test_a_type_nobody_priced_is_named_not_free():
     assert (line.status, line.monthly, line.note) == (
         NO_PRICE,
         None,
-        "add a pricer for aws:opensearch/domain:Domain to ops/cost_pricers.py (or list it as free)",
+        "add a pricer for aws:opensearch/domain:Domain to ops/cost/pricers.py (or list it as free)",
     )
     assert result.no_price == ["aws:opensearch/domain:Domain search: a type the cost table does not know"]
 
@@ -404,15 +404,15 @@ def test_every_resource_of_the_committed_stacks_is_priced_or_known_free(committe
 
 
 def test_the_committed_estimates_are_the_readmes(committed):
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "docs" / "cost.md").read_text()
     for stack, result in committed.items():
         assert f"| `{stack}` | ${result.total:,.2f} |" in readme, stack
 
 
 def test_the_readmes_hand_computation_for_staging_adds_up_to_the_tools(committed):
-    """The README's hand computation from the public prices (a row per AWS service, as AWS's
+    """docs/cost.md's hand computation from the public prices (a row per AWS service, as AWS's
     calculator groups them, then Datadog): each row's figure is the tool's lines it names."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "docs" / "cost.md").read_text()
     table_text = readme.split("**By hand, for staging**", 1)[1].split("\n\n", 2)[1]
     rows = [[cell.strip() for cell in row.strip("|").split("|")] for row in table_text.splitlines()[2:]]
     services = {row[0]: (float(row[2].strip("*")), row[3]) for row in rows}
@@ -444,18 +444,18 @@ def test_the_pull_request_line_shows_a_changed_instance_class(staging):
     assert comment_line(head, base) == f"staging: ${base['total'] + difference:,.2f}/month (+${difference:,.2f})"
     assert comment_line(base, head) == f"staging: ${base['total']:,.2f}/month (-${difference:,.2f})"
     assert comment_line(base, base) == f"staging: ${base['total']:,.2f}/month (no change)"
-    # ... and takes staging over its $300 budget (usage/staging.yml): the README's example verdict
+    # ... and takes staging over its $300 budget (usage/staging.yml): docs/cost.md's example verdict
     assert budget_verdict(head, base) == (
         True,
         "staging: over budget: $308.27/month is $8.27 above $300.00 (usage/staging.yml monthlyBudgetUsd);"
         " what crossed it: `swipesavvy-db-postgres` (aws:rds/instance:Instance) +$75.19",
     )
-    assert "$308.27/month is $8.27 above $300.00" in " ".join((PROJECT_ROOT / "README.md").read_text().split())
+    assert "$308.27/month is $8.27 above $300.00" in " ".join((PROJECT_ROOT / "docs" / "cost.md").read_text().split())
 
 
 @pytest.mark.parametrize("stack", ["staging", "production"])
 def test_the_readme_shows_each_stacks_output_as_the_command_prints_it(committed, stack):
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "docs" / "cost.md").read_text()
     block = readme.split(f"<!-- cost-{stack} -->\n```\n", 1)[1].split("\n```", 1)[0]
     assert block == render_text(committed[stack])
 
@@ -542,7 +542,7 @@ def test_ops_cost_refuses_a_bad_cost_setting_in_one_line(tmp_path, monkeypatch, 
     config["swipesavvy:cost"] = {"cdnGbPerMonth": "lots"}
     (tmp_path / "Pulumi.bad.yaml").write_text("config: {}\n")
     monkeypatch.setattr(cost_cli, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setattr("ops.mock_program.stack_config", lambda stack: config)
+    monkeypatch.setattr("ops.rehearsal.mock_program.stack_config", lambda stack: config)
     code, out, err = run(capsys, "cost", "--stack", "bad")
     assert (code, out) == (2, "")
     assert one_line_error(err) == (
@@ -555,7 +555,7 @@ def test_ops_cost_refuses_a_bad_cost_setting_in_one_line(tmp_path, monkeypatch, 
 
 
 def test_every_committed_price_has_a_source_and_the_date_it_was_read():
-    document = json.loads((PROJECT_ROOT / "ops/prices/us-east-1.json").read_text())
+    document = json.loads((PROJECT_ROOT / "ops/cost/prices/us-east-1.json").read_text())
     for key, entry in document["prices"].items():
         assert entry["source"] and entry["per"], key
         datetime.date.fromisoformat(entry["read"])

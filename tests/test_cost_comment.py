@@ -13,8 +13,8 @@ import sys
 
 import yaml
 
-from ops.cost_report import budget_verdict, comment_details, resource_diff
-from ops.mock_program import PROJECT_ROOT
+from ops.cost.report import budget_verdict, comment_details, resource_diff
+from ops.rehearsal.mock_program import PROJECT_ROOT
 
 DB = "aws:rds/instance:Instance swipesavvy-db-postgres"
 NAT = "aws:ec2/natGateway:NatGateway swipesavvy-nat"

@@ -10,11 +10,12 @@ import json
 import pytest
 from test_ops_stack_cli import run
 
-from ops import cost_cli, cost_prices
-from ops.cost import estimate
-from ops.cost_pricers import PlannedResource
-from ops.cost_prices import CostError, load_price_table, price_table_from_json
-from ops.mock_program import stack_config
+from ops import cost_cli
+from ops.cost import price_tables
+from ops.cost.estimate import estimate
+from ops.cost.price_tables import CostError, load_price_table, price_table_from_json
+from ops.cost.pricers import PlannedResource
+from ops.rehearsal.mock_program import stack_config
 
 ENTRY = {"usd": 0.045, "per": "NAT gateway-hour", "source": "https://x", "read": "2026-11-30", "kind": "provider"}
 FIX = "git checkout -- {path}, or python -m ops cost --refresh-prices --region us-east-1 rebuilds it from the Price List API"
@@ -36,7 +37,7 @@ def bad_stack(tmp_path, monkeypatch):
         config = {**stack_config("staging"), **change}
         (tmp_path / "Pulumi.bad.yaml").write_text("config: {}\n")
         monkeypatch.setattr(cost_cli, "PROJECT_ROOT", tmp_path)
-        monkeypatch.setattr("ops.mock_program.stack_config", lambda stack: config)
+        monkeypatch.setattr("ops.rehearsal.mock_program.stack_config", lambda stack: config)
         return run(capsys, "cost", "--stack", "bad")
 
     return cost
@@ -78,7 +79,7 @@ def test_a_stack_value_of_the_wrong_type_is_one_line(bad_stack, capsys, change, 
 def test_a_stack_file_that_is_not_utf8_is_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "Pulumi.bad.yaml").write_bytes(b"config:\n  aws:region: \xff\n")
     monkeypatch.setattr(cost_cli, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setattr("ops.mock_program.PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr("ops.rehearsal.mock_program.PROJECT_ROOT", tmp_path)
     code, out, err = run(capsys, "cost", "--stack", "bad")
     assert (code, out) == (2, "")
     assert (
@@ -165,7 +166,7 @@ def test_the_price_files_hours_per_month_is_the_month_every_hourly_price_is_mult
 def test_a_stack_is_priced_in_its_own_region_and_never_with_another_regions_table(
     tmp_path, monkeypatch, bad_stack, capsys
 ):
-    monkeypatch.setattr(cost_prices, "PRICES_DIR", tmp_path)
+    monkeypatch.setattr(price_tables, "PRICES_DIR", tmp_path)
     code, _, err = bad_stack(capsys, {"aws:region": "eu-west-1"})
     assert code == 2
     assert last_line(err) == (

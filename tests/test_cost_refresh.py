@@ -15,8 +15,8 @@ from test_cost import pricing_client, product
 from test_ops_stack_cli import one_line_error, run
 
 from ops import cost_cli
-from ops.mock_program import stack_config
-from ops.price_list import api_filters, query_for, refresh_table
+from ops.cost.price_list import api_filters, query_for, refresh_table
+from ops.rehearsal.mock_program import stack_config
 
 TODAY = datetime.date(2026, 12, 6)
 NAT = {"usd": 0.045, "per": "NAT gateway-hour", "source": "https://blog", "read": "2026-11-30", "kind": "third-party"}
@@ -55,7 +55,7 @@ def test_refresh_fetches_a_class_the_table_does_not_have_yet():
 def test_the_classes_a_stack_uses_are_the_ones_refresh_adds(monkeypatch):
     config = stack_config("staging")
     config["swipesavvy:database"] = {**config["swipesavvy:database"], "instanceClass": "db.x9.huge"}
-    monkeypatch.setattr("ops.mock_program.stack_config", lambda stack: config)
+    monkeypatch.setattr("ops.rehearsal.mock_program.stack_config", lambda stack: config)
     keys = cost_cli._stack_plan_keys("staging", "us-east-1")
     assert {"rds.instance:postgres:db.x9.huge", "ec2.instance:t4g.small", "vpc.nat-gateway.hour"} <= set(keys)
     assert cost_cli._stack_plan_keys("staging", "eu-west-1") == []  # another region's table: not this stack's

@@ -9,12 +9,12 @@ import json
 
 import pytest
 
-from ops import cost
-from ops.cost import estimate_for_stack
-from ops.cost_prices import CostError
-from ops.cost_report import price_sources, render_text
-from ops.cost_usage import load_usage_file
-from ops.mock_program import PROJECT_ROOT
+from ops.cost import estimate
+from ops.cost.estimate import estimate_for_stack
+from ops.cost.price_tables import CostError
+from ops.cost.report import price_sources, render_text
+from ops.cost.usage import load_usage_file
+from ops.rehearsal.mock_program import PROJECT_ROOT
 
 PLAN = [("aws:cloudfront/distribution:Distribution", "cdn"), ("aws:ec2/natGateway:NatGateway", "nat")]
 
@@ -35,7 +35,7 @@ def test_the_usage_file_changes_the_estimate_and_names_itself_on_the_lines_it_mo
         "  swipesavvy-frontend-cdn: {cdnGbPerMonth: 200}\n"
         "  swipesavvy-nat: {natGbPerMonth: 150}\n"
     )
-    monkeypatch.setattr(cost, "usage_path", lambda stack: path)
+    monkeypatch.setattr(estimate, "usage_path", lambda stack: path)
     after = estimate_for_stack("staging", staging)
     # CloudFront 180 GB more at $0.085, the NAT gateway 100 GB more at $0.045
     assert round(after.total - before.total, 2) == round(180 * 0.085 + 100 * 0.045, 2) == 19.80
@@ -150,7 +150,7 @@ def test_the_output_shows_the_share_of_the_total_the_provider_has_not_confirmed(
 def test_each_committed_price_is_marked_with_the_kind_of_its_source():
     """``provider``: AWS's or Datadog's own page; ``unconfirmed``: no page found shows it;
     ``third-party``: any other page (issue 30 item 10)."""
-    prices = json.loads((PROJECT_ROOT / "ops/prices/us-east-1.json").read_text())["prices"]
+    prices = json.loads((PROJECT_ROOT / "ops/cost/prices/us-east-1.json").read_text())["prices"]
     for key, entry in prices.items():
         source = entry["source"]
         if source.startswith("not found"):

@@ -1,4 +1,4 @@
-"""ops/drift.py: from ``pulumi preview --refresh --json`` (Pulumi's PreviewDigest, pulumi/pulumi
+"""ops/live/drift.py: from ``pulumi preview --refresh --json`` (Pulumi's PreviewDigest, pulumi/pulumi
 sdk/pkg/display/json.go) to the drifted resources and properties, the lines and the GitHub issue;
 and ``python -m ops drift`` end to end against a fake ``pulumi`` first on PATH (tests/fake_pulumi.py
 replays a recorded preview and the stack's outputs, and exits as the real CLI does)."""
@@ -13,7 +13,7 @@ import pytest
 from fake_pulumi import put_on_path
 
 from ops import cli, stack_target
-from ops.drift import (
+from ops.live.drift import (
     DriftReport,
     changed_paths,
     drift_lines,
@@ -437,7 +437,7 @@ def test_json_carries_the_report_and_the_issue(pulumi, capsys, operations):
 
 
 def test_the_readme_example_is_what_the_command_prints(pulumi, capsys, monkeypatch):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "drift.md").read_text()
     example = re.search(r"<!-- drift-example -->\n```\n(.*?)```", readme, re.DOTALL).group(1)
     pulumi.record(FLAG_STEP, MONITOR_STEP, RULE_STEP, DELETED_RULE_STEP, outputs=outputs(db_reader_arn=READER))
     passed = {"results": [{"name": "flags_match", "passed": True, "detail": "ok"}]}

@@ -28,11 +28,11 @@ from pulumi.runtime.rpc import UNKNOWN
 from pulumi_program import PROJECT_ROOT
 from rds_helpers import RdsDatabase, put_secret, rotate_password
 
-from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
-from ops.connection import connect
-from ops.logins import LoginSpec, ensure_login
-from ops.migrations import load_migrations, migration_checksums
-from ops.operations import READ_OPERATIONS
+from dbops.authority import AUTHORITY_ENV, Authority, ManagedLogin
+from dbops.connection import connect
+from dbops.logins import LoginSpec, ensure_login
+from dbops.migrations import load_migrations, migration_checksums
+from dbops.operations import READ_OPERATIONS
 
 SCHEMA, SEED, FLAGS, LOGIN = (
     "swipesavvy-db-schema",
@@ -161,7 +161,7 @@ def assert_no_password_in_state(engine: PulumiEngine, *passwords: str) -> None:
 @pytest.fixture
 def project_without_last_migration(tmp_path):
     """The project as it was one commit ago: the same code, one migration fewer."""
-    for part in ("components", "ops", "seed", "sql"):
+    for part in ("components", "dbops", "ops", "seed", "sql"):
         shutil.copytree(PROJECT_ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     last = load_migrations()[-1]
     (tmp_path / "sql" / last.filename).unlink()

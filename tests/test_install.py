@@ -21,7 +21,7 @@ import installed_tools
 import pytest
 import tls_postgres
 
-from ops import local_postgres
+from ops.rehearsal import local_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BASH = shutil.which("bash")

@@ -76,7 +76,7 @@ def test_a_production_major_upgrade_applies_at_once_so_the_old_parameter_group_c
     generated name, so both exist at once), the instance moved to it, then the old group's
     delete, which RDS refuses while an instance still uses it. Production's changes otherwise
     wait for the maintenance window (the instance would still use the old group at that
-    delete), so the update of a major upgrade applies at once (README "Upgrading PostgreSQL")."""
+    delete), so the update of a major upgrade applies at once (docs/operations.md "Upgrading PostgreSQL")."""
     config = stack_config("production")
     config["swipesavvy:database"] = {
         **config["swipesavvy:database"],
@@ -147,7 +147,7 @@ def test_a_major_version_change_is_refused_unless_allowed_and_never_downwards():
     assert refusal("staging", RECORDED, {**RECORDED, "engine_major": "17"}) == (
         "engine_major",
         "swipesavvy:database.engineVersion 16 -> 17 on stack staging is a major version upgrade: refused (fix: take"
-        " a snapshot, then pulumi config set --path 'swipesavvy:database.allowMajorVersionUpgrade' true; README"
+        " a snapshot, then pulumi config set --path 'swipesavvy:database.allowMajorVersionUpgrade' true; docs/operations.md"
         ' "Upgrading PostgreSQL")',
     )
     assert refusal("staging", RECORDED, {**RECORDED, "engine_major": "17", "allow_major_version_upgrade": True}) is None
@@ -164,7 +164,7 @@ def test_a_major_version_change_is_refused_unless_allowed_and_never_downwards():
     [("credential_rotation", "database.credentialRotation"), ("api_token_rotation", "backend.apiTokenRotation")],
 )
 def test_a_rotation_counter_moves_up_by_one_per_update(key, setting):
-    """Two at once, or back, would regenerate the slot the instances use (README "Secrets")."""
+    """Two at once, or back, would regenerate the slot the instances use (docs/operations.md "Secrets")."""
     rotated = {**RECORDED, key: 1}
     assert refusal("staging", rotated, {**rotated, key: 2}) is None
     assert refusal("staging", rotated, rotated) is None
@@ -391,6 +391,6 @@ def _components(run) -> set[str]:
 
 
 def test_production_applies_in_the_maintenance_window_which_the_readme_explains(staging, production):
-    """README "Previews that do not settle": production's changes wait for the maintenance window."""
+    """docs/operations.md "Previews that do not settle": production's changes wait for the maintenance window."""
     assert production.one(INSTANCE).inputs["applyImmediately"] is False
     assert staging.one(INSTANCE).inputs["applyImmediately"] is True

@@ -1,7 +1,7 @@
 """The login roles exactly as the Database component declares them, on a real PostgreSQL.
 
 The attributes come from the ``LoginRole`` inputs of the mocked staging run and are applied
-by ``ops.logins.ensure_login`` (what the provider runs), so a change to the component is a
+by ``dbops.logins.ensure_login`` (what the provider runs), so a change to the component is a
 change to what is tested here.
 """
 
@@ -12,8 +12,8 @@ import pytest
 from psycopg import errors, sql
 from psycopg.conninfo import make_conninfo
 
-from ops.logins import ensure_login, password_verifier
-from ops.operations import login_spec
+from dbops.logins import ensure_login, password_verifier
+from dbops.operations import login_spec
 
 PASSWORD = "login-password-0123456789abcdefghijklmn"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ops.migrations import (
+from dbops.migrations import (
     LEDGER_SCHEMA,
     MigrationError,
     apply_migrations,

@@ -1,6 +1,6 @@
 """What the operator function refuses, and its read-only twin, on the RDS-like server.
 
-The function's authority is its own configuration (ops/authority.py, set by the program in
+The function's authority is its own configuration (dbops/authority.py, set by the program in
 its environment): this stack's database, its deploying login, its three logins with their
 groups and secrets, whether data may be destroyed, and its access. Each event below is
 one the issue found the old handler running (drop_schema with destruction forbidden, a
@@ -23,12 +23,12 @@ from psycopg import sql
 from rds_helpers import put_secret
 from test_operator_handler import LOGIN_GROUPS, SEED_ARGS, call, deployed_for, planned_migrations, result_of
 
-from ops.authority import AUTHORITY_ENV, DATABASE_KEYS, Authority
-from ops.connection import connect
-from ops.logins import LoginSpec, ensure_login
-from ops.migrations import apply_migrations, load_migrations
-from ops.operations import OPERATIONS, READ_OPERATIONS, run_operation
-from ops.operator_handler import RECORD, handler
+from dbops.authority import AUTHORITY_ENV, DATABASE_KEYS, Authority
+from dbops.connection import connect
+from dbops.logins import LoginSpec, ensure_login
+from dbops.migrations import apply_migrations, load_migrations
+from dbops.operations import OPERATIONS, READ_OPERATIONS, run_operation
+from dbops.operator_handler import RECORD, handler
 
 READER = "swipesavvy_analytics"
 

@@ -1,4 +1,4 @@
-"""Invoking the operator function (ops.operator_client) as AWS answers: botocore's Stubber on a
+"""Invoking the operator function (dbops.operator_client) as AWS answers: botocore's Stubber on a
 real Lambda client, and a local HTTP endpoint slower than the read timeout.
 
 No end-to-end test through moto's Lambda: moto runs functions in Docker, which the test
@@ -24,8 +24,8 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from ops import operator_client
-from ops.operator_client import FUNCTION_TIMEOUT_S, THROTTLE_RETRIES, OperatorError, invoke_operator, lambda_client
+from dbops import operator_client
+from dbops.operator_client import FUNCTION_TIMEOUT_S, THROTTLE_RETRIES, OperatorError, invoke_operator, lambda_client
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:swipesavvy-staging-db-operator"
 REQUEST = {

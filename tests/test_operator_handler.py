@@ -1,4 +1,4 @@
-"""The operator function's handler (ops.operator_handler) on a real PostgreSQL.
+"""The operator function's handler (dbops.operator_handler) on a real PostgreSQL.
 
 Events are exactly what the dynamic providers send through ``components.dynamic.run``:
 ``{"operation", "connection", "args"}`` with the connection as components/data/database.py
@@ -27,11 +27,11 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rds_helpers import put_secret, rotate_password
 
-from ops import operations, operator_handler
-from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
-from ops.migrations import ADVISORY_LOCK_KEY, LEDGER_SCHEMA, LEDGER_TABLE, load_migrations, migration_checksums
-from ops.operations import OPERATIONS
-from ops.operator_handler import ANSWER_MARGIN_S, handler
+from dbops import operations, operator_handler
+from dbops.authority import AUTHORITY_ENV, Authority, ManagedLogin
+from dbops.migrations import ADVISORY_LOCK_KEY, LEDGER_SCHEMA, LEDGER_TABLE, load_migrations, migration_checksums
+from dbops.operations import OPERATIONS
+from dbops.operator_handler import ANSWER_MARGIN_S, handler
 from seed.generator import SeedParameters, expected_counts
 from seed.loader import SEED_LOCK_KEY, count_mock_rows
 

@@ -1,4 +1,5 @@
-"""The operator Lambda's code archive: complete, for arm64, and byte-identical for the same
+"""The operator Lambda's code archive: the ``dbops`` package and ``seed/`` whole, ``sql/``, RDS's
+CA bundle and psycopg for arm64, nothing else of the project, and byte-identical for the same
 inputs (Pulumi redeploys the function whenever the zip's sha256 changes).
 
 The wheels are fetched once per session into the project's own wheelhouse, the one
@@ -49,7 +50,7 @@ def wheels(psycopg_version: str) -> list[Path]:
 def project_copy(tmp_path: Path) -> Path:
     """The parts of the project the archive is built from, in a scratch directory."""
     root = tmp_path / "project"
-    for directory in ("ops", "seed", "sql"):
+    for directory in ("dbops", "seed", "sql"):
         shutil.copytree(PROJECT_ROOT / directory, root / directory, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(PROJECT_ROOT / "requirements.txt", root / "requirements.txt")
     return root
@@ -67,9 +68,9 @@ def _build(root: Path, output: Path) -> operator_package.OperatorArchive:
 
 
 def _loaded_by_the_handler() -> set[str]:
-    """The project's modules a fresh interpreter has loaded once it imported the handler."""
+    """Every module of the project a fresh interpreter has loaded once it imported the handler."""
     program = (
-        "import sys, ops.operator_handler\n"
+        "import sys, dbops.operator_handler\n"
         "for module in list(sys.modules.values()):\n"
         "    print(getattr(module, '__file__', None) or '')\n"
     )
@@ -80,14 +81,14 @@ def _loaded_by_the_handler() -> set[str]:
     return {
         path.relative_to(PROJECT_ROOT).as_posix()
         for path in files
-        if path.is_relative_to(PROJECT_ROOT / "ops") or path.is_relative_to(PROJECT_ROOT / "seed")
+        if path.is_relative_to(PROJECT_ROOT) and not path.is_relative_to(PROJECT_ROOT / ".venv")
     }
 
 
 def _source_tree(root: Path) -> dict[str, bytes]:
     """What the archive must hold of the project, walked independently of the component."""
     files = {}
-    for directory in ("ops", "seed"):
+    for directory in ("dbops", "seed"):
         for dirpath, dirnames, filenames in os.walk(root / directory):
             dirnames[:] = [name for name in dirnames if name != "__pycache__"]
             for name in filenames:
@@ -99,6 +100,14 @@ def _source_tree(root: Path) -> dict[str, bytes]:
             files[f"sql/{path.name}"] = path.read_bytes()
     files["certs/rds-ca-bundle.pem"] = (root / "certs" / "rds-ca-bundle.pem").read_bytes()  # PGSSLROOTCERT
     return files
+
+
+def _names_in(wheels: list[Path]) -> set[str]:
+    names = set()
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as source:
+            names.update(source.namelist())
+    return names
 
 
 def _elf_machine(data: bytes) -> tuple[int, int]:
@@ -140,13 +149,13 @@ def test_archive_holds_project_code_and_psycopg_for_arm64(wheels: list[Path], tm
         contents = {info.filename: built.read(info) for info in built.infolist()}
         infos = built.infolist()
     project = {name: data.replace(b"\r\n", b"\n") for name, data in _source_tree(PROJECT_ROOT).items()}
-    shipped = {name: data for name, data in contents.items() if name.split("/")[0] in ("ops", "seed", "sql", "certs")}
-    # Project files byte for byte: every migration, and every module the handler loads when it
-    # starts (lazy imports too, which a fresh import does not show), and none it never imports.
-    assert all(shipped[name] == data for name, data in project.items() if name.startswith(("sql/", "certs/")))
-    assert {name: project[name] for name in shipped} == shipped
+    shipped = {name: data for name, data in contents.items() if name not in _names_in(wheels)}
+    # The project's files byte for byte: the dbops package and seed/ whole, every migration, the
+    # CA bundle, and nothing else (no ops/, no components/); the handler loads nothing outside.
+    assert shipped == project
+    assert {name.split("/")[0] for name in shipped} == {"dbops", "seed", "sql", "certs"}
+    assert "dbops/operator_handler.py" in shipped
     assert _loaded_by_the_handler() <= set(shipped)
-    assert not {"ops/cli.py", "ops/mock_program.py", "ops/cost.py", "ops/rehearse.py"} & set(shipped)
     # Everything pip would install from both wheels, byte for byte: no runtime file left out.
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as source:
@@ -259,7 +268,7 @@ def test_build_with_a_wheel_missing_and_no_index_fails_without_writing(
 
 
 def test_archive_code_imports_from_the_extracted_zip(wheels: list[Path], tmp_path: Path):
-    """Every ops/seed module imports from the unpacked archive alone, and finds its sql/.
+    """Every dbops/seed module imports from the unpacked archive alone, and finds its sql/.
 
     The archive's directory goes at the END of sys.path: first (PYTHONPATH) its psycopg would
     shadow the venv's and load the aarch64 binary, which this x86_64 host cannot; psycopg
@@ -272,14 +281,14 @@ def test_archive_code_imports_from_the_extracted_zip(wheels: list[Path], tmp_pat
         modules = sorted(
             name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
             for name in built.namelist()
-            if name.startswith(("ops/", "seed/")) and not name.endswith("__main__.py")
+            if name.startswith(("dbops/", "seed/")) and not name.endswith("__main__.py")
         )
     program = (
         "import importlib, sys\n"
         f"sys.path.append({str(extracted)!r})\n"
         f"for name in {modules!r}:\n"
         f"    assert importlib.import_module(name).__file__.startswith({str(extracted)!r}), name\n"
-        "from ops.migrations import load_migrations\n"
+        "from dbops.migrations import load_migrations\n"
         "print(len(load_migrations()))\n"
     )
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from dbops.migrations import load_migrations
 from ops import cli, db_cli, drift_cli
 from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
-from ops.migrations import load_migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_GUARD_S = 600  # only so that a hung command fails the test instead of CI; never reached when it works
@@ -328,8 +328,8 @@ def test_a_stop_while_the_sandbox_prints_its_instructions_is_its_normal_end(monk
 
 
 def test_readme_documents_every_exit_code():
-    """The README's exit-code table lists exactly the EXIT_* constants of ops/cli.py."""
-    section = (ROOT / "README.md").read_text().split("## Operator CLI", 1)[1].split("\n## ", 1)[0]
+    """The exit-code table (docs/operations.md, "Operator CLI") lists exactly the EXIT_* constants of ops/cli.py."""
+    section = (ROOT / "docs" / "operations.md").read_text().split("## Operator CLI", 1)[1].split("\n## ", 1)[0]
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, re.M)}
     constants = {value for name, value in vars(cli).items() if name.startswith("EXIT_")}
     assert documented == constants

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from test_operator_handler import release_when_waited_for
 
+from dbops.connection import APPLICATION_NAME, describe
+from dbops.migrations import ADVISORY_LOCK_KEY
 from ops.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, main
-from ops.connection import APPLICATION_NAME, describe
-from ops.migrations import ADVISORY_LOCK_KEY
 from seed.generator import MOCK_ID_BASE, MOCK_USER_ID_BASE, TABLE_ORDER, SeedParameters, expected_counts
 from seed.loader import MANIFEST, SEED_LOCK_KEY, load_mock_data
 

@@ -2,7 +2,7 @@
 
 A fake ``pulumi`` first on PATH prints the outputs. The database is real (the RDS-like
 server, its master password in moto's Secrets Manager); the operator path sends each
-request through ``ops.operator_client.invoke_operator`` to ``ops.operator_handler.handler``
+request through ``dbops.operator_client.invoke_operator`` to ``dbops.operator_handler.handler``
 in this process, standing in for Lambda (the operator and its reader, each with the
 authority the program gives it): the request and the answer cross as JSON bytes.
 """
@@ -24,13 +24,13 @@ import pytest
 from rds_helpers import put_secret
 
 from components.config import PROJECT_ROOT
-from ops import operator_client, operator_handler, transport
-from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
+from dbops import operator_client, operator_handler, transport
+from dbops.authority import AUTHORITY_ENV, Authority, ManagedLogin
+from dbops.connection import connect
+from dbops.logins import LoginSpec, ensure_login
+from dbops.migrations import load_migrations
+from dbops.operator_handler import handler
 from ops.cli import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, main
-from ops.connection import connect
-from ops.logins import LoginSpec, ensure_login
-from ops.migrations import load_migrations
-from ops.operator_handler import handler
 from seed.generator import SeedParameters, expected_counts
 from seed.loader import SEED_LOCK_KEY
 

@@ -1,4 +1,4 @@
-"""ops/orphans.py: which review stacks outlived their pull request (the nightly sweep,
+"""ops/live/orphans.py: which review stacks outlived their pull request (the nightly sweep,
 .github/workflows/review-orphans.yml, destroys them); only GitHub's CLOSED or MERGED selects."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from ops import cli
 from ops.command import EXIT_OK, EXIT_USAGE
-from ops.orphans import decision_lines, orphaned, review_stack_prs
+from ops.live.orphans import decision_lines, orphaned, review_stack_prs
 
 
 def test_only_pr_stacks_count_whatever_the_name_is_qualified_with():

@@ -11,7 +11,7 @@ from fake_pulumi import put_on_path
 
 from ops import cli
 from ops.command import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE
-from ops.pending_creates import PendingCreate, pending_creates
+from ops.live.pending_creates import PendingCreate, pending_creates
 
 STACK = "staging"
 INSTANCE_URN = (

@@ -2,7 +2,7 @@
 Stubber (every call the preflight makes is stubbed, so a write, or a read not listed, fails).
 
 Each item passes on a roomy account and fails on one that lacks it, asserted as whole lines.
-The AWS rules behind the items are cited in ops/preflight.py and tested at the bottom.
+The AWS rules behind the items are cited in ops/live/preflight.py and tested at the bottom.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pulumi_program import stack_config
 
 from ops import cli
 from ops.command import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, CommandFailed
-from ops.preflight import (
+from ops.live.preflight import (
     CLOUDFRONT_DEFAULTS,
     COUNTED,
     EC2_STANDARD_VCPUS,
@@ -27,7 +27,7 @@ from ops.preflight import (
     lambda_item,
 )
 from ops.preflight_cli import mocked_preflight, run_preflight
-from ops.preflight_mock import ACCOUNT, CALLER, MockAccount
+from ops.rehearsal.preflight_mock import ACCOUNT, CALLER, MockAccount
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from pulumi_program import (
 )
 
 from components.config import SECTIONS
-from ops.authority import AUTHORITY_ENV, Authority, ManagedLogin
+from dbops.authority import AUTHORITY_ENV, Authority, ManagedLogin
 
 RDS = "aws:rds/instance:Instance"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -436,7 +436,7 @@ def test_staging_runs_its_database_work_through_an_operator_inside_the_vpc(stagi
         assert (function["runtime"], function["architectures"], function["handler"]) == (
             "python3.13",
             ["arm64"],
-            "ops.operator_handler.handler",
+            "dbops.operator_handler.handler",
         )
         assert function["timeout"] == 900 and function["memorySize"] >= 1769
         assert function["vpcConfig"]["subnetIds"] == ["swipesavvy-private-0-id", "swipesavvy-private-1-id"]

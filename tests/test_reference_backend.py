@@ -22,12 +22,13 @@ from test_ops_stack_cli import run
 from components import datadog_queries
 from components.app.backend_boot import BootSettings, fixed_environment, render_environment, render_unit
 from components.app.frontend import SPA_ROUTES_CODE
+from dbops.connection import connect
+from dbops.logins import LoginSpec, ensure_login
+from dbops.migrations import apply_migrations
 from ops.cli import EXIT_FAILED, EXIT_OK
-from ops.connection import connect
-from ops.local_postgres import Scratch, start_postgres
-from ops.logins import LoginSpec, ensure_login
-from ops.migrations import apply_migrations
-from ops.rehearse import (
+from ops.live.smoke import Http
+from ops.rehearsal.local_postgres import Scratch, start_postgres
+from ops.rehearsal.rehearse import (
     CUSTOM_METRICS,
     DogStatsDListener,
     free_port,
@@ -36,7 +37,6 @@ from ops.rehearse import (
     serve_site,
     unit_settings,
 )
-from ops.smoke import Http
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "examples" / "backend-release"

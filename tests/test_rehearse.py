@@ -21,10 +21,12 @@ import pytest
 from test_ops_stack_cli import one_line_error, run
 
 from components.app.backend_boot import render_environment
-from ops import local_postgres, rehearse, rehearse_cli
+from ops import rehearse_cli
 from ops.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
-from ops.local_postgres import OWNER_FILE, Scratch, ServerUnavailable, reap_leftovers
-from ops.plan import (
+from ops.live.smoke import Answer
+from ops.rehearsal import local_postgres, rehearse
+from ops.rehearsal.local_postgres import OWNER_FILE, Scratch, ServerUnavailable, reap_leftovers
+from ops.rehearsal.plan import (
     architecture_dot,
     component_edges,
     database_work,
@@ -33,8 +35,7 @@ from ops.plan import (
     plan_groups,
     plan_lines,
 )
-from ops.rehearse import Metric, failed_assertions, metrics_missing, parse_dogstatsd, read_environment_file
-from ops.smoke import Answer
+from ops.rehearsal.rehearse import Metric, failed_assertions, metrics_missing, parse_dogstatsd, read_environment_file
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENTS = [

@@ -14,7 +14,7 @@ from test_ops_stack_cli import one_line_error, run
 from components.config import ConfigError, parse_network
 from ops import lifecycle_cli
 from ops.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from ops.review import ReviewConfigError, review_config
+from ops.live.review import ReviewConfigError, review_config
 
 STAGING_OUTPUTS = {
     "vpc_id": "vpc-0a1b2c3d4e5f60718",
@@ -266,7 +266,7 @@ def test_staging_exports_what_a_review_stack_needs(staging):
 
 def test_an_existing_response_headers_policy_is_a_cloudfront_policy_id():
     from components.config import parse_frontend
-    from ops.mock_program import PROJECT_ROOT
+    from ops.rehearsal.mock_program import PROJECT_ROOT
 
     raw = {"distDir": "examples/frontend-dist", "existingResponseHeadersPolicyId": "sg-0e1d2c3b4a5968778"}
     with pytest.raises(ConfigError) as raised:

@@ -1,4 +1,4 @@
-"""ops/rollback.py: from a stack's update history (as ``pulumi stack history --json`` records it)
+"""ops/live/rollback.py: from a stack's update history (as ``pulumi stack history --json`` records it)
 to the update a rollback redeploys, or a one-line refusal; and ``python -m ops rollback`` end to
 end, against a fake ``pulumi`` first on PATH (tests/fake_pulumi.py: it replays recorded history
 and records every call) and a real git repository with two commits."""
@@ -17,7 +17,7 @@ import yaml
 from fake_pulumi import put_on_path
 
 from ops import cli, pulumi_cli, rollback_cli
-from ops.rollback import (
+from ops.live.rollback import (
     HistoryUnreadable,
     RollbackPlan,
     RollbackRefused,
@@ -143,7 +143,7 @@ def test_a_dirty_flag_in_any_case_is_refused(dirty):
                 [update(1, head=head), update(2)],
                 1,
                 "--to 1: the update recorded no git commit, so its program cannot be recovered "
-                "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)",
+                "(fix: choose an update run from a git checkout, or redeploy by hand as docs/operations.md 'Rolling back' says)",
             )
             for head in (None, "a" * 39, "A" * 40, "a" * 40 + "\n")
         ),
@@ -151,7 +151,7 @@ def test_a_dirty_flag_in_any_case_is_refused(dirty):
             [update(1) | {"environment": {}}, update(2)],
             1,
             "--to 1: the update recorded no git commit, so its program cannot be recovered "
-            "(fix: choose an update run from a git checkout, or redeploy by hand as README.md 'Rolling back' says)",
+            "(fix: choose an update run from a git checkout, or redeploy by hand as docs/operations.md 'Rolling back' says)",
         ),
     ],
 )
@@ -247,7 +247,7 @@ def test_a_secret_the_commit_does_not_hold_is_refused_whole(held):
         rollback_settings(plan, {"config": {"app:key": held}}, "staging")
     assert str(refused.value) == (
         "--to 1: the update's secret app:key is not in Pulumi.staging.yaml at aaaaaaaaaaaa, so its value cannot be "
-        "recovered (fix: choose another version with --to, or redeploy by hand as README.md 'Rolling back' says)"
+        "recovered (fix: choose another version with --to, or redeploy by hand as docs/operations.md 'Rolling back' says)"
     )
 
 
@@ -555,7 +555,7 @@ def test_a_history_that_does_not_fit_is_refused_in_one_line(repo, pulumi, capsys
     assert code == cli.EXIT_UNAVAILABLE
     assert one_line_error(err) == (
         f"error: `pulumi stack history --json --stack {STACK}` printed a history this command cannot read: {problem} "
-        "(fix: `pulumi version` should be 3.x; redeploy by hand as README.md 'Rolling back' says)"
+        "(fix: `pulumi version` should be 3.x; redeploy by hand as docs/operations.md 'Rolling back' says)"
     )
     assert pulumi.commands() == ["stack"]
 
@@ -566,7 +566,7 @@ def test_an_update_that_recorded_no_config_is_refused():
             plan_rollback([recorded, update(2)], "staging", to=1)
         assert str(refused.value) == (
             "--to 1: the update recorded no config, so the settings it ran with cannot be recovered "
-            "(fix: choose another version with --to, or redeploy by hand as README.md 'Rolling back' says)"
+            "(fix: choose another version with --to, or redeploy by hand as docs/operations.md 'Rolling back' says)"
         )
 
 
@@ -705,10 +705,10 @@ def test_the_earlier_program_with_this_checkouts_sql_accepts_a_database_ahead_of
     from engine import ProviderError, PulumiEngine
     from pulumi_program import PROJECT_ROOT
 
-    from ops.migrations import load_migrations, migration_checksums
+    from dbops.migrations import load_migrations, migration_checksums
 
     old_project = tmp_path / "at-the-earlier-commit"
-    for part in ("components", "ops", "seed", "sql"):
+    for part in ("components", "dbops", "ops", "seed", "sql"):
         shutil.copytree(PROJECT_ROOT / part, old_project / part, ignore=shutil.ignore_patterns("__pycache__"))
     last = load_migrations()[-1]
     (old_project / "sql" / last.filename).unlink()

@@ -1,4 +1,4 @@
-"""Rotating the credentials the instances hold, without an outage (README "Secrets").
+"""Rotating the credentials the instances hold, without an outage (docs/operations.md "Secrets").
 
 Under mocks: a rotation (``database.credentialRotation``, ``backend.apiTokenRotation`` one
 higher) regenerates only the inactive slot, moves the launch template to it, and every secret
@@ -34,11 +34,11 @@ from components.app.backend_boot import (
     render_unit,
 )
 from components.data.credential_slots import LOGIN_SLOTS, TOKEN_SLOTS
-from ops.connection import connect
-from ops.local_postgres import Scratch
-from ops.migrations import apply_migrations
-from ops.rehearse import DogStatsDListener, free_port, run_backend, unit_settings
-from ops.smoke import Http
+from dbops.connection import connect
+from dbops.migrations import apply_migrations
+from ops.live.smoke import Http
+from ops.rehearsal.local_postgres import Scratch
+from ops.rehearsal.rehearse import DogStatsDListener, free_port, run_backend, unit_settings
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 PASSWORD = "random:index/randomPassword:RandomPassword"

@@ -6,8 +6,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from ops.flags import SEEDED_FLAGS
-from ops.verify import EXPECTED_TABLES
+from dbops.flags import SEEDED_FLAGS
+from dbops.verify import EXPECTED_TABLES
 
 
 def _rows(dsn: str, query: str, params: tuple = ()) -> list[tuple]:

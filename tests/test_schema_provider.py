@@ -14,8 +14,8 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from components.feature_flags import FeatureFlagSettingsProvider
 from components.schema import DatabaseSchemaProvider
-from ops.flags import UnknownFlag
-from ops.migrations import MigrationError, load_migrations, migration_checksums
+from dbops.flags import UnknownFlag
+from dbops.migrations import MigrationError, load_migrations, migration_checksums
 
 # Passwords (SWIPESAVVY_TEST_DSN may have one) are read from Secrets Manager, as in RDS.
 pytestmark = pytest.mark.usefixtures("secrets_manager")

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from ops.verify import RUNBOOK_SEED_VOLUMES, volume_problem
+from dbops.verify import RUNBOOK_SEED_VOLUMES, volume_problem
 from seed.generator import (
     AFFINITY_MERCHANTS_PER_USER,
     DAYS,

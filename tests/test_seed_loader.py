@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 import seed.loader
-from ops.migrations import apply_migrations, load_migrations
+from dbops.migrations import apply_migrations, load_migrations
 from seed.generator import (
     MOCK_ID_BASE,
     MOCK_USER_ID_BASE,

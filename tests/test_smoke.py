@@ -19,10 +19,11 @@ import pytest
 from smoke_fixture import ADMIN_TOKEN, FAILURES, TOKEN, SmokeFixture
 from test_ops_stack_cli import STACK, one_line_error, pulumi, run  # noqa: F401  (pulumi: a fixture)
 
-from ops import smoke, smoke_cli
+from dbops.flags import SEEDED_FLAGS
+from ops import smoke_cli
 from ops.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RESTORED, EXIT_OK, EXIT_USAGE
-from ops.flags import SEEDED_FLAGS
-from ops.smoke import Answer, latency_verdict, percentile
+from ops.live import smoke
+from ops.live.smoke import Answer, latency_verdict, percentile
 
 CHECK_NAMES = [name for name, _ in smoke.CHECKS] + ["flags_unchanged"]
 # Which checks each fixture failure must fail (and no others).

@@ -12,7 +12,7 @@ from moto import mock_aws
 from test_ops_stack_cli import one_line_error, run
 
 from ops.cli import EXIT_OK, EXIT_REFUSED
-from ops.snapshots import Snapshot, stack_snapshots, to_delete
+from ops.live.snapshots import Snapshot, stack_snapshots, to_delete
 
 T0 = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
 

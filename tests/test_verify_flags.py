@@ -8,8 +8,8 @@ import pytest
 from db_helpers import connection_of
 
 from components.feature_flags import FeatureFlagSettingsProvider
+from dbops.flags import apply_flag_settings
 from ops.cli import EXIT_FAILED, EXIT_OK, main
-from ops.flags import apply_flag_settings
 
 
 def verify(capsys, dsn: str) -> tuple[int, str]:

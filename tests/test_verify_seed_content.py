@@ -9,8 +9,8 @@ import psutil
 import psycopg
 import pytest
 
+from dbops.verify import check_seed_content, run_checks, seed_checks
 from ops.cli import EXIT_FAILED, EXIT_OK, main
-from ops.verify import check_seed_content, run_checks, seed_checks
 from seed.generator import MOCK_ID_BASE, MOCK_USER_ID_BASE, SeedParameters
 from seed.loader import MANIFEST, content_digests, load_mock_data
 

@@ -131,7 +131,7 @@ def test_review_stacks_only_when_switched_on_with_generated_settings(job):
 
 
 def test_ci_destroys_only_review_stacks_and_leaves_no_snapshot():
-    """Staging and production are never destroyed from CI (README "What `pulumi destroy` keeps")."""
+    """Staging and production are never destroyed from CI (docs/operations.md "What `pulumi destroy` keeps")."""
     destroys = [
         (name, job) for _, name, job in _jobs() for a in _commands(job.get("steps", [])) if a["command"] == "destroy"
     ]

@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ops.local_postgres import server_binaries
+from ops.rehearsal.local_postgres import server_binaries
 
 MASTER_USER = "rds_master"
 

@@ -13,7 +13,7 @@ never leaves a stale copy for ``refresh`` or ``destroy``.
 The logins the instances hold (the backend's, the agent's) come in two slots used
 alternately (components/data/credential_slots.py): ``database.credentialRotation`` names
 the active one, and a rotation regenerates only the inactive one's password before the
-instances move to it, so no running instance loses its login (README "Secrets").
+instances move to it, so no running instance loses its login (docs/operations.md "Secrets").
 
 Order inside the database, as in the runbook: DatabaseSchema (migrations; creates the
 group roles) -> the login roles (members of those groups) and the "after schema" snapshot
@@ -41,7 +41,7 @@ from components.login_role import LoginRole, LoginRoleArgs
 from components.mock_data import MockDataSeed, MockDataSeedArgs
 from components.rds_ca import SERVER_CA
 from components.schema import DatabaseSchema, DatabaseSchemaArgs
-from ops.logins import LoginSpec
+from dbops.logins import LoginSpec
 
 MASTER_USERNAME = "swipesavvy_admin"
 

@@ -2,10 +2,10 @@
 
 The database is private, yet ``pulumi up`` runs SQL (migrations, logins, the seed, flag
 settings). In ``database.access: operator`` mode the dynamic resources send each
-operation to these AWS Lambda functions, which run the same ``ops`` code as the CLI next
+operation to these AWS Lambda functions, which run the same ``dbops`` code as the CLI next
 to the database. One ``pulumi up`` from a laptop or a hosted runner then builds everything.
 
-- Two functions, two authorities (ops/authority.py), each in its own environment:
+- Two functions, two authorities (dbops/authority.py), each in its own environment:
   ``swipesavvy-<stack>-db-operator`` changes the database as its deploying login, only
   within what the stack declares (its database, its three logins with their groups and
   secrets, data destruction only when allowed); ``swipesavvy-<stack>-db-reader`` runs only
@@ -24,7 +24,7 @@ to the database. One ``pulumi up`` from a laptop or a hosted runner then builds 
 - IAM: each function reads only its own secrets, writes its own log group, manages the VPC
   network interfaces Lambda needs.
 - Timeout: Lambda's maximum (900 s), the invoke client waits longer and never retries a
-  timed-out call (ops/operator_client.py).
+  timed-out call (dbops/operator_client.py).
 - Reserved concurrency (Checkov CKV_AWS_115), when the stack sets
   ``database.operatorReservedConcurrency`` (production): the operator runs one execution at a
   time, so deploy operations are serialized, and the client retries a throttle while another
@@ -56,12 +56,12 @@ from components.data.operator_package import (
     psycopg_pin,
 )
 from components.rds_ca import BUNDLE
-from ops.authority import ACCESS_READ, ACCESS_WRITE, AUTHORITY_ENV, DATABASE_KEYS, Authority, ManagedLogin
-from ops.db_credentials import PASSWORD_SECRET_KEY
-from ops.logins import LoginSpec
-from ops.operator_client import FUNCTION_TIMEOUT_S
+from dbops.authority import ACCESS_READ, ACCESS_WRITE, AUTHORITY_ENV, DATABASE_KEYS, Authority, ManagedLogin
+from dbops.db_credentials import PASSWORD_SECRET_KEY
+from dbops.logins import LoginSpec
+from dbops.operator_client import FUNCTION_TIMEOUT_S
 
-HANDLER = "ops.operator_handler.handler"
+HANDLER = "dbops.operator_handler.handler"
 MEMORY_MB = 1769  # one full vCPU: the seed generator is CPU-bound
 OPERATOR_CONCURRENCY = 1  # deploy operations never run side by side
 # A refresh reads every dynamic resource at once; 5 stays within the reader login's 10 connections.
@@ -95,7 +95,7 @@ class OperatorCode:
 
 
 def build_operator_code(project_root: Path = PROJECT_ROOT) -> OperatorCode:
-    """Package the project's ops/, seed/ and sql/ with psycopg's wheels for the function's
+    """Package the project's dbops/, seed/ and sql/ with psycopg's wheels for the function's
     platform (fetched once into .build/, offline afterwards); byte-identical for the same
     inputs, so an unchanged program is no change to the function."""
     wheelhouse = project_root / WHEELHOUSE

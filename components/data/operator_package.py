@@ -1,9 +1,9 @@
 """The deployment archive of the in-VPC "operator" Lambda function, built reproducibly.
 
-The function (python3.13 on arm64) runs the project's own code: the modules of ``ops/`` and
-``seed/`` its handler imports (not the CLI, the cost estimate, the program's mocks...),
-``sql/`` and the RDS CA bundle ``certs/rds-ca-bundle.pem``, plus psycopg 3 with its binary wheel for that platform, unpacked at the zip root where
-Lambda imports from. Pulumi hashes a .zip file by the sha256 of its raw bytes, so the same
+The function (python3.13 on arm64) runs the project's own code: the ``dbops/`` package (the
+function's code, nothing else: no Pulumi, no command line), the ``seed/`` generator it loads,
+``sql/`` and the RDS CA bundle ``certs/rds-ca-bundle.pem``, plus psycopg 3 with its binary
+wheel for that platform, unpacked at the zip root where Lambda imports from. Pulumi hashes a .zip file by the sha256 of its raw bytes, so the same
 inputs must give a byte-identical zip or every ``pulumi up`` would redeploy the function:
 names are sorted, timestamps and permissions fixed, entries stored uncompressed (deflate
 output may differ between zlib builds) and project text files normalised to LF.
@@ -25,7 +25,6 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from modulefinder import ModuleFinder
 from pathlib import Path
 
 OPERATOR_RUNTIME = "python3.13"
@@ -38,10 +37,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # components/data/ is two be
 WHEELHOUSE = Path(".build/operator-wheels")
 ARCHIVE = Path(".build/operator.zip")
 
-# Project code shipped to the function: the handler and what it imports from these packages
-# (found by reading their import statements, not by running them), and the migrations.
-HANDLER_SOURCE = Path("ops/operator_handler.py")
-HANDLER_PACKAGES = ("ops", "seed")
+# Project code shipped to the function: these packages whole (``tests/test_layout.py`` keeps
+# them free of Pulumi and of the program's packages), and the migrations.
+FUNCTION_PACKAGES = ("dbops", "seed")
 PROJECT_DATA = (("sql", "*.sql"), ("certs", "*.pem"))  # the migrations; RDS's CAs (components/rds_ca.py)
 TEXT_SUFFIXES = (".py", ".sql", ".pem")
 
@@ -174,7 +172,7 @@ def _project_entries(project_root: Path) -> dict[str, bytes]:
     """The project's code by project-relative POSIX path; text in LF so a CRLF checkout
     (Windows, core.autocrlf) builds the same bytes."""
     entries = {}
-    for path in _handler_modules(project_root) + [
+    for path in _function_modules(project_root) + [
         path for directory, pattern in PROJECT_DATA for path in (project_root / directory).glob(pattern)
     ]:
         data = path.read_bytes()
@@ -184,15 +182,15 @@ def _project_entries(project_root: Path) -> dict[str, bytes]:
     return entries
 
 
-def _handler_modules(project_root: Path) -> list[Path]:
-    """The handler's source and every module of HANDLER_PACKAGES it imports, directly or not
-    (package ``__init__`` files included): the least code the privileged function needs, and
-    none that imports the program's own packages (``components``) or Pulumi."""
-    finder = ModuleFinder(path=[str(project_root)])  # only the project: other imports are not followed
-    finder.run_script(str(project_root / HANDLER_SOURCE))
-    packages = [project_root / package for package in HANDLER_PACKAGES]
-    found = {Path(module.__file__) for module in finder.modules.values() if module.__file__}
-    return sorted(path for path in found if any(path.is_relative_to(package) for package in packages))
+def _function_modules(project_root: Path) -> list[Path]:
+    """Every module of FUNCTION_PACKAGES (package ``__init__`` files included, ``__pycache__``
+    left out): the function's code and the seed generator it loads."""
+    return sorted(
+        path
+        for package in FUNCTION_PACKAGES
+        for path in (project_root / package).rglob("*.py")
+        if "__pycache__" not in path.relative_to(project_root).parts
+    )
 
 
 def _wheel_entries(wheel: Path) -> dict[str, bytes]:
@@ -233,7 +231,7 @@ def _write_if_changed(output: Path, data: bytes) -> None:
 
 
 def build_operator_archive(project_root: Path, wheelhouse: Path, output: Path) -> OperatorArchive:
-    """The function's code zip at ``output``: the project's ops/, seed/ and sql/ plus the
+    """The function's code zip at ``output``: the project's dbops/, seed/ and sql/ plus the
     psycopg wheels requirements.txt pins, fetched into ``wheelhouse`` when missing."""
     version = psycopg_pin(project_root / "requirements.txt")
     entries = _project_entries(project_root)
