@@ -4,12 +4,12 @@ tests/pulumi_program.py): a cloned migrated database, a release packed once."""
 from __future__ import annotations
 
 import psycopg
-from ops.migrations import apply_migrations
 from psycopg.conninfo import conninfo_to_dict
 from pulumi_program import packing_each_release_once
 
 from components.app import release_archive
 from components.app.release_archive import pack_release
+from dbops.migrations import apply_migrations
 
 
 def database_privileges(admin_dsn: str, dsn: str) -> list[tuple]:
