@@ -56,6 +56,7 @@ from components.config.stack import (
     REVIEW_STACK,
     SECTIONS,
     StackConfig,
+    load_yaml,
     parse_stack_config,
     read_stack_file,
 )
@@ -109,5 +110,6 @@ __all__ = [
     "parse_network",
     "parse_seed",
     "parse_stack_config",
+    "load_yaml",
     "read_stack_file",
 ]

@@ -68,23 +68,29 @@ def _require_backend_egress(backend: BackendConfig | None, network: NetworkConfi
         )
 
 
+def load_yaml(path: Path, shown: str, error: type[Exception]) -> Any:
+    """The YAML document in ``path``; a file that is not UTF-8 or not YAML is one line naming
+    ``shown`` and the fix, raised as ``error`` (the stack files' and the usage files' reader)."""
+    import yaml  # a dependency of the Pulumi SDK; only this function needs it
+
+    try:
+        return yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as decode_error:
+        raise error(f"{shown} is not UTF-8 text (byte {decode_error.start}) (fix: save it as UTF-8)") from None
+    except yaml.YAMLError as yaml_error:
+        mark = getattr(yaml_error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(yaml_error, "problem", None) or str(yaml_error).splitlines()[0]
+        raise error(f"{shown} is not valid YAML: {where}{problem} (fix: correct that line)") from None
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The ``config:`` of a stack settings file ``Pulumi.<stack>.yaml``, as Pulumi reads it;
     a ConfigError naming the file when it is missing, not YAML, or has no such section."""
-    import yaml  # a dependency of the Pulumi SDK; only this function needs it
-
     stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
     if not path.is_file():
         raise ConfigError(f"{path} does not exist (fix: pulumi stack init {stack}, then pulumi config set ...)")
-    try:
-        settings = yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path} is not UTF-8 text (byte {error.start}) (fix: save it as UTF-8)") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{path} is not valid YAML: {where}{problem} (fix: correct that line)") from None
+    settings = load_yaml(path, str(path), ConfigError)
     config = settings.get("config") if isinstance(settings, dict) else None
     if not isinstance(config, dict):
         raise ConfigError(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.config import COST_INTEGERS, COST_NUMBERS, MAX_EXACT_INTEGER
+from components.config import COST_INTEGERS, COST_NUMBERS, MAX_EXACT_INTEGER, load_yaml
 from ops.cost.price_tables import PROJECT_ROOT, CostError, shown
 
 USAGE_DIR = PROJECT_ROOT / "usage"
@@ -93,17 +93,7 @@ def load_usage_file(path: Path, resources: Iterable[tuple[str, str]]) -> UsageFi
 
 
 def _read(path: Path, where: str) -> dict[str, Any]:
-    import yaml  # a dependency of the Pulumi SDK
-
-    try:
-        document = yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise CostError(f"{where} is not UTF-8 text (byte {error.start}) (fix: save it as UTF-8)") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise CostError(f"{where} is not valid YAML: {at}{problem} (fix: correct that line)") from None
+    document = load_yaml(path, where, CostError)
     if document is None:
         return {}
     if not isinstance(document, dict):
