@@ -6,8 +6,9 @@ once per session.
 
 The suite runs on every core (pytest-xdist, pytest.ini): each worker is a session of its own,
 with its own servers (temporary directories, ports chosen free), so tests on different
-workers share nothing but the machine. Tests are marked by what they start (README
-"Performance"): ``-m "not slow"`` is the quick loop while editing.
+workers share nothing but the machine. Tests are marked by what they start, or by
+``waits`` where they wait on purpose (docs/operations.md "Performance"): ``-m "not slow"``
+is the quick loop while editing.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.postgres)
         if item.path.name in PROCESS_MODULES or "through_the_engine" in item.name:
             item.add_marker(pytest.mark.processes)
-        if item.get_closest_marker("postgres") or item.get_closest_marker("processes"):
+        if any(item.get_closest_marker(mark) for mark in ("postgres", "processes", "waits")):
             item.add_marker(pytest.mark.slow)
 
 
