@@ -23,6 +23,7 @@ itself is now the cost package: the estimate that module held is ``ops.cost.esti
 
 from components import keep_old_paths
 
+# Old paths only for modules main had before the layout: the newer ones never had another.
 _DBOPS = (
     "authority",
     "aws_credentials",
@@ -38,34 +39,15 @@ _DBOPS = (
     "transport",
     "verify",
 )
-_LIVE = (
-    "baseline",
-    "drift",
-    "orphans",
-    "pending_creates",
-    "preflight",
-    "preflight_aws",
-    "review",
-    "rollback",
-    "smoke",
-    "snapshots",
-)
-_REHEARSAL = ("guardian", "local_postgres", "mock_program", "plan", "preflight_mock", "rehearse")
-_COST = {
-    "cost_free": "free",
-    "cost_prices": "price_tables",
-    "cost_pricers": "pricers",
-    "cost_report": "report",
-    "cost_usage": "usage",
-    "price_list": "price_list",
-}
+_LIVE = ("drift", "review", "rollback", "smoke", "snapshots")
+_REHEARSAL = ("guardian", "local_postgres", "mock_program", "plan", "rehearse")
 
 # old module name -> where it lives now
 MOVED = {
     **{f"ops.{name}": f"dbops.{name}" for name in _DBOPS},
     **{f"ops.{name}": f"ops.live.{name}" for name in _LIVE},
     **{f"ops.{name}": f"ops.rehearsal.{name}" for name in _REHEARSAL},
-    **{f"ops.{old}": f"ops.cost.{new}" for old, new in _COST.items()},
+    "ops.price_list": "ops.cost.price_list",
 }
 
 keep_old_paths(MOVED)
