@@ -1168,3 +1168,47 @@ def test_a_broken_rule_of_the_third_review_is_named(reviewed):
     assert third_review_problems(shared, production_run) == [
         "swipesavvy-private-1-id does not go out through a NAT gateway in its own zone"
     ]
+
+
+# --- Datadog monitors' no-data timeframe ---------------------------------------------------------
+# Datadog API reference, "Monitors" (docs.datadoghq.com/api/latest/monitors/), options
+# no_data_timeframe, and pulumi-datadog Monitor no_data_timeframe: "We recommend at least 2x the
+# monitor timeframe for metric alerts"; a shorter one reports No Data while a window is still
+# filling (Datadog docs, "Troubleshooting No Data in Monitors").
+
+MONITOR = "datadog:index/monitor:Monitor"
+METRIC_WINDOW = re.compile(r"^\w+\(last_(\d+)([mhd])\):")
+WINDOW_MINUTES = {"m": 1, "h": 60, "d": 24 * 60}
+
+
+def no_data_problems(stack: Stack) -> list[str]:
+    problems = []
+    for monitor in stack.of_type(MONITOR):
+        window = METRIC_WINDOW.match(str(monitor.inputs.get("query") or ""))
+        timeframe = monitor.inputs.get("noDataTimeframe")
+        if not monitor.inputs.get("notifyNoData") or window is None or timeframe is None:
+            continue  # not a metric alert, or Datadog's own default (twice the window)
+        minutes = int(window[1]) * WINDOW_MINUTES[window[2]]
+        if timeframe < 2 * minutes:
+            problems.append(f"{monitor.name}: no data after {timeframe} min, under twice its {minutes} min window")
+    return problems
+
+
+def test_no_monitor_reports_no_data_within_twice_its_window(stacks):
+    assert any(stack.of_type(MONITOR) for stack in stacks)
+    for stack in stacks:
+        assert no_data_problems(stack) == [], stack.label
+
+
+def test_a_no_data_timeframe_under_twice_the_window_is_named(committed):
+    monitor = next(
+        m
+        for m in committed.of_type(MONITOR)
+        if m.inputs.get("notifyNoData") and METRIC_WINDOW.match(str(m.inputs.get("query") or ""))
+    )
+    window = METRIC_WINDOW.match(monitor.inputs["query"])
+    minutes = int(window[1]) * WINDOW_MINUTES[window[2]]
+    short = mutated(committed, MONITOR, monitor.name, lambda i: {**i, "noDataTimeframe": 2 * minutes - 1})
+    assert no_data_problems(short) == [
+        f"{monitor.name}: no data after {2 * minutes - 1} min, under twice its {minutes} min window"
+    ]
