@@ -32,6 +32,9 @@ from pulumi_program import (
     stack_config,
     unwrap_all,
 )
+from test_review_config import STAGING_OUTPUTS
+
+from ops.live.review import review_config, review_stack_name
 
 # Pulumi names a resource without an explicit name "<logical name>-<7 random characters>"
 # (Pulumi docs, "Resource names: autonaming"). The providers cut an over-long autoname to
@@ -1212,3 +1215,18 @@ def test_a_no_data_timeframe_under_twice_the_window_is_named(committed):
     assert no_data_problems(short) == [
         f"{monitor.name}: no data after {2 * minutes - 1} min, under twice its {minutes} min window"
     ]
+
+
+# --- review stacks' names -------------------------------------------------------------------------
+# A review stack names its database swipesavvy-pr-<N>-postgres and its other resources after
+# pr-<N>: the same rules (RDS API reference, CreateDBInstance DBInstanceIdentifier: 1-63
+# letters, digits, hyphens, a letter first, no "--", no trailing hyphen; the others above) hold
+# for the config `python -m ops review-config` writes, whatever the pull request's number.
+
+
+@pytest.mark.parametrize("pr", [1, 99_999_999])
+def test_a_review_stacks_names_are_ones_the_api_accepts(pr):
+    config = review_config(stack_config("staging"), STAGING_OUTPUTS, pr, datadog_keys=False)
+    stack = stack_of(review_stack_name(pr), run_program(config, stack=review_stack_name(pr)), config)
+    assert stack.of_type("aws:rds/instance:Instance")[0].inputs["identifier"] == f"swipesavvy-pr-{pr}-postgres"
+    assert text_problems(stack) == [], stack.label
