@@ -1230,3 +1230,35 @@ def test_a_review_stacks_names_are_ones_the_api_accepts(pr):
     stack = stack_of(review_stack_name(pr), run_program(config, stack=review_stack_name(pr)), config)
     assert stack.of_type("aws:rds/instance:Instance")[0].inputs["identifier"] == f"swipesavvy-pr-{pr}-postgres"
     assert text_problems(stack) == [], stack.label
+
+
+# --- log groups' retention ------------------------------------------------------------------------
+# CloudWatch Logs API reference, PutRetentionPolicy retentionInDays (shape Days): "Possible values
+# are: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+# 3288, and 3653"; any other number fails the log group's create (RDS's groups before the instance).
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+
+def retention_problems(stack: Stack) -> list[str]:
+    return [
+        f"{group.name}: retention {group.inputs['retentionInDays']} days is not one CloudWatch Logs accepts"
+        for group in stack.of_type(LOG_GROUP)
+        if group.inputs.get("retentionInDays") is not None and group.inputs["retentionInDays"] not in RETENTION_DAYS
+    ]
+
+
+def test_every_log_groups_retention_is_one_cloudwatch_accepts(stacks):
+    assert any(stack.of_type(LOG_GROUP) for stack in stacks)
+    for stack in stacks:
+        assert retention_problems(stack) == [], stack.label
+
+
+def test_a_retention_cloudwatch_refuses_is_named(committed):
+    name = "swipesavvy-db-postgresql-log"
+    assert retention_problems(mutated(committed, LOG_GROUP, name, lambda i: {**i, "retentionInDays": 45})) == [
+        f"{name}: retention 45 days is not one CloudWatch Logs accepts"
+    ]
