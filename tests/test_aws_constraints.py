@@ -1217,6 +1217,42 @@ def test_a_no_data_timeframe_under_twice_the_window_is_named(committed):
     ]
 
 
+# Datadog API reference, "Monitors", Create a monitor: a metric alert's critical threshold is the
+# one its query names; another value is refused with "Alert threshold (X) does not match that used
+# in the query (Y)" (DataDog/datadog-operator#2106 quotes the API's 400).
+QUERY_THRESHOLD = re.compile(r"(?:>=|<=|>|<)\s*(-?[0-9.]+)\s*$")
+
+
+def threshold_problems(stack: Stack) -> list[str]:
+    problems = []
+    for monitor in stack.of_type(MONITOR):
+        named = QUERY_THRESHOLD.search(str(monitor.inputs.get("query") or ""))
+        critical = (monitor.inputs.get("monitorThresholds") or {}).get("critical")
+        if monitor.inputs.get("type") != "query alert" or named is None or critical is None:
+            continue
+        if float(critical) != float(named[1]):
+            problems.append(f"{monitor.name}: critical {critical} does not match the query's {named[1]}")
+    return problems
+
+
+def test_every_metric_alerts_critical_threshold_is_the_querys(stacks):
+    assert any(m.inputs.get("type") == "query alert" for stack in stacks for m in stack.of_type(MONITOR))
+    for stack in stacks:
+        assert threshold_problems(stack) == [], stack.label
+
+
+def test_a_critical_threshold_other_than_the_querys_is_named(committed):
+    monitor = next(
+        m
+        for m in committed.of_type(MONITOR)
+        if m.inputs.get("type") == "query alert" and QUERY_THRESHOLD.search(str(m.inputs.get("query") or ""))
+    )
+    named = QUERY_THRESHOLD.search(monitor.inputs["query"])[1]
+    thresholds = {**monitor.inputs["monitorThresholds"], "critical": "12345"}
+    wrong = mutated(committed, MONITOR, monitor.name, lambda i: {**i, "monitorThresholds": thresholds})
+    assert threshold_problems(wrong) == [f"{monitor.name}: critical 12345 does not match the query's {named}"]
+
+
 # --- review stacks' names -------------------------------------------------------------------------
 # A review stack names its database swipesavvy-pr-<N>-postgres and its other resources after
 # pr-<N>: the same rules (RDS API reference, CreateDBInstance DBInstanceIdentifier: 1-63
